@@ -1,0 +1,417 @@
+#include "fhirlake/http/downloader.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <simdjson.h>
+
+#include "fhirlake/http/url.h"
+#include "src/http/curl_handles.h"
+
+namespace fhirlake::http {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+fs::path PartialPath(const fs::path& destination) {
+  fs::path p = destination;
+  p += ".part";
+  return p;
+}
+
+namespace {
+
+constexpr size_t kMaxErrorBody = 64u << 10;
+constexpr uint64_t kMaxTailCheck = 64u << 20;
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
+
+// Line accounting of the bytes written so far: '\n' count and where the last line starts.
+struct LineCounter {
+  uint64_t newlines = 0;
+  uint64_t size = 0;
+  uint64_t last_line_start = 0;
+
+  void Feed(const char* data, size_t n) {
+    const char* p = data;
+    const char* end = data + n;
+    while (p < end) {
+      const void* hit = std::memchr(p, '\n', static_cast<size_t>(end - p));
+      if (!hit) break;
+      const char* nl = static_cast<const char*>(hit);
+      ++newlines;
+      last_line_start = size + static_cast<uint64_t>(nl - data) + 1;
+      p = nl + 1;
+    }
+    size += n;
+  }
+  uint64_t Lines() const { return newlines + (size > last_line_start ? 1 : 0); }
+  bool EndsMidLine() const { return size > last_line_start; }
+};
+
+Status CountExisting(const fs::path& path, LineCounter& counter) {
+  FilePtr f(std::fopen(path.c_str(), "rb"));
+  if (!f) return IoError("cannot read " + path.string() + ": " + std::strerror(errno));
+  std::vector<char> buf(1u << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) counter.Feed(buf.data(), n);
+  if (std::ferror(f.get())) return IoError("cannot read " + path.string());
+  return Status::Ok();
+}
+
+// True when the bytes from `offset` to the end of `path` form one JSON value: a last line
+// without its newline that is nevertheless whole.
+bool TailIsCompleteJson(const fs::path& path, uint64_t offset, uint64_t size) {
+  if (size <= offset) return true;
+  if (size - offset > kMaxTailCheck) return false;
+  FilePtr f(std::fopen(path.c_str(), "rb"));
+  if (!f || std::fseek(f.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
+  simdjson::padded_string tail(static_cast<size_t>(size - offset));
+  if (std::fread(tail.data(), 1, tail.size(), f.get()) != tail.size()) return false;
+  simdjson::dom::parser parser;
+  return !parser.parse(tail).error();
+}
+
+std::optional<uint64_t> ParseContentRangeTotal(const std::string& value) {
+  auto slash = value.rfind('/');
+  if (slash == std::string::npos) return std::nullopt;
+  try {
+    return std::stoull(value.substr(slash + 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+std::optional<uint64_t> ParseContentRangeStart(const std::string& value) {
+  // "bytes 100-199/200"
+  auto space = value.find(' ');
+  auto dash = value.find('-');
+  if (space == std::string::npos || dash == std::string::npos || dash < space) return std::nullopt;
+  try {
+    return std::stoull(value.substr(space + 1, dash - space - 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+struct Transfer {
+  size_t index = 0;
+  EasyPtr easy;
+  FilePtr file;
+  CurlSlist headers_out;
+  Headers headers_in;
+  uint64_t resume_from = 0;
+  LineCounter lines;
+  bool body_checked = false;   // status examined at the first body byte
+  bool to_file = false;        // body goes to the file (2xx), else to error_body
+  bool write_failed = false;
+  bool range_mismatch = false;
+  std::string error_body;
+  DownloadObserver* observer = nullptr;
+  fs::path part;
+};
+
+struct TaskState {
+  int attempts = 0;
+  bool refreshed_token = false;
+  bool confirmed_end = false;  // the server said there is nothing past the partial file
+  DownloadResult result;
+};
+
+size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t bytes = size * n;
+  if (!t->body_checked) {
+    t->body_checked = true;
+    long status = 0;
+    curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200 || status == 206) {
+      t->to_file = true;
+      if (status == 200 && t->resume_from > 0) {
+        // The server ignored Range: start the file over.
+        if (ftruncate(fileno(t->file.get()), 0) != 0) {
+          t->write_failed = true;
+          return 0;
+        }
+        std::rewind(t->file.get());
+        t->resume_from = 0;
+        t->lines = LineCounter();
+      } else if (status == 206) {
+        auto range = t->headers_in.Get("Content-Range");
+        auto start = range ? ParseContentRangeStart(*range) : std::nullopt;
+        if (!start || *start != t->resume_from) {
+          t->range_mismatch = true;
+          return 0;
+        }
+      }
+    }
+  }
+  if (!t->to_file) {
+    size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t->error_body.size());
+    t->error_body.append(data, std::min(room, bytes));
+    return bytes;
+  }
+  if (std::fwrite(data, 1, bytes, t->file.get()) != bytes) {
+    t->write_failed = true;
+    return 0;
+  }
+  t->lines.Feed(data, bytes);
+  if (t->observer) t->observer->OnBytes(bytes);
+  return bytes;
+}
+
+Status SyncAndClose(FilePtr& file, const fs::path& path) {
+  if (!file) return Status::Ok();
+  bool ok = std::fflush(file.get()) == 0 && fsync(fileno(file.get())) == 0;
+  std::FILE* raw = file.release();
+  ok = (std::fclose(raw) == 0) && ok;
+  if (!ok) return IoError("cannot write " + path.string() + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Downloader::Downloader(DownloadOptions options) : options_(std::move(options)) { InitCurlOnce(); }
+
+std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tasks,
+                                            DownloadObserver* observer) {
+  std::vector<TaskState> state(tasks.size());
+  std::deque<size_t> ready;
+  std::multimap<Clock::time_point, size_t> waiting;  // retries not yet due
+  std::map<CURL*, std::unique_ptr<Transfer>> active;
+  const auto& copt = options_.client;
+
+  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), curl_multi_cleanup);
+
+  auto finish = [&](size_t i, Status status) {
+    state[i].result.status = std::move(status);
+    state[i].result.attempts = state[i].attempts;
+    if (observer) observer->OnFinished(i, tasks[i], state[i].result);
+  };
+
+  auto schedule_retry = [&](size_t i, const std::string& reason, std::optional<Millis> retry_after,
+                            Status final_status) {
+    if (!copt.retry.CanRetry(state[i].attempts)) {
+      finish(i, final_status.WithContext("gave up after " + std::to_string(state[i].attempts) + " attempts"));
+      return;
+    }
+    Millis delay = copt.retry.DelayBefore(state[i].attempts + 1, retry_after);
+    if (observer) observer->OnRetry(i, tasks[i], reason, delay);
+    waiting.emplace(Clock::now() + delay, i);
+  };
+
+  // Verifies a file whose body arrived in full and renames it into place.
+  auto complete = [&](size_t i, Transfer& t) {
+    const DownloadTask& task = tasks[i];
+    DownloadResult& r = state[i].result;
+    r.bytes = t.lines.size;
+    r.lines = t.lines.Lines();
+    if (t.lines.EndsMidLine() && !state[i].confirmed_end &&
+        !TailIsCompleteJson(t.part, t.lines.last_line_start, t.lines.size)) {
+      schedule_retry(i, "body ends inside an NDJSON line (truncated)", std::nullopt,
+                     DataLoss(task.url.empty() ? "" : RedactUrl(task.url) +
+                              " ends inside a line after " + std::to_string(t.lines.size) + " bytes"));
+      return;
+    }
+    if (task.expected_lines && *task.expected_lines != r.lines) {
+      finish(i, DataLoss("count mismatch for " + RedactUrl(task.url) + ": the manifest says " +
+                         std::to_string(*task.expected_lines) + " resources, the file has " +
+                         std::to_string(r.lines) + " lines; the partial file is kept at " +
+                         t.part.string() + " for inspection"));
+      return;
+    }
+    std::error_code ec;
+    fs::rename(t.part, task.destination, ec);
+    if (ec) {
+      finish(i, IoError("cannot rename " + t.part.string() + " to " + task.destination.string() +
+                        ": " + ec.message()));
+      return;
+    }
+    finish(i, Status::Ok());
+  };
+
+  auto start = [&](size_t i) -> void {
+    const DownloadTask& task = tasks[i];
+    std::error_code ec;
+    if (fs::exists(task.destination, ec)) {
+      LineCounter counter;
+      Status s = CountExisting(task.destination, counter);
+      state[i].result.skipped = true;
+      state[i].result.bytes = counter.size;
+      state[i].result.lines = counter.Lines();
+      finish(i, s);
+      return;
+    }
+    fs::create_directories(task.destination.parent_path(), ec);
+    auto t = std::make_unique<Transfer>();
+    t->index = i;
+    t->observer = observer;
+    t->part = PartialPath(task.destination);
+    if (fs::exists(t->part, ec)) {
+      Status s = CountExisting(t->part, t->lines);
+      if (!s.ok()) return finish(i, s);
+      t->resume_from = t->lines.size;
+    }
+    t->file.reset(std::fopen(t->part.c_str(), "ab"));
+    if (!t->file) {
+      return finish(i, IoError("cannot open " + t->part.string() + " for writing: " + std::strerror(errno)));
+    }
+    std::setvbuf(t->file.get(), nullptr, _IOFBF, 1u << 20);
+
+    std::optional<std::string> token;
+    if (task.send_token && copt.tokens && MayReceiveToken(task.url, copt.token_origin)) {
+      auto tok = copt.tokens->Token(state[i].refreshed_token);
+      if (!tok.ok()) return finish(i, tok.status());
+      token = std::move(tok.value());
+    }
+    t->easy.reset(curl_easy_init());
+    CURL* e = t->easy.get();
+    ApplyCommonOptions(e, copt.connect_timeout, copt.user_agent, copt.verify_tls, copt.ca_file);
+    t->headers_out.Append("Accept: application/fhir+ndjson");
+    if (token) t->headers_out.Append("Authorization: Bearer " + *token);
+    curl_easy_setopt(e, CURLOPT_URL, task.url.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_out.get());
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(options_.buffer_bytes));
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options_.stall_bytes_per_second);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<long long>(1, options_.stall_time.count() / 1000)));
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteToTransfer);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, CollectHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->headers_in);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    if (t->resume_from > 0) {
+      // Range offsets count identity bytes; what is on disk is decoded, so ask for identity.
+      curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(t->resume_from));
+    } else if (options_.accept_gzip) {
+      curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+    }
+    ++state[i].attempts;
+    if (observer) observer->OnRequest(i, task, t->resume_from);
+    curl_multi_add_handle(multi.get(), e);
+    active.emplace(e, std::move(t));
+  };
+
+  auto on_done = [&](CURL* e, CURLcode rc) {
+    auto it = active.find(e);
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    active.erase(it);
+    curl_multi_remove_handle(multi.get(), e);
+    size_t i = t->index;
+    const DownloadTask& task = tasks[i];
+    DownloadResult& r = state[i].result;
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    r.http_status = status;
+    Status closed = SyncAndClose(t->file, t->part);
+    if (!closed.ok() || t->write_failed) {
+      return finish(i, closed.ok() ? IoError("cannot write " + t->part.string()) : closed);
+    }
+    if (t->range_mismatch) {
+      fs::remove(t->part);
+      return schedule_retry(i, "server answered a different range; starting the file over",
+                            std::nullopt, ServerError("inconsistent Content-Range from " + RedactUrl(task.url)));
+    }
+    if (rc != CURLE_OK) {
+      std::string why = curl_easy_strerror(rc);
+      return schedule_retry(i, why, std::nullopt, NetworkError(RedactUrl(task.url) + ": " + why));
+    }
+    if (status == 416 && t->resume_from > 0) {
+      auto range = t->headers_in.Get("Content-Range");
+      auto total = range ? ParseContentRangeTotal(*range) : std::nullopt;
+      if (total && *total == t->resume_from) {
+        state[i].confirmed_end = true;
+        return complete(i, *t);
+      }
+      fs::remove(t->part);
+      return schedule_retry(i, "partial file does not match the server's copy; starting over",
+                            std::nullopt, ServerError("416 from " + RedactUrl(task.url)));
+    }
+    if (status == 200 || status == 206) {
+      if (!t->body_checked) {
+        // Empty body: nothing reached the write callback.
+        if (status == 200 && t->resume_from > 0) {
+          fs::resize_file(t->part, 0);
+          t->lines = LineCounter();
+        }
+      }
+      return complete(i, *t);
+    }
+    r.error_body = t->error_body;
+    if (status == 401 && task.send_token && copt.tokens && !state[i].refreshed_token) {
+      state[i].refreshed_token = true;
+      return schedule_retry(i, "HTTP 401; refreshing the access token", Millis(0),
+                            Status(StatusCode::kUnauthenticated, "401 from " + RedactUrl(task.url)));
+    }
+    if (IsRetryableStatus(status)) {
+      std::optional<Millis> retry_after;
+      if (auto h = t->headers_in.Get("Retry-After")) retry_after = ParseRetryAfter(*h);
+      return schedule_retry(i, "HTTP " + std::to_string(status), retry_after,
+                            ServerError("HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
+    }
+    StatusCode code = status == 401 || status == 403 ? StatusCode::kUnauthenticated : StatusCode::kServer;
+    finish(i, Status(code, "HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
+  };
+
+  for (size_t i = 0; i < tasks.size(); ++i) ready.push_back(i);
+  const size_t parallel = static_cast<size_t>(std::max(1, options_.parallel));
+  auto last_tick = Clock::now();
+
+  while (!ready.empty() || !waiting.empty() || !active.empty()) {
+    auto now = Clock::now();
+    while (!waiting.empty() && waiting.begin()->first <= now) {
+      ready.push_back(waiting.begin()->second);
+      waiting.erase(waiting.begin());
+    }
+    while (active.size() < parallel && !ready.empty()) {
+      size_t i = ready.front();
+      ready.pop_front();
+      start(i);
+    }
+    if (active.empty()) {
+      if (ready.empty() && !waiting.empty()) {
+        auto until = std::min(waiting.begin()->first, Clock::now() + Millis(200));
+        std::this_thread::sleep_until(until);
+        if (observer) observer->OnTick();
+      }
+      continue;
+    }
+    int running = 0;
+    curl_multi_perform(multi.get(), &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
+      if (msg->msg == CURLMSG_DONE) on_done(msg->easy_handle, msg->data.result);
+    }
+    if (!active.empty()) curl_multi_poll(multi.get(), nullptr, 0, 100, nullptr);
+    if (observer && Clock::now() - last_tick >= Millis(100)) {
+      last_tick = Clock::now();
+      observer->OnTick();
+    }
+  }
+
+  std::vector<DownloadResult> results;
+  results.reserve(state.size());
+  for (auto& s : state) results.push_back(std::move(s.result));
+  return results;
+}
+
+}  // namespace fhirlake::http
