@@ -1,0 +1,120 @@
+#include "fhirlake/fhir/ndjson_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace fhirlake::fhir {
+
+namespace {
+constexpr size_t kChunk = 4u << 20;
+}
+
+Result<NdjsonReader> NdjsonReader::Open(const std::filesystem::path& path, size_t max_line_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return NdjsonReader(fd, path, max_line_bytes);
+}
+
+NdjsonReader::NdjsonReader(int fd, std::filesystem::path path, size_t max_line)
+    : fd_(fd), path_(std::move(path)), max_line_(max_line), buf_(kChunk + kPadding) {}
+
+NdjsonReader::NdjsonReader(NdjsonReader&& o) noexcept
+    : fd_(o.fd_), path_(std::move(o.path_)), max_line_(o.max_line_), buf_(std::move(o.buf_)),
+      begin_(o.begin_), end_(o.end_), eof_(o.eof_), line_number_(o.line_number_), status_(o.status_) {
+  o.fd_ = -1;
+}
+
+NdjsonReader::~NdjsonReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// Moves the unread bytes to the front and reads more; grows the buffer for long lines.
+bool NdjsonReader::Fill() {
+  if (begin_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  size_t capacity = buf_.size() - kPadding;
+  if (end_ == capacity) {
+    if (capacity >= max_line_) return TooLong();
+    buf_.resize(std::min(capacity * 2, max_line_) + kPadding);
+    capacity = buf_.size() - kPadding;
+  }
+  ssize_t n;
+  do {
+    n = ::read(fd_, buf_.data() + end_, capacity - end_);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    status_ = IoError("cannot read " + path_.string() + ": " + std::strerror(errno));
+    return false;
+  }
+  if (n == 0) eof_ = true;
+  end_ += static_cast<size_t>(n);
+  return true;
+}
+
+bool NdjsonReader::TooLong() {
+  status_ = InvalidArgument(path_.string() + " line " + std::to_string(line_number_ + 1) + " is longer than " +
+                            std::to_string(max_line_) + " bytes");
+  return false;
+}
+
+bool NdjsonReader::Next(std::string_view& line) {
+  if (!status_.ok()) return false;
+  while (true) {
+    const char* start = buf_.data() + begin_;
+    const void* nl = std::memchr(start, '\n', end_ - begin_);
+    if (nl) {
+      size_t len = static_cast<const char*>(nl) - start;
+      if (len > max_line_) return TooLong();
+      begin_ += len + 1;
+      if (len > 0 && start[len - 1] == '\r') --len;
+      line = std::string_view(start, len);
+      ++line_number_;
+      return true;
+    }
+    if (eof_) {
+      if (begin_ == end_) return false;
+      size_t len = end_ - begin_;
+      if (len > max_line_) return TooLong();
+      std::memset(buf_.data() + end_, ' ', kPadding);
+      line = std::string_view(buf_.data() + begin_, len);
+      if (len > 0 && line.back() == '\r') line.remove_suffix(1);
+      begin_ = end_;
+      ++line_number_;
+      return true;
+    }
+    if (!Fill()) return false;
+  }
+}
+
+Result<uint64_t> CountLines(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::vector<char> buf(1u << 20);
+  uint64_t lines = 0;
+  char last = '\n';
+  ssize_t n;
+  while ((n = ::read(fd, buf.data(), buf.size())) > 0) {
+    const char* p = buf.data();
+    const char* end = p + n;
+    while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)))) != nullptr) {
+      ++lines;
+      ++p;
+    }
+    last = buf[static_cast<size_t>(n) - 1];
+  }
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return IoError("cannot read " + path.string() + ": " + std::strerror(err));
+  if (last != '\n') ++lines;
+  return lines;
+}
+
+}  // namespace fhirlake::fhir

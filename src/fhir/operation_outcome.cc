@@ -1,0 +1,43 @@
+#include "fhirlake/fhir/operation_outcome.h"
+
+#include <nlohmann/json.hpp>
+
+namespace fhirlake::fhir {
+
+std::string OperationOutcome::ToJson() const {
+  nlohmann::json issue_list = nlohmann::json::array();
+  for (const auto& i : issues) {
+    nlohmann::json j = {{"severity", i.severity}, {"code", i.code}};
+    if (!i.diagnostics.empty()) j["diagnostics"] = i.diagnostics;
+    issue_list.push_back(std::move(j));
+  }
+  nlohmann::json oo = {{"resourceType", "OperationOutcome"}, {"issue", std::move(issue_list)}};
+  return oo.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string DescribeErrorBody(std::string_view body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_discarded() && parsed.is_object() && parsed.value("resourceType", "") == "OperationOutcome") {
+    std::string text;
+    for (const auto& issue : parsed.value("issue", nlohmann::json::array())) {
+      std::string part;
+      if (issue.contains("diagnostics") && issue["diagnostics"].is_string()) {
+        part = issue["diagnostics"].get<std::string>();
+      } else if (issue.contains("details") && issue["details"].is_object() &&
+                 issue["details"].contains("text") && issue["details"]["text"].is_string()) {
+        part = issue["details"]["text"].get<std::string>();
+      } else if (issue.contains("code") && issue["code"].is_string()) {
+        part = issue["code"].get<std::string>();
+      }
+      if (part.empty()) continue;
+      if (!text.empty()) text += "; ";
+      text += part;
+    }
+    if (!text.empty()) return text;
+  }
+  std::string excerpt(body.substr(0, 500));
+  if (body.size() > 500) excerpt += "…";
+  return excerpt.empty() ? "(empty body)" : excerpt;
+}
+
+}  // namespace fhirlake::fhir
