@@ -1,0 +1,78 @@
+// ExportJobs: the export side of `fhirlake serve --source DIR`. A kick-off becomes a job that
+// selects and filters the NDJSON files of DIR (read afresh for each job) into output files, and
+// the job's manifest lists them. Files that need no filtering are served from DIR as they are;
+// filtered ones are written under the job's folder in the work directory.
+//
+// Each job is recorded in WORK_DIR/<id>/job.json once complete, so a second server sharing the
+// work directory (a file host on another origin, say) can serve the job's files too.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fhirlake/bulk/export_parameters.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::server {
+
+struct JobFile {
+  std::string kind;              // output | deleted | error
+  std::string type;
+  std::string name;              // URL name, unique within the job
+  std::filesystem::path path;    // where the bytes are
+  uint64_t count = 0;
+};
+
+enum class JobState { kRunning, kDone, kFailed, kCancelled };
+
+struct JobView {
+  std::string id;
+  JobState state = JobState::kRunning;
+  std::string request;
+  std::string transaction_time;
+  int percent = 0;
+  std::string error;             // kFailed: what went wrong
+  int http_error = 500;          // kFailed: status to answer with
+  bool allow_partial_manifests = false;
+  std::vector<JobFile> files;    // kDone
+};
+
+class ExportJobs {
+ public:
+  // `source_dir` holds <Type>.<anything>.ndjson and optionally deleted/*.ndjson.
+  ExportJobs(std::filesystem::path source_dir, std::filesystem::path work_dir);
+  ~ExportJobs();  // stops and joins running jobs
+
+  // Validates the request and starts a job. kInvalidArgument (→ 400) for parameters the
+  // server cannot honour unless `lenient` (Bulk Data IG: Prefer: handling=lenient), kNotFound
+  // (→ 404) for an unknown Group. Returns the job id.
+  Result<std::string> Start(const bulk::ExportParameters& params, std::string request_url, bool lenient);
+
+  // The job's current state, or nullopt when unknown (never started, cancelled, expired).
+  // Falls back to WORK_DIR/<id>/job.json for jobs another server ran.
+  std::optional<JobView> Get(const std::string& id);
+
+  // Cancels a job and deletes its files. False when the job is unknown.
+  bool Cancel(const std::string& id);
+
+ private:
+  struct Job;
+  void Run(std::shared_ptr<Job> job, std::stop_token stop);
+
+  std::filesystem::path source_dir_;
+  std::filesystem::path work_dir_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::vector<std::jthread> workers_;
+};
+
+}  // namespace fhirlake::server

@@ -1,0 +1,57 @@
+// server::Server: `fhirlake serve`. An HTTP server (cpp-httplib) whose FHIR base (default
+// /fhir) answers the Bulk Data export operations over a source directory (ExportJobs), with
+// an optional fault layer (FaultPlan) in front of the real handlers for tests and drills.
+//
+// Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
+// /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
+// Content-Length, Range, optional gzip). Outside the base: GET /health.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "fhirlake/server/fault_plan.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                       // 0 = any free port; Server::port() tells which
+  std::string base_path = "/fhir";
+  std::filesystem::path source_dir;      // NDJSON to export
+  std::filesystem::path work_dir;        // job files; "" = a temporary folder removed on exit
+  std::string public_url;                // FHIR base as clients see it; "" = from the Host header
+  std::string file_base_url;             // base for file URLs; "" = the FHIR base
+  FaultPlan faults;
+  int retry_after_seconds = 1;           // Retry-After on 202 status answers
+  size_t manifest_page_size = 100;       // output files per page when allowPartialManifests
+  bool gzip = false;                     // gzip file downloads for clients that accept it
+  bool requires_access_token = false;    // value of the manifest's requiresAccessToken
+  std::filesystem::path request_log;     // NDJSON line per request (no credentials), optional
+  int threads = 32;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening socket. kIoError when the address is taken or invalid.
+  Status Bind();
+  // The bound port (after Bind).
+  int port() const;
+  // Serves until Stop(). REQUIRES: Bind() succeeded.
+  void Serve();
+  // Makes Serve() return; safe from another thread (not from a signal handler).
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fhirlake::server

@@ -1,0 +1,422 @@
+#include "fhirlake/server/export_jobs.h"
+
+#include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/store/local_file.h"
+
+namespace fhirlake::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// One `_typeFilter` we can evaluate: every `name=v1,v2` must match a top-level string element.
+struct TypeFilter {
+  std::string type;
+  std::vector<std::pair<std::string, std::vector<std::string>>> terms;
+};
+
+std::optional<TypeFilter> ParseTypeFilter(const std::string& text) {
+  auto q = text.find('?');
+  if (q == std::string::npos || q == 0) return std::nullopt;
+  TypeFilter f;
+  f.type = text.substr(0, q);
+  std::string_view rest(text);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view term = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    auto eq = term.find('=');
+    if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+    std::string name(term.substr(0, eq));
+    if (name.find_first_of(":._") != std::string::npos) return std::nullopt;  // modifiers, chains, _params
+    std::vector<std::string> values;
+    std::string_view v = term.substr(eq + 1);
+    while (true) {
+      auto comma = v.find(',');
+      values.emplace_back(v.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+    f.terms.emplace_back(std::move(name), std::move(values));
+  }
+  if (f.terms.empty()) return std::nullopt;
+  return f;
+}
+
+bool Matches(const TypeFilter& f, simdjson::dom::element resource) {
+  for (const auto& [name, values] : f.terms) {
+    std::string_view actual;
+    if (resource[name].get_string().get(actual) != simdjson::SUCCESS) return false;
+    if (std::find(values.begin(), values.end(), actual) == values.end()) return false;
+  }
+  return true;
+}
+
+std::string NewJobId() {
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// "<Type>.<anything>.ndjson" → Type, else "".
+std::string TypeOfFile(const fs::path& p) {
+  std::string name = p.filename().string();
+  if (!name.ends_with(".ndjson")) return "";
+  auto dot = name.find('.');
+  std::string type = name.substr(0, dot);
+  if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0]))) return "";
+  return type;
+}
+
+// The NDJSON files of `dir`, sorted; with `typed`, only those named <Type>.*.ndjson.
+std::vector<fs::path> NdjsonFiles(const fs::path& dir, bool typed = true) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().extension() != ".ndjson") continue;
+    if (!typed || !TypeOfFile(it->path()).empty()) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string ReferenceOf(simdjson::dom::element resource, std::string_view type) {
+  std::string_view s;
+  if (type == "Patient") {
+    if (resource["id"].get_string().get(s) == simdjson::SUCCESS) return "Patient/" + std::string(s);
+    return "";
+  }
+  for (const char* field : {"subject", "patient", "beneficiary"}) {
+    if (resource[field]["reference"].get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  }
+  return "";
+}
+
+std::string Subset(std::string_view line, const std::vector<std::string>& elements, const std::string& type) {
+  json r = json::parse(line, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return std::string(line);
+  std::set<std::string> keep = {"resourceType", "id", "meta"};
+  for (const auto& e : elements) {
+    auto dot = e.find('.');
+    if (dot == std::string::npos) keep.insert(e);
+    else if (e.substr(0, dot) == type) keep.insert(e.substr(dot + 1));
+  }
+  json out = json::object();
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (keep.count(it.key())) out[it.key()] = it.value();
+  }
+  json& tags = out["meta"]["tag"];
+  if (!tags.is_array()) tags = json::array();
+  tags.push_back({{"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"}, {"code", "SUBSETTED"}});
+  return out.dump();
+}
+
+}  // namespace
+
+struct ExportJobs::Job {
+  std::mutex mu;
+  JobView view;
+  bulk::ExportParameters params;
+  std::vector<TypeFilter> filters;
+  std::vector<std::string> ignored;   // what a lenient request asked for and did not get
+  std::set<std::string> patients;     // allowed patient references when restricted
+  bool restrict_patients = false;
+  std::stop_source stop;
+};
+
+ExportJobs::ExportJobs(fs::path source_dir, fs::path work_dir)
+    : source_dir_(std::move(source_dir)), work_dir_(std::move(work_dir)) {}
+
+ExportJobs::~ExportJobs() {
+  std::lock_guard lock(mu_);
+  for (auto& w : workers_) w.request_stop();
+  workers_.clear();  // joins
+}
+
+Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std::string request_url, bool lenient) {
+  auto job = std::make_shared<Job>();
+  job->params = params;
+  const std::string& fmt = params.output_format;
+  if (!fmt.empty() && fmt != "application/fhir+ndjson" && fmt != "application/ndjson" && fmt != "ndjson") {
+    return InvalidArgument("_outputFormat '" + fmt + "' is not supported; use application/fhir+ndjson");
+  }
+  for (const auto& text : params.type_filters) {
+    auto f = ParseTypeFilter(text);
+    if (f) {
+      job->filters.push_back(std::move(*f));
+    } else if (lenient) {
+      job->ignored.push_back("_typeFilter '" + text + "' is not supported and was ignored");
+    } else {
+      return InvalidArgument("_typeFilter '" + text + "' is not supported (only Type?element=value[,value] on "
+                             "top-level elements); resend without it or with Prefer: handling=lenient");
+    }
+  }
+  for (const auto& value : params.include_associated_data) {
+    if (!lenient) {
+      return InvalidArgument("includeAssociatedData '" + value + "' is not supported; resend without it or "
+                             "with Prefer: handling=lenient");
+    }
+    job->ignored.push_back("includeAssociatedData '" + value + "' is not supported and was ignored");
+  }
+  if (params.level == bulk::ExportLevel::kGroup) {
+    bool found = false;
+    simdjson::dom::parser parser;
+    for (const auto& file : NdjsonFiles(source_dir_)) {
+      if (TypeOfFile(file) != "Group" || found) continue;
+      auto reader = fhir::NdjsonReader::Open(file);
+      if (!reader.ok()) return reader.status();
+      std::string_view line;
+      while (!found && reader->Next(line)) {
+        simdjson::dom::element g;
+        std::string_view id;
+        if (parser.parse(line.data(), line.size(), false).get(g) != simdjson::SUCCESS) continue;
+        if (g["id"].get_string().get(id) != simdjson::SUCCESS || id != params.group_id) continue;
+        found = true;
+        simdjson::dom::array members;
+        if (g["member"].get_array().get(members) == simdjson::SUCCESS) {
+          for (auto m : members) {
+            std::string_view ref;
+            if (m["entity"]["reference"].get_string().get(ref) == simdjson::SUCCESS) job->patients.emplace(ref);
+          }
+        }
+      }
+    }
+    if (!found) return NotFound("Group/" + params.group_id + " is not in this server's data");
+    job->restrict_patients = true;
+  }
+  if (!params.patients.empty()) {
+    std::set<std::string> wanted(params.patients.begin(), params.patients.end());
+    if (job->restrict_patients) {
+      std::set<std::string> both;
+      std::set_intersection(wanted.begin(), wanted.end(), job->patients.begin(), job->patients.end(),
+                            std::inserter(both, both.begin()));
+      job->patients = std::move(both);
+    } else {
+      job->patients = std::move(wanted);
+    }
+    job->restrict_patients = true;
+  }
+  job->view.id = NewJobId();
+  job->view.request = std::move(request_url);
+  job->view.transaction_time = fhir::FormatInstant(fhir::NowMicros());
+  job->view.allow_partial_manifests = params.allow_partial_manifests;
+  std::string id = job->view.id;
+  std::lock_guard lock(mu_);
+  jobs_[id] = job;
+  workers_.emplace_back([this, job](std::stop_token st) { Run(job, st); });
+  return id;
+}
+
+void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
+  const auto& p = job->params;
+  const fs::path job_dir = work_dir_ / job->view.id;
+  std::error_code ec;
+  fs::create_directories(job_dir, ec);
+  auto stopped = [&] { return stop.stop_requested() || job->stop.stop_requested(); };
+  auto fail = [&](const std::string& why) {
+    std::lock_guard lock(job->mu);
+    if (job->view.state != JobState::kRunning) return;
+    job->view.state = JobState::kFailed;
+    job->view.error = why;
+  };
+
+  std::optional<int64_t> since, until;
+  if (p.since) since = fhir::ParseFhirTime(*p.since);
+  if (p.until) until = fhir::ParseFhirTime(*p.until);
+  const bool compartment = p.level != bulk::ExportLevel::kSystem;
+  const bool filter_lines = since || until || compartment || job->restrict_patients || !job->filters.empty() ||
+                            !p.elements.empty();
+  std::set<std::string> types(p.types.begin(), p.types.end());
+
+  std::vector<fs::path> sources;
+  for (auto& f : NdjsonFiles(source_dir_)) {
+    if (types.empty() || types.count(TypeOfFile(f))) sources.push_back(f);
+  }
+  std::vector<fs::path> deleted_sources;
+  if (since && fs::is_directory(source_dir_ / "deleted")) deleted_sources = NdjsonFiles(source_dir_ / "deleted", false);
+
+  std::vector<JobFile> files;
+  std::map<std::string, int> per_type;
+  simdjson::dom::parser parser;
+  const size_t total = sources.size() + deleted_sources.size();
+  size_t done = 0;
+
+  auto keep_resource = [&](simdjson::dom::element r, std::string_view type) {
+    std::string_view lu;
+    if (r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
+      auto t = fhir::ParseFhirTime(lu);
+      if (t && since && *t < *since) return false;
+      if (t && until && *t > *until) return false;
+    }
+    if (compartment || job->restrict_patients) {
+      std::string ref = ReferenceOf(r, type);
+      if (ref.empty()) return false;
+      if (job->restrict_patients && !job->patients.count(ref)) return false;
+    }
+    bool any_filter = false, matched = false;
+    for (const auto& f : job->filters) {
+      if (f.type != type) continue;
+      any_filter = true;
+      matched = matched || Matches(f, r);
+    }
+    return !any_filter || matched;
+  };
+
+  // Copies the selected lines of `src` into the job folder; returns the file (count 0 = none).
+  auto filter_file = [&](const fs::path& src, const std::string& kind, const std::string& type) -> Result<JobFile> {
+    JobFile jf{kind, type, "", "", 0};
+    char number[16];
+    std::snprintf(number, sizeof number, "%03d", per_type[kind + type]++);
+    jf.name = (kind == "output" ? "" : kind + ".") + type + "." + number + ".ndjson";
+    jf.path = job_dir / jf.name;
+    auto reader = fhir::NdjsonReader::Open(src);
+    if (!reader.ok()) return reader.status();
+    std::ofstream out(jf.path, std::ios::binary);
+    std::string_view line;
+    while (reader->Next(line)) {
+      if ((reader->line_number() & 4095) == 0 && stopped()) return Cancelled("cancelled");
+      simdjson::dom::element r;
+      if (line.empty() || parser.parse(line.data(), line.size(), false).get(r) != simdjson::SUCCESS) continue;
+      if (kind == "deleted") {
+        std::string_view lu;
+        if (since && r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
+          auto t = fhir::ParseFhirTime(lu);
+          if (t && *t < *since) continue;
+        }
+      } else if (!keep_resource(r, type)) {
+        continue;
+      }
+      if (!p.elements.empty() && kind == "output") {
+        std::string subset = Subset(line, p.elements, type);
+        out.write(subset.data(), static_cast<std::streamsize>(subset.size()));
+      } else {
+        out.write(line.data(), static_cast<std::streamsize>(line.size()));
+      }
+      out.put('\n');
+      ++jf.count;
+    }
+    if (!reader->status().ok()) return reader->status();
+    out.close();
+    if (!out) return IoError("cannot write " + jf.path.string());
+    if (jf.count == 0) fs::remove(jf.path);
+    return jf;
+  };
+
+  auto progress = [&] {
+    std::lock_guard lock(job->mu);
+    job->view.percent = total ? static_cast<int>(100 * done / total) : 100;
+  };
+
+  for (const auto& src : sources) {
+    if (stopped()) return;
+    std::string type = TypeOfFile(src);
+    if (!filter_lines) {
+      auto count = fhir::CountLines(src);
+      if (!count.ok()) return fail(count.status().message());
+      if (*count > 0) files.push_back(JobFile{"output", type, src.filename().string(), src, *count});
+    } else {
+      auto jf = filter_file(src, "output", type);
+      if (!jf.ok()) return jf.status().code() == StatusCode::kCancelled ? void() : fail(jf.status().message());
+      if (jf->count > 0) files.push_back(std::move(jf.value()));
+    }
+    ++done;
+    progress();
+  }
+  for (const auto& src : deleted_sources) {
+    if (stopped()) return;
+    auto jf = filter_file(src, "deleted", "Bundle");
+    if (!jf.ok()) return jf.status().code() == StatusCode::kCancelled ? void() : fail(jf.status().message());
+    if (jf->count > 0) files.push_back(std::move(jf.value()));
+    ++done;
+    progress();
+  }
+  if (!job->ignored.empty()) {
+    JobFile jf{"error", "OperationOutcome", "error.OperationOutcome.000.ndjson", job_dir / "error.OperationOutcome.000.ndjson", 0};
+    std::ofstream out(jf.path, std::ios::binary);
+    for (const auto& text : job->ignored) {
+      fhir::OperationOutcome oo{{fhir::OperationOutcomeIssue{"warning", "not-supported", text}}};
+      out << oo.ToJson() << '\n';
+      ++jf.count;
+    }
+    files.push_back(std::move(jf));
+  }
+
+  json record = {{"id", job->view.id}, {"request", job->view.request},
+                 {"transactionTime", job->view.transaction_time},
+                 {"allowPartialManifests", job->view.allow_partial_manifests}, {"files", json::array()}};
+  for (const auto& f : files) {
+    record["files"].push_back({{"kind", f.kind}, {"type", f.type}, {"name", f.name},
+                               {"path", fs::absolute(f.path).string()}, {"count", f.count}});
+  }
+  if (Status s = store::WriteFileAtomically(job_dir / "job.json", record.dump(2)); !s.ok()) return fail(s.message());
+  std::lock_guard lock(job->mu);
+  if (stopped()) return;
+  job->view.files = std::move(files);
+  job->view.percent = 100;
+  job->view.state = JobState::kDone;
+}
+
+std::optional<JobView> ExportJobs::Get(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) {
+      std::lock_guard job_lock(it->second->mu);
+      if (it->second->view.state == JobState::kCancelled) return std::nullopt;
+      return it->second->view;
+    }
+  }
+  if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+  auto text = store::ReadSmallFile(work_dir_ / id / "job.json");
+  if (!text.ok()) return std::nullopt;
+  json record = json::parse(*text, nullptr, false);
+  if (record.is_discarded()) return std::nullopt;
+  JobView view;
+  view.id = id;
+  view.state = JobState::kDone;
+  view.percent = 100;
+  view.request = record.value("request", "");
+  view.transaction_time = record.value("transactionTime", "");
+  view.allow_partial_manifests = record.value("allowPartialManifests", false);
+  for (const auto& f : record.value("files", json::array())) {
+    view.files.push_back(JobFile{f.value("kind", ""), f.value("type", ""), f.value("name", ""),
+                                 fs::path(f.value("path", "")), f.value("count", uint64_t{0})});
+  }
+  return view;
+}
+
+bool ExportJobs::Cancel(const std::string& id) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    job = it->second;
+  }
+  {
+    std::lock_guard lock(job->mu);
+    if (job->view.state == JobState::kCancelled) return false;
+    job->view.state = JobState::kCancelled;
+    job->view.files.clear();
+  }
+  job->stop.request_stop();
+  std::error_code ec;
+  fs::remove_all(work_dir_ / id, ec);
+  return true;
+}
+
+}  // namespace fhirlake::server

@@ -1,0 +1,411 @@
+#include "fhirlake/server/server.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include "fhirlake/bulk/manifest.h"
+#include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/http/url.h"
+#include "fhirlake/server/export_jobs.h"
+
+namespace fhirlake::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kChunk = 256u << 10;
+constexpr const char* kFhirJson = "application/fhir+json";
+
+std::string EscapeRegex(const std::string& s) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(s, special, R"(\$&)");
+}
+
+void SendOutcome(httplib::Response& res, int status, const std::string& code, const std::string& text,
+                 const std::string& severity = "error") {
+  res.status = status;
+  fhir::OperationOutcome oo{{fhir::OperationOutcomeIssue{severity, code, text}}};
+  res.set_content(oo.ToJson(), kFhirJson);
+}
+
+bool HeaderHas(const httplib::Request& req, const char* name, const char* token) {
+  for (auto [it, end] = req.headers.equal_range(name); it != end; ++it) {
+    if (it->second.find(token) != std::string::npos) return true;
+  }
+  return false;
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Paces a transfer to `rate` bytes per second.
+class Pacer {
+ public:
+  explicit Pacer(double rate) : rate_(rate), start_(std::chrono::steady_clock::now()) {}
+  void Sent(size_t n) {
+    if (rate_ <= 0) return;
+    sent_ += n;
+    auto due = start_ + std::chrono::duration<double>(static_cast<double>(sent_) / rate_);
+    std::this_thread::sleep_until(due);
+  }
+
+ private:
+  double rate_;
+  std::chrono::steady_clock::time_point start_;
+  uint64_t sent_ = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions opt;
+  httplib::Server http;
+  std::unique_ptr<ExportJobs> jobs;
+  fs::path temp_work_dir;  // removed on exit when we made it
+  int bound_port = 0;
+  std::mutex log_mu;
+  std::ofstream request_log;
+  std::mutex polls_mu;
+  std::map<std::string, int> polls;  // status polls per job (pending fault)
+
+  explicit Impl(ServerOptions o) : opt(std::move(o)) {}
+
+  std::string FhirBase(const httplib::Request& req) const {
+    if (!opt.public_url.empty()) return opt.public_url;
+    std::string host = req.get_header_value("Host");
+    if (host.empty()) host = opt.host + ":" + std::to_string(bound_port);
+    return "http://" + host + opt.base_path;
+  }
+  std::string FileBase(const httplib::Request& req) const {
+    return opt.file_base_url.empty() ? FhirBase(req) : opt.file_base_url;
+  }
+
+  // Answers a status fault (429/5xx) if the plan has one for `target`; true when answered.
+  bool ApplyStatusFault(const Fault& f, httplib::Response& res) {
+    if (f.kind != FaultKind::kStatus) return false;
+    res.set_header("Retry-After", std::to_string(static_cast<int>(f.arg)));
+    SendOutcome(res, f.http_status, "transient", "injected fault: HTTP " + std::to_string(f.http_status));
+    return true;
+  }
+
+  void Kickoff(const httplib::Request& req, httplib::Response& res, bulk::ExportLevel level, const std::string& group) {
+    if (auto f = opt.faults.Take(FaultTarget::kKickoff); f && ApplyStatusFault(*f, res)) return;
+    if (!HeaderHas(req, "Prefer", "respond-async")) {
+      return SendOutcome(res, 400, "invalid", "the kick-off request needs the header 'Prefer: respond-async'");
+    }
+    const bool lenient = HeaderHas(req, "Prefer", "handling=lenient");
+    Result<bulk::ExportParameters> params = InvalidArgument("no parameters");
+    if (req.method == "POST") {
+      params = bulk::ExportParameters::FromParametersJson(level, group, req.body);
+    } else {
+      std::vector<std::pair<std::string, std::string>> pairs(req.params.begin(), req.params.end());
+      params = bulk::ExportParameters::FromQuery(level, group, pairs);
+    }
+    if (!params.ok()) return SendOutcome(res, 400, "invalid", params.status().message());
+    std::string request = FhirBase(req) + req.path.substr(opt.base_path.size());
+    if (std::string q = params->ToQuery(); !q.empty()) request += "?" + q;
+    auto id = jobs->Start(*params, request, lenient);
+    if (!id.ok()) {
+      int code = id.status().code() == StatusCode::kNotFound ? 404 : 400;
+      return SendOutcome(res, code, code == 404 ? "not-found" : "not-supported", id.status().message());
+    }
+    res.status = 202;
+    res.set_header("Content-Location", FhirBase(req) + "/bulkstatus/" + *id);
+    SendOutcome(res, 202, "informational", "export started", "information");
+  }
+
+  void Status(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    bool miscount = false;
+    if (auto f = opt.faults.Take(FaultTarget::kStatus)) {
+      if (ApplyStatusFault(*f, res)) return;
+      miscount = f->kind == FaultKind::kMiscount;
+      if (f->kind == FaultKind::kMalformed) {
+        res.status = 200;
+        res.set_content(R"({"transactionTime":"2024-01-01T00:00:00Z","request":"x","requiresAccessToken":false,"output":[{"type":"Patient"}]})",
+                        "application/json");
+        return;
+      }
+    }
+    auto job = jobs->Get(id);
+    if (!job) return SendOutcome(res, 404, "not-found", "no export job '" + id + "' (cancelled, expired or never started)");
+    int pending = 0;
+    if (int extra = opt.faults.PendingPolls(); extra > 0) {
+      std::lock_guard lock(polls_mu);
+      int seen = polls[id]++;
+      pending = seen < extra ? 1 : 0;
+    }
+    if (job->state == JobState::kFailed) return SendOutcome(res, 500, "exception", job->error);
+    if (job->state == JobState::kRunning || pending) {
+      if (miscount) opt.faults.Restore(FaultTarget::kStatus, FaultKind::kMiscount);
+      res.status = 202;
+      res.set_header("X-Progress", std::to_string(pending ? std::min(job->percent, 99) : job->percent) + "% complete");
+      res.set_header("Retry-After", std::to_string(opt.retry_after_seconds));
+      return;
+    }
+    const std::string file_base = FileBase(req) + "/bulkfiles/" + id + "/";
+    bulk::Manifest m;
+    m.transaction_time = job->transaction_time;
+    m.request = job->request;
+    m.requires_access_token = opt.requires_access_token;
+    std::vector<const JobFile*> outputs;
+    for (const auto& f : job->files) {
+      bulk::ManifestFile mf{f.type, file_base + f.name, f.count + (miscount ? 1 : 0)};
+      if (f.kind == "output") outputs.push_back(&f);
+      else if (f.kind == "deleted") m.deleted.push_back(mf);
+      else m.error.push_back(mf);
+    }
+    size_t page = 1, page_size = outputs.size();
+    if (job->allow_partial_manifests && opt.manifest_page_size > 0) {
+      page_size = opt.manifest_page_size;
+      if (req.has_param("page")) page = std::max<size_t>(1, std::strtoul(req.get_param_value("page").c_str(), nullptr, 10));
+    }
+    size_t first = (page - 1) * page_size;
+    for (size_t i = first; i < outputs.size() && i < first + page_size; ++i) {
+      m.output.push_back(bulk::ManifestFile{outputs[i]->type, file_base + outputs[i]->name,
+                                            outputs[i]->count + (miscount ? 1 : 0)});
+    }
+    if (page > 1) {
+      m.deleted.clear();
+      m.error.clear();
+    }
+    if (first + page_size < outputs.size()) {
+      m.next = FhirBase(req) + "/bulkstatus/" + id + "?page=" + std::to_string(page + 1);
+    }
+    res.status = 200;
+    res.set_content(m.ToJson(), "application/json");
+  }
+
+  void CancelJob(httplib::Response& res, const std::string& id) {
+    if (!jobs->Cancel(id)) return SendOutcome(res, 404, "not-found", "no export job '" + id + "'");
+    SendOutcome(res, 202, "informational", "export job " + id + " cancelled", "information");
+  }
+
+  void File(const httplib::Request& req, httplib::Response& res, const std::string& id, const std::string& name) {
+    auto job = jobs->Get(id);
+    const JobFile* file = nullptr;
+    if (job && job->state == JobState::kDone) {
+      for (const auto& f : job->files) {
+        if (f.name == name) file = &f;
+      }
+    }
+    if (!file) return SendOutcome(res, 404, "not-found", "no file '" + name + "' in export job '" + id + "'");
+    std::optional<Fault> fault = opt.faults.Take(FaultTarget::kFile);
+    if (fault && ApplyStatusFault(*fault, res)) return;
+    auto fd = std::make_shared<Fd>(::open(file->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd->fd < 0) return SendOutcome(res, 500, "exception", "cannot open the file for job '" + id + "'");
+    std::error_code ec;
+    const uint64_t size = fs::file_size(file->path, ec);
+    if (req.ranges.size() == 1) {
+      auto [start, end] = req.ranges[0];
+      if (start >= 0 && static_cast<uint64_t>(start) >= size) {
+        res.status = 416;
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      }
+    }
+    const double rate = opt.faults.SlowRate();
+    uint64_t length = size;
+    uint64_t cut = UINT64_MAX;  // absolute offset where a reset drops the connection
+    if (fault && fault->kind == FaultKind::kTruncate && req.ranges.empty()) {
+      length = static_cast<uint64_t>(static_cast<double>(size) * fault->arg);
+    } else if (fault && fault->kind == FaultKind::kReset) {
+      cut = static_cast<uint64_t>(static_cast<double>(size) * fault->arg);
+    }
+    const bool gzip = opt.gzip && req.ranges.empty() && !fault && HeaderHas(req, "Accept-Encoding", "gzip");
+    if (gzip) return ServeGzip(res, fd, rate);
+    auto pacer = std::make_shared<Pacer>(rate);
+    res.set_header("Accept-Ranges", "bytes");
+    res.set_content_provider(
+        static_cast<size_t>(length), "application/fhir+ndjson",
+        [fd, pacer, cut](size_t offset, size_t len, httplib::DataSink& sink) {
+          std::vector<char> buf(std::min(len, kChunk));
+          size_t want = buf.size();
+          if (offset + want > cut) want = cut > offset ? static_cast<size_t>(cut - offset) : 0;
+          ssize_t n = want ? ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
+          if (n <= 0) return false;  // reset point reached, or read error: drop the connection
+          if (!sink.write(buf.data(), static_cast<size_t>(n))) return false;
+          pacer->Sent(static_cast<size_t>(n));
+          return true;
+        });
+  }
+
+  void ServeGzip(httplib::Response& res, std::shared_ptr<Fd> fd, double rate) {
+    struct GzipState {
+      z_stream z{};
+      off_t pos = 0;
+      bool finished = false;
+      Pacer pacer;
+      explicit GzipState(double r) : pacer(r) { deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY); }
+      ~GzipState() { deflateEnd(&z); }
+    };
+    auto st = std::make_shared<GzipState>(rate);
+    res.set_header("Content-Encoding", "gzip");
+    res.set_chunked_content_provider("application/fhir+ndjson", [fd, st](size_t, httplib::DataSink& sink) {
+      std::vector<char> in(kChunk), out(kChunk + 1024);
+      ssize_t n = ::pread(fd->fd, in.data(), in.size(), st->pos);
+      if (n < 0) return false;
+      st->pos += n;
+      int flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+      st->z.next_in = reinterpret_cast<Bytef*>(in.data());
+      st->z.avail_in = static_cast<uInt>(n);
+      do {
+        st->z.next_out = reinterpret_cast<Bytef*>(out.data());
+        st->z.avail_out = static_cast<uInt>(out.size());
+        int rc = deflate(&st->z, flush);
+        if (rc == Z_STREAM_ERROR) return false;
+        size_t have = out.size() - st->z.avail_out;
+        if (have && !sink.write(out.data(), have)) return false;
+        st->pacer.Sent(have);
+      } while (st->z.avail_out == 0);
+      if (flush == Z_FINISH) sink.done();
+      return true;
+    });
+  }
+
+  void Metadata(const httplib::Request& req, httplib::Response& res) {
+    json op = json::array();
+    for (const char* name : {"export"}) {
+      op.push_back({{"name", name}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + std::string(name)}});
+    }
+    json cs = {{"resourceType", "CapabilityStatement"},
+               {"status", "active"},
+               {"date", "2026-01-01"},
+               {"kind", "instance"},
+               {"software", {{"name", "fhirlake"}, {"version", "0.1.0"}}},
+               {"implementation", {{"description", "fhirlake bulk data server"}, {"url", FhirBase(req)}}},
+               {"fhirVersion", "4.0.1"},
+               {"format", {"json"}},
+               {"rest", {{{"mode", "server"}, {"operation", op}}}}};
+    res.set_content(cs.dump(), kFhirJson);
+  }
+
+  void LogRequest(const httplib::Request& req, const httplib::Response& res) {
+    if (!request_log.is_open()) return;
+    json params = json::object();
+    for (const auto& [k, v] : req.params) params[k].push_back(v);
+    json line = {{"method", req.method},
+                 {"path", req.path},
+                 {"params", params},
+                 {"authorization", req.has_header("Authorization")},
+                 {"range", req.get_header_value("Range")},
+                 {"acceptEncoding", req.get_header_value("Accept-Encoding")},
+                 {"contentEncoding", res.get_header_value("Content-Encoding")},
+                 {"timeMs", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count()},
+                 {"status", res.status}};
+    std::lock_guard lock(log_mu);
+    request_log << line.dump() << '\n';
+    request_log.flush();
+  }
+
+  void Routes() {
+    const std::string base = EscapeRegex(opt.base_path);
+    auto kick = [this](bulk::ExportLevel level) {
+      return [this, level](const httplib::Request& req, httplib::Response& res) {
+        std::string group = level == bulk::ExportLevel::kGroup ? http::DecodeQueryComponent(req.matches[1].str()) : "";
+        Kickoff(req, res, level, group);
+      };
+    };
+    const std::pair<std::string, bulk::ExportLevel> kickoffs[] = {
+        {base + R"(/\$export)", bulk::ExportLevel::kSystem},
+        {base + R"(/Patient/\$export)", bulk::ExportLevel::kPatient},
+        {base + R"(/Group/([^/]+)/\$export)", bulk::ExportLevel::kGroup}};
+    for (const auto& [pattern, level] : kickoffs) {
+      http.Get(pattern, kick(level));
+      http.Post(pattern, kick(level));
+    }
+    http.Get(base + R"(/bulkstatus/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      Status(req, res, req.matches[1].str());
+    });
+    http.Delete(base + R"(/bulkstatus/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      CancelJob(res, req.matches[1].str());
+    });
+    http.Get(base + R"(/bulkfiles/([0-9a-f]+)/([A-Za-z0-9._-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      File(req, res, req.matches[1].str(), req.matches[2].str());
+    });
+    http.Get(base + "/metadata", [this](const httplib::Request& req, httplib::Response& res) { Metadata(req, res); });
+    http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (res.body.empty()) {
+        SendOutcome(res, res.status, res.status == 404 ? "not-found" : "processing",
+                    "no handler for " + req.method + " " + req.path);
+      }
+    });
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
+    const int threads = opt.threads;
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    http.set_payload_max_length(16u << 20);
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() {
+  Stop();
+  impl_->jobs.reset();
+  if (!impl_->temp_work_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(impl_->temp_work_dir, ec);
+  }
+}
+
+Status Server::Bind() {
+  auto& o = impl_->opt;
+  if (!fs::is_directory(o.source_dir)) {
+    return InvalidArgument("--source " + o.source_dir.string() + " is not a directory");
+  }
+  if (o.work_dir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "fhirlake-serve-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return IoError("cannot create a temporary work directory");
+    impl_->temp_work_dir = tmpl;
+    o.work_dir = tmpl;
+  }
+  std::error_code ec;
+  fs::create_directories(o.work_dir, ec);
+  if (!o.request_log.empty()) {
+    impl_->request_log.open(o.request_log, std::ios::app);
+    if (!impl_->request_log) return IoError("cannot open " + o.request_log.string());
+  }
+  impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir);
+  impl_->Routes();
+  if (o.port == 0) {
+    impl_->bound_port = impl_->http.bind_to_any_port(o.host);
+    if (impl_->bound_port <= 0) return IoError("cannot listen on " + o.host);
+  } else {
+    if (!impl_->http.bind_to_port(o.host, o.port)) {
+      return IoError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                     " (address in use?); choose another with --listen HOST:PORT");
+    }
+    impl_->bound_port = o.port;
+  }
+  return Status::Ok();
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+void Server::Serve() { impl_->http.listen_after_bind(); }
+
+void Server::Stop() { impl_->http.stop(); }
+
+}  // namespace fhirlake::server
