@@ -1,0 +1,191 @@
+// fhirlake export BASE_URL OUT_DIR [options]: a Bulk Data export into a directory.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "fhirlake/bulk/export_client.h"
+#include "fhirlake/store/local_file.h"
+#include "src/cli/commands.h"
+#include "src/cli/duration.h"
+#include "src/cli/progress_display.h"
+
+namespace fhirlake::cli {
+namespace {
+
+struct ExportArgs {
+  std::string base_url;
+  std::string out_dir;
+  std::vector<std::string> types, type_filters, elements, patients, associated;
+  std::string since, until, group, level = "system", output_format, resume, cancel;
+  std::string timeout = "24h", poll_interval = "1s";
+  std::string access_token_file, ca_file;
+  bool post = false, lenient = false, quiet = false, no_gzip = false, insecure = false, partial_manifests = false;
+  int parallel = 4, retries = 6;
+};
+
+std::optional<std::string> ReadToken(const ExportArgs& a, std::string& error) {
+  if (!a.access_token_file.empty()) {
+    auto text = store::ReadSmallFile(a.access_token_file, 1u << 20);
+    if (!text.ok()) {
+      error = text.status().message();
+      return std::nullopt;
+    }
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    return t;
+  }
+  if (const char* env = std::getenv("FHIRLAKE_ACCESS_TOKEN"); env && *env) return std::string(env);
+  return std::nullopt;
+}
+
+int Run(const ExportArgs& a) {
+  http::ClientOptions client;
+  client.verify_tls = !a.insecure;
+  client.ca_file = a.ca_file;
+  client.retry.max_attempts = std::max(1, a.retries);
+  std::string token_error;
+  if (auto token = ReadToken(a, token_error)) {
+    client.tokens = std::make_shared<http::StaticTokenSource>(*token);
+  } else if (!token_error.empty()) {
+    std::fprintf(stderr, "fhirlake export: %s\n", token_error.c_str());
+    return kExitUsage;
+  }
+  DisplayMode mode = ChooseDisplayMode(a.quiet);
+  if (mode != DisplayMode::kQuiet) {
+    client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {
+      std::fprintf(stderr, "retrying %s in %.1f s: %s\n", url.c_str(), static_cast<double>(delay.count()) / 1000.0,
+                   reason.c_str());
+    };
+  }
+
+  if (!a.cancel.empty()) {
+    Status s = bulk::ExportClient::Cancel(a.cancel, client);
+    if (!s.ok()) {
+      std::fprintf(stderr, "fhirlake export: %s\n", s.message().c_str());
+      return kExitFailed;
+    }
+    if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "cancelled %s\n", a.cancel.c_str());
+    return kExitOk;
+  }
+  ExportArgs args = a;
+  if (!args.resume.empty() && args.out_dir.empty()) std::swap(args.base_url, args.out_dir);  // export --resume URL DIR
+  if (args.out_dir.empty() || (args.base_url.empty() && args.resume.empty())) {
+    std::fprintf(stderr, "fhirlake export: give BASE_URL and OUT_DIR (or --resume STATUS_URL with OUT_DIR)\n");
+    return kExitUsage;
+  }
+
+  bulk::ExportOptions o;
+  o.base_url = args.base_url;
+  o.out_dir = args.out_dir;
+  o.use_post = a.post;
+  o.lenient = a.lenient;
+  o.resume_status_url = a.resume;
+  o.client = client;
+  o.parallel = std::max(1, a.parallel);
+  o.accept_gzip = !a.no_gzip;
+  auto timeout = ParseDuration(a.timeout);
+  auto poll = ParseDuration(a.poll_interval);
+  if (!timeout || !poll) {
+    std::fprintf(stderr, "fhirlake export: --timeout and --poll-interval take durations like 90s, 5m, 24h\n");
+    return kExitUsage;
+  }
+  o.timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
+  o.poll_interval = *poll;
+
+  bulk::ExportParameters& p = o.parameters;
+  if (!a.group.empty()) {
+    p.level = bulk::ExportLevel::kGroup;
+    p.group_id = a.group;
+  } else if (a.level == "patient") {
+    p.level = bulk::ExportLevel::kPatient;
+  }
+  p.output_format = a.output_format;
+  if (!a.since.empty()) p.since = a.since;
+  if (!a.until.empty()) p.until = a.until;
+  p.types = a.types;
+  p.type_filters = a.type_filters;
+  p.elements = a.elements;
+  p.include_associated_data = a.associated;
+  p.allow_partial_manifests = a.partial_manifests;
+  for (const auto& ref : a.patients) p.patients.push_back(ref.find('/') == std::string::npos ? "Patient/" + ref : ref);
+  if (!p.patients.empty() && !o.use_post) {
+    o.use_post = true;  // Bulk Data IG: `patient` is only defined for POST kick-offs
+    if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "note: --patient needs a POST kick-off; using --post\n");
+  }
+  if (p.level == bulk::ExportLevel::kSystem && !p.patients.empty()) {
+    std::fprintf(stderr, "fhirlake export: --patient needs a patient-level (--level patient) or group export\n");
+    return kExitUsage;
+  }
+
+  ProgressDisplay display(mode);
+  bulk::ExportClient exporter(o);
+  auto started = std::chrono::steady_clock::now();
+  auto result = exporter.Run(&display);
+  display.Finish();
+  if (!result.ok()) {
+    std::fprintf(stderr, "fhirlake export: %s\n", result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument && !result.status().message().starts_with("malformed")
+               ? kExitUsage
+               : kExitFailed;
+  }
+  const auto& s = result.value();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!s.complete()) {
+    for (const auto& f : s.failures) std::fprintf(stderr, "fhirlake export: %s\n", f.c_str());
+    std::fprintf(stderr,
+                 "fhirlake export: %zu of %zu files could not be completed; run the same command again to retry "
+                 "them (finished files are kept)\n",
+                 s.failures.size(), s.files);
+    return kExitFailed;
+  }
+  if (mode != DisplayMode::kQuiet) {
+    std::fprintf(stderr, "%s\n",
+                 fmt::format("export complete: {} files ({} already present), {}, {} resources in {} ({}/s); "
+                             "transactionTime {}",
+                             s.files, s.files_skipped, FormatBytes(s.bytes), s.resources, FormatDuration(secs),
+                             FormatBytes(secs > 0 ? static_cast<uint64_t>(static_cast<double>(s.bytes) / secs) : 0),
+                             s.transaction_time)
+                     .c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterExport(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ExportArgs>();
+  CLI::App* cmd = app.add_subcommand("export", "Run a FHIR Bulk Data export into OUT_DIR (resumable)");
+  cmd->add_option("BASE_URL", args->base_url, "FHIR base URL of the source server");
+  cmd->add_option("OUT_DIR", args->out_dir, "Directory for the NDJSON files, manifest.json and log.ndjson");
+  cmd->add_option("--level", args->level, "system (BASE/$export) or patient (BASE/Patient/$export)")
+      ->check(CLI::IsMember({"system", "patient"}));
+  cmd->add_option("--group", args->group, "Group-level export of this Group id (BASE/Group/ID/$export)");
+  cmd->add_option("--type", args->types, "Resource types (_type); repeat or comma-separate")->delimiter(',');
+  cmd->add_option("--since", args->since, "Only resources changed since this FHIR instant (_since)");
+  cmd->add_option("--until", args->until, "Only resources changed before this FHIR instant (_until)");
+  cmd->add_option("--type-filter", args->type_filters, "A _typeFilter, e.g. 'Observation?status=final'; repeatable");
+  cmd->add_option("--elements", args->elements, "Elements to include (_elements); comma-separated")->delimiter(',');
+  cmd->add_option("--patient", args->patients, "Patient reference or id to restrict to; repeatable (POST)");
+  cmd->add_option("--include-associated-data", args->associated, "includeAssociatedData values")->delimiter(',');
+  cmd->add_option("--output-format", args->output_format, "_outputFormat (default: the server's, NDJSON)");
+  cmd->add_flag("--post", args->post, "Kick off with POST and a Parameters body instead of GET");
+  cmd->add_flag("--lenient", args->lenient, "Ask the server to ignore parameters it does not support");
+  cmd->add_flag("--allow-partial-manifests", args->partial_manifests, "Let the server page its manifest");
+  cmd->add_option("--parallel", args->parallel, "Parallel downloads (default 4)");
+  cmd->add_option("--timeout", args->timeout, "Give up waiting for the server after this long (default 24h)");
+  cmd->add_option("--poll-interval", args->poll_interval, "First status poll interval without Retry-After (default 1s)");
+  cmd->add_option("--retries", args->retries, "Attempts per request before giving up (default 6)");
+  cmd->add_option("--resume", args->resume, "Resume the export at this status URL");
+  cmd->add_option("--cancel", args->cancel, "Cancel the export at this status URL (DELETE) and exit");
+  cmd->add_option("--access-token-file", args->access_token_file,
+                  "File holding a bearer token (or set FHIRLAKE_ACCESS_TOKEN)");
+  cmd->add_option("--ca-file", args->ca_file, "Extra CA certificates (PEM) for TLS");
+  cmd->add_flag("--insecure", args->insecure, "Do not verify TLS certificates");
+  cmd->add_flag("--no-gzip", args->no_gzip, "Do not ask for gzip-compressed files");
+  cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
+  cmd->callback([args, &exit_code] { exit_code = Run(*args); });
+}
+
+}  // namespace fhirlake::cli

@@ -1,0 +1,106 @@
+// fhirlake serve --source DIR [--listen HOST:PORT]: a Bulk Data source over NDJSON files.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "fhirlake/server/server.h"
+#include "src/cli/commands.h"
+
+namespace fhirlake::cli {
+namespace {
+
+struct ServeArgs {
+  std::string source, listen = "127.0.0.1:8080", base_path = "/fhir", work_dir, public_url, file_base_url;
+  std::string faults, request_log;
+  int retry_after = 1, threads = 32;
+  size_t page_size = 100;
+  bool gzip = false, requires_token = false;
+};
+
+int Run(const ServeArgs& a) {
+  server::ServerOptions o;
+  auto colon = a.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "fhirlake serve: --listen takes HOST:PORT, e.g. 127.0.0.1:8080\n");
+    return kExitUsage;
+  }
+  o.host = a.listen.substr(0, colon);
+  try {
+    o.port = std::stoi(a.listen.substr(colon + 1));
+  } catch (...) {
+    std::fprintf(stderr, "fhirlake serve: --listen port must be a number\n");
+    return kExitUsage;
+  }
+  o.base_path = a.base_path;
+  if (o.base_path.empty() || o.base_path[0] != '/') o.base_path = "/" + o.base_path;
+  while (o.base_path.size() > 1 && o.base_path.back() == '/') o.base_path.pop_back();
+  o.source_dir = a.source;
+  o.work_dir = a.work_dir;
+  o.public_url = a.public_url;
+  o.file_base_url = a.file_base_url;
+  o.retry_after_seconds = a.retry_after;
+  o.manifest_page_size = a.page_size;
+  o.gzip = a.gzip;
+  o.requires_access_token = a.requires_token;
+  o.request_log = a.request_log;
+  o.threads = std::max(4, a.threads);
+  auto faults = server::FaultPlan::Parse(a.faults);
+  if (!faults.ok()) {
+    std::fprintf(stderr, "fhirlake serve: %s\n", faults.status().message().c_str());
+    return kExitUsage;
+  }
+  o.faults = std::move(faults.value());
+
+  // Signals are taken by a thread of ours (sigwait), which stops the server cleanly.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::Server srv(std::move(o));
+  Status bound = srv.Bind();
+  if (!bound.ok()) {
+    std::fprintf(stderr, "fhirlake serve: %s\n", bound.message().c_str());
+    return bound.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  std::printf("fhirlake serve: listening on http://%s:%d%s\n", a.listen.substr(0, colon).c_str(), srv.port(),
+              a.base_path.c_str());
+  std::fflush(stdout);
+  std::jthread stopper([&srv, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    srv.Stop();
+  });
+  srv.Serve();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // wake the waiter if Serve ended otherwise
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a directory of NDJSON files as a FHIR Bulk Data source");
+  cmd->add_option("--source", args->source, "Directory of <Type>.*.ndjson files (and deleted/)")->required();
+  cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
+  cmd->add_option("--base-path", args->base_path, "Path of the FHIR base (default /fhir)");
+  cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files (default: a temp dir)");
+  cmd->add_option("--public-url", args->public_url, "FHIR base URL as clients reach it (default: from Host)");
+  cmd->add_option("--file-base-url", args->file_base_url, "Base URL for file links in manifests");
+  cmd->add_option("--faults", args->faults,
+                  "Inject faults: TARGET:KIND[=ARG][*COUNT],...; TARGET kickoff|status|file; KIND 429|500|503, "
+                  "pending=N, malformed (status), reset=F, truncate=F, slow=BYTES_PER_S (file)");
+  cmd->add_option("--retry-after", args->retry_after, "Retry-After seconds on in-progress status (default 1)");
+  cmd->add_option("--manifest-page-size", args->page_size, "Output files per manifest page (allowPartialManifests)");
+  cmd->add_flag("--gzip", args->gzip, "Compress file downloads for clients that accept gzip");
+  cmd->add_flag("--requires-access-token", args->requires_token, "Say requiresAccessToken: true in manifests");
+  cmd->add_option("--request-log", args->request_log, "Append one JSON line per request to this file");
+  cmd->add_option("--threads", args->threads, "Request threads (default 32)");
+  cmd->callback([args, &exit_code] { exit_code = Run(*args); });
+}
+
+}  // namespace fhirlake::cli
