@@ -1,0 +1,98 @@
+#include "fhirlake/bulk/export_parameters.h"
+
+#include <gtest/gtest.h>
+
+#include "fhirlake/http/url.h"
+
+namespace fhirlake::bulk {
+namespace {
+
+ExportParameters Full() {
+  ExportParameters p;
+  p.output_format = "application/fhir+ndjson";
+  p.since = "2024-01-01T00:00:00Z";
+  p.until = "2024-06-01T00:00:00Z";
+  p.types = {"Patient", "Observation"};
+  p.type_filters = {"Observation?code=8867-4,8310-5", "Patient?gender=female"};
+  p.elements = {"id", "Observation.status"};
+  p.include_associated_data = {"LatestProvenanceResources"};
+  p.allow_partial_manifests = true;
+  return p;
+}
+
+std::vector<std::pair<std::string, std::string>> DecodeQuery(const std::string& q) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start < q.size()) {
+    size_t amp = q.find('&', start);
+    std::string pair = q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    size_t eq = pair.find('=');
+    out.emplace_back(http::DecodeQueryComponent(pair.substr(0, eq)), http::DecodeQueryComponent(pair.substr(eq + 1)));
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+void ExpectSame(const ExportParameters& a, const ExportParameters& b) {
+  EXPECT_EQ(a.output_format, b.output_format);
+  EXPECT_EQ(a.since, b.since);
+  EXPECT_EQ(a.until, b.until);
+  EXPECT_EQ(a.types, b.types);
+  EXPECT_EQ(a.type_filters, b.type_filters);
+  EXPECT_EQ(a.elements, b.elements);
+  EXPECT_EQ(a.include_associated_data, b.include_associated_data);
+  EXPECT_EQ(a.allow_partial_manifests, b.allow_partial_manifests);
+}
+
+TEST(ExportParameters, KickoffPathPerLevel) {
+  ExportParameters p;
+  EXPECT_EQ(p.KickoffPath("http://h/fhir/"), "http://h/fhir/$export");
+  p.level = ExportLevel::kPatient;
+  EXPECT_EQ(p.KickoffPath("http://h/fhir"), "http://h/fhir/Patient/$export");
+  p.level = ExportLevel::kGroup;
+  p.group_id = "g 1";
+  EXPECT_EQ(p.KickoffPath("http://h/fhir"), "http://h/fhir/Group/g%201/$export");
+}
+
+TEST(ExportParameters, GetQueryRoundTripsThroughTheServerParser) {
+  ExportParameters p = Full();
+  std::string q = p.ToQuery();
+  EXPECT_NE(q.find("_type=Patient,Observation"), std::string::npos) << q;
+  auto back = ExportParameters::FromQuery(ExportLevel::kSystem, "", DecodeQuery(q));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ExpectSame(p, *back);
+}
+
+TEST(ExportParameters, PostBodyRoundTripsIncludingPatients) {
+  ExportParameters p = Full();
+  p.level = ExportLevel::kGroup;
+  p.patients = {"Patient/1", "Patient/2"};
+  auto back = ExportParameters::FromParametersJson(ExportLevel::kGroup, "g", p.ToParametersJson());
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ExpectSame(p, *back);
+  EXPECT_EQ(back->patients, p.patients);
+  EXPECT_EQ(back->group_id, "g");
+}
+
+TEST(ExportParameters, RepeatedAndCommaListsBothWork) {
+  auto p = ExportParameters::FromQuery(ExportLevel::kSystem, "",
+                                       {{"_type", "Patient,Encounter"}, {"_type", "Condition"}});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->types, (std::vector<std::string>{"Patient", "Encounter", "Condition"}));
+}
+
+TEST(ExportParameters, RejectsBadTimes) {
+  auto p = ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_since", "last tuesday"}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("_since"), std::string::npos);
+}
+
+TEST(SplitTypeFilters, KeepsCommasInsideAFilter) {
+  EXPECT_EQ(SplitTypeFilters("Observation?code=a,b,Condition?x=y"),
+            (std::vector<std::string>{"Observation?code=a,b", "Condition?x=y"}));
+  EXPECT_EQ(SplitTypeFilters("Observation?status=final"), (std::vector<std::string>{"Observation?status=final"}));
+}
+
+}  // namespace
+}  // namespace fhirlake::bulk

@@ -1,0 +1,132 @@
+// Interrupted exports resume; completed files are not fetched again; cancel works.
+#include <signal.h>
+
+#include "tests/e2e/export_fixture.h"
+
+namespace fhirlake::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<std::string> ExportArgv(const ServerProcess& server, const fs::path& out, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{FhirlakeBinary(), "export", server.base_url(), out.string(), "--poll-interval", "100ms"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+bool AnyPartialWithBytes(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".part" && it->file_size(ec) > 0) return true;
+  }
+  return false;
+}
+
+TEST_F(ExportTest, KilledMidDownloadResumesToIdenticalFiles) {
+  Generate(150);
+  // ~300 KB/s per transfer: the Observation file takes seconds, so the kill lands mid-file.
+  ServerProcess server(source(), {"--faults", "file:slow=300000"});
+  ASSERT_TRUE(server.ok());
+  {
+    Child first(ExportArgv(server, out(), {"--parallel", "2"}), {}, dir_ / "first.out", dir_ / "first.err");
+    ASSERT_TRUE(WaitFor([&] { return AnyPartialWithBytes(out()); })) << ReadFile(dir_ / "first.err");
+    first.Signal(SIGKILL);
+    EXPECT_EQ(first.Wait(), 128 + SIGKILL);
+  }
+  std::set<std::string> complete_before;
+  for (const auto& e : fs::directory_iterator(out())) {
+    if (e.path().extension() == ".ndjson" && e.path().filename() != "log.ndjson") {
+      complete_before.insert(e.path().filename().string());
+    }
+  }
+  const size_t events_before = LogEvents().size();
+  auto r = Export(server, {"--parallel", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(RequestsTo(server, "/$export").size(), 1u) << "the second run must resume, not kick off again";
+  // What the second run asked for, from its own log (the server logs a killed transfer late).
+  auto events = LogEvents();
+  size_t requested = 0, resumed = 0;
+  for (size_t i = events_before; i < events.size(); ++i) {
+    if (events[i]["eventId"] != "download_request") continue;
+    ++requested;
+    std::string url = events[i]["eventDetail"]["fileUrl"];
+    std::string name = url.substr(url.rfind('/') + 1);
+    EXPECT_FALSE(complete_before.count(name)) << name << " was complete and was fetched again";
+    resumed += events[i]["eventDetail"]["resumeFrom"].get<uint64_t>() > 0;
+  }
+  EXPECT_EQ(requested, 9 - complete_before.size());
+  EXPECT_GE(resumed, 1u) << "the partial file must be resumed with Range";
+  size_t ranged = 0;
+  for (const auto& req : RequestsTo(server, "/bulkfiles/")) ranged += req["status"] == 206;
+  EXPECT_GE(ranged, 1u);
+  for (const auto& e : fs::directory_iterator(out())) EXPECT_NE(e.path().extension(), ".part");
+}
+
+TEST_F(ExportTest, RerunOfACompleteExportFetchesNothing) {
+  ServerProcess server(source());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Export(server).exit_code, 0);
+  size_t before = server.Requests().size();
+  auto r = Export(server);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("9 already present"), std::string::npos) << r.err;
+  WaitFor([&] { return false; }, std::chrono::milliseconds(100));
+  EXPECT_EQ(server.Requests().size(), before);
+  ExpectOutputEqualsSource();
+}
+
+TEST_F(ExportTest, ADifferentRequestIntoTheSameDirectoryIsRefused) {
+  ServerProcess server(source());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Export(server, {"--type", "Patient"}).exit_code, 0);
+  auto r = Export(server, {"--type", "Observation"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("holds an export of another request"), std::string::npos) << r.err;
+}
+
+TEST_F(ExportTest, ResumeByStatusUrlFinishesAnotherRunsExport) {
+  ServerProcess server(source(), {"--retry-after", "0", "--faults", "status:pending=5"});
+  ASSERT_TRUE(server.ok());
+  auto first = Export(server, {"--timeout", "0s"});
+  ASSERT_EQ(first.exit_code, 1) << first.err;
+  EXPECT_NE(first.err.find("did not finish within the timeout"), std::string::npos) << first.err;
+  json state = json::parse(ReadFile(out() / "export-state.json"));
+  std::string status_url = state["statusUrl"];
+  ASSERT_FALSE(status_url.empty());
+  auto other = dir_ / "other";
+  auto second = RunFhirlake({"export", "--resume", status_url, other.string(), "--poll-interval", "100ms"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("resuming export"), std::string::npos) << second.err;
+  EXPECT_EQ(RequestsTo(server, "/$export").size(), 1u);
+  EXPECT_TRUE(ReadFile(other / "Patient.000.ndjson") == ReadFile(source() / "Patient.000.ndjson"));
+}
+
+TEST_F(ExportTest, CancelStopsTheServersJob) {
+  ServerProcess server(source(), {"--faults", "status:pending=1000"});
+  ASSERT_TRUE(server.ok());
+  Child running(ExportArgv(server, out()), {}, dir_ / "run.out", dir_ / "run.err");
+  std::string status_url;
+  ASSERT_TRUE(WaitFor([&] {
+    auto state = json::parse(ReadFile(out() / "export-state.json"), nullptr, false);
+    if (state.is_discarded() || !state.contains("statusUrl")) return false;
+    status_url = state["statusUrl"];
+    return !status_url.empty();
+  }));
+  auto cancel = RunFhirlake({"export", "--cancel", status_url});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  auto deletes = RequestsTo(server, "/bulkstatus/");
+  bool saw_delete = false;
+  for (const auto& d : deletes) saw_delete = saw_delete || (d["method"] == "DELETE" && d["status"] == 202);
+  EXPECT_TRUE(saw_delete);
+  EXPECT_EQ(running.Wait(), 1);
+  std::string err = ReadFile(dir_ / "run.err");
+  EXPECT_NE(err.find("no longer knows export"), std::string::npos) << err;
+  auto again = RunFhirlake({"export", "--cancel", status_url});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("404"), std::string::npos) << again.err;
+}
+
+}  // namespace
+}  // namespace fhirlake::testing

@@ -1,0 +1,76 @@
+// Tokens go only to the origin that issued the manifest, and never into files or output.
+#include <fstream>
+
+#include "tests/e2e/export_fixture.h"
+
+namespace fhirlake::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kToken = "tok-3f9a1c77-secret-value";
+
+void ExpectNoSecretIn(const fs::path& dir, const std::string& secret) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    EXPECT_EQ(ReadFile(e.path()).find(secret), std::string::npos) << "secret found in " << e.path();
+  }
+}
+
+TEST_F(ExportTest, TokenGoesToTheSameOriginOnly) {
+  TempDir work;
+  // B serves files from A's work directory: a file host on another origin.
+  ServerProcess files(source(), {"--work-dir", work.path().string()});
+  ASSERT_TRUE(files.ok());
+  ServerProcess api(source(), {"--work-dir", work.path().string(), "--requires-access-token",
+                               "--file-base-url", files.base_url()});
+  ASSERT_TRUE(api.ok());
+  auto r = Export(api, {}, {std::string("FHIRLAKE_ACCESS_TOKEN=") + kToken});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  auto api_requests = api.Requests();
+  ASSERT_FALSE(api_requests.empty());
+  for (const auto& req : api_requests) EXPECT_TRUE(req["authorization"].get<bool>()) << req;
+  auto file_requests = files.Requests();
+  ASSERT_EQ(file_requests.size(), 9u);
+  for (const auto& req : file_requests) EXPECT_FALSE(req["authorization"].get<bool>()) << req;
+  EXPECT_NE(r.err.find("requested without the access token"), std::string::npos) << r.err;
+  ExpectNoSecretIn(out(), kToken);
+  EXPECT_EQ(r.err.find(kToken), std::string::npos);
+  EXPECT_EQ(r.out.find(kToken), std::string::npos);
+}
+
+TEST_F(ExportTest, SameOriginFilesGetTheTokenWhenRequired) {
+  ServerProcess api(source(), {"--requires-access-token"});
+  ASSERT_TRUE(api.ok());
+  auto r = Export(api, {}, {std::string("FHIRLAKE_ACCESS_TOKEN=") + kToken});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto file_requests = RequestsTo(api, "/bulkfiles/");
+  ASSERT_EQ(file_requests.size(), 9u);
+  for (const auto& req : file_requests) EXPECT_TRUE(req["authorization"].get<bool>()) << req;
+}
+
+TEST_F(ExportTest, NoTokenOnFilesWhenTheManifestDoesNotRequireOne) {
+  ServerProcess api(source());
+  ASSERT_TRUE(api.ok());
+  auto r = Export(api, {}, {std::string("FHIRLAKE_ACCESS_TOKEN=") + kToken});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& req : RequestsTo(api, "/bulkfiles/")) EXPECT_FALSE(req["authorization"].get<bool>()) << req;
+  for (const auto& req : RequestsTo(api, "/$export")) EXPECT_TRUE(req["authorization"].get<bool>()) << req;
+}
+
+TEST_F(ExportTest, TokenFromAFileWorksAndMissingFileIsAUsageError) {
+  ServerProcess api(source());
+  ASSERT_TRUE(api.ok());
+  auto token_file = dir_ / "token";
+  std::ofstream(token_file) << kToken << "\n";
+  auto r = Export(api, {"--access-token-file", token_file.string(), "--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(RequestsTo(api, "/$export").at(0)["authorization"].get<bool>());
+  auto missing = Export(api, {"--access-token-file", (dir_ / "nope").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+}  // namespace fhirlake::testing

@@ -1,0 +1,210 @@
+#include "fhirlake/server/export_jobs.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::server {
+namespace {
+
+using fhirlake::testing::ReadFile;
+using fhirlake::testing::TempDir;
+using fhirlake::testing::WaitFor;
+namespace fs = std::filesystem;
+
+// A small hand-made source whose expected selections are easy to state.
+class ExportJobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Write("Patient.a.ndjson",
+          R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},"gender":"female"})" "\n"
+          R"({"resourceType":"Patient","id":"p2","meta":{"lastUpdated":"2024-03-01T00:00:00Z"},"gender":"male"})" "\n"
+          R"({"resourceType":"Patient","id":"p3","meta":{"lastUpdated":"2024-05-01T00:00:00Z"},"gender":"female"})" "\n");
+    Write("Observation.a.ndjson",
+          R"({"resourceType":"Observation","id":"o1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},"status":"final","subject":{"reference":"Patient/p1"}})" "\n"
+          R"({"resourceType":"Observation","id":"o2","meta":{"lastUpdated":"2024-04-01T00:00:00Z"},"status":"preliminary","subject":{"reference":"Patient/p2"}})" "\n");
+    Write("Practitioner.a.ndjson",
+          R"({"resourceType":"Practitioner","id":"d1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"}})" "\n");
+    Write("Group.a.ndjson",
+          R"({"resourceType":"Group","id":"g1","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/p2"}},{"entity":{"reference":"Patient/p3"}}]})" "\n");
+    fs::create_directories(src_ / "deleted");
+    Write("deleted/del.ndjson",
+          R"({"resourceType":"Bundle","type":"transaction","meta":{"lastUpdated":"2024-04-15T00:00:00Z"},"entry":[{"request":{"method":"DELETE","url":"Patient/p9"}}]})" "\n");
+    jobs_ = std::make_unique<ExportJobs>(src_.path(), work_.path());
+  }
+
+  void Write(const std::string& name, const std::string& content) {
+    std::ofstream(src_ / name, std::ios::binary) << content;
+  }
+
+  JobView RunJob(const bulk::ExportParameters& p, bool lenient = false) {
+    auto id = jobs_->Start(p, "http://test/$export", lenient);
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    std::optional<JobView> view;
+    EXPECT_TRUE(WaitFor([&] {
+      view = jobs_->Get(*id);
+      return view && view->state != JobState::kRunning;
+    }));
+    EXPECT_EQ(view->state, JobState::kDone) << view->error;
+    return *view;
+  }
+
+  // "kind:type" → lines of all its files.
+  std::map<std::string, std::string> Contents(const JobView& v) {
+    std::map<std::string, std::string> out;
+    for (const auto& f : v.files) {
+      out[f.kind + ":" + f.type] += ReadFile(f.path);
+      EXPECT_GT(f.count, 0u);
+    }
+    return out;
+  }
+
+  TempDir src_, work_;
+  std::unique_ptr<ExportJobs> jobs_;
+};
+
+TEST_F(ExportJobsTest, SystemExportServesSourceFilesUnchanged) {
+  auto v = RunJob({});
+  auto c = Contents(v);
+  EXPECT_EQ(c["output:Patient"], ReadFile(src_ / "Patient.a.ndjson"));
+  EXPECT_EQ(c.count("output:Group"), 1u);
+  EXPECT_EQ(c.count("deleted:Bundle"), 0u) << "deleted entries only make sense with _since";
+  for (const auto& f : v.files) {
+    if (f.type == "Patient") {
+      EXPECT_EQ(f.count, 3u);
+    }
+  }
+}
+
+TEST_F(ExportJobsTest, TypeAndSinceSelectResources) {
+  bulk::ExportParameters p;
+  p.types = {"Patient", "Observation"};
+  p.since = "2024-02-01T00:00:00Z";
+  auto c = Contents(RunJob(p));
+  EXPECT_EQ(c.count("output:Practitioner"), 0u);
+  EXPECT_EQ(c["output:Patient"].find("\"p1\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("\"p2\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("\"p3\""), std::string::npos);
+  EXPECT_NE(c["output:Observation"].find("\"o2\""), std::string::npos);
+  EXPECT_NE(c["deleted:Bundle"].find("Patient/p9"), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, UntilBoundsFromAbove) {
+  bulk::ExportParameters p;
+  p.types = {"Patient"};
+  p.until = "2024-02-01T00:00:00Z";
+  auto c = Contents(RunJob(p));
+  EXPECT_NE(c["output:Patient"].find("\"p1\""), std::string::npos);
+  EXPECT_EQ(c["output:Patient"].find("\"p2\""), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, PatientLevelLeavesOutNonCompartmentTypes) {
+  bulk::ExportParameters p;
+  p.level = bulk::ExportLevel::kPatient;
+  auto c = Contents(RunJob(p));
+  EXPECT_EQ(c.count("output:Practitioner"), 0u);
+  EXPECT_EQ(c.count("output:Group"), 0u);
+  EXPECT_EQ(std::count(c["output:Patient"].begin(), c["output:Patient"].end(), '\n'), 3);
+  EXPECT_EQ(std::count(c["output:Observation"].begin(), c["output:Observation"].end(), '\n'), 2);
+}
+
+TEST_F(ExportJobsTest, GroupLevelKeepsOnlyMembers) {
+  bulk::ExportParameters p;
+  p.level = bulk::ExportLevel::kGroup;
+  p.group_id = "g1";
+  auto c = Contents(RunJob(p));
+  EXPECT_EQ(c["output:Patient"].find("\"p1\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("\"p2\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("\"p3\""), std::string::npos);
+  EXPECT_EQ(c["output:Observation"].find("\"o1\""), std::string::npos);
+  EXPECT_NE(c["output:Observation"].find("\"o2\""), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, UnknownGroupIsNotFound) {
+  bulk::ExportParameters p;
+  p.level = bulk::ExportLevel::kGroup;
+  p.group_id = "nope";
+  auto id = jobs_->Start(p, "r", false);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ExportJobsTest, PatientParameterRestrictsWithinTheGroup) {
+  bulk::ExportParameters p;
+  p.level = bulk::ExportLevel::kGroup;
+  p.group_id = "g1";
+  p.patients = {"Patient/p3", "Patient/p1"};
+  auto c = Contents(RunJob(p));
+  EXPECT_EQ(c["output:Patient"].find("\"p1\""), std::string::npos) << "p1 is not a member";
+  EXPECT_EQ(c["output:Patient"].find("\"p2\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("\"p3\""), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, TypeFilterMatchesTopLevelElements) {
+  bulk::ExportParameters p;
+  p.types = {"Patient", "Observation"};
+  p.type_filters = {"Patient?gender=female", "Observation?status=final,amended"};
+  auto c = Contents(RunJob(p));
+  EXPECT_NE(c["output:Patient"].find("\"p1\""), std::string::npos);
+  EXPECT_EQ(c["output:Patient"].find("\"p2\""), std::string::npos);
+  EXPECT_NE(c["output:Observation"].find("\"o1\""), std::string::npos);
+  EXPECT_EQ(c["output:Observation"].find("\"o2\""), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, UnsupportedParametersAreRefusedUnlessLenient) {
+  bulk::ExportParameters p;
+  p.type_filters = {"Observation?code:text=heart"};
+  auto strict = jobs_->Start(p, "r", false);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_NE(strict.status().message().find("code:text"), std::string::npos);
+  p.include_associated_data = {"LatestProvenanceResources"};
+  EXPECT_FALSE(jobs_->Start(p, "r", false).ok());
+  auto c = Contents(RunJob(p, /*lenient=*/true));
+  EXPECT_NE(c["error:OperationOutcome"].find("code:text"), std::string::npos);
+  EXPECT_NE(c["error:OperationOutcome"].find("includeAssociatedData"), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, ElementsSubsetsAndTagsResources) {
+  bulk::ExportParameters p;
+  p.types = {"Patient"};
+  p.elements = {"Patient.gender"};
+  auto c = Contents(RunJob(p));
+  EXPECT_NE(c["output:Patient"].find("\"gender\""), std::string::npos);
+  EXPECT_NE(c["output:Patient"].find("SUBSETTED"), std::string::npos);
+  p.elements = {"active"};
+  c = Contents(RunJob(p));
+  EXPECT_EQ(c["output:Patient"].find("\"gender\""), std::string::npos);
+}
+
+TEST_F(ExportJobsTest, OutputFormatOtherThanNdjsonIsRefused) {
+  bulk::ExportParameters p;
+  p.output_format = "text/csv";
+  EXPECT_EQ(jobs_->Start(p, "r", false).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ExportJobsTest, CancelForgetsTheJobAndItsFiles) {
+  bulk::ExportParameters p;
+  p.since = "2020-01-01T00:00:00Z";
+  auto v = RunJob(p);
+  EXPECT_TRUE(fs::exists(work_ / v.id));
+  EXPECT_TRUE(jobs_->Cancel(v.id));
+  EXPECT_FALSE(jobs_->Get(v.id).has_value());
+  EXPECT_FALSE(fs::exists(work_ / v.id));
+  EXPECT_FALSE(jobs_->Cancel(v.id));
+}
+
+TEST_F(ExportJobsTest, AnotherServerSharingTheWorkDirSeesCompletedJobs) {
+  auto v = RunJob({});
+  ExportJobs other(src_.path(), work_.path());
+  auto seen = other.Get(v.id);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->state, JobState::kDone);
+  EXPECT_EQ(seen->files.size(), v.files.size());
+  EXPECT_FALSE(other.Get("../../etc").has_value());
+}
+
+}  // namespace
+}  // namespace fhirlake::server
