@@ -185,21 +185,28 @@ class Generator {
   std::string PracRef() { return fmt::format("Practitioner/prac-{}", rng_.Below(practitioners_)); }
 
   Status Organization(uint64_t i) {
+    const std::string updated = Instant(Updated());
+    const std::string_view city = rng_.Pick(kCity);
+    const uint64_t phone = rng_.Below(10000);
+    const int64_t street = rng_.Between(1, 999);
+    const std::string_view state = rng_.Pick(kState);
+    const uint64_t zip = rng_.Below(100000);
     auto& b = organization_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"Organization","id":"org-{0}","meta":{{"lastUpdated":"{1}"}},"identifier":[{{"system":"http://hl7.org/fhir/sid/us-npi","value":"{2}"}}],"active":true,"type":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/organization-type","code":"prov","display":"Healthcare Provider"}}]}}],"name":"{3} General Hospital","telecom":[{{"system":"phone","value":"555-{4:04d}"}}],"address":[{{"line":["{5} Hospital Road"],"city":"{3}","state":"{6}","postalCode":"{7:05d}","country":"US"}}]}})",
-                   i, Instant(Updated()), 1000000000 + i, rng_.Pick(kCity), rng_.Below(10000), rng_.Between(1, 999),
-                   rng_.Pick(kState), rng_.Below(100000));
+                   i, updated, 1000000000 + i, city, phone, street, state, zip);
     return organization_.End();
   }
 
   Status Practitioner(uint64_t i) {
-    bool female = rng_.Below(2);
+    const bool female = rng_.Below(2);
+    const std::string updated = Instant(Updated());
+    const std::string_view family = rng_.Pick(kFamily);
+    const std::string_view given = female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale);
     auto& b = practitioner_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"Practitioner","id":"prac-{0}","meta":{{"lastUpdated":"{1}"}},"identifier":[{{"system":"http://hl7.org/fhir/sid/us-npi","value":"{2}"}}],"active":true,"name":[{{"family":"{3}","given":["{4}"],"prefix":["Dr."]}}],"gender":"{5}"}})",
-                   i, Instant(Updated()), 2000000000 + i, rng_.Pick(kFamily),
-                   female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale), female ? "female" : "male");
+                   i, updated, 2000000000 + i, family, given, female ? "female" : "male");
     return practitioner_.End();
   }
 
@@ -211,15 +218,25 @@ class Generator {
     const Code& eth = rng_.Pick(kEthnicity);
     const std::string family(rng_.Pick(kFamily));
     {
+      const std::string updated = Instant(Updated());
+      const std::string_view given1 = female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale);
+      const std::string_view given2 = female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale);
+      const uint64_t phone = rng_.Below(10000);
+      const std::string birth_time = Instant(birth + rng_.Between(0, 86399));
+      const int64_t house = rng_.Between(1, 9999);
+      const std::string_view street = rng_.Pick(kFamily);
+      const std::string_view city = rng_.Pick(kCity);
+      const std::string_view state = rng_.Pick(kState);
+      const uint64_t zip = rng_.Below(100000);
+      const char* marital = rng_.Below(2) ? "M" : "S";
+      const std::string gp = PracRef();
+      const std::string org = OrgRef();
       auto& b = patient_.Begin();
       fmt::format_to(std::back_inserter(b),
                      R"({{"resourceType":"Patient","id":"{0}","meta":{{"lastUpdated":"{1}"}},"extension":[{{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race","extension":[{{"url":"ombCategory","valueCoding":{{"system":"urn:oid:2.16.840.1.113883.6.238","code":"{2}","display":"{3}"}}}},{{"url":"text","valueString":"{3}"}}]}},{{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity","extension":[{{"url":"ombCategory","valueCoding":{{"system":"urn:oid:2.16.840.1.113883.6.238","code":"{4}","display":"{5}"}}}},{{"url":"text","valueString":"{5}"}}]}}],"identifier":[{{"use":"usual","type":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}}]}},"system":"http://hospital.example.org/mrn","value":"MRN{6:08d}"}}],"active":true,"name":[{{"use":"official","family":"{7}","given":["{8}","{9}"]}}],"telecom":[{{"system":"phone","value":"555-{10:04d}","use":"home"}}],"gender":"{11}","birthDate":"{12}","_birthDate":{{"extension":[{{"url":"http://hl7.org/fhir/StructureDefinition/patient-birthTime","valueDateTime":"{13}"}}]}},"address":[{{"line":["{14} {15} Street"],"city":"{16}","state":"{17}","postalCode":"{18:05d}","country":"US"}}],"maritalStatus":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v3-MaritalStatus","code":"{19}"}}]}},"generalPractitioner":[{{"reference":"{20}"}}],"managingOrganization":{{"reference":"{21}"}}}})",
-                     pid, Instant(Updated()), race.code, race.display, eth.code, eth.display, n, family,
-                     female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale),
-                     female ? rng_.Pick(kGivenFemale) : rng_.Pick(kGivenMale), rng_.Below(10000),
-                     female ? "female" : "male", Date(birth), Instant(birth + rng_.Between(0, 86399)),
-                     rng_.Between(1, 9999), rng_.Pick(kFamily), rng_.Pick(kCity), rng_.Pick(kState),
-                     rng_.Below(100000), rng_.Below(2) ? "M" : "S", PracRef(), OrgRef());
+                     pid, updated, race.code, race.display, eth.code, eth.display, n, family, given1, given2, phone,
+                     female ? "female" : "male", Date(birth), birth_time, house, street, city, state, zip, marital,
+                     gp, org);
       FHIRLAKE_RETURN_IF_ERROR(patient_.End());
     }
     const int encounters = static_cast<int>(rng_.Between(2, 8));
@@ -231,11 +248,13 @@ class Generator {
       const bool emergency = type.code == "50849002";
       const std::string prac = PracRef();
       {
+        const std::string updated = Instant(Updated());
+        const std::string org = OrgRef();
         auto& b = encounter_.Begin();
         fmt::format_to(std::back_inserter(b),
                        R"({{"resourceType":"Encounter","id":"{0}","meta":{{"lastUpdated":"{1}"}},"status":"finished","class":{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"{2}","display":"{3}"}},"type":[{{"coding":[{{"system":"http://snomed.info/sct","code":"{4}","display":"{5}"}}],"text":"{5}"}}],"subject":{{"reference":"Patient/{6}"}},"participant":[{{"individual":{{"reference":"{7}"}}}}],"period":{{"start":"{8}","end":"{9}"}},"serviceProvider":{{"reference":"{10}"}}}})",
-                       eid, Instant(Updated()), emergency ? "EMER" : "AMB", emergency ? "emergency" : "ambulatory",
-                       type.code, type.display, pid, prac, Instant(start), Instant(end), OrgRef());
+                       eid, updated, emergency ? "EMER" : "AMB", emergency ? "emergency" : "ambulatory",
+                       type.code, type.display, pid, prac, Instant(start), Instant(end), org);
         FHIRLAKE_RETURN_IF_ERROR(encounter_.End());
       }
       if (rng_.Below(3) == 0) FHIRLAKE_RETURN_IF_ERROR(Condition(pid, eid, start));
@@ -250,10 +269,11 @@ class Generator {
   Status Condition(const std::string& pid, const std::string& eid, int64_t when) {
     const Code& c = rng_.Pick(kCondition);
     const bool active = rng_.Below(2);
+    const std::string updated = Instant(Updated());
     auto& b = condition_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"Condition","id":"cond-{0}","meta":{{"lastUpdated":"{1}"}},"clinicalStatus":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"{2}"}}]}},"verificationStatus":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed"}}]}},"category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"encounter-diagnosis"}}]}}],"code":{{"coding":[{{"system":"http://snomed.info/sct","code":"{3}","display":"{4}"}}],"text":"{4}"}},"subject":{{"reference":"Patient/{5}"}},"encounter":{{"reference":"Encounter/{6}"}},"onsetDateTime":"{7}","recordedDate":"{8}"}})",
-                   eid, Instant(Updated()), active ? "active" : "resolved", c.code, c.display, pid, eid,
+                   eid, updated, active ? "active" : "resolved", c.code, c.display, pid, eid,
                    Instant(when), Date(when));
     return condition_.End();
   }
@@ -263,26 +283,31 @@ class Generator {
     const std::string at = Instant(when);
     for (const Vital& v : kVitals) {
       if (rng_.Below(3) == 0) continue;
+      const std::string updated = Instant(Updated());
+      const std::string value = Decimal(rng_, v.lo, v.hi, v.decimals);
       auto& b = observation_.Begin();
       fmt::format_to(std::back_inserter(b),
                      R"({{"resourceType":"Observation","id":"obs-{0}-{1}","meta":{{"lastUpdated":"{2}"}},"status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs","display":"Vital Signs"}}]}}],"code":{{"coding":[{{"system":"http://loinc.org","code":"{3}","display":"{4}"}}],"text":"{4}"}},"subject":{{"reference":"Patient/{5}"}},"encounter":{{"reference":"Encounter/{0}"}},"effectiveDateTime":"{6}","issued":"{6}","valueQuantity":{{"value":{7},"unit":"{8}","system":"http://unitsofmeasure.org","code":"{9}"}}}})",
-                     eid, k++, Instant(Updated()), v.loinc, v.display, pid, at, Decimal(rng_, v.lo, v.hi, v.decimals),
-                     v.unit, v.ucum);
+                     eid, k++, updated, v.loinc, v.display, pid, at, value, v.unit, v.ucum);
       FHIRLAKE_RETURN_IF_ERROR(observation_.End());
     }
     {
+      const std::string updated = Instant(Updated());
+      const int64_t systolic = rng_.Between(95, 170);
+      const int64_t diastolic = rng_.Between(55, 105);
       auto& b = observation_.Begin();
       fmt::format_to(std::back_inserter(b),
                      R"({{"resourceType":"Observation","id":"obs-{0}-{1}","meta":{{"lastUpdated":"{2}"}},"status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}}]}}],"code":{{"coding":[{{"system":"http://loinc.org","code":"85354-9","display":"Blood pressure panel with all children optional"}}]}},"subject":{{"reference":"Patient/{3}"}},"encounter":{{"reference":"Encounter/{0}"}},"effectiveDateTime":"{4}","component":[{{"code":{{"coding":[{{"system":"http://loinc.org","code":"8480-6","display":"Systolic blood pressure"}}]}},"valueQuantity":{{"value":{5},"unit":"mm[Hg]","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}}},{{"code":{{"coding":[{{"system":"http://loinc.org","code":"8462-4","display":"Diastolic blood pressure"}}]}},"valueQuantity":{{"value":{6},"unit":"mm[Hg]","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}}}]}})",
-                     eid, k++, Instant(Updated()), pid, at, rng_.Between(95, 170), rng_.Between(55, 105));
+                     eid, k++, updated, pid, at, systolic, diastolic);
       FHIRLAKE_RETURN_IF_ERROR(observation_.End());
     }
     if (rng_.Below(4) == 0) {
       const Code& s = rng_.Pick(kSmoking);
+      const std::string updated = Instant(Updated());
       auto& b = observation_.Begin();
       fmt::format_to(std::back_inserter(b),
                      R"({{"resourceType":"Observation","id":"obs-{0}-{1}","meta":{{"lastUpdated":"{2}"}},"status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"social-history"}}]}}],"code":{{"coding":[{{"system":"http://loinc.org","code":"72166-2","display":"Tobacco smoking status"}}]}},"subject":{{"reference":"Patient/{3}"}},"encounter":{{"reference":"Encounter/{0}"}},"effectiveDateTime":"{4}","valueCodeableConcept":{{"coding":[{{"system":"http://snomed.info/sct","code":"{5}","display":"{6}"}}],"text":"{6}"}}}})",
-                     eid, k++, Instant(Updated()), pid, at, s.code, s.display);
+                     eid, k++, updated, pid, at, s.code, s.display);
       FHIRLAKE_RETURN_IF_ERROR(observation_.End());
     }
     return Status::Ok();
@@ -290,29 +315,35 @@ class Generator {
 
   Status Medication(const std::string& pid, const std::string& eid, const std::string& prac, int64_t when) {
     const Code& m = rng_.Pick(kMedication);
+    const std::string updated = Instant(Updated());
+    const char* status = rng_.Below(3) ? "active" : "completed";
+    const int64_t dose = rng_.Between(1, 2);
+    const int64_t per_day = rng_.Between(1, 3);
     auto& b = medication_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"MedicationRequest","id":"med-{0}","meta":{{"lastUpdated":"{1}"}},"status":"{2}","intent":"order","medicationCodeableConcept":{{"coding":[{{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"{3}","display":"{4}"}}],"text":"{4}"}},"subject":{{"reference":"Patient/{5}"}},"encounter":{{"reference":"Encounter/{0}"}},"authoredOn":"{6}","requester":{{"reference":"{7}"}},"dosageInstruction":[{{"sequence":1,"text":"Take {8} tablet(s) {9} times daily","timing":{{"repeat":{{"frequency":{9},"period":1,"periodUnit":"d"}}}},"doseAndRate":[{{"doseQuantity":{{"value":{8},"unit":"tablet"}}}}]}}]}})",
-                   eid, Instant(Updated()), rng_.Below(3) ? "active" : "completed", m.code, m.display, pid,
-                   Instant(when), prac, rng_.Between(1, 2), rng_.Between(1, 3));
+                   eid, updated, status, m.code, m.display, pid, Instant(when), prac, dose, per_day);
     return medication_.End();
   }
 
   Status Procedure(const std::string& pid, const std::string& eid, int64_t when) {
     const Code& p = rng_.Pick(kProcedure);
+    const std::string updated = Instant(Updated());
     auto& b = procedure_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"Procedure","id":"proc-{0}","meta":{{"lastUpdated":"{1}"}},"status":"completed","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"{2}","display":"{3}"}}],"text":"{3}"}},"subject":{{"reference":"Patient/{4}"}},"encounter":{{"reference":"Encounter/{0}"}},"performedPeriod":{{"start":"{5}","end":"{6}"}}}})",
-                   eid, Instant(Updated()), p.code, p.display, pid, Instant(when), Instant(when + 1800));
+                   eid, updated, p.code, p.display, pid, Instant(when), Instant(when + 1800));
     return procedure_.End();
   }
 
   Status Immunization(const std::string& pid, const std::string& eid, int64_t when) {
     const Code& v = rng_.Pick(kVaccine);
+    const std::string updated = Instant(Updated());
+    const uint64_t lot = rng_.Below(1000000);
     auto& b = immunization_.Begin();
     fmt::format_to(std::back_inserter(b),
                    R"({{"resourceType":"Immunization","id":"imm-{0}","meta":{{"lastUpdated":"{1}"}},"status":"completed","vaccineCode":{{"coding":[{{"system":"http://hl7.org/fhir/sid/cvx","code":"{2}","display":"{3}"}}],"text":"{3}"}},"patient":{{"reference":"Patient/{4}"}},"encounter":{{"reference":"Encounter/{0}"}},"occurrenceDateTime":"{5}","primarySource":true,"lotNumber":"LOT{6:06d}"}})",
-                   eid, Instant(Updated()), v.code, v.display, pid, Instant(when), rng_.Below(1000000));
+                   eid, updated, v.code, v.display, pid, Instant(when), lot);
     return immunization_.End();
   }
 

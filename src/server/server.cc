@@ -352,7 +352,8 @@ struct Server::Impl {
                     "no handler for " + req.method + " " + req.path);
       }
     });
-    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
+    // Logged before the response is written, so a client that has its answer finds it logged.
+    http.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) { LogRequest(req, res); });
     const int threads = opt.threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(16u << 20);

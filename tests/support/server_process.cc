@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <regex>
 
@@ -24,8 +26,12 @@ ServerProcess::ServerProcess(const std::filesystem::path& source, std::vector<st
 ServerProcess::~ServerProcess() {
   if (!child_) return;
   child_->Signal(SIGTERM);
-  if (!WaitFor([&] { return !child_->running(); }, std::chrono::seconds(10))) child_->Signal(SIGKILL);
-  child_->Wait();
+  bool stopped = WaitFor([&] { return !child_->running(); }, std::chrono::seconds(10));
+  if (!stopped) child_->Signal(SIGKILL);
+  int code = child_->Wait();
+  // A clean stop is exit 0; anything else (a hang, a crash, a sanitizer report) fails the test.
+  EXPECT_TRUE(stopped) << "fhirlake serve did not stop on SIGTERM";
+  EXPECT_EQ(code, 0) << "fhirlake serve exited with " << code << ":\n" << stderr_text();
 }
 
 std::vector<nlohmann::json> ServerProcess::Requests() const {
