@@ -32,6 +32,9 @@ namespace {
 
 constexpr size_t kMaxErrorBody = 64u << 10;
 constexpr uint64_t kMaxTailCheck = 64u << 20;
+// Written bytes are handed to the kernel for writeback in steps of this size, so that the
+// fdatasync before a file's rename has little left to do and does not stall other transfers.
+constexpr uint64_t kWritebackStep = 8u << 20;
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -124,6 +127,7 @@ struct Transfer {
   bool write_failed = false;
   bool range_mismatch = false;
   std::string error_body;
+  uint64_t writeback_from = 0;  // file offset up to which writeback has been started
   DownloadObserver* observer = nullptr;
   fs::path part;
 };
@@ -152,6 +156,7 @@ size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
         }
         std::rewind(t->file.get());
         t->resume_from = 0;
+        t->writeback_from = 0;
         t->lines = LineCounter();
       } else if (status == 206) {
         auto range = t->headers_in.Get("Content-Range");
@@ -173,13 +178,21 @@ size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   t->lines.Feed(data, bytes);
+  if (t->lines.size - t->writeback_from >= kWritebackStep) {
+    // Start (not wait for) writeback of what is written so far.
+    if (std::fflush(t->file.get()) == 0) {
+      ::sync_file_range(fileno(t->file.get()), static_cast<off_t>(t->writeback_from),
+                        static_cast<off_t>(t->lines.size - t->writeback_from), SYNC_FILE_RANGE_WRITE);
+      t->writeback_from = t->lines.size;
+    }
+  }
   if (t->observer) t->observer->OnBytes(bytes);
   return bytes;
 }
 
 Status SyncAndClose(FilePtr& file, const fs::path& path) {
   if (!file) return Status::Ok();
-  bool ok = std::fflush(file.get()) == 0 && fsync(fileno(file.get())) == 0;
+  bool ok = std::fflush(file.get()) == 0 && fdatasync(fileno(file.get())) == 0;
   std::FILE* raw = file.release();
   ok = (std::fclose(raw) == 0) && ok;
   if (!ok) return IoError("cannot write " + path.string() + ": " + std::strerror(errno));
@@ -268,6 +281,7 @@ std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tas
       Status s = CountExisting(t->part, t->lines);
       if (!s.ok()) return finish(i, s);
       t->resume_from = t->lines.size;
+      t->writeback_from = t->resume_from;
     }
     t->file.reset(std::fopen(t->part.c_str(), "ab"));
     if (!t->file) {
