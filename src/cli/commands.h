@@ -15,5 +15,6 @@ inline constexpr int kExitUsage = 2;    // bad arguments or configuration
 void RegisterExport(CLI::App& app, int& exit_code);
 void RegisterServe(CLI::App& app, int& exit_code);
 void RegisterGenerate(CLI::App& app, int& exit_code);
+void RegisterKeygen(CLI::App& app, int& exit_code);
 
 }  // namespace fhirlake::cli

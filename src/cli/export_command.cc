@@ -7,6 +7,7 @@
 
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/store/local_file.h"
+#include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
 #include "src/cli/progress_display.h"
@@ -20,44 +21,38 @@ struct ExportArgs {
   std::vector<std::string> types, type_filters, elements, patients, associated;
   std::string since, until, group, level = "system", output_format, resume, cancel;
   std::string timeout = "24h", poll_interval = "1s";
-  std::string access_token_file, ca_file;
-  bool post = false, lenient = false, quiet = false, no_gzip = false, insecure = false, partial_manifests = false;
+  std::string ca_file;
+  ClientAuthArgs auth;
+  bool post = false, lenient = false, verbose = false, quiet = false, no_gzip = false, insecure = false, partial_manifests = false;
   int parallel = 4, retries = 6;
 };
-
-std::optional<std::string> ReadToken(const ExportArgs& a, std::string& error) {
-  if (!a.access_token_file.empty()) {
-    auto text = store::ReadSmallFile(a.access_token_file, 1u << 20);
-    if (!text.ok()) {
-      error = text.status().message();
-      return std::nullopt;
-    }
-    std::string t = *text;
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-    return t;
-  }
-  if (const char* env = std::getenv("FHIRLAKE_ACCESS_TOKEN"); env && *env) return std::string(env);
-  return std::nullopt;
-}
 
 int Run(const ExportArgs& a) {
   http::ClientOptions client;
   client.verify_tls = !a.insecure;
   client.ca_file = a.ca_file;
   client.retry.max_attempts = std::max(1, a.retries);
-  std::string token_error;
-  if (auto token = ReadToken(a, token_error)) {
-    client.tokens = std::make_shared<http::StaticTokenSource>(*token);
-  } else if (!token_error.empty()) {
-    std::fprintf(stderr, "fhirlake export: %s\n", token_error.c_str());
-    return kExitUsage;
-  }
   DisplayMode mode = ChooseDisplayMode(a.quiet);
   if (mode != DisplayMode::kQuiet) {
     client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {
       std::fprintf(stderr, "retrying %s in %.1f s: %s\n", url.c_str(), static_cast<double>(delay.count()) / 1000.0,
                    reason.c_str());
     };
+  }
+
+  if (a.verbose) {
+    client.on_response = [](const std::string& method, const std::string& url, long status) {
+      std::fprintf(stderr, "debug: %s %s -> %ld\n", method.c_str(), url.c_str(), status);
+    };
+  }
+  {
+    std::string base = !a.base_url.empty() && a.resume.empty() ? a.base_url : "";
+    auto tokens = MakeTokenSource(a.auth, base, client);
+    if (!tokens.ok()) {
+      std::fprintf(stderr, "fhirlake export: %s\n", tokens.status().message().c_str());
+      return kExitUsage;
+    }
+    client.tokens = tokens.value();
   }
 
   if (!a.cancel.empty()) {
@@ -179,8 +174,8 @@ void RegisterExport(CLI::App& app, int& exit_code) {
   cmd->add_option("--retries", args->retries, "Attempts per request before giving up (default 6)");
   cmd->add_option("--resume", args->resume, "Resume the export at this status URL");
   cmd->add_option("--cancel", args->cancel, "Cancel the export at this status URL (DELETE) and exit");
-  cmd->add_option("--access-token-file", args->access_token_file,
-                  "File holding a bearer token (or set FHIRLAKE_ACCESS_TOKEN)");
+  AddClientAuthOptions(*cmd, args->auth);
+  cmd->add_flag("-v,--verbose", args->verbose, "Print every HTTP request and its status (never credentials)");
   cmd->add_option("--ca-file", args->ca_file, "Extra CA certificates (PEM) for TLS");
   cmd->add_flag("--insecure", args->insecure, "Do not verify TLS certificates");
   cmd->add_flag("--no-gzip", args->no_gzip, "Do not ask for gzip-compressed files");

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   fhirlake::cli::RegisterExport(app, exit_code);
   fhirlake::cli::RegisterServe(app, exit_code);
   fhirlake::cli::RegisterGenerate(app, exit_code);
+  fhirlake::cli::RegisterKeygen(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,7 +14,9 @@ namespace {
 
 struct ServeArgs {
   std::string source, listen = "127.0.0.1:8080", base_path = "/fhir", work_dir, public_url, file_base_url;
-  std::string faults, request_log;
+  std::string faults, request_log, auth_file;
+  int token_lifetime = 0;
+  bool no_well_known = false;
   int retry_after = 1, threads = 32;
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
@@ -47,6 +49,9 @@ int Run(const ServeArgs& a) {
   o.requires_access_token = a.requires_token;
   o.request_log = a.request_log;
   o.threads = std::max(4, a.threads);
+  o.auth_file = a.auth_file;
+  o.token_lifetime_seconds = a.token_lifetime;
+  o.well_known = !a.no_well_known;
   auto faults = server::FaultPlan::Parse(a.faults);
   if (!faults.ok()) {
     std::fprintf(stderr, "fhirlake serve: %s\n", faults.status().message().c_str());
@@ -100,6 +105,11 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_flag("--requires-access-token", args->requires_token, "Say requiresAccessToken: true in manifests");
   cmd->add_option("--request-log", args->request_log, "Append one JSON line per request to this file");
   cmd->add_option("--threads", args->threads, "Request threads (default 32)");
+  cmd->add_option("--auth", args->auth_file,
+                  "Require SMART Backend Services tokens; JSON file of clients (clientId, jwks or jwksFile, "
+                  "clientSecret, scopes)");
+  cmd->add_option("--token-lifetime", args->token_lifetime, "Access token lifetime in seconds (default 300)");
+  cmd->add_flag("--no-well-known", args->no_well_known, "Do not serve .well-known/smart-configuration");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });
 }
 

@@ -111,6 +111,7 @@ Result<Response> Client::Perform(const Request& request, const std::string* toke
     return NetworkError(request.method + " " + RedactUrl(request.url) + ": " + curl_easy_strerror(rc));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  if (options_.on_response) options_.on_response(request.method, RedactUrl(request.url), response.status);
   char* effective = nullptr;
   curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
   response.url = effective ? effective : request.url;

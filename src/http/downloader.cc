@@ -336,6 +336,7 @@ std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tas
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     r.http_status = status;
+    if (copt.on_response) copt.on_response("GET", RedactUrl(task.url), status);
     Status closed = SyncAndClose(t->file, t->part);
     if (!closed.ok() || t->write_failed) {
       return finish(i, closed.ok() ? IoError("cannot write " + t->part.string()) : closed);

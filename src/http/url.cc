@@ -111,6 +111,14 @@ std::string DecodeQueryComponent(std::string_view text) {
   return out;
 }
 
+bool IsSecretParameterName(std::string_view name) {
+  std::string key = Lower(std::string(name));
+  for (const char* word : {"token", "sig", "secret", "key", "credential", "password", "assertion", "code"}) {
+    if (key.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::string RedactUrl(std::string_view url) {
   std::string s(url);
   // userinfo ("user:password@host")
@@ -135,11 +143,7 @@ std::string RedactUrl(std::string_view url) {
     if (!first) out.push_back('&');
     first = false;
     auto eq = pair.find('=');
-    std::string key = Lower(std::string(pair.substr(0, eq)));
-    bool secret = key.find("token") != std::string::npos || key.find("sig") != std::string::npos ||
-                  key.find("secret") != std::string::npos || key.find("key") != std::string::npos ||
-                  key.find("credential") != std::string::npos || key.find("password") != std::string::npos;
-    if (secret && eq != std::string_view::npos) {
+    if (IsSecretParameterName(pair.substr(0, eq)) && eq != std::string_view::npos) {
       out.append(pair.substr(0, eq)).append("=REDACTED");
     } else {
       out.append(pair);

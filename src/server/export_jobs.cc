@@ -147,7 +147,8 @@ ExportJobs::~ExportJobs() {
   workers_.clear();  // joins
 }
 
-Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std::string request_url, bool lenient) {
+Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std::string request_url, bool lenient,
+                                      std::string owner) {
   auto job = std::make_shared<Job>();
   job->params = params;
   const std::string& fmt = params.output_format;
@@ -212,6 +213,7 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
   }
   job->view.id = NewJobId();
   job->view.request = std::move(request_url);
+  job->view.owner = std::move(owner);
   job->view.transaction_time = fhir::FormatInstant(fhir::NowMicros());
   job->view.allow_partial_manifests = params.allow_partial_manifests;
   std::string id = job->view.id;
@@ -355,7 +357,7 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
     files.push_back(std::move(jf));
   }
 
-  json record = {{"id", job->view.id}, {"request", job->view.request},
+  json record = {{"id", job->view.id}, {"request", job->view.request}, {"owner", job->view.owner},
                  {"transactionTime", job->view.transaction_time},
                  {"allowPartialManifests", job->view.allow_partial_manifests}, {"files", json::array()}};
   for (const auto& f : files) {
@@ -390,6 +392,7 @@ std::optional<JobView> ExportJobs::Get(const std::string& id) {
   view.state = JobState::kDone;
   view.percent = 100;
   view.request = record.value("request", "");
+  view.owner = record.value("owner", "");
   view.transaction_time = record.value("transactionTime", "");
   view.allow_partial_manifests = record.value("allowPartialManifests", false);
   for (const auto& f : record.value("files", json::array())) {

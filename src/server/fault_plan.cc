@@ -47,9 +47,9 @@ Result<FaultPlan> FaultPlan::Parse(std::string_view spec) {
       arg = Number(rest.substr(eq + 1));
       if (!arg) return bad("ARG must be a non-negative number");
     }
-    if (kind == "429" || kind == "500" || kind == "503") {
+    if (kind == "401" || kind == "429" || kind == "500" || kind == "503") {
       f.kind = FaultKind::kStatus;
-      f.http_status = kind == "429" ? 429 : kind == "500" ? 500 : 503;
+      f.http_status = std::stoi(std::string(kind));
       f.arg = arg.value_or(1);
     } else if (kind == "pending" && f.target == FaultTarget::kStatus && arg) {
       f.kind = FaultKind::kPending;

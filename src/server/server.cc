@@ -16,6 +16,7 @@
 #include <regex>
 #include <thread>
 
+#include "fhirlake/auth/authorizer.h"
 #include "fhirlake/bulk/manifest.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/http/url.h"
@@ -80,6 +81,7 @@ struct Server::Impl {
   ServerOptions opt;
   httplib::Server http;
   std::unique_ptr<ExportJobs> jobs;
+  std::unique_ptr<auth::Authorizer> authorizer;  // null: no authorization
   fs::path temp_work_dir;  // removed on exit when we made it
   int bound_port = 0;
   std::mutex log_mu;
@@ -99,7 +101,29 @@ struct Server::Impl {
     return opt.file_base_url.empty() ? FhirBase(req) : opt.file_base_url;
   }
 
-  // Answers a status fault (429/5xx) if the plan has one for `target`; true when answered.
+  std::string TokenUrl(const httplib::Request& req) const { return FhirBase(req) + "/auth/token"; }
+
+  // Checks the bearer token when authorization is on. Returns false after answering 401.
+  bool Authorize(const httplib::Request& req, httplib::Response& res, auth::Grant& grant) {
+    if (!authorizer) return true;
+    auto g = authorizer->Authenticate(req.get_header_value("Authorization"));
+    if (!g.ok()) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"fhirlake\", error=\"invalid_token\"");
+      SendOutcome(res, 401, "login", g.status().message());
+      return false;
+    }
+    grant = std::move(g.value());
+    return true;
+  }
+
+  // A job exists for this caller: it is theirs, or authorization is off.
+  std::optional<JobView> OwnJob(const std::string& id, const auth::Grant& grant) {
+    auto job = jobs->Get(id);
+    if (job && authorizer && job->owner != grant.client_id) return std::nullopt;
+    return job;
+  }
+
+  // Answers a status fault (401/429/5xx) if the plan has one for `target`; true when answered.
   bool ApplyStatusFault(const Fault& f, httplib::Response& res) {
     if (f.kind != FaultKind::kStatus) return false;
     res.set_header("Retry-After", std::to_string(static_cast<int>(f.arg)));
@@ -121,9 +145,26 @@ struct Server::Impl {
       params = bulk::ExportParameters::FromQuery(level, group, pairs);
     }
     if (!params.ok()) return SendOutcome(res, 400, "invalid", params.status().message());
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    if (authorizer) {
+      if (params->types.empty() && !auth::AllowsRead(grant, "*")) {
+        for (const auto& s : grant.scopes) {  // export what the scopes allow
+          auto slash = s.find('/'), dot = s.rfind('.');
+          std::string type = s.substr(slash + 1, dot - slash - 1);
+          if (slash != std::string::npos && dot != std::string::npos && auth::AllowsRead(grant, type)) params->types.push_back(type);
+        }
+        if (params->types.empty()) return SendOutcome(res, 403, "forbidden", "the access token grants no read scope");
+      }
+      for (const auto& type : params->types) {
+        if (!auth::AllowsRead(grant, type)) {
+          return SendOutcome(res, 403, "forbidden", "the access token's scopes do not allow reading " + type);
+        }
+      }
+    }
     std::string request = FhirBase(req) + req.path.substr(opt.base_path.size());
     if (std::string q = params->ToQuery(); !q.empty()) request += "?" + q;
-    auto id = jobs->Start(*params, request, lenient);
+    auto id = jobs->Start(*params, request, lenient, grant.client_id);
     if (!id.ok()) {
       int code = id.status().code() == StatusCode::kNotFound ? 404 : 400;
       return SendOutcome(res, code, code == 404 ? "not-found" : "not-supported", id.status().message());
@@ -145,7 +186,9 @@ struct Server::Impl {
         return;
       }
     }
-    auto job = jobs->Get(id);
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    auto job = OwnJob(id, grant);
     if (!job) return SendOutcome(res, 404, "not-found", "no export job '" + id + "' (cancelled, expired or never started)");
     int pending = 0;
     if (int extra = opt.faults.PendingPolls(); extra > 0) {
@@ -165,7 +208,7 @@ struct Server::Impl {
     bulk::Manifest m;
     m.transaction_time = job->transaction_time;
     m.request = job->request;
-    m.requires_access_token = opt.requires_access_token;
+    m.requires_access_token = opt.requires_access_token || authorizer != nullptr;
     std::vector<const JobFile*> outputs;
     for (const auto& f : job->files) {
       bulk::ManifestFile mf{f.type, file_base + f.name, f.count + (miscount ? 1 : 0)};
@@ -194,13 +237,19 @@ struct Server::Impl {
     res.set_content(m.ToJson(), "application/json");
   }
 
-  void CancelJob(httplib::Response& res, const std::string& id) {
-    if (!jobs->Cancel(id)) return SendOutcome(res, 404, "not-found", "no export job '" + id + "'");
+  void CancelJob(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    if (!OwnJob(id, grant) || !jobs->Cancel(id)) return SendOutcome(res, 404, "not-found", "no export job '" + id + "'");
     SendOutcome(res, 202, "informational", "export job " + id + " cancelled", "information");
   }
 
   void File(const httplib::Request& req, httplib::Response& res, const std::string& id, const std::string& name) {
-    auto job = jobs->Get(id);
+    std::optional<Fault> fault = opt.faults.Take(FaultTarget::kFile);
+    if (fault && ApplyStatusFault(*fault, res)) return;
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    auto job = OwnJob(id, grant);
     const JobFile* file = nullptr;
     if (job && job->state == JobState::kDone) {
       for (const auto& f : job->files) {
@@ -208,8 +257,9 @@ struct Server::Impl {
       }
     }
     if (!file) return SendOutcome(res, 404, "not-found", "no file '" + name + "' in export job '" + id + "'");
-    std::optional<Fault> fault = opt.faults.Take(FaultTarget::kFile);
-    if (fault && ApplyStatusFault(*fault, res)) return;
+    if (authorizer && !auth::AllowsRead(grant, file->type) && file->kind == "output") {
+      return SendOutcome(res, 403, "forbidden", "the access token's scopes do not allow reading " + file->type);
+    }
     auto fd = std::make_shared<Fd>(::open(file->path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd->fd < 0) return SendOutcome(res, 500, "exception", "cannot open the file for job '" + id + "'");
     std::error_code ec;
@@ -295,13 +345,20 @@ struct Server::Impl {
                {"fhirVersion", "4.0.1"},
                {"format", {"json"}},
                {"rest", {{{"mode", "server"}, {"operation", op}}}}};
+    if (authorizer) {
+      cs["rest"][0]["security"] = {
+          {"service", {{{"coding", {{{"system", "http://terminology.hl7.org/CodeSystem/restful-security-service"},
+                                      {"code", "SMART-on-FHIR"}}}}}}},
+          {"extension", {{{"url", "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"},
+                          {"extension", {{{"url", "token"}, {"valueUri", TokenUrl(req)}}}}}}}};
+    }
     res.set_content(cs.dump(), kFhirJson);
   }
 
   void LogRequest(const httplib::Request& req, const httplib::Response& res) {
     if (!request_log.is_open()) return;
     json params = json::object();
-    for (const auto& [k, v] : req.params) params[k].push_back(v);
+    for (const auto& [k, v] : req.params) params[k].push_back(http::IsSecretParameterName(k) ? "REDACTED" : v);
     json line = {{"method", req.method},
                  {"path", req.path},
                  {"params", params},
@@ -337,12 +394,31 @@ struct Server::Impl {
       Status(req, res, req.matches[1].str());
     });
     http.Delete(base + R"(/bulkstatus/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      CancelJob(res, req.matches[1].str());
+      CancelJob(req, res, req.matches[1].str());
     });
     http.Get(base + R"(/bulkfiles/([0-9a-f]+)/([A-Za-z0-9._-]+))", [this](const httplib::Request& req, httplib::Response& res) {
       File(req, res, req.matches[1].str(), req.matches[2].str());
     });
     http.Get(base + "/metadata", [this](const httplib::Request& req, httplib::Response& res) { Metadata(req, res); });
+    if (authorizer) {
+      if (opt.well_known) {
+        http.Get(base + "/.well-known/smart-configuration", [this](const httplib::Request& req, httplib::Response& res) {
+          json doc = {{"token_endpoint", TokenUrl(req)},
+                      {"token_endpoint_auth_methods_supported", {"private_key_jwt", "client_secret_basic", "client_secret_post"}},
+                      {"token_endpoint_auth_signing_alg_values_supported", {"RS384", "ES384"}},
+                      {"grant_types_supported", {"client_credentials"}},
+                      {"scopes_supported", {"system/*.read", "system/*.rs", "system/*.write"}},
+                      {"capabilities", {"client-confidential-asymmetric", "client-confidential-symmetric"}}};
+          res.set_content(doc.dump(), "application/json");
+        });
+      }
+      http.Post(base + "/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
+        auto reply = authorizer->IssueToken(req.body, req.get_header_value("Authorization"), TokenUrl(req));
+        res.status = reply.http_status;
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(reply.body, "application/json");
+      });
+    }
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });
@@ -387,6 +463,12 @@ Status Server::Bind() {
   if (!o.request_log.empty()) {
     impl_->request_log.open(o.request_log, std::ios::app);
     if (!impl_->request_log) return IoError("cannot open " + o.request_log.string());
+  }
+  if (!o.auth_file.empty()) {
+    auto config = auth::LoadAuthConfig(o.auth_file);
+    if (!config.ok()) return config.status();
+    if (o.token_lifetime_seconds > 0) config->token_lifetime = std::chrono::seconds(o.token_lifetime_seconds);
+    impl_->authorizer = std::make_unique<auth::Authorizer>(std::move(config.value()));
   }
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir);
   impl_->Routes();

@@ -59,6 +59,13 @@ TEST(Url, RedactRemovesUserinfoAndCredentialQueryValues) {
   EXPECT_NE(r.find("s3.example.org/b/f.ndjson"), std::string::npos);
 }
 
+TEST(Url, SecretParameterNames) {
+  for (const char* name : {"access_token", "client_assertion", "client_secret", "X-Amz-Signature", "api_key", "Code"}) {
+    EXPECT_TRUE(IsSecretParameterName(name)) << name;
+  }
+  for (const char* name : {"_type", "_since", "scope", "grant_type", "page"}) EXPECT_FALSE(IsSecretParameterName(name)) << name;
+}
+
 TEST(Url, TokenOnlyForTheTokenOrigin) {
   EXPECT_TRUE(MayReceiveToken("http://127.0.0.1:9/fhir/x", "http://127.0.0.1:9"));
   EXPECT_FALSE(MayReceiveToken("http://127.0.0.1:10/fhir/x", "http://127.0.0.1:9"));

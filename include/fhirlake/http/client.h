@@ -62,6 +62,9 @@ struct ClientOptions {
   std::shared_ptr<TokenSource> tokens;         // optional
   std::string token_origin;                    // origin that may receive tokens ("" = none)
   RetryListener on_retry;                      // optional
+  // Called after every HTTP response with the method, the redacted URL and the status; for
+  // debug output. Never given headers or bodies.
+  std::function<void(const std::string& method, const std::string& url, long status)> on_response;
   size_t max_body_bytes = 64u << 20;           // documents larger than this are an error
 };
 

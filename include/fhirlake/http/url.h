@@ -35,6 +35,10 @@ std::string EncodeQueryComponent(std::string_view text);
 // Decodes %XX escapes and '+' (as space) of a query component.
 std::string DecodeQueryComponent(std::string_view text);
 
+// Whether a parameter with this name carries a credential (token, assertion, secret,
+// signature, key, password, credential, code), case-insensitively.
+bool IsSecretParameterName(std::string_view name);
+
 // Removes userinfo and masks credential-like query values (token, signature, key, secret),
 // for messages and logs that must not leak secrets.
 std::string RedactUrl(std::string_view url);

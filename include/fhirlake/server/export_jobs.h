@@ -38,6 +38,7 @@ struct JobView {
   std::string id;
   JobState state = JobState::kRunning;
   std::string request;
+  std::string owner;             // client id of the requester ("" = anyone)
   std::string transaction_time;
   int percent = 0;
   std::string error;             // kFailed: what went wrong
@@ -55,7 +56,9 @@ class ExportJobs {
   // Validates the request and starts a job. kInvalidArgument (→ 400) for parameters the
   // server cannot honour unless `lenient` (Bulk Data IG: Prefer: handling=lenient), kNotFound
   // (→ 404) for an unknown Group. Returns the job id.
-  Result<std::string> Start(const bulk::ExportParameters& params, std::string request_url, bool lenient);
+  // `owner` is the client that may see the job ("" without authorization).
+  Result<std::string> Start(const bulk::ExportParameters& params, std::string request_url, bool lenient,
+                            std::string owner = "");
 
   // The job's current state, or nullopt when unknown (never started, cancelled, expired).
   // Falls back to WORK_DIR/<id>/job.json for jobs another server ran.

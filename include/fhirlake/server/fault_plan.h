@@ -3,7 +3,7 @@
 //
 // SPEC is a comma list of rules `TARGET:KIND[=ARG][*COUNT]`:
 //   TARGET  kickoff | status | file
-//   KIND    429 | 500 | 503       answer with this status (Retry-After: ARG seconds, default 1)
+//   KIND    401 | 429 | 500 | 503 answer with this status (Retry-After: ARG seconds, default 1)
 //           pending=N             (status) answer 202 for N more polls of each job
 //           malformed             (status) answer 200 with a manifest that is not valid
 //           miscount              (status) the manifest overstates each file's count by one

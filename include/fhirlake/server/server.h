@@ -5,6 +5,9 @@
 // Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
 // /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
 // Content-Length, Range, optional gzip). Outside the base: GET /health.
+// With an auth file: GET /.well-known/smart-configuration and POST /auth/token under the base,
+// and every other FHIR endpoint but /metadata requires a bearer token with a read scope for the
+// types it touches; a job is visible only to the client that started it.
 #pragma once
 
 #include <filesystem>
@@ -30,6 +33,9 @@ struct ServerOptions {
   bool gzip = false;                     // gzip file downloads for clients that accept it
   bool requires_access_token = false;    // value of the manifest's requiresAccessToken
   std::filesystem::path request_log;     // NDJSON line per request (no credentials), optional
+  std::string auth_file;                 // clients file: require SMART bearer tokens ("" = open)
+  int token_lifetime_seconds = 0;        // overrides the clients file's lifetime when > 0
+  bool well_known = true;                // serve /.well-known/smart-configuration
   int threads = 32;
 };
 

@@ -1,0 +1,215 @@
+// Authenticated exports: fhirlake export → fhirlake serve --auth, with keys made by
+// fhirlake keygen, client secrets, token refresh, discovery, rejections and secrecy.
+#include <fstream>
+
+#include "tests/e2e/export_fixture.h"
+
+namespace fhirlake::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class AuthExportTest : public ExportTest {
+ protected:
+  // Makes a key pair with `fhirlake keygen` into dir_/name.
+  fs::path Keygen(const std::string& name, const std::string& alg) {
+    auto r = RunFhirlake({"keygen", "--alg", alg, "--out", (dir_ / name).string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return dir_ / name;
+  }
+  // Writes the server's clients file.
+  fs::path Clients(const json& clients) {
+    auto path = dir_ / "clients.json";
+    std::ofstream(path) << json{{"clients", clients}}.dump();
+    return path;
+  }
+  static size_t TokenRequests(const ServerProcess& s) { return RequestsTo(s, "/auth/token").size(); }
+};
+
+class AuthAlgorithmTest : public AuthExportTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(AuthAlgorithmTest, KeygenKeyExportsEndToEnd) {
+  auto keys = Keygen("keys", GetParam());
+  EXPECT_EQ(fs::status(keys / "private.jwks.json").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok()) << server.stderr_text();
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(TokenRequests(server), 1u) << "one token serves the whole export";
+  for (const auto& req : server.Requests()) {
+    std::string path = req["path"];
+    if (path.find("/$export") != std::string::npos || path.find("/bulk") != std::string::npos) {
+      EXPECT_TRUE(req["authorization"].get<bool>()) << req;
+      EXPECT_NE(req["status"], 401) << req;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Keys, AuthAlgorithmTest, ::testing::Values("RS384", "ES384"));
+
+TEST_F(AuthExportTest, ClientSecretBasicAndPost) {
+  std::ofstream(dir_ / "secret") << "correct horse battery\n";
+  auto clients = Clients({{{"clientId", "reporter"}, {"clientSecret", "correct horse battery"}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok());
+  auto basic = Export(server, {"--client-id", "reporter", "--client-secret-file", (dir_ / "secret").string(),
+                               "--type", "Patient"});
+  ASSERT_EQ(basic.exit_code, 0) << basic.err;
+  fs::remove_all(out());
+  auto post = Export(server, {"--type", "Patient", "--client-auth-method", "post"},
+                     {"FHIRLAKE_CLIENT_ID=reporter", "FHIRLAKE_CLIENT_SECRET=correct horse battery"});
+  ASSERT_EQ(post.exit_code, 0) << post.err;
+  fs::remove_all(out());
+  auto wrong = Export(server, {"--type", "Patient"}, {"FHIRLAKE_CLIENT_ID=reporter", "FHIRLAKE_CLIENT_SECRET=guess"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("refused client 'reporter'"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("guess"), std::string::npos);
+}
+
+TEST_F(AuthExportTest, TokenIsRenewedDuringAnExportLongerThanItsLifetime) {
+  auto keys = Keygen("keys", "ES384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  // 2 s tokens; the server keeps the job pending for 4 polls 1 s apart.
+  ServerProcess server(source(), {"--auth", clients.string(), "--token-lifetime", "2", "--faults", "status:pending=4"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_GE(TokenRequests(server), 2u);
+  for (const auto& req : server.Requests()) EXPECT_NE(req["status"], 401) << "renewal must come before expiry: " << req;
+}
+
+TEST_F(AuthExportTest, A401GetsANewTokenAndOneMoreTry) {
+  auto keys = Keygen("keys", "RS384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--faults", "file:401,status:401"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(TokenRequests(server), 3u) << "the first token, then one new token per 401";
+}
+
+TEST_F(AuthExportTest, DiscoveryFallsBackToTheCapabilityStatement) {
+  auto keys = Keygen("keys", "ES384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--no-well-known"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string(), "--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto well_known = RequestsTo(server, "/.well-known/smart-configuration");
+  ASSERT_EQ(well_known.size(), 1u);
+  EXPECT_EQ(well_known[0]["status"], 404);
+  EXPECT_EQ(TokenRequests(server), 1u);
+}
+
+TEST_F(AuthExportTest, WellKnownDiscoveryAndAnExplicitTokenUrl) {
+  auto keys = Keygen("keys", "RS384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string(), "--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RequestsTo(server, "/.well-known/smart-configuration").at(0)["status"], 200);
+  fs::remove_all(out());
+  size_t before = RequestsTo(server, "/.well-known/").size();
+  auto explicit_url = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string(),
+                                      "--type", "Patient", "--token-url", server.base_url() + "/auth/token"});
+  ASSERT_EQ(explicit_url.exit_code, 0) << explicit_url.err;
+  EXPECT_EQ(RequestsTo(server, "/.well-known/").size(), before);
+}
+
+TEST_F(AuthExportTest, RejectionsAreClear) {
+  auto registered = Keygen("registered", "ES384");
+  auto other = Keygen("other", "ES384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (registered / "public.jwks.json").string()}},
+                          {{"clientId", "narrow"}, {"clientSecret", "pw"}, {"scopes", {"system/Patient.read"}}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok());
+  auto wrong_key = Export(server, {"--client-id", "etl", "--private-key", (other / "private.jwks.json").string()});
+  EXPECT_EQ(wrong_key.exit_code, 1);
+  EXPECT_NE(wrong_key.err.find("no registered key has kid"), std::string::npos) << wrong_key.err;
+  auto unknown = Export(server, {"--client-id", "nobody", "--private-key", (registered / "private.jwks.json").string()});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("not registered"), std::string::npos) << unknown.err;
+  auto scope = Export(server, {"--type", "Observation", "--scope", "system/Patient.read"},
+                      {"FHIRLAKE_CLIENT_ID=narrow", "FHIRLAKE_CLIENT_SECRET=pw"});
+  EXPECT_EQ(scope.exit_code, 1);
+  EXPECT_NE(scope.err.find("HTTP 403"), std::string::npos) << scope.err;
+  EXPECT_NE(scope.err.find("do not allow reading Observation"), std::string::npos) << scope.err;
+  auto anonymous = Export(server);
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_NE(anonymous.err.find("HTTP 401"), std::string::npos) << anonymous.err;
+  auto incomplete = Export(server, {"--client-id", "etl"});
+  EXPECT_EQ(incomplete.exit_code, 2);
+  EXPECT_NE(incomplete.err.find("--private-key or a client secret"), std::string::npos) << incomplete.err;
+}
+
+TEST_F(AuthExportTest, NarrowScopeExportsOnlyItsTypes) {
+  auto clients = Clients({{{"clientId", "narrow"}, {"clientSecret", "pw"}, {"scopes", {"system/Patient.read"}}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--scope", "system/Patient.read"}, {"FHIRLAKE_CLIENT_ID=narrow", "FHIRLAKE_CLIENT_SECRET=pw"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = OutputLines();
+  EXPECT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines["Patient"].size(), 30u);
+}
+
+TEST_F(AuthExportTest, AJobIsVisibleOnlyToItsClient) {
+  auto clients = Clients({{{"clientId", "a"}, {"clientSecret", "pa"}}, {{"clientId", "b"}, {"clientSecret", "pb"}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--faults", "status:pending=1000"});
+  ASSERT_TRUE(server.ok());
+  auto first = Export(server, {"--timeout", "0s"}, {"FHIRLAKE_CLIENT_ID=a", "FHIRLAKE_CLIENT_SECRET=pa"});
+  ASSERT_EQ(first.exit_code, 1);
+  std::string status_url = json::parse(ReadFile(out() / "export-state.json"))["statusUrl"];
+  auto other = RunFhirlake({"export", "--resume", status_url, (dir_ / "b").string(), "--token-url",
+                            server.base_url() + "/auth/token"},
+                           {"FHIRLAKE_CLIENT_ID=b", "FHIRLAKE_CLIENT_SECRET=pb"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("no longer knows export"), std::string::npos) << other.err;
+  auto cancel = RunFhirlake({"export", "--cancel", status_url, "--token-url", server.base_url() + "/auth/token"},
+                            {"FHIRLAKE_CLIENT_ID=b", "FHIRLAKE_CLIENT_SECRET=pb"});
+  EXPECT_EQ(cancel.exit_code, 1) << "another client cannot cancel the job";
+}
+
+TEST_F(AuthExportTest, NoSecretReachesAnyOutputEvenWithDebugLogging) {
+  auto keys = Keygen("keys", "RS384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}},
+                          {{"clientId", "reporter"}, {"clientSecret", "pw-7d1e0c5a"}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--faults", "file:401,file:reset=0.5"});
+  ASSERT_TRUE(server.ok());
+  auto key_run = Export(server, {"-v", "--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()});
+  ASSERT_EQ(key_run.exit_code, 0) << key_run.err;
+  EXPECT_NE(key_run.err.find("debug: GET"), std::string::npos) << "debug output is on";
+  auto secret_run = RunFhirlake({"export", server.base_url(), (dir_ / "out2").string(), "-v", "--type", "Patient"},
+                                {"FHIRLAKE_CLIENT_ID=reporter", "FHIRLAKE_CLIENT_SECRET=pw-7d1e0c5a"});
+  ASSERT_EQ(secret_run.exit_code, 0) << secret_run.err;
+
+  json private_jwk = json::parse(ReadFile(keys / "private.jwks.json"))["keys"][0];
+  std::vector<std::string> secrets = {
+      private_jwk["d"].get<std::string>().substr(0, 24), private_jwk["p"].get<std::string>().substr(0, 24),
+      "pw-7d1e0c5a", "flat_",  // every access token starts with flat_
+      "eyJ",                   // every JWT (client assertion) starts with eyJ
+  };
+  std::vector<std::pair<std::string, std::string>> outputs = {
+      {"stderr (key)", key_run.err}, {"stdout (key)", key_run.out},
+      {"stderr (secret)", secret_run.err}, {"stdout (secret)", secret_run.out},
+      {"server stderr", server.stderr_text()}};
+  for (const auto& dir : {out(), dir_ / "out2"}) {
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file()) outputs.emplace_back(e.path().string(), ReadFile(e.path()));
+    }
+  }
+  for (const auto& req : server.Requests()) outputs.emplace_back("request log", req.dump());
+  for (const auto& [where, text] : outputs) {
+    for (const auto& secret : secrets) EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << where;
+  }
+}
+
+}  // namespace
+}  // namespace fhirlake::testing
