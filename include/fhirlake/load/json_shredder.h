@@ -1,0 +1,50 @@
+// JsonShredder: turns one JSON resource into the repetition/definition levels and values of a
+// Parquet schema's leaves (Dremel record shredding), for parquet::FileWriter. Elements the
+// schema does not have are skipped (they live on in the `_json` column); values of the wrong
+// JSON type become nulls. Numbers kept as strings (FHIR decimals) keep their source text
+// exactly. A row is staged and reaches the columns only when the whole line parsed, so a
+// malformed line leaves the file untouched.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhirlake/parquet/file_writer.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::load {
+
+class JsonShredder {
+ public:
+  // Top-level columns named in `external` are filled by the caller (e.g. `_json`, the line as
+  // received), not from the JSON.
+  JsonShredder(const parquet::Schema& schema, parquet::FileWriter& writer, std::vector<std::string> external = {});
+  ~JsonShredder();
+
+  // Shreds `line` (followed by at least 64 readable padding bytes) as one row; the caller
+  // ends the row. kInvalidArgument when the line is not a JSON object; then nothing was
+  // written.
+  Status ShredRow(std::string_view line);
+
+ private:
+  struct Entry {
+    uint32_t leaf;
+    uint16_t rep, def;
+    uint8_t kind;  // 0 null, 1 bool, 2 int64, 3 double, 4 bytes
+    int64_t i;
+    double d;
+    std::string_view s;
+  };
+  struct Impl;
+  void Commit();
+
+  const parquet::Schema& schema_;
+  parquet::FileWriter& writer_;
+  std::vector<std::string> external_;
+  std::vector<Entry> staged_;
+  Impl* impl_;
+};
+
+}  // namespace fhirlake::load

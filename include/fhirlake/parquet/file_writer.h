@@ -1,0 +1,65 @@
+// parquet::FileWriter: writes one Parquet file (Apache Parquet format 2.x) from a Schema and
+// rows fed to its leaf ColumnWriters. Rows are buffered per column until the row group reaches
+// `row_group_bytes`, then written as column chunks; memory is bounded by one row group, not by
+// the file. Close() writes the footer (FileMetaData, Thrift compact) and "PAR1".
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fhirlake/parquet/column_writer.h"
+#include "fhirlake/parquet/schema.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::parquet {
+
+struct WriterOptions {
+  ColumnWriter::Options column;
+  size_t row_group_bytes = 64u << 20;
+  std::string created_by = "fhirlake version 0.1.0";
+};
+
+class FileWriter {
+ public:
+  // Creates `path` (truncating it). The schema must outlive the writer.
+  static Result<std::unique_ptr<FileWriter>> Open(const std::filesystem::path& path, const Schema& schema,
+                                                  WriterOptions options = {});
+  ~FileWriter();
+
+  ColumnWriter& column(size_t leaf_index) { return *columns_[leaf_index]; }
+  size_t column_count() const { return columns_.size(); }
+
+  // Marks the end of a row (after its values went to every column); may write a row group.
+  Status EndRow();
+  // Writes the last row group and the footer, and closes the file.
+  Status Close();
+
+  uint64_t rows() const { return total_rows_; }
+  uint64_t bytes_written() const { return offset_; }
+
+ private:
+  FileWriter(std::FILE* file, const Schema& schema, WriterOptions options);
+  Status FlushRowGroup();
+  Status Write(const std::string& bytes);
+
+  struct RowGroupInfo {
+    std::vector<ColumnChunkInfo> chunks;
+    int64_t rows = 0;
+    int64_t total_size = 0;
+    int64_t file_offset = 0;
+  };
+
+  std::FILE* file_;
+  const Schema& schema_;
+  WriterOptions options_;
+  std::vector<std::unique_ptr<ColumnWriter>> columns_;
+  std::vector<RowGroupInfo> row_groups_;
+  uint64_t offset_ = 0;
+  uint64_t rows_in_group_ = 0, total_rows_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace fhirlake::parquet

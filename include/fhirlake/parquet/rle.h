@@ -1,0 +1,18 @@
+// The RLE / bit-packing hybrid encoding (Parquet format, "Encodings": RLE = 3) used for
+// definition and repetition levels and for dictionary indices.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fhirlake::parquet {
+
+// Number of bits needed for values up to `max_value` (0 for 0).
+int BitWidth(uint64_t max_value);
+
+// Appends the hybrid encoding of `values` (each < 2^bit_width) to `out`, without a length
+// prefix. Long runs become RLE runs; everything else is bit-packed in groups of 8.
+void EncodeRleHybrid(const std::vector<uint32_t>& values, int bit_width, std::string& out);
+
+}  // namespace fhirlake::parquet

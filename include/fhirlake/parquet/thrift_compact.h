@@ -1,0 +1,53 @@
+// A writer for the Thrift compact protocol, the encoding of Parquet's file metadata and page
+// headers (Thrift "compact protocol" spec: field headers as id deltas, zigzag varints, lists
+// with a size/type byte). Only what Parquet metadata needs: structs, i16/i32/i64, bool,
+// binary and lists.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fhirlake::parquet {
+
+enum class ThriftType : uint8_t {
+  kBoolTrue = 1, kBoolFalse = 2, kByte = 3, kI16 = 4, kI32 = 5, kI64 = 6, kDouble = 7,
+  kBinary = 8, kList = 9, kSet = 10, kMap = 11, kStruct = 12,
+};
+
+class ThriftCompactWriter {
+ public:
+  // Fields, in increasing id order within a struct.
+  void I32(int16_t id, int32_t v);
+  void I64(int16_t id, int64_t v);
+  void Bool(int16_t id, bool v);
+  void Binary(int16_t id, std::string_view v);
+  // A nested struct field: BeginStruct, its fields, EndStruct.
+  void BeginStruct(int16_t id);
+  void EndStruct();
+  // A list field of `size` elements of `element_type`; then write the elements with the
+  // Element* calls (struct elements: BeginElementStruct ... EndStruct).
+  void BeginList(int16_t id, ThriftType element_type, size_t size);
+  void ElementI32(int32_t v) { Varint(ZigZag(v)); }
+  void ElementBinary(std::string_view v);
+  void BeginElementStruct();
+  // Ends the top-level struct (writes the stop byte).
+  void Finish() { bytes_.push_back(0); }
+
+  const std::string& bytes() const { return bytes_; }
+  void Clear() {
+    bytes_.clear();
+    last_ids_ = {0};
+  }
+
+ private:
+  static uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+  void Varint(uint64_t v);
+  void FieldHeader(int16_t id, ThriftType type);
+
+  std::string bytes_;
+  std::vector<int16_t> last_ids_{0};
+};
+
+}  // namespace fhirlake::parquet

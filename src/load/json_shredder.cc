@@ -1,0 +1,218 @@
+#include "fhirlake/load/json_shredder.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "fhirlake/fhir/date_time.h"
+
+namespace fhirlake::load {
+
+using parquet::LogicalType;
+using parquet::PhysicalType;
+using parquet::Repetition;
+using parquet::SchemaNode;
+namespace od = simdjson::ondemand;
+
+enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4 };
+
+struct JsonShredder::Impl {
+  od::parser parser;
+  // Child lookup per group node, by element name.
+  std::unordered_map<const SchemaNode*, std::unordered_map<std::string_view, const SchemaNode*>> children;
+  JsonShredder* self = nullptr;
+
+  void Index(const SchemaNode& n) {
+    if (n.is_leaf) return;
+    auto& map = children[&n];
+    for (const auto& c : n.children) {
+      map.emplace(c->name, c.get());
+      Index(*c);
+    }
+  }
+
+  void Stage(const SchemaNode& leaf, uint16_t rep, uint16_t def, uint8_t kind, int64_t i = 0, double d = 0,
+             std::string_view s = {}) {
+    self->staged_.push_back({static_cast<uint32_t>(leaf.leaf_index), rep, def, kind, i, d, s});
+  }
+
+  void NullAll(const SchemaNode& n, uint16_t rep, uint16_t def) {
+    if (n.is_leaf) return Stage(n, rep, def, kNull);
+    for (int leaf : n.leaves) {
+      self->staged_.push_back({static_cast<uint32_t>(leaf), rep, def, kNull, 0, 0, {}});
+    }
+  }
+
+  // `def` is the definition level of the node's parent.
+  simdjson::error_code Value(const SchemaNode& n, od::value v, uint16_t rep, uint16_t def) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    if (type == od::json_type::null) {
+      bool is_null = false;
+      if (auto e = v.is_null().get(is_null)) return e;
+      NullAll(n, rep, def);
+      return simdjson::SUCCESS;
+    }
+    const uint16_t here = static_cast<uint16_t>(def + (n.repetition == Repetition::kRequired ? 0 : 1));
+    if (n.is_list()) {
+      if (type != od::json_type::array) return Skip(n, v, rep, def);
+      od::array arr;
+      if (auto e = v.get_array().get(arr)) return e;
+      const SchemaNode& repeated = *n.children[0];
+      const SchemaNode& element = n.list_element();
+      size_t i = 0;
+      for (auto item : arr) {
+        od::value ev;
+        if (auto e = item.get(ev)) return e;
+        uint16_t r = i == 0 ? rep : static_cast<uint16_t>(repeated.max_rep);
+        if (auto e = Value(element, ev, r, static_cast<uint16_t>(here + 1))) return e;
+        ++i;
+      }
+      if (i == 0) NullAll(n, rep, here);
+      return simdjson::SUCCESS;
+    }
+    if (!n.is_leaf) {
+      if (type != od::json_type::object) return Skip(n, v, rep, def);
+      od::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      return Object(n, obj, rep, here);
+    }
+    switch (n.type) {
+      case PhysicalType::kByteArray: {
+        if (n.logical == LogicalType::kString && type == od::json_type::string) {
+          std::string_view s;
+          if (auto e = v.get_string().get(s)) return e;
+          Stage(n, rep, here, kBytes, 0, 0, s);
+        } else if (n.number_as_text && type == od::json_type::number) {
+          std::string_view raw = v.raw_json_token();
+          while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+            raw.remove_suffix(1);
+          Stage(n, rep, here, kBytes, 0, 0, raw);  // exact source text, e.g. "72.50"
+        } else {
+          return Skip(n, v, rep, def);
+        }
+        return simdjson::SUCCESS;
+      }
+      case PhysicalType::kInt32:
+      case PhysicalType::kInt64: {
+        if (n.logical == LogicalType::kTimestampMicrosUtc) {
+          std::string_view s;
+          if (type != od::json_type::string) return Skip(n, v, rep, def);
+          if (auto e = v.get_string().get(s)) return e;
+          auto t = fhir::ParseFhirTime(s);
+          if (!t) {
+            NullAll(n, rep, def);
+            return simdjson::SUCCESS;
+          }
+          Stage(n, rep, here, kInt, *t);
+          return simdjson::SUCCESS;
+        }
+        int64_t i;
+        if (type != od::json_type::number || v.get_int64().get(i) != simdjson::SUCCESS ||
+            (n.type == PhysicalType::kInt32 && (i < INT32_MIN || i > INT32_MAX))) {
+          NullAll(n, rep, def);
+          return simdjson::SUCCESS;
+        }
+        Stage(n, rep, here, kInt, i);
+        return simdjson::SUCCESS;
+      }
+      case PhysicalType::kDouble: {
+        double d;
+        if (type != od::json_type::number || v.get_double().get(d) != simdjson::SUCCESS) return Skip(n, v, rep, def);
+        Stage(n, rep, here, kDouble, 0, d);
+        return simdjson::SUCCESS;
+      }
+      case PhysicalType::kBoolean: {
+        bool b;
+        if (type != od::json_type::boolean) return Skip(n, v, rep, def);
+        if (auto e = v.get_bool().get(b)) return e;
+        Stage(n, rep, here, kBool, b);
+        return simdjson::SUCCESS;
+      }
+    }
+    return simdjson::SUCCESS;
+  }
+
+  // A value of the wrong JSON type: null in the typed columns (the `_json` column keeps it).
+  simdjson::error_code Skip(const SchemaNode& n, od::value, uint16_t rep, uint16_t def) {
+    NullAll(n, rep, def);
+    return simdjson::SUCCESS;
+  }
+
+  // `def` is the definition level of the object's own node (already counted).
+  simdjson::error_code Object(const SchemaNode& n, od::object obj, uint16_t rep, uint16_t def) {
+    const auto& map = children[&n];
+    std::vector<bool> seen(n.children.size(), false);
+    for (auto field : obj) {
+      std::string_view key;
+      if (auto e = field.unescaped_key().get(key)) return e;
+      auto it = map.find(key);
+      if (it == map.end()) {
+        od::value skip;
+        if (auto e = field.value().get(skip)) return e;
+        continue;  // an element the schema does not have
+      }
+      const SchemaNode* child = it->second;
+      size_t index = 0;
+      while (n.children[index].get() != child) ++index;
+      if (seen[index]) return simdjson::TAPE_ERROR;  // duplicate key
+      seen[index] = true;
+      od::value v;
+      if (auto e = field.value().get(v)) return e;
+      if (auto e = Value(*child, v, rep, def)) return e;
+    }
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      if (!seen[i] && !(def == 0 && rep == 0 && &n == &self->schema_.root() && IsExternal(n.children[i]->name))) {
+        NullAll(*n.children[i], rep, def);
+      }
+    }
+    return simdjson::SUCCESS;
+  }
+
+  bool IsExternal(const std::string& name) const {
+    return std::find(self->external_.begin(), self->external_.end(), name) != self->external_.end();
+  }
+};
+
+JsonShredder::JsonShredder(const parquet::Schema& schema, parquet::FileWriter& writer, std::vector<std::string> external)
+    : schema_(schema), writer_(writer), external_(std::move(external)), impl_(new Impl) {
+  impl_->self = this;
+  impl_->Index(schema_.root());
+}
+
+JsonShredder::~JsonShredder() { delete impl_; }
+
+Status JsonShredder::ShredRow(std::string_view line) {
+  staged_.clear();
+  od::document doc;
+  auto error = impl_->parser.iterate(line.data(), line.size(), line.size() + simdjson::SIMDJSON_PADDING).get(doc);
+  od::object obj;
+  if (!error) error = doc.get_object().get(obj);
+  if (!error) error = impl_->Object(schema_.root(), obj, 0, 0);
+  if (error) {
+    staged_.clear();
+    return InvalidArgument(std::string("not a valid JSON object: ") + simdjson::error_message(error));
+  }
+  Commit();
+  return Status::Ok();
+}
+
+void JsonShredder::Commit() {
+  for (const Entry& e : staged_) {
+    parquet::ColumnWriter& c = writer_.column(e.leaf);
+    switch (e.kind) {
+      case kNull: c.AddNull(e.rep, e.def); break;
+      case kBool: c.AddBool(e.rep, e.i != 0); break;
+      case kInt:
+        if (c.leaf().type == PhysicalType::kInt32) c.AddInt32(e.rep, static_cast<int32_t>(e.i));
+        else c.AddInt64(e.rep, e.i);
+        break;
+      case kDouble: c.AddDouble(e.rep, e.d); break;
+      case kBytes: c.AddBytes(e.rep, e.s); break;
+    }
+  }
+  staged_.clear();
+}
+
+}  // namespace fhirlake::load

@@ -1,0 +1,147 @@
+#include "fhirlake/parquet/file_writer.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "fhirlake/parquet/thrift_compact.h"
+
+namespace fhirlake::parquet {
+namespace {
+constexpr char kMagic[] = "PAR1";
+constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary = 8;
+}  // namespace
+
+Result<std::unique_ptr<FileWriter>> FileWriter::Open(const std::filesystem::path& path, const Schema& schema,
+                                                     WriterOptions options) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return IoError("cannot create " + path.string() + ": " + std::strerror(errno));
+  std::unique_ptr<FileWriter> w(new FileWriter(f, schema, std::move(options)));
+  FHIRLAKE_RETURN_IF_ERROR(w->Write(std::string(kMagic, 4)));
+  return w;
+}
+
+FileWriter::FileWriter(std::FILE* file, const Schema& schema, WriterOptions options)
+    : file_(file), schema_(schema), options_(std::move(options)) {
+  std::setvbuf(file_, nullptr, _IOFBF, 1u << 20);
+  for (const SchemaNode* leaf : schema_.leaves()) columns_.push_back(std::make_unique<ColumnWriter>(*leaf));
+}
+
+FileWriter::~FileWriter() {
+  if (file_) std::fclose(file_);
+}
+
+Status FileWriter::Write(const std::string& bytes) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    return IoError(std::string("cannot write a Parquet file: ") + std::strerror(errno));
+  }
+  offset_ += bytes.size();
+  return Status::Ok();
+}
+
+Status FileWriter::EndRow() {
+  ++rows_in_group_;
+  ++total_rows_;
+  if ((rows_in_group_ & 255) == 0) {
+    size_t buffered = 0;
+    for (const auto& c : columns_) buffered += c->buffered_bytes();
+    if (buffered >= options_.row_group_bytes) return FlushRowGroup();
+  }
+  return Status::Ok();
+}
+
+Status FileWriter::FlushRowGroup() {
+  if (rows_in_group_ == 0) return Status::Ok();
+  RowGroupInfo group;
+  group.rows = static_cast<int64_t>(rows_in_group_);
+  group.file_offset = static_cast<int64_t>(offset_);
+  std::string chunk;
+  for (auto& c : columns_) {
+    chunk.clear();
+    auto info = c->WriteChunk(options_.column, static_cast<int64_t>(offset_), chunk);
+    if (!info.ok()) return info.status();
+    FHIRLAKE_RETURN_IF_ERROR(Write(chunk));
+    group.total_size += info->uncompressed_size;
+    group.chunks.push_back(std::move(info.value()));
+  }
+  row_groups_.push_back(std::move(group));
+  rows_in_group_ = 0;
+  return Status::Ok();
+}
+
+Status FileWriter::Close() {
+  if (closed_) return Status::Ok();
+  closed_ = true;
+  FHIRLAKE_RETURN_IF_ERROR(FlushRowGroup());
+  ThriftCompactWriter w;
+  w.I32(1, 2);  // version
+  schema_.WriteThrift(w);
+  w.I64(3, static_cast<int64_t>(total_rows_));
+  w.BeginList(4, ThriftType::kStruct, row_groups_.size());
+  for (const auto& g : row_groups_) {
+    w.BeginElementStruct();
+    w.BeginList(1, ThriftType::kStruct, g.chunks.size());
+    int64_t compressed_total = 0;
+    for (size_t i = 0; i < g.chunks.size(); ++i) {
+      const ColumnChunkInfo& c = g.chunks[i];
+      const SchemaNode& leaf = *schema_.leaves()[i];
+      compressed_total += c.compressed_size;
+      w.BeginElementStruct();
+      w.I64(2, c.file_offset);
+      w.BeginStruct(3);  // ColumnMetaData
+      w.I32(1, static_cast<int32_t>(leaf.type));
+      if (c.dictionary) {
+        w.BeginList(2, ThriftType::kI32, 3);
+        w.ElementI32(kEncodingPlain);
+        w.ElementI32(kEncodingRle);
+        w.ElementI32(kEncodingRleDictionary);
+      } else {
+        w.BeginList(2, ThriftType::kI32, 2);
+        w.ElementI32(kEncodingPlain);
+        w.ElementI32(kEncodingRle);
+      }
+      w.BeginList(3, ThriftType::kBinary, leaf.path.size());
+      for (const auto& p : leaf.path) w.ElementBinary(p);
+      w.I32(4, static_cast<int32_t>(options_.column.compression));
+      w.I64(5, c.num_values);
+      w.I64(6, c.uncompressed_size);
+      w.I64(7, c.compressed_size);
+      w.I64(9, c.data_page_offset);
+      if (c.dictionary_page_offset >= 0) w.I64(11, c.dictionary_page_offset);
+      w.BeginStruct(12);  // Statistics
+      w.I64(3, c.null_count);
+      if (c.has_min_max) {
+        w.Binary(5, c.max);
+        w.Binary(6, c.min);
+      }
+      w.EndStruct();
+      w.EndStruct();
+      w.EndStruct();
+    }
+    w.I64(2, g.total_size);
+    w.I64(3, g.rows);
+    w.I64(5, g.file_offset);
+    w.I64(6, compressed_total);
+    w.EndStruct();
+  }
+  w.Binary(6, options_.created_by);
+  w.BeginList(7, ThriftType::kStruct, schema_.leaves().size());
+  for (size_t i = 0; i < schema_.leaves().size(); ++i) {
+    w.BeginElementStruct();
+    w.BeginStruct(1);  // TypeDefinedOrder
+    w.EndStruct();
+    w.EndStruct();
+  }
+  w.Finish();
+  std::string footer = w.bytes();
+  uint32_t len = static_cast<uint32_t>(footer.size());
+  footer.append(reinterpret_cast<const char*>(&len), 4);
+  footer.append(kMagic, 4);
+  FHIRLAKE_RETURN_IF_ERROR(Write(footer));
+  bool ok = std::fflush(file_) == 0;
+  ok = std::fclose(file_) == 0 && ok;
+  file_ = nullptr;
+  if (!ok) return IoError(std::string("cannot write a Parquet file: ") + std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace fhirlake::parquet

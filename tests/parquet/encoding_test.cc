@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include "fhirlake/parquet/rle.h"
+#include "fhirlake/parquet/thrift_compact.h"
+
+namespace fhirlake::parquet {
+namespace {
+
+std::string Hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+TEST(ThriftCompact, FieldHeadersVarintsAndStructs) {
+  ThriftCompactWriter w;
+  w.I32(1, 2);          // delta 1, type i32 (5): 0x15; zigzag(2) = 4
+  w.I64(3, -1);         // delta 2, type i64 (6): 0x26; zigzag(-1) = 1
+  w.Binary(4, "ab");    // delta 1, binary (8): 0x18, len 2
+  w.BeginStruct(20);    // delta 16 > 15: type byte 0x0c, then zigzag varint id 40 = 0x28
+  w.Bool(1, true);      // 0x11
+  w.EndStruct();        // 0x00
+  w.BeginList(21, ThriftType::kI32, 2);  // delta 1: 0x19; size/type 0x25
+  w.ElementI32(0);
+  w.ElementI32(3);      // 0x00 0x06
+  w.Finish();
+  EXPECT_EQ(Hex(w.bytes()), "1504" "2601" "18026162" "0c28" "11" "00" "19" "25" "0006" "00");
+}
+
+TEST(RleHybrid, LongRunsBecomeRleRuns) {
+  std::string out;
+  EncodeRleHybrid(std::vector<uint32_t>(10, 1), 1, out);
+  EXPECT_EQ(Hex(out), "1401");  // header 10 << 1, value 1
+}
+
+TEST(RleHybrid, ShortStretchesAreBitPacked) {
+  std::string out;
+  EncodeRleHybrid({1, 0, 1}, 1, out);
+  EXPECT_EQ(Hex(out), "0305");  // one group of 8: header (1 << 1) | 1, bits 101
+}
+
+TEST(RleHybrid, LiteralsBorrowFromARunToFillAGroup) {
+  std::string out;
+  // 3 literals then 13 zeros: the first group takes 5 zeros, the remaining 8 are a run.
+  EncodeRleHybrid({1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 2, out);
+  EXPECT_EQ(Hex(out), "03" "3900" "1000");  // 1 | 2<<2 | 3<<4 = 0x39
+}
+
+TEST(BitWidth, Values) {
+  EXPECT_EQ(BitWidth(0), 0);
+  EXPECT_EQ(BitWidth(1), 1);
+  EXPECT_EQ(BitWidth(3), 2);
+  EXPECT_EQ(BitWidth(4), 3);
+}
+
+}  // namespace
+}  // namespace fhirlake::parquet

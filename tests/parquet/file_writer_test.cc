@@ -1,0 +1,168 @@
+// Files written by parquet::FileWriter (fed by load::JsonShredder) read back by DuckDB.
+#include "fhirlake/parquet/file_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <simdjson.h>
+
+#include "fhirlake/load/json_shredder.h"
+#include "tests/support/duckdb.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::parquet {
+namespace {
+
+using fhirlake::testing::DuckDb;
+using fhirlake::testing::TempDir;
+using nlohmann::json;
+
+Schema PatientLikeSchema() {
+  std::vector<std::unique_ptr<SchemaNode>> meta;
+  meta.push_back(Leaf("versionId", PhysicalType::kByteArray, LogicalType::kString));
+  meta.push_back(Leaf("lastUpdated", PhysicalType::kInt64, LogicalType::kTimestampMicrosUtc));
+  std::vector<std::unique_ptr<SchemaNode>> name;
+  name.push_back(Leaf("family", PhysicalType::kByteArray, LogicalType::kString));
+  name.push_back(List("given", Leaf("element", PhysicalType::kByteArray, LogicalType::kString)));
+  std::vector<std::unique_ptr<SchemaNode>> quantity;
+  quantity.push_back(DecimalText("value"));
+  quantity.push_back(Leaf("unit", PhysicalType::kByteArray, LogicalType::kString));
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(Leaf("id", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Group("meta", std::move(meta)));
+  cols.push_back(Leaf("active", PhysicalType::kBoolean));
+  cols.push_back(Leaf("gender", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Leaf("multipleBirthInteger", PhysicalType::kInt32));
+  cols.push_back(List("name", Group("element", std::move(name))));
+  cols.push_back(Group("valueQuantity", std::move(quantity)));
+  cols.push_back(Leaf("_json", PhysicalType::kByteArray, LogicalType::kString));
+  return Schema(std::move(cols));
+}
+
+// Writes `lines` through the shredder; `_json` gets each line as it is.
+void WriteFile(const std::filesystem::path& path, const Schema& schema, const std::vector<std::string>& lines,
+               WriterOptions options = {}) {
+  auto writer = FileWriter::Open(path, schema, options);
+  ASSERT_TRUE(writer.ok()) << writer.status().message();
+  load::JsonShredder shredder(schema, **writer, {"_json"});
+  const size_t json_leaf = schema.leaves().size() - 1;
+  for (const auto& line : lines) {
+    simdjson::padded_string padded(line);
+    Status s = shredder.ShredRow(std::string_view(padded.data(), padded.size()));
+    ASSERT_TRUE(s.ok()) << s.message();
+    (*writer)->column(json_leaf).AddBytes(0, line);
+    ASSERT_TRUE((*writer)->EndRow().ok());
+  }
+  ASSERT_TRUE((*writer)->Close().ok());
+}
+
+const std::vector<std::string> kLines = {
+    R"({"resourceType":"Patient","id":"a","meta":{"versionId":"3","lastUpdated":"2024-01-02T03:04:05.678Z"},"active":true,"gender":"female","multipleBirthInteger":2,"name":[{"family":"Smith","given":["Ann","B"]},{"family":"Jones"}],"valueQuantity":{"value":72.50,"unit":"kg"},"unknownElement":{"x":[1,2]}})",
+    R"({"resourceType":"Patient","id":"b","active":false,"name":[],"gender":7})",
+    R"({"resourceType":"Patient","id":"c","meta":{"lastUpdated":"2020-03"},"name":[{"given":[]},{"given":["Solo"]}]})",
+};
+
+TEST(ParquetFile, NestedValuesRoundTripThroughDuckDb) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  WriteFile(dir / "p.parquet", schema, kLines);
+  json rows = DuckDb("SELECT id, meta.versionId AS v, CAST(meta.lastUpdated AS VARCHAR) AS lu, active, gender, "
+                     "multipleBirthInteger AS births, len(name)::INTEGER AS names, name[1].family AS family, "
+                     "name[1].given AS given, name[2].given AS given2, valueQuantity.value AS qty, _json "
+                     "FROM '" + (dir / "p.parquet").string() + "' ORDER BY id");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["v"], "3");
+  EXPECT_EQ(rows[0]["lu"], "2024-01-02 03:04:05.678+00");
+  EXPECT_EQ(rows[0]["active"], true);
+  EXPECT_EQ(rows[0]["gender"], "female");
+  EXPECT_EQ(rows[0]["births"], 2);
+  EXPECT_EQ(rows[0]["names"], 2);
+  EXPECT_EQ(rows[0]["family"], "Smith");
+  EXPECT_EQ(rows[0]["given"], json::array({"Ann", "B"}));
+  EXPECT_EQ(rows[0]["given2"], nullptr);
+  EXPECT_EQ(rows[0]["qty"], "72.50") << "decimals keep their exact text";
+  EXPECT_EQ(rows[1]["active"], false);
+  EXPECT_EQ(rows[1]["names"], 0) << "an empty list is present and empty";
+  EXPECT_EQ(rows[1]["gender"], nullptr) << "a value of the wrong JSON type is null";
+  EXPECT_EQ(rows[1]["v"], nullptr);
+  EXPECT_EQ(rows[2]["lu"], "2020-03-01 00:00:00+00");
+  EXPECT_EQ(rows[2]["given"], json::array());
+  EXPECT_EQ(rows[2]["given2"], json::array({"Solo"}));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(rows[i]["_json"], kLines[i]) << "_json is the line, byte for byte";
+}
+
+TEST(ParquetFile, ManyRowsAcrossPagesAndRowGroupsWithDictionaries) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 20000; ++i) {
+    lines.push_back(json{{"resourceType", "Patient"},
+                         {"id", "p" + std::to_string(i)},
+                         {"gender", i % 3 ? "female" : "male"},
+                         {"multipleBirthInteger", i},
+                         {"name", {{{"family", "F" + std::to_string(i % 50)}, {"given", {"G", std::to_string(i)}}}}}}
+                        .dump());
+  }
+  WriterOptions options;
+  options.row_group_bytes = 256u << 10;  // several row groups
+  options.column.page_bytes = 16u << 10; // several pages per chunk
+  WriteFile(dir / "many.parquet", schema, lines, options);
+  std::string file = "'" + (dir / "many.parquet").string() + "'";
+  json groups = DuckDb("SELECT count(DISTINCT row_group_id)::INTEGER AS n, bool_or(encodings LIKE '%RLE_DICTIONARY%') AS dict "
+                       "FROM parquet_metadata(" + file + ") WHERE path_in_schema = 'gender'");
+  ASSERT_TRUE(groups.is_array()) << groups.dump();
+  EXPECT_GT(groups[0]["n"].get<int>(), 1);
+  EXPECT_EQ(groups[0]["dict"], true);
+  json stats = DuckDb("SELECT count(*)::INTEGER AS n, sum(multipleBirthInteger)::INTEGER AS s, "
+                      "count(DISTINCT name[1].family)::INTEGER AS f, sum(len(name[1].given))::INTEGER AS g, "
+                      "min(id) AS lo, max(id) AS hi FROM " + file);
+  ASSERT_TRUE(stats.is_array()) << stats.dump();
+  EXPECT_EQ(stats[0]["n"], 20000);
+  EXPECT_EQ(stats[0]["s"], 19999 * 20000 / 2);
+  EXPECT_EQ(stats[0]["f"], 50);
+  EXPECT_EQ(stats[0]["g"], 40000);
+  EXPECT_EQ(stats[0]["lo"], "p0");
+  EXPECT_EQ(stats[0]["hi"], "p9999");
+  // Footer statistics agree with the data.
+  json minmax = DuckDb("SELECT min(stats_min_value::INTEGER) AS lo, max(stats_max_value::INTEGER) AS hi, "
+                       "sum(stats_null_count)::INTEGER AS nulls FROM parquet_metadata(" + file +
+                       ") WHERE path_in_schema = 'multipleBirthInteger'");
+  ASSERT_TRUE(minmax.is_array()) << minmax.dump();
+  EXPECT_EQ(minmax[0]["lo"], 0);
+  EXPECT_EQ(minmax[0]["hi"], 19999);
+  EXPECT_EQ(minmax[0]["nulls"], 0);
+}
+
+TEST(ParquetFile, MalformedLineLeavesNoTrace) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  auto writer = FileWriter::Open(dir / "x.parquet", schema);
+  ASSERT_TRUE(writer.ok());
+  load::JsonShredder shredder(schema, **writer, {"_json"});
+  for (std::string bad : {R"({"id":"x","name":[{"family":"A"},)", R"(["not","an","object"])", R"({"id":"x","id":"y"})"}) {
+    simdjson::padded_string padded(bad);
+    EXPECT_FALSE(shredder.ShredRow(std::string_view(padded.data(), padded.size())).ok()) << bad;
+  }
+  for (size_t i = 0; i < (*writer)->column_count(); ++i) EXPECT_EQ((*writer)->column(i).level_count(), 0u);
+  ASSERT_TRUE((*writer)->Close().ok());
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n FROM '" + (dir / "x.parquet").string() + "'");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 0);
+}
+
+TEST(ParquetFile, UncompressedFilesAreReadableToo) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  WriterOptions options;
+  options.column.compression = Compression::kUncompressed;
+  WriteFile(dir / "u.parquet", schema, kLines, options);
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, count(gender)::INTEGER AS genders, "
+                     "sum(len(name))::INTEGER AS names FROM '" + (dir / "u.parquet").string() + "'");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 3);
+  EXPECT_EQ(rows[0]["genders"], 1);
+  EXPECT_EQ(rows[0]["names"], 4);
+}
+
+}  // namespace
+}  // namespace fhirlake::parquet
