@@ -1,0 +1,36 @@
+// The FHIR R4 type model: for each resource, complex type and backbone element, its elements
+// in order (choice elements expanded, primitive extensions as `_name` of type Element).
+// Derived at development time from the HL7 definitions (tools/derive_fhir_model.py) and
+// compiled in; parsed once on first use.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fhirlake::fhir {
+
+struct ElementDef {
+  std::string name;
+  std::string type;  // a primitive, complex type, resource or backbone ("Patient.contact")
+  bool multiple = false;
+};
+
+class TypeModel {
+ public:
+  // The compiled-in R4 model. Thread-safe.
+  static const TypeModel& R4();
+
+  // Elements of a resource, complex type or backbone element; nullptr for anything else.
+  const std::vector<ElementDef>* Elements(std::string_view type) const;
+  bool IsPrimitive(std::string_view type) const;
+  bool IsResource(std::string_view type) const;
+
+ private:
+  std::map<std::string, std::vector<ElementDef>, std::less<>> types_;
+  std::map<std::string, std::string, std::less<>> primitives_;
+  std::vector<std::string> resources_;
+};
+
+}  // namespace fhirlake::fhir
