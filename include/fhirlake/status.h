@@ -22,6 +22,7 @@ enum class StatusCode {
   kDataLoss,         // truncated or inconsistent data (count mismatch, short file)
   kCancelled,
   kUnauthenticated,
+  kConflict,         // another writer got there first (optimistic concurrency)
   kInternal,
 };
 

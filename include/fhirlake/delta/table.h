@@ -1,0 +1,71 @@
+// delta::Table: a Delta Lake table on the local filesystem (Delta PROTOCOL.md, reader v1 /
+// writer v2, no table features). Versions are the JSON commits in <table>/_delta_log; a commit
+// is created with put-if-absent (a hard link of a fully written temporary file), so of two
+// writers racing for version N exactly one wins and the other learns it lost. Data files that
+// no commit adds are never visible: a crash between writing a data file and committing leaves
+// the table at its previous version.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fhirlake/parquet/schema.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::delta {
+
+struct AddFile {
+  std::string path;             // relative to the table root
+  int64_t size = 0;
+  int64_t modification_time = 0;  // ms since the epoch
+  int64_t num_records = 0;
+  std::string stats_json;       // the add action's `stats` (a JSON document as a string)
+};
+
+struct Snapshot {
+  int64_t version = -1;         // -1: the table does not exist yet
+  std::string table_id;
+  std::string schema_string;
+  std::vector<AddFile> files;   // active data files, in the order they were added
+  std::map<std::string, int64_t> app_versions;  // txn appId → version
+};
+
+struct Commit {
+  std::string operation;                  // "WRITE", "MERGE", ...
+  std::string operation_parameters_json;  // JSON object
+  std::optional<std::string> schema_string;  // write metaData (always on version 0)
+  std::vector<AddFile> adds;
+  std::vector<AddFile> removes;           // files to retire (path and size are used)
+  std::optional<std::pair<std::string, int64_t>> txn;  // (appId, version) for idempotent writers
+  std::string commit_info_extra_json = "{}";  // merged into commitInfo (e.g. transactionTime)
+};
+
+// The Spark JSON schema (Delta metaData.schemaString) matching a Parquet schema: strings,
+// booleans, integers, longs, doubles, timestamps, structs and arrays, all nullable.
+std::string SparkSchemaJson(const parquet::Schema& schema);
+
+class Table {
+ public:
+  explicit Table(std::filesystem::path root) : root_(std::move(root)) {}
+  const std::filesystem::path& root() const { return root_; }
+
+  // Replays the log. A table without a log has version -1.
+  Result<Snapshot> Load() const;
+
+  // Writes version `snapshot.version + 1` and returns it. When another writer created that
+  // version first, returns a status for which IsConflict() is true; the caller reloads and
+  // retries or gives up. Version 0 must carry the schema.
+  Result<int64_t> Write(const Snapshot& snapshot, const Commit& commit) const;
+
+  // True when `status` is the lost-race result of Write.
+  static bool IsConflict(const Status& status);
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace fhirlake::delta
