@@ -5,23 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/auth/openssl_handles.h"
+
 namespace fhirlake::auth {
 namespace {
 
 constexpr size_t kP384Bytes = 48;
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct SigDeleter {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-
 Result<std::string> Sign(const Key& key, std::string_view input) {
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  OpensslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   size_t len = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key.pkey.get()) <= 0 ||
       EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) <= 0) {
@@ -36,7 +28,7 @@ Result<std::string> Sign(const Key& key, std::string_view input) {
   if (key.alg == Algorithm::kRS384) return sig;
   // DER ECDSA-Sig-Value → R||S, each left-padded to 48 bytes.
   const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-  std::unique_ptr<ECDSA_SIG, SigDeleter> ecdsa(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size())));
+  OpensslPtr<ECDSA_SIG> ecdsa(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size())));
   if (!ecdsa) return InternalError("cannot decode the ECDSA signature");
   const BIGNUM *r = nullptr, *s = nullptr;
   ECDSA_SIG_get0(ecdsa.get(), &r, &s);
@@ -50,7 +42,7 @@ bool Verify(const Key& key, std::string_view input, std::string sig) {
   if (key.alg == Algorithm::kES384) {
     if (sig.size() != 2 * kP384Bytes) return false;
     const auto* bytes = reinterpret_cast<const unsigned char*>(sig.data());
-    std::unique_ptr<ECDSA_SIG, SigDeleter> ecdsa(ECDSA_SIG_new());
+    OpensslPtr<ECDSA_SIG> ecdsa(ECDSA_SIG_new());
     BIGNUM* r = BN_bin2bn(bytes, kP384Bytes, nullptr);
     BIGNUM* s = BN_bin2bn(bytes + kP384Bytes, kP384Bytes, nullptr);
     if (!ecdsa || !r || !s || ECDSA_SIG_set0(ecdsa.get(), r, s) != 1) {
@@ -64,7 +56,7 @@ bool Verify(const Key& key, std::string_view input, std::string sig) {
     sig.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
     OPENSSL_free(der);
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  OpensslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key.pkey.get()) > 0 &&
          EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                           reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;

@@ -10,28 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/store/local_file.h"
+#include "src/auth/openssl_handles.h"
 
 namespace fhirlake::auth {
 namespace {
 
 using nlohmann::json;
-
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_clear_free(b); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct CtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
 
 constexpr size_t kP384Bytes = 48;
 
@@ -52,8 +36,8 @@ Result<std::string> MemberBytes(const json& jwk, const char* name, const std::st
 }
 
 Result<PkeyPtr> FromParams(const char* type, OSSL_PARAM_BLD* bld, bool with_private, const std::string& where) {
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
-  std::unique_ptr<EVP_PKEY_CTX, CtxDeleter> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  OpensslPtr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(bld));
+  OpensslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
@@ -69,7 +53,7 @@ Result<Key> ParseJwk(const json& jwk, bool require_private, size_t index) {
   key.kid = jwk.value("kid", "");
   if (!key.kid.empty()) where = "key '" + key.kid + "'";
   std::string kty = jwk.value("kty", "");
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  OpensslPtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
   if (kty == "RSA") {
     key.alg = Algorithm::kRS384;
     auto n = MemberBn(jwk, "n", where);
@@ -175,7 +159,7 @@ Result<Key> LoadPrivateKey(const std::string& path, std::string_view kid_overrid
   auto text = store::ReadSmallFile(path, 1u << 20);
   if (!text.ok()) return text.status();
   if (text->find("-----BEGIN") != std::string::npos) {
-    std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+    OpensslPtr<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
     if (!raw) return InvalidArgument(path + " is not a readable PEM private key (encrypted keys are not supported)");
     Key key;
