@@ -16,5 +16,6 @@ void RegisterExport(CLI::App& app, int& exit_code);
 void RegisterServe(CLI::App& app, int& exit_code);
 void RegisterGenerate(CLI::App& app, int& exit_code);
 void RegisterKeygen(CLI::App& app, int& exit_code);
+void RegisterLoad(CLI::App& app, int& exit_code);
 
 }  // namespace fhirlake::cli

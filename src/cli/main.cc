@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   fhirlake::cli::RegisterServe(app, exit_code);
   fhirlake::cli::RegisterGenerate(app, exit_code);
   fhirlake::cli::RegisterKeygen(app, exit_code);
+  fhirlake::cli::RegisterLoad(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,7 @@ struct JsonShredder::Impl {
   // Child lookup per group node, by element name.
   std::unordered_map<const SchemaNode*, std::unordered_map<std::string_view, const SchemaNode*>> children;
   JsonShredder* self = nullptr;
+  std::string resource_type, id;  // of the row being shredded
 
   void Index(const SchemaNode& n) {
     if (n.is_leaf) return;
@@ -143,10 +144,16 @@ struct JsonShredder::Impl {
   // `def` is the definition level of the object's own node (already counted).
   simdjson::error_code Object(const SchemaNode& n, od::object obj, uint16_t rep, uint16_t def) {
     const auto& map = children[&n];
+    const bool root = &n == &self->schema_.root();
     std::vector<bool> seen(n.children.size(), false);
     for (auto field : obj) {
       std::string_view key;
       if (auto e = field.unescaped_key().get(key)) return e;
+      if (root && key == "resourceType") {
+        std::string_view rt;
+        if (field.value().get_string().get(rt) == simdjson::SUCCESS) resource_type.assign(rt);
+        continue;
+      }
       auto it = map.find(key);
       if (it == map.end()) {
         od::value skip;
@@ -160,6 +167,13 @@ struct JsonShredder::Impl {
       seen[index] = true;
       od::value v;
       if (auto e = field.value().get(v)) return e;
+      if (root && key == "id") {
+        std::string_view id_text;
+        if (v.get_string().get(id_text) != simdjson::SUCCESS) return simdjson::INCORRECT_TYPE;
+        id.assign(id_text);
+        Stage(*child, rep, static_cast<uint16_t>(child->max_def), kBytes, 0, 0, id);
+        continue;
+      }
       if (auto e = Value(*child, v, rep, def)) return e;
     }
     for (size_t i = 0; i < n.children.size(); ++i) {
@@ -183,8 +197,10 @@ JsonShredder::JsonShredder(const parquet::Schema& schema, parquet::FileWriter& w
 
 JsonShredder::~JsonShredder() { delete impl_; }
 
-Status JsonShredder::ShredRow(std::string_view line) {
+Status JsonShredder::ShredRow(std::string_view line, RowInfo* check) {
   staged_.clear();
+  impl_->resource_type.clear();
+  impl_->id.clear();
   od::document doc;
   auto error = impl_->parser.iterate(line.data(), line.size(), line.size() + simdjson::SIMDJSON_PADDING).get(doc);
   od::object obj;
@@ -192,7 +208,19 @@ Status JsonShredder::ShredRow(std::string_view line) {
   if (!error) error = impl_->Object(schema_.root(), obj, 0, 0);
   if (error) {
     staged_.clear();
+    if (error == simdjson::INCORRECT_TYPE && !impl_->resource_type.empty() && impl_->id.empty()) {
+      return InvalidArgument("the resource's id is not a string");
+    }
     return InvalidArgument(std::string("not a valid JSON object: ") + simdjson::error_message(error));
+  }
+  if (check) {
+    if (impl_->resource_type.empty()) return InvalidArgument("the resource has no resourceType");
+    if (impl_->resource_type != check->resource_type) {
+      return InvalidArgument("resourceType " + impl_->resource_type + " does not match the file's type " +
+                             check->resource_type);
+    }
+    if (impl_->id.empty()) return InvalidArgument("the resource has no id");
+    check->id = impl_->id;
   }
   Commit();
   return Status::Ok();

@@ -23,10 +23,17 @@ class JsonShredder {
   JsonShredder(const parquet::Schema& schema, parquet::FileWriter& writer, std::vector<std::string> external = {});
   ~JsonShredder();
 
+  // What a row says about itself, read while shredding.
+  struct RowInfo {
+    std::string resource_type;
+    std::string id;
+  };
+
   // Shreds `line` (followed by at least 64 readable padding bytes) as one row; the caller
   // ends the row. kInvalidArgument when the line is not a JSON object; then nothing was
-  // written.
-  Status ShredRow(std::string_view line);
+  // written. With `check`, the row is also refused (nothing written) unless it has a string
+  // `id` and its `resourceType` equals check->resource_type; `check` then receives the id.
+  Status ShredRow(std::string_view line, RowInfo* check = nullptr);
 
  private:
   struct Entry {

@@ -1,0 +1,83 @@
+// fhirlake load EXPORT_DIR WAREHOUSE [--mode ...] [--types ...]: export directory → Delta tables.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "fhirlake/load/loader.h"
+#include "src/cli/commands.h"
+
+namespace fhirlake::cli {
+namespace {
+
+struct LoadArgs {
+  std::string export_dir, warehouse, mode = "merge";
+  std::vector<std::string> types;
+  int max_depth = 3;
+  bool allow_errors = false, quiet = false;
+};
+
+int Run(const LoadArgs& a) {
+  auto mode = load::ParseSaveMode(a.mode);
+  if (!mode.ok()) {
+    std::fprintf(stderr, "fhirlake load: %s\n", mode.status().message().c_str());
+    return kExitUsage;
+  }
+  load::LoadOptions o;
+  o.export_dir = a.export_dir;
+  o.warehouse = a.warehouse;
+  o.mode = *mode;
+  o.types = a.types;
+  o.schema.max_depth = a.max_depth;
+  auto started = std::chrono::steady_clock::now();
+  auto result = load::Load(o);
+  if (!result.ok()) {
+    std::fprintf(stderr, "fhirlake load: %s\n", result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  uint64_t rows = 0;
+  for (const auto& t : result->tables) {
+    rows += t.rows;
+    if (!a.quiet) {
+      if (t.skipped) {
+        std::fprintf(stderr, "%s: table exists, skipped (mode ignore)\n", t.type.c_str());
+      } else {
+        std::fprintf(stderr, "%s: %llu rows, version %lld%s\n", t.type.c_str(), static_cast<unsigned long long>(t.rows),
+                     static_cast<long long>(t.version),
+                     t.bad_lines ? fmt::format(", {} bad lines", t.bad_lines).c_str() : "");
+      }
+    }
+  }
+  if (!a.quiet) {
+    std::fprintf(stderr, "loaded %llu rows into %zu tables in %.1f s\n", static_cast<unsigned long long>(rows),
+                 result->tables.size(), secs);
+  }
+  if (result->bad_lines > 0) {
+    for (const auto& f : result->error_files) std::fprintf(stderr, "bad lines are described in %s\n", f.c_str());
+    if (!a.allow_errors) {
+      std::fprintf(stderr, "fhirlake load: %llu lines were not loaded; fix them or pass --allow-errors\n",
+                   static_cast<unsigned long long>(result->bad_lines));
+      return kExitFailed;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterLoad(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<LoadArgs>();
+  CLI::App* cmd = app.add_subcommand("load", "Load an export directory into Delta Lake tables (one per resource type)");
+  cmd->add_option("EXPORT_DIR", args->export_dir, "Directory of <Type>.*.ndjson files (as fhirlake export writes)")->required();
+  cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory; tables go to WAREHOUSE/<Type>/")->required();
+  cmd->add_option("--mode", args->mode, "overwrite, append, ignore or error (merge, the default, is not available yet)");
+  cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
+  cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns (default 3)");
+  cmd->add_flag("--allow-errors", args->allow_errors, "Exit 0 even when some lines could not be loaded");
+  cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
+  cmd->callback([args, &exit_code] { exit_code = Run(*args); });
+}
+
+}  // namespace fhirlake::cli
