@@ -24,7 +24,8 @@ NdjsonReader::NdjsonReader(int fd, std::filesystem::path path, size_t max_line)
 
 NdjsonReader::NdjsonReader(NdjsonReader&& o) noexcept
     : fd_(o.fd_), path_(std::move(o.path_)), max_line_(o.max_line_), buf_(std::move(o.buf_)),
-      begin_(o.begin_), end_(o.end_), eof_(o.eof_), line_number_(o.line_number_), status_(o.status_) {
+      begin_(o.begin_), end_(o.end_), eof_(o.eof_), too_long_(o.too_long_), line_number_(o.line_number_),
+      status_(o.status_) {
   o.fd_ = -1;
 }
 
@@ -58,7 +59,23 @@ bool NdjsonReader::Fill() {
   return true;
 }
 
+Status NdjsonReader::SkipLongLine() {
+  too_long_ = false;
+  status_ = Status::Ok();
+  ++line_number_;
+  while (true) {
+    if (const void* nl = std::memchr(buf_.data() + begin_, '\n', end_ - begin_)) {
+      begin_ = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data()) + 1;
+      return Status::Ok();
+    }
+    begin_ = end_ = 0;  // all of it belongs to the long line
+    if (eof_) return Status::Ok();
+    if (!Fill()) return status_;
+  }
+}
+
 bool NdjsonReader::TooLong() {
+  too_long_ = true;
   status_ = InvalidArgument(path_.string() + " line " + std::to_string(line_number_ + 1) + " is longer than " +
                             std::to_string(max_line_) + " bytes");
   return false;

@@ -122,10 +122,16 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
   const size_t json_leaf = schema.leaves().size() - 1;
   ErrorLog errors(o.warehouse, type);
   for (const auto& file : files) {
-    auto reader = fhir::NdjsonReader::Open(file);
+    auto reader = fhir::NdjsonReader::Open(file, o.max_line_bytes);
     if (!reader.ok()) return reader.status();
     std::string_view line;
-    while (reader->Next(line)) {
+    while (true) {
+      if (!reader->Next(line)) {
+        if (!reader->line_too_long()) break;
+        errors.Add(file, reader->line_number() + 1, reader->status().message());
+        FHIRLAKE_RETURN_IF_ERROR(reader->SkipLongLine());
+        continue;
+      }
       if (line.empty()) continue;
       JsonShredder::RowInfo info{type, ""};
       Status s = shredder.ShredRow(line, &info);

@@ -120,6 +120,23 @@ TEST_F(LoadTest, BadLinesAreReportedAndTheRestLoads) {
   EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
 }
 
+TEST_F(LoadTest, AnOverlongLineIsReportedAndSkipped) {
+  std::ofstream(src() / "Procedure.long.ndjson")
+      << R"({"resourceType":"Procedure","id":"long","note":[{"text":")" << std::string(2u << 20, 'x') << "\"}]}\n"
+      << R"({"resourceType":"Procedure","id":"after-long"})" << "\n";
+  auto r = RunFhirlake({"load", src().string(), wh().string(), "--mode", "overwrite", "--types", "Procedure",
+                        "--max-line-bytes", "1048576"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("1 lines were not loaded"), std::string::npos) << r.err;
+  std::string outcome;
+  for (const auto& e : fs::directory_iterator(wh() / "_errors")) outcome += ReadFile(e.path());
+  EXPECT_NE(outcome.find("Procedure.long.ndjson line 1"), std::string::npos) << outcome;
+  EXPECT_NE(outcome.find("longer than 1048576 bytes"), std::string::npos) << outcome;
+  json after = Query("Procedure", "count(*)::INTEGER AS n");
+  int generated = static_cast<int>(Lines(src() / "Procedure.000.ndjson").size());
+  EXPECT_EQ(after[0]["n"], generated + 1) << "the line after the long one is loaded";
+}
+
 TEST_F(LoadTest, ACrashBeforeCommitLeavesThePreviousVersion) {
   ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--mode", "overwrite", "--types", "Patient"}).exit_code, 0);
   auto crashed = RunFhirlake({"load", src().string(), wh().string(), "--mode", "append", "--types", "Patient"},

@@ -54,6 +54,28 @@ TEST(NdjsonReader, OverlongLineIsAnErrorNamingTheLine) {
   EXPECT_NE(status.message().find("line 2"), std::string::npos) << status.message();
 }
 
+TEST(NdjsonReader, AnOverlongLineCanBeSkipped) {
+  TempDir dir;
+  for (size_t size : {size_t{3} << 20, size_t{9} << 20}) {  // inside one buffer fill, and across several
+    Write(dir / "big.ndjson", "first\n" + std::string(size, 'x') + "\nafter\nlast");
+    auto reader = NdjsonReader::Open(dir / "big.ndjson", 1u << 20);
+    ASSERT_TRUE(reader.ok());
+    std::string_view line;
+    ASSERT_TRUE(reader->Next(line));
+    EXPECT_EQ(line, "first");
+    EXPECT_FALSE(reader->Next(line));
+    ASSERT_TRUE(reader->line_too_long());
+    ASSERT_TRUE(reader->SkipLongLine().ok());
+    ASSERT_TRUE(reader->Next(line));
+    EXPECT_EQ(line, "after");
+    EXPECT_EQ(reader->line_number(), 3u);
+    ASSERT_TRUE(reader->Next(line));
+    EXPECT_EQ(line, "last");
+    EXPECT_FALSE(reader->Next(line));
+    EXPECT_TRUE(reader->status().ok());
+  }
+}
+
 TEST(NdjsonReader, MissingFileIsAnError) {
   EXPECT_FALSE(NdjsonReader::Open("/nonexistent/file.ndjson").ok());
 }

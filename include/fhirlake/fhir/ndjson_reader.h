@@ -29,6 +29,12 @@ class NdjsonReader {
   bool Next(std::string_view& line);
 
   const Status& status() const { return status_; }
+
+  // After Next() failed on a line longer than the limit: drops that line and clears the error,
+  // so reading goes on with the next line. Returns the I/O error if reading fails meanwhile.
+  // REQUIRES: line_too_long().
+  Status SkipLongLine();
+  bool line_too_long() const { return too_long_; }
   uint64_t line_number() const { return line_number_; }  // 1-based number of the last line
 
  private:
@@ -42,6 +48,7 @@ class NdjsonReader {
   std::vector<char> buf_;
   size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
+  bool too_long_ = false;
   uint64_t line_number_ = 0;
   Status status_;
 };

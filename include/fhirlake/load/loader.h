@@ -28,6 +28,7 @@ struct LoadOptions {
   TableSchemaOptions schema;
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
+  size_t max_line_bytes = 256u << 20;    // longer lines are reported as bad and skipped (>= 1 MiB)
 };
 
 struct TableResult {
