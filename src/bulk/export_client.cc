@@ -233,7 +233,11 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
     http::Request meta_req;
     meta_req.url = o.base_url + (o.base_url.ends_with("/") ? "" : "/") + "metadata";
     meta_req.headers.Add("Accept", "application/fhir+json");
-    if (auto meta = client.Send(meta_req); meta.ok() && meta->status == 200) {
+    // Only decorates the log: one try, no retries.
+    http::ClientOptions once = o.client;
+    once.retry.max_attempts = 1;
+    http::Client meta_client(once);
+    if (auto meta = meta_client.Send(meta_req); meta.ok() && meta->status == 200) {
       json cs = json::parse(meta->body, nullptr, false);
       if (!cs.is_discarded() && cs.is_object()) {
         software = cs.value("software", json::object());

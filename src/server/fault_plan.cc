@@ -33,6 +33,7 @@ Result<FaultPlan> FaultPlan::Parse(std::string_view spec) {
     if (target == "kickoff") f.target = FaultTarget::kKickoff;
     else if (target == "status") f.target = FaultTarget::kStatus;
     else if (target == "file") f.target = FaultTarget::kFile;
+    else if (target == "metadata") f.target = FaultTarget::kMetadata;
     else return bad("unknown target");
     if (auto star = rest.find('*'); star != std::string_view::npos) {
       auto count = Number(rest.substr(star + 1));

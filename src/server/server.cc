@@ -332,6 +332,7 @@ struct Server::Impl {
   }
 
   void Metadata(const httplib::Request& req, httplib::Response& res) {
+    if (auto f = opt.faults.Take(FaultTarget::kMetadata); f && ApplyStatusFault(*f, res)) return;
     json op = json::array();
     for (const char* name : {"export"}) {
       op.push_back({{"name", name}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + std::string(name)}});

@@ -29,6 +29,15 @@ TEST_F(ExportTest, RecoversFromRateLimitsAndUnavailability) {
   EXPECT_EQ(file_errors, 3u);
 }
 
+TEST_F(ExportTest, AFailingMetadataEndpointIsAskedOnceAndDoesNotDelayTheExport) {
+  ServerProcess server(source(), {"--faults", "metadata:503*5"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RequestsTo(server, "/metadata").size(), 1u) << "software info only decorates the log: no retries";
+  EXPECT_EQ(LogEvents().front()["eventDetail"]["softwareName"], nullptr);
+}
+
 TEST_F(ExportTest, WaitsAsLongAsRetryAfterSays) {
   ServerProcess server(source(), {"--retry-after", "2", "--faults", "status:pending=1"});
   ASSERT_TRUE(server.ok());

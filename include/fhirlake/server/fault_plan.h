@@ -2,7 +2,7 @@
 // inject in front of its real handlers, chosen per run with `--faults SPEC`.
 //
 // SPEC is a comma list of rules `TARGET:KIND[=ARG][*COUNT]`:
-//   TARGET  kickoff | status | file
+//   TARGET  kickoff | status | file | metadata
 //   KIND    401 | 429 | 500 | 503 answer with this status (Retry-After: ARG seconds, default 1)
 //           pending=N             (status) answer 202 for N more polls of each job
 //           malformed             (status) answer 200 with a manifest that is not valid
@@ -25,7 +25,7 @@
 
 namespace fhirlake::server {
 
-enum class FaultTarget { kKickoff, kStatus, kFile };
+enum class FaultTarget { kKickoff, kStatus, kFile, kMetadata };
 enum class FaultKind { kStatus, kPending, kMalformed, kMiscount, kReset, kTruncate, kSlow };
 
 struct Fault {
