@@ -17,19 +17,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 constexpr const char* kAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-std::map<std::string, std::string> ParseForm(std::string_view body) {
-  std::map<std::string, std::string> out;
-  while (!body.empty()) {
-    auto amp = body.find('&');
-    std::string_view pair = body.substr(0, amp);
-    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
-    auto eq = pair.find('=');
-    out[http::DecodeQueryComponent(pair.substr(0, eq))] =
-        eq == std::string_view::npos ? "" : http::DecodeQueryComponent(pair.substr(eq + 1));
-  }
-  return out;
-}
-
 TokenReply Error(int status, const std::string& error, const std::string& description) {
   return {status, json{{"error", error}, {"error_description", description}}.dump()};
 }
@@ -177,7 +164,8 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
 
 TokenReply Authorizer::IssueToken(std::string_view form_body, std::string_view authorization_header,
                                   const std::string& token_url) {
-  auto form = ParseForm(form_body);
+  std::map<std::string, std::string> form;
+  for (auto& [name, value] : http::ParseQuery(form_body)) form[name] = std::move(value);
   if (form["grant_type"] != "client_credentials") {
     return Error(400, "unsupported_grant_type", "grant_type must be client_credentials");
   }

@@ -253,16 +253,9 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
     if (o.use_post) req.headers.Add("Content-Type", "application/fhir+json");
     auto resp = client.Send(req);
     json params = json::object();
-    if (auto u = http::Url::Parse(state.request); u.ok() && !u->query.empty()) {
-      std::string_view q = u->query;
-      while (!q.empty()) {
-        auto amp = q.find('&');
-        std::string_view pair = q.substr(0, amp);
-        q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-        auto eq = pair.find('=');
-        std::string key = http::DecodeQueryComponent(pair.substr(0, eq));
-        if (key == "patient") continue;  // the log must not name patients
-        params[key] = eq == std::string_view::npos ? "" : http::DecodeQueryComponent(pair.substr(eq + 1));
+    if (auto u = http::Url::Parse(state.request); u.ok()) {
+      for (auto& [name, value] : http::ParseQuery(u->query)) {
+        if (name != "patient") params[name] = std::move(value);  // the log must not name patients
       }
     }
     json detail = {{"exportUrl", http::RedactUrl(state.request)},

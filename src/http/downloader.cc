@@ -239,8 +239,8 @@ std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tas
     if (t.lines.EndsMidLine() && !state[i].confirmed_end &&
         !TailIsCompleteJson(t.part, t.lines.last_line_start, t.lines.size)) {
       schedule_retry(i, "body ends inside an NDJSON line (truncated)", std::nullopt,
-                     DataLoss(task.url.empty() ? "" : RedactUrl(task.url) +
-                              " ends inside a line after " + std::to_string(t.lines.size) + " bytes"));
+                     DataLoss(RedactUrl(task.url) + " ends inside a line after " + std::to_string(t.lines.size) +
+                              " bytes"));
       return;
     }
     if (task.expected_lines && *task.expected_lines != r.lines) {

@@ -111,6 +111,20 @@ std::string DecodeQueryComponent(std::string_view text) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    out.emplace_back(DecodeQueryComponent(pair.substr(0, eq)),
+                     eq == std::string_view::npos ? "" : DecodeQueryComponent(pair.substr(eq + 1)));
+  }
+  return out;
+}
+
 bool IsSecretParameterName(std::string_view name) {
   std::string key = Lower(std::string(name));
   for (const char* word : {"token", "sig", "secret", "key", "credential", "password", "assertion", "code"}) {

@@ -10,6 +10,7 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/json_shredder.h"
@@ -32,18 +33,10 @@ const char* ModeName(SaveMode m) {
   return "?";
 }
 
-// Export files grouped by resource type: <Type>.<anything>.ndjson, sorted.
+// Export files grouped by resource type, each group sorted.
 std::map<std::string, std::vector<fs::path>> ExportFiles(const fs::path& dir) {
   std::map<std::string, std::vector<fs::path>> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (!it->is_regular_file() || !name.ends_with(".ndjson") || name == "log.ndjson") continue;
-    std::string type = name.substr(0, name.find('.'));
-    if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0]))) continue;
-    out[type].push_back(it->path());
-  }
-  for (auto& [type, files] : out) std::sort(files.begin(), files.end());
+  for (auto& file : fhir::ListResourceFiles(dir)) out[fhir::ResourceTypeOfFile(file)].push_back(std::move(file));
   return out;
 }
 

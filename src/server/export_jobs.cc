@@ -10,6 +10,7 @@
 #include <set>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/store/local_file.h"
@@ -70,28 +71,6 @@ std::string NewJobId() {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
   return buf;
-}
-
-// "<Type>.<anything>.ndjson" → Type, else "".
-std::string TypeOfFile(const fs::path& p) {
-  std::string name = p.filename().string();
-  if (!name.ends_with(".ndjson")) return "";
-  auto dot = name.find('.');
-  std::string type = name.substr(0, dot);
-  if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0]))) return "";
-  return type;
-}
-
-// The NDJSON files of `dir`, sorted; with `typed`, only those named <Type>.*.ndjson.
-std::vector<fs::path> NdjsonFiles(const fs::path& dir, bool typed = true) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file() || it->path().extension() != ".ndjson") continue;
-    if (!typed || !TypeOfFile(it->path()).empty()) files.push_back(it->path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
 }
 
 std::string ReferenceOf(simdjson::dom::element resource, std::string_view type) {
@@ -176,8 +155,8 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
   if (params.level == bulk::ExportLevel::kGroup) {
     bool found = false;
     simdjson::dom::parser parser;
-    for (const auto& file : NdjsonFiles(source_dir_)) {
-      if (TypeOfFile(file) != "Group" || found) continue;
+    for (const auto& file : fhir::ListResourceFiles(source_dir_)) {
+      if (fhir::ResourceTypeOfFile(file) != "Group" || found) continue;
       auto reader = fhir::NdjsonReader::Open(file);
       if (!reader.ok()) return reader.status();
       std::string_view line;
@@ -245,11 +224,11 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
   std::set<std::string> types(p.types.begin(), p.types.end());
 
   std::vector<fs::path> sources;
-  for (auto& f : NdjsonFiles(source_dir_)) {
-    if (types.empty() || types.count(TypeOfFile(f))) sources.push_back(f);
+  for (auto& f : fhir::ListResourceFiles(source_dir_)) {
+    if (types.empty() || types.count(fhir::ResourceTypeOfFile(f))) sources.push_back(f);
   }
   std::vector<fs::path> deleted_sources;
-  if (since && fs::is_directory(source_dir_ / "deleted")) deleted_sources = NdjsonFiles(source_dir_ / "deleted", false);
+  if (since && fs::is_directory(source_dir_ / "deleted")) deleted_sources = fhir::ListNdjsonFiles(source_dir_ / "deleted");
 
   std::vector<JobFile> files;
   std::map<std::string, int> per_type;
@@ -325,7 +304,7 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
 
   for (const auto& src : sources) {
     if (stopped()) return;
-    std::string type = TypeOfFile(src);
+    std::string type = fhir::ResourceTypeOfFile(src);
     if (!filter_lines) {
       auto count = fhir::CountLines(src);
       if (!count.ok()) return fail(count.status().message());

@@ -20,20 +20,6 @@ ExportParameters Full() {
   return p;
 }
 
-std::vector<std::pair<std::string, std::string>> DecodeQuery(const std::string& q) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t start = 0;
-  while (start < q.size()) {
-    size_t amp = q.find('&', start);
-    std::string pair = q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-    size_t eq = pair.find('=');
-    out.emplace_back(http::DecodeQueryComponent(pair.substr(0, eq)), http::DecodeQueryComponent(pair.substr(eq + 1)));
-    if (amp == std::string::npos) break;
-    start = amp + 1;
-  }
-  return out;
-}
-
 void ExpectSame(const ExportParameters& a, const ExportParameters& b) {
   EXPECT_EQ(a.output_format, b.output_format);
   EXPECT_EQ(a.since, b.since);
@@ -59,7 +45,7 @@ TEST(ExportParameters, GetQueryRoundTripsThroughTheServerParser) {
   ExportParameters p = Full();
   std::string q = p.ToQuery();
   EXPECT_NE(q.find("_type=Patient,Observation"), std::string::npos) << q;
-  auto back = ExportParameters::FromQuery(ExportLevel::kSystem, "", DecodeQuery(q));
+  auto back = ExportParameters::FromQuery(ExportLevel::kSystem, "", http::ParseQuery(q));
   ASSERT_TRUE(back.ok()) << back.status().message();
   ExpectSame(p, *back);
 }

@@ -59,6 +59,12 @@ TEST(Url, RedactRemovesUserinfoAndCredentialQueryValues) {
   EXPECT_NE(r.find("s3.example.org/b/f.ndjson"), std::string::npos);
 }
 
+TEST(Url, ParseQuerySplitsAndDecodesPairs) {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(ParseQuery("a=1&b=x%2Cy&&flag&c=d+e"), (Pairs{{"a", "1"}, {"b", "x,y"}, {"flag", ""}, {"c", "d e"}}));
+  EXPECT_TRUE(ParseQuery("").empty());
+}
+
 TEST(Url, SecretParameterNames) {
   for (const char* name : {"access_token", "client_assertion", "client_secret", "X-Amz-Signature", "api_key", "Code"}) {
     EXPECT_TRUE(IsSecretParameterName(name)) << name;

@@ -4,6 +4,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "fhirlake/status.h"
 
@@ -34,6 +36,10 @@ std::string EncodeQueryComponent(std::string_view text);
 
 // Decodes %XX escapes and '+' (as space) of a query component.
 std::string DecodeQueryComponent(std::string_view text);
+
+// Splits and decodes "a=1&b=2" (a URL query or an x-www-form-urlencoded body) into pairs, in
+// order; a name without '=' gets an empty value.
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
 
 // Whether a parameter with this name carries a credential (token, assertion, secret,
 // signature, key, password, credential, code), case-insensitively.
