@@ -1,5 +1,6 @@
 #include "fhirlake/parquet/column_writer.h"
 
+#include <snappy-c.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -62,6 +63,13 @@ void WriteLevels(const std::vector<uint16_t>& levels, size_t begin, size_t end, 
 
 Result<std::string> Compress(const ColumnWriter::Options& o, const std::string& raw) {
   if (o.compression == Compression::kUncompressed) return raw;
+  if (o.compression == Compression::kSnappy) {
+    size_t n = snappy_max_compressed_length(raw.size());
+    std::string out(n, '\0');
+    if (snappy_compress(raw.data(), raw.size(), out.data(), &n) != SNAPPY_OK) return InternalError("snappy failed");
+    out.resize(n);
+    return out;
+  }
   std::string out(ZSTD_compressBound(raw.size()), '\0');
   size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), o.zstd_level);
   if (ZSTD_isError(n)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(n));

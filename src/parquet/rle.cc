@@ -72,4 +72,50 @@ void EncodeRleHybrid(const std::vector<uint32_t>& values, int width, std::string
   if (literal_start < n) BitPack(values, literal_start, n - literal_start, width, out);
 }
 
+Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector<uint32_t>& out) {
+  if (width < 0 || width > 32) return DataLoss("RLE bit width " + std::to_string(width) + " is out of range");
+  const size_t value_bytes = static_cast<size_t>((width + 7) / 8);
+  const uint64_t mask = width == 32 ? 0xFFFFFFFFull : (1ull << width) - 1;
+  out.clear();
+  out.reserve(count);
+  size_t pos = 0;
+  while (out.size() < count) {
+    uint64_t header = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos >= in.size() || shift > 63) return DataLoss("RLE data ends early");
+      uint8_t b = static_cast<uint8_t>(in[pos++]);
+      header |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) break;
+    }
+    if (header & 1) {  // bit-packed: (header >> 1) groups of 8 values
+      uint64_t values = (header >> 1) * 8;
+      uint64_t bytes = (header >> 1) * static_cast<uint64_t>(width);
+      if (bytes > in.size() - pos) return DataLoss("RLE data ends early");
+      uint64_t acc = 0;
+      int bits = 0;
+      size_t byte = pos;
+      for (uint64_t i = 0; i < values; ++i) {
+        while (bits < width) {
+          acc |= static_cast<uint64_t>(static_cast<uint8_t>(in[byte++])) << bits;
+          bits += 8;
+        }
+        if (out.size() < count) out.push_back(static_cast<uint32_t>(acc & mask));
+        acc = width == 0 ? acc : acc >> width;
+        bits -= width;
+      }
+      pos += bytes;
+    } else {  // a run of one value
+      uint64_t run = header >> 1;
+      if (value_bytes > in.size() - pos) return DataLoss("RLE data ends early");
+      uint32_t v = 0;
+      for (size_t b = 0; b < value_bytes; ++b) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + b])) << (8 * b);
+      pos += value_bytes;
+      if (v > mask) return DataLoss("RLE run value does not fit its bit width");
+      if (run > count - out.size()) run = count - out.size();
+      out.insert(out.end(), run, v);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace fhirlake::parquet

@@ -16,7 +16,7 @@ namespace fhirlake::parquet {
 
 class ThriftCompactWriter;
 
-enum class Compression : int32_t { kUncompressed = 0, kZstd = 6 };
+enum class Compression : int32_t { kUncompressed = 0, kSnappy = 1, kZstd = 6 };
 
 struct ColumnChunkInfo {  // what the footer needs about a written chunk
   int64_t file_offset = 0;

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "fhirlake/status.h"
 
 namespace fhirlake::parquet {
 
@@ -14,5 +17,9 @@ int BitWidth(uint64_t max_value);
 // Appends the hybrid encoding of `values` (each < 2^bit_width) to `out`, without a length
 // prefix. Long runs become RLE runs; everything else is bit-packed in groups of 8.
 void EncodeRleHybrid(const std::vector<uint32_t>& values, int bit_width, std::string& out);
+
+// Decodes `count` values of the hybrid encoding from `in` (no length prefix) into `out`.
+// Fails when `in` ends early or a value does not fit `bit_width`.
+Status DecodeRleHybrid(std::string_view in, int bit_width, size_t count, std::vector<uint32_t>& out);
 
 }  // namespace fhirlake::parquet

@@ -1,13 +1,16 @@
-// A writer for the Thrift compact protocol, the encoding of Parquet's file metadata and page
-// headers (Thrift "compact protocol" spec: field headers as id deltas, zigzag varints, lists
-// with a size/type byte). Only what Parquet metadata needs: structs, i16/i32/i64, bool,
-// binary and lists.
+// The Thrift compact protocol, the encoding of Parquet's file metadata and page headers
+// (Thrift "compact protocol" spec: field headers as id deltas, zigzag varints, lists with a
+// size/type byte). The writer does what Parquet metadata needs: structs, i16/i32/i64, bool,
+// binary and lists. The reader decodes any struct into a generic tree of field ids, which the
+// Parquet reader then picks fields from; fields it does not know are simply not looked at.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "fhirlake/status.h"
 
 namespace fhirlake::parquet {
 
@@ -49,5 +52,26 @@ class ThriftCompactWriter {
   std::string bytes_;
   std::vector<int16_t> last_ids_{0};
 };
+
+// A decoded value: integers (bool, byte, i16/i32/i64 as `i`), binary, double, a list or set
+// (`items`), a struct (`fields`, by id). Maps are decoded and dropped (Parquet's metadata has
+// none that a reader needs).
+struct ThriftValue {
+  ThriftType type = ThriftType::kStruct;
+  int64_t i = 0;
+  double d = 0;
+  std::string_view binary;  // points into the decoded buffer
+  std::vector<ThriftValue> items;
+  std::vector<std::pair<int16_t, ThriftValue>> fields;
+
+  const ThriftValue* Field(int16_t id) const;
+  int64_t Int(int16_t id, int64_t fallback = 0) const;
+  std::string_view Binary(int16_t id) const;
+  const std::vector<ThriftValue>& List(int16_t id) const;  // empty when absent
+};
+
+// Decodes one struct starting at `bytes[*pos]` and advances `*pos` past it. Fails on
+// truncated or malformed input and on nesting deeper than 64.
+Result<ThriftValue> ReadThriftStruct(std::string_view bytes, size_t* pos);
 
 }  // namespace fhirlake::parquet

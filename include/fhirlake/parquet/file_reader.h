@@ -1,0 +1,72 @@
+// parquet::FileReader: reads flat columns (no repeated field on their path) of a Parquet file,
+// one row group at a time: what a merge needs from a table's own data files (`id`,
+// `meta.lastUpdated`, `_json`). It decodes data pages v1 and v2, PLAIN and dictionary
+// encodings, RLE/bit-packed definition levels, and UNCOMPRESSED, SNAPPY and ZSTD pages;
+// anything else is refused with a message naming it. Memory is bounded by one column chunk.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhirlake/parquet/schema.h"
+#include "fhirlake/parquet/thrift_compact.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::parquet {
+
+// The values of one flat column in one row group, a slot per row.
+struct ColumnValues {
+  std::vector<bool> present;
+  std::vector<int64_t> ints;          // BOOLEAN, INT32 and INT64 columns (0 where absent)
+  std::vector<std::string> strings;   // BYTE_ARRAY columns (empty where absent)
+  size_t size() const { return present.size(); }
+};
+
+class FileReader {
+ public:
+  static Result<std::unique_ptr<FileReader>> Open(const std::filesystem::path& path);
+  ~FileReader();
+
+  int64_t rows() const { return rows_; }
+  size_t row_group_count() const { return row_groups_.size(); }
+  int64_t row_group_rows(size_t group) const { return row_groups_[group].rows; }
+
+  // The column whose path is `dotted` ("meta.lastUpdated"), or -1.
+  int FindColumn(std::string_view dotted) const;
+
+  // Reads column `column` of row group `group`. Fails for a column with a repeated ancestor.
+  Result<ColumnValues> ReadColumn(size_t group, int column) const;
+
+ private:
+  struct Column {
+    std::string path;  // dotted
+    PhysicalType type = PhysicalType::kByteArray;
+    int max_def = 0, max_rep = 0;
+  };
+  struct Chunk {
+    int64_t offset = 0, size = 0, num_values = 0;
+    int32_t codec = 0;
+  };
+  struct RowGroup {
+    int64_t rows = 0;
+    std::vector<Chunk> chunks;
+  };
+
+  explicit FileReader(std::FILE* file, std::filesystem::path path) : file_(file), path_(std::move(path)) {}
+  Status ParseFooter(std::string_view footer);
+  Status Corrupt(const std::string& why) const;
+
+  std::FILE* file_;
+  std::filesystem::path path_;
+  int64_t rows_ = 0;
+  std::vector<Column> columns_;
+  std::vector<RowGroup> row_groups_;
+};
+
+}  // namespace fhirlake::parquet
