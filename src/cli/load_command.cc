@@ -44,10 +44,13 @@ int Run(const LoadArgs& a) {
     rows += t.rows;
     if (!a.quiet) {
       if (t.skipped) {
-        std::fprintf(stderr, "%s: table exists, skipped (mode ignore)\n", t.type.c_str());
+        std::fprintf(stderr, "%s: %s\n", t.type.c_str(),
+                     *mode == load::SaveMode::kIgnore ? "table exists, skipped (mode ignore)" : "nothing to do");
       } else {
-        std::fprintf(stderr, "%s: %llu rows, version %lld%s\n", t.type.c_str(), static_cast<unsigned long long>(t.rows),
-                     static_cast<long long>(t.version),
+        std::string what = *mode == load::SaveMode::kMerge
+                               ? fmt::format("{} inserted, {} updated, {} deleted", t.inserted, t.updated, t.deleted)
+                               : fmt::format("{} rows", t.rows);
+        std::fprintf(stderr, "%s: %s, version %lld%s\n", t.type.c_str(), what.c_str(), static_cast<long long>(t.version),
                      t.bad_lines ? fmt::format(", {} bad lines", t.bad_lines).c_str() : "");
       }
     }
@@ -74,7 +77,7 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("load", "Load an export directory into Delta Lake tables (one per resource type)");
   cmd->add_option("EXPORT_DIR", args->export_dir, "Directory of <Type>.*.ndjson files (as fhirlake export writes)")->required();
   cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory; tables go to WAREHOUSE/<Type>/")->required();
-  cmd->add_option("--mode", args->mode, "overwrite, append, ignore or error (merge, the default, is not available yet)");
+  cmd->add_option("--mode", args->mode, "merge (default: upsert by id, apply deleted/), overwrite, append, ignore or error");
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
   cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");

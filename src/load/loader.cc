@@ -1,12 +1,19 @@
 #include "fhirlake/load/loader.h"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
@@ -14,6 +21,7 @@
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/local_file.h"
 
 namespace fhirlake::load {
@@ -21,6 +29,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+constexpr int64_t kNoTime = INT64_MIN;  // a resource without meta.lastUpdated
 
 const char* ModeName(SaveMode m) {
   switch (m) {
@@ -31,13 +41,6 @@ const char* ModeName(SaveMode m) {
     case SaveMode::kError: return "error";
   }
   return "?";
-}
-
-// Export files grouped by resource type, each group sorted.
-std::map<std::string, std::vector<fs::path>> ExportFiles(const fs::path& dir) {
-  std::map<std::string, std::vector<fs::path>> out;
-  for (auto& file : fhir::ListResourceFiles(dir)) out[fhir::ResourceTypeOfFile(file)].push_back(std::move(file));
-  return out;
 }
 
 std::string RandomName() {
@@ -63,6 +66,17 @@ void MaybeCrash(const char* step) {
   if (hook && std::string(hook) == step) std::_Exit(86);
 }
 
+// A test hook to make writers race: with FHIRLAKE_TEST_COMMIT_GATE=DIR, each first commit
+// attempt creates DIR/ready.<pid> and waits (up to a minute) until DIR/open exists.
+void MaybeWaitAtGate() {
+  const char* dir = std::getenv("FHIRLAKE_TEST_COMMIT_GATE");
+  if (!dir) return;
+  std::ofstream(fs::path(dir) / ("ready." + std::to_string(::getpid())));
+  for (int i = 0; i < 6000 && !fs::exists(fs::path(dir) / "open"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 class ErrorLog {
  public:
   ErrorLog(const fs::path& warehouse, const std::string& type) : warehouse_(warehouse), type_(type) {}
@@ -80,6 +94,13 @@ class ErrorLog {
   }
   uint64_t count() const { return count_; }
   const fs::path& path() const { return path_; }
+  // Forgets what was logged (an attempt that is retried logs again).
+  void Discard() {
+    if (!out_.is_open()) return;
+    out_.close();
+    std::error_code ec;
+    fs::remove(path_, ec);
+  }
 
  private:
   fs::path warehouse_;
@@ -89,8 +110,233 @@ class ErrorLog {
   uint64_t count_ = 0;
 };
 
+// Calls `fn(line, line_number)` for each non-empty line of `file`. Over-long lines go to
+// `on_long(line_number, why)` and are skipped; a read error ends the file and is reported
+// the same way.
+template <typename Fn, typename OnLong>
+Status ForEachLine(const fs::path& file, size_t max_line_bytes, Fn&& fn, OnLong&& on_long) {
+  auto reader = fhir::NdjsonReader::Open(file, max_line_bytes);
+  if (!reader.ok()) return reader.status();
+  std::string_view line;
+  while (true) {
+    if (!reader->Next(line)) {
+      if (!reader->line_too_long()) break;
+      on_long(reader->line_number() + 1, reader->status().message());
+      FHIRLAKE_RETURN_IF_ERROR(reader->SkipLongLine());
+      continue;
+    }
+    if (!line.empty()) FHIRLAKE_RETURN_IF_ERROR(fn(line, reader->line_number()));
+  }
+  if (!reader->status().ok()) {
+    on_long(reader->line_number() + 1, reader->status().message() + "; the rest of the file was not read");
+  }
+  return Status::Ok();
+}
+
+// Two independent 64-bit hashes of a resource id; ids compare by both.
+struct IdKey {
+  uint64_t a = 0, b = 0;
+  bool operator==(const IdKey&) const = default;
+  auto operator<=>(const IdKey&) const = default;
+};
+IdKey KeyOf(std::string_view id) {
+  uint64_t fnv = 1469598103934665603ull;
+  for (unsigned char c : id) fnv = (fnv ^ c) * 1099511628211ull;
+  return {std::hash<std::string_view>{}(id), fnv};
+}
+struct IdKeyHash {
+  size_t operator()(const IdKey& k) const { return k.a ^ (k.b * 0x9E3779B97F4A7C15ull); }
+};
+
+// Where a line is: file number in the type's list and 1-based line number.
+uint64_t PositionOf(size_t file, uint64_t line) { return (static_cast<uint64_t>(file) << 40) | line; }
+
+// One valid incoming resource, as the first pass sees it.
+struct Incoming {
+  IdKey key;
+  int64_t last_updated;
+  uint64_t position;
+};
+
+// The winners of an incoming batch (one per id: the latest meta.lastUpdated, the later line on
+// ties) and the positions of every line that must not be written.
+struct IncomingIndex {
+  std::vector<Incoming> winners;          // sorted by key
+  std::unordered_set<uint64_t> skip;      // positions of lines that lost
+  const Incoming* Find(const IdKey& key) const {
+    auto it = std::lower_bound(winners.begin(), winners.end(), key,
+                               [](const Incoming& in, const IdKey& k) { return in.key < k; });
+    return it != winners.end() && it->key == key ? &*it : nullptr;
+  }
+};
+
+// First pass over the incoming files: which lines are valid resources of `type` (the same
+// checks the shredder makes, with a full parse), their ids and meta.lastUpdated.
+Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<fs::path>& files, size_t max_line_bytes) {
+  simdjson::dom::parser parser;
+  std::vector<Incoming> all;
+  for (size_t f = 0; f < files.size(); ++f) {
+    Status s = ForEachLine(
+        files[f], max_line_bytes,
+        [&](std::string_view line, uint64_t number) {
+          simdjson::dom::element doc;
+          if (parser.parse(line.data(), line.size(), false).get(doc)) return Status::Ok();
+          std::string_view rt, id, lu;
+          if (doc["resourceType"].get(rt) || rt != type || doc["id"].get(id)) return Status::Ok();
+          int64_t t = kNoTime;
+          if (!doc.at_pointer("/meta/lastUpdated").get(lu)) t = fhir::ParseFhirTime(lu).value_or(kNoTime);
+          all.push_back({KeyOf(id), t, PositionOf(f, number)});
+          return Status::Ok();
+        },
+        [](uint64_t, const std::string&) {});
+    FHIRLAKE_RETURN_IF_ERROR(s);
+  }
+  std::sort(all.begin(), all.end(), [](const Incoming& x, const Incoming& y) {
+    if (x.key != y.key) return x.key < y.key;
+    if (x.last_updated != y.last_updated) return x.last_updated < y.last_updated;
+    return x.position < y.position;
+  });
+  IncomingIndex index;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i + 1 < all.size() && all[i + 1].key == all[i].key) {
+      index.skip.insert(all[i].position);
+    } else {
+      index.winners.push_back(all[i]);
+    }
+  }
+  return index;
+}
+
+// The ids that deleted/ Bundles name, by resource type. Entries look like
+// {"request": {"method": "DELETE", "url": "Patient/123"}}.
+Result<std::map<std::string, std::unordered_set<std::string>>> ReadDeleted(const LoadOptions& o, LoadSummary& summary) {
+  std::map<std::string, std::unordered_set<std::string>> out;
+  ErrorLog errors(o.warehouse, "deleted");
+  simdjson::dom::parser parser;
+  for (const auto& file : fhir::ListNdjsonFiles(o.export_dir / "deleted")) {
+    Status s = ForEachLine(
+        file, o.max_line_bytes,
+        [&](std::string_view line, uint64_t number) {
+          simdjson::dom::element doc;
+          simdjson::dom::array entries;
+          std::string_view rt;
+          if (parser.parse(line.data(), line.size(), false).get(doc) || doc["resourceType"].get(rt) || rt != "Bundle") {
+            errors.Add(file, number, "not a Bundle");
+            return Status::Ok();
+          }
+          if (doc["entry"].get(entries)) return Status::Ok();
+          for (auto entry : entries) {
+            std::string_view url;
+            if (entry.at_pointer("/request/url").get(url)) {
+              errors.Add(file, number, "a deleted entry has no request.url");
+              continue;
+            }
+            while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+            size_t slash = url.rfind('/');
+            size_t type_start = slash == std::string_view::npos || slash == 0 ? std::string_view::npos : url.rfind('/', slash - 1);
+            if (slash == std::string_view::npos || slash + 1 == url.size()) {
+              errors.Add(file, number, "request.url '" + std::string(url) + "' is not Type/id");
+              continue;
+            }
+            std::string_view type_name = url.substr(type_start == std::string_view::npos ? 0 : type_start + 1,
+                                                    slash - (type_start == std::string_view::npos ? 0 : type_start + 1));
+            out[std::string(type_name)].insert(std::string(url.substr(slash + 1)));
+          }
+          return Status::Ok();
+        },
+        [&](uint64_t number, const std::string& why) { errors.Add(file, number, why); });
+    FHIRLAKE_RETURN_IF_ERROR(s);
+  }
+  summary.bad_lines += errors.count();
+  if (errors.count()) summary.error_files.push_back(errors.path());
+  return out;
+}
+
+// What a merge does to one existing data file.
+struct FilePlan {
+  const delta::AddFile* file;
+  std::vector<uint64_t> dropped;  // row numbers within the file, ascending
+};
+
+// Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
+// every file that loses rows, adds stale incoming lines to `index.skip`, and counts.
+Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, IncomingIndex& index,
+                 const std::unordered_set<std::string>* deleted, std::vector<FilePlan>& plans, TableResult& result) {
+  std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
+  for (const delta::AddFile& add : snapshot.files) {
+    auto reader = parquet::FileReader::Open(root / add.path);
+    if (!reader.ok()) return reader.status();
+    const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
+    if (id_col < 0) return DataLoss((root / add.path).string() + " has no id column");
+    FilePlan plan{&add, {}};
+    uint64_t row = 0;
+    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+      auto ids = (*reader)->ReadColumn(g, id_col);
+      if (!ids.ok()) return ids.status();
+      parquet::ColumnValues times;
+      if (time_col >= 0) {
+        auto t = (*reader)->ReadColumn(g, time_col);
+        if (!t.ok()) return t.status();
+        times = std::move(t.value());
+      }
+      for (size_t i = 0; i < ids->size(); ++i, ++row) {
+        if (!ids->present[i]) continue;
+        const Incoming* in = index.Find(KeyOf(ids->strings[i]));
+        if (in) {
+          int64_t stored = time_col >= 0 && times.present[i] ? times.ints[i] : kNoTime;
+          if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
+            index.skip.insert(in->position);  // the table holds a later version
+          } else {
+            plan.dropped.push_back(row);
+            replaced.insert(in->position);
+          }
+        } else if (deleted && deleted->count(ids->strings[i])) {
+          plan.dropped.push_back(row);
+          ++result.deleted;
+        }
+      }
+    }
+    if (!plan.dropped.empty()) plans.push_back(std::move(plan));
+  }
+  for (uint64_t p : replaced) result.updated += index.skip.count(p) ? 0 : 1;
+  return Status::Ok();
+}
+
+// Copies the rows of `plan.file` that it does not drop into `writer`, by re-shredding `_json`.
+Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& shredder, parquet::FileWriter& writer,
+                    size_t json_leaf, uint64_t& rows) {
+  auto reader = parquet::FileReader::Open(root / plan.file->path);
+  if (!reader.ok()) return reader.status();
+  const int json_col = (*reader)->FindColumn("_json");
+  if (json_col < 0) return DataLoss((root / plan.file->path).string() + " has no _json column");
+  size_t next_drop = 0;
+  uint64_t row = 0;
+  std::string padded;
+  for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+    auto jsons = (*reader)->ReadColumn(g, json_col);
+    if (!jsons.ok()) return jsons.status();
+    for (size_t i = 0; i < jsons->size(); ++i, ++row) {
+      if (next_drop < plan.dropped.size() && plan.dropped[next_drop] == row) {
+        ++next_drop;
+        continue;
+      }
+      if (!jsons->present[i]) return DataLoss((root / plan.file->path).string() + " has a row without _json");
+      const std::string& line = jsons->strings[i];
+      padded.assign(line);
+      padded.append(fhir::NdjsonReader::kPadding, '\0');
+      Status s = shredder.ShredRow(std::string_view(padded.data(), line.size()));
+      if (!s.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + s.message());
+      writer.column(json_leaf).AddBytes(0, line);
+      FHIRLAKE_RETURN_IF_ERROR(writer.EndRow());
+      ++rows;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
-                             const std::string& transaction_time, LoadSummary& summary) {
+                             const std::unordered_set<std::string>* deleted, const std::string& transaction_time,
+                             LoadSummary& summary) {
   TableResult result;
   result.type = type;
   const fs::path root = o.warehouse / type;
@@ -104,75 +350,127 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
   if (snapshot->version >= 0 && o.mode == SaveMode::kError) {
     return InvalidArgument("table " + root.string() + " exists and the save mode is 'error'");
   }
+  if (files.empty() && (o.mode != SaveMode::kMerge || snapshot->version < 0)) {
+    result.skipped = true;  // only deletions, and nothing to delete them from
+    result.version = snapshot->version;
+    return result;
+  }
 
   parquet::Schema schema = BuildTableSchema(type, o.schema);
+  const std::string schema_string = delta::SparkSchemaJson(schema);
   std::error_code ec;
   fs::create_directories(root, ec);
-  const std::string data_name = "part-" + RandomName() + ".zstd.parquet";
-  auto writer = parquet::FileWriter::Open(root / data_name, schema, o.writer);
-  if (!writer.ok()) return writer.status();
-  JsonShredder shredder(schema, **writer, {"_json"});
-  const size_t json_leaf = schema.leaves().size() - 1;
-  ErrorLog errors(o.warehouse, type);
-  for (const auto& file : files) {
-    auto reader = fhir::NdjsonReader::Open(file, o.max_line_bytes);
-    if (!reader.ok()) return reader.status();
-    std::string_view line;
-    while (true) {
-      if (!reader->Next(line)) {
-        if (!reader->line_too_long()) break;
-        errors.Add(file, reader->line_number() + 1, reader->status().message());
-        FHIRLAKE_RETURN_IF_ERROR(reader->SkipLongLine());
-        continue;
-      }
-      if (line.empty()) continue;
-      JsonShredder::RowInfo info{type, ""};
-      Status s = shredder.ShredRow(line, &info);
-      if (!s.ok()) {
-        errors.Add(file, reader->line_number(), s.message());
-        continue;
-      }
-      (*writer)->column(json_leaf).AddBytes(0, line);
-      FHIRLAKE_RETURN_IF_ERROR((*writer)->EndRow());
-      ++result.rows;
-    }
-    if (!reader->status().ok()) {
-      errors.Add(file, reader->line_number() + 1, reader->status().message() + "; the rest of the file was not read");
-    }
-  }
-  FHIRLAKE_RETURN_IF_ERROR((*writer)->Close());
-  result.bad_lines = errors.count();
-  summary.bad_lines += errors.count();
-  if (errors.count()) summary.error_files.push_back(errors.path());
 
-  delta::AddFile add{data_name, static_cast<int64_t>(fs::file_size(root / data_name)),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count(),
-                     static_cast<int64_t>(result.rows), json{{"numRecords", result.rows}}.dump()};
-  MaybeCrash("before-commit");
+  // Duplicates within the batch keep the latest meta.lastUpdated (append keeps every line).
+  IncomingIndex index;
+  if (o.mode != SaveMode::kAppend) {
+    auto indexed = IndexIncoming(type, files, o.max_line_bytes);
+    if (!indexed.ok()) return indexed.status();
+    index = std::move(indexed.value());
+  }
+
   for (int attempt = 1;; ++attempt) {
+    TableResult r = result;
+    std::vector<FilePlan> plans;
+    IncomingIndex attempt_index = index;
+    if (o.mode == SaveMode::kMerge) {
+      FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r));
+    }
+
+    const std::string data_name = "part-" + RandomName() + ".parquet";
+    auto writer = parquet::FileWriter::Open(root / data_name, schema, o.writer);
+    if (!writer.ok()) return writer.status();
+    auto discard = [&] { fs::remove(root / data_name, ec); };  // never visible; do not leave it behind
+    JsonShredder shredder(schema, **writer, {"_json"});
+    const size_t json_leaf = schema.leaves().size() - 1;
+    uint64_t kept = 0, incoming = 0;
+    for (const FilePlan& plan : plans) {
+      Status s = CopyKeptRows(root, plan, shredder, **writer, json_leaf, kept);
+      if (!s.ok()) {
+        discard();
+        return s;
+      }
+    }
+    ErrorLog errors(o.warehouse, type);
+    for (size_t f = 0; f < files.size(); ++f) {
+      Status s = ForEachLine(
+          files[f], o.max_line_bytes,
+          [&](std::string_view line, uint64_t number) {
+            if (attempt_index.skip.count(PositionOf(f, number))) return Status::Ok();
+            JsonShredder::RowInfo info{type, ""};
+            Status shred = shredder.ShredRow(line, &info);
+            if (!shred.ok()) {
+              errors.Add(files[f], number, shred.message());
+              return Status::Ok();
+            }
+            (*writer)->column(json_leaf).AddBytes(0, line);
+            ++incoming;
+            return (*writer)->EndRow();
+          },
+          [&](uint64_t number, const std::string& why) { errors.Add(files[f], number, why); });
+      if (!s.ok()) {
+        discard();
+        return s;
+      }
+    }
+    Status closed = (*writer)->Close();
+    if (!closed.ok()) {
+      discard();
+      return closed;
+    }
+    r.rows = incoming;
+    r.bad_lines = errors.count();
+    r.inserted = o.mode == SaveMode::kMerge ? incoming - r.updated : incoming;
+    if (o.mode == SaveMode::kOverwrite) r.deleted = 0;
+
     delta::Commit commit;
-    commit.operation = "WRITE";
+    commit.operation = o.mode == SaveMode::kMerge ? "MERGE" : "WRITE";
     commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
-    std::string schema_string = delta::SparkSchemaJson(schema);
     if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
-    commit.adds.push_back(add);
-    if (o.mode == SaveMode::kOverwrite) commit.removes = snapshot->files;
+    if (kept + incoming > 0) {
+      commit.adds.push_back({data_name, static_cast<int64_t>(fs::file_size(root / data_name)),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count(),
+                             static_cast<int64_t>(kept + incoming), json{{"numRecords", kept + incoming}}.dump()});
+    } else {
+      discard();
+    }
+    if (o.mode == SaveMode::kOverwrite) {
+      commit.removes = snapshot->files;
+    } else {
+      for (const FilePlan& plan : plans) commit.removes.push_back(*plan.file);
+    }
+    if (commit.adds.empty() && commit.removes.empty() && snapshot->version >= 0) {
+      r.version = snapshot->version;  // nothing changed: no new version
+      result = r;
+      if (errors.count()) summary.error_files.push_back(errors.path());
+      break;
+    }
     commit.commit_info_extra_json =
-        json{{"transactionTime", transaction_time}, {"numOutputRows", result.rows}, {"badLines", result.bad_lines},
+        json{{"transactionTime", transaction_time}, {"numOutputRows", incoming}, {"numCopiedRows", kept},
+             {"numTargetRowsInserted", r.inserted}, {"numTargetRowsUpdated", r.updated},
+             {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
              {"source", fs::absolute(o.export_dir).string()}}.dump();
+    MaybeCrash("before-commit");
+    if (attempt == 1) MaybeWaitAtGate();
     auto version = table.Write(*snapshot, commit);
     if (version.ok()) {
-      result.version = *version;
-      return result;
+      r.version = *version;
+      result = r;
+      if (errors.count()) summary.error_files.push_back(errors.path());
+      break;
     }
-    if (!delta::Table::IsConflict(version.status()) || attempt >= o.commit_attempts) {
-      fs::remove(root / data_name, ec);  // never visible; do not leave it behind
-      return version.status();
-    }
+    discard();
+    errors.Discard();
+    if (!delta::Table::IsConflict(version.status()) || attempt >= o.commit_attempts) return version.status();
     snapshot = table.Load();  // another writer won: re-plan on the new version
     if (!snapshot.ok()) return snapshot.status();
+    if (o.mode == SaveMode::kError && snapshot->version >= 0) {
+      return InvalidArgument("table " + root.string() + " was created meanwhile and the save mode is 'error'");
+    }
   }
+  summary.bad_lines += result.bad_lines;
+  return result;
 }
 
 }  // namespace
@@ -185,20 +483,26 @@ Result<SaveMode> ParseSaveMode(std::string_view text) {
 }
 
 Result<LoadSummary> Load(const LoadOptions& o) {
-  if (o.mode == SaveMode::kMerge) {
-    return InvalidArgument("save mode 'merge' is not available yet; use --mode overwrite or --mode append");
-  }
   if (!fs::is_directory(o.export_dir)) return InvalidArgument(o.export_dir.string() + " is not a directory");
-  auto by_type = ExportFiles(o.export_dir);
+  LoadSummary summary;
+  std::map<std::string, std::vector<fs::path>> by_type;
+  for (auto& file : fhir::ListResourceFiles(o.export_dir)) by_type[fhir::ResourceTypeOfFile(file)].push_back(std::move(file));
+  std::map<std::string, std::unordered_set<std::string>> deleted;
+  if (o.mode == SaveMode::kMerge) {
+    auto d = ReadDeleted(o, summary);
+    if (!d.ok()) return d.status();
+    deleted = std::move(d.value());
+    for (const auto& [type, ids] : deleted) by_type[type];  // a type with only deletions is still merged
+  }
   if (!o.types.empty()) {
     for (auto it = by_type.begin(); it != by_type.end();) {
       it = std::find(o.types.begin(), o.types.end(), it->first) == o.types.end() ? by_type.erase(it) : std::next(it);
     }
   }
   const std::string transaction_time = TransactionTime(o.export_dir);
-  LoadSummary summary;
   for (const auto& [type, files] : by_type) {
-    auto r = LoadType(o, type, files, transaction_time, summary);
+    auto d = deleted.find(type);
+    auto r = LoadType(o, type, files, d == deleted.end() ? nullptr : &d->second, transaction_time, summary);
     if (!r.ok()) return r.status().WithContext(type);
     summary.tables.push_back(std::move(r.value()));
   }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "fhirlake/delta/table.h"
@@ -151,11 +152,148 @@ TEST_F(LoadTest, ACrashBeforeCommitLeavesThePreviousVersion) {
   EXPECT_EQ(Rows("Patient"), 50);
 }
 
-TEST_F(LoadTest, MergeIsNotAvailableYetAndSaysSo) {
-  auto r = RunFhirlake({"load", src().string(), wh().string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("'merge' is not available yet"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(wh() / "Patient"));
+// A change set as an incremental export delivers it: updates, a stale copy, a new resource,
+// duplicates within the batch, and deletions (one of a type without output, one unknown).
+class MergeTest : public LoadTest {
+ protected:
+  void SetUp() override {
+    LoadTest::SetUp();
+    auto patients = Lines(src() / "Patient.000.ndjson");
+    auto observations = Lines(src() / "Observation.000.ndjson");
+    original_ = patients;
+    updated_ = With(patients[0], "2030-01-01T00:00:00.000Z", "updated-family");
+    stale_ = With(patients[1], "2000-01-01T00:00:00.000Z", "stale-family");
+    deleted_patient_ = json::parse(patients[2])["id"];
+    deleted_observation_ = json::parse(observations[0])["id"];
+    fs::create_directories(changes() / "deleted");
+    std::ofstream(changes() / "Patient.000.ndjson")
+        << stale_ << "\n"
+        << R"({"resourceType":"Patient","id":"dup","meta":{"lastUpdated":"2030-01-02T00:00:00Z"},"gender":"latest"})" << "\n"
+        << updated_ << "\n"
+        << R"({"resourceType":"Patient","id":"dup","meta":{"lastUpdated":"2030-01-01T00:00:00Z"},"gender":"older"})" << "\n"
+        << R"({"resourceType":"Patient","id":"brand-new","gender":"unknown"})" << "\n";
+    json bundle = {{"resourceType", "Bundle"}, {"type", "transaction"},
+                   {"entry", {{{"request", {{"method", "DELETE"}, {"url", "Patient/" + deleted_patient_}}}},
+                              {{"request", {{"method", "DELETE"}, {"url", "Observation/" + deleted_observation_}}}},
+                              {{"request", {{"method", "DELETE"}, {"url", "Patient/never-existed"}}}}}}};
+    std::ofstream(changes() / "deleted" / "del.ndjson") << bundle.dump() << "\n";
+  }
+  fs::path changes() const { return dir_ / "changes"; }
+  // `line` with a new meta.lastUpdated and a new first family name.
+  static std::string With(const std::string& line, const std::string& last_updated, const std::string& family) {
+    json r = json::parse(line);
+    r["meta"]["lastUpdated"] = last_updated;
+    r["name"][0]["family"] = family;
+    return r.dump();
+  }
+  std::map<std::string, std::string> JsonById(const std::string& type) {
+    std::map<std::string, std::string> out;
+    for (const auto& row : Query(type, "id, _json")) {
+      EXPECT_FALSE(out.count(row["id"])) << "duplicate id " << row["id"];
+      out[row["id"]] = row["_json"];
+    }
+    return out;
+  }
+
+  std::vector<std::string> original_;
+  std::string updated_, stale_, deleted_patient_, deleted_observation_;
+};
+
+TEST_F(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
+  auto first = RunFhirlake({"load", src().string(), wh().string()});  // merge is the default
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const int observations = Rows("Observation");
+  const int64_t condition_version = Version("Condition");
+
+  auto r = RunFhirlake({"load", changes().string(), wh().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Patient: 2 inserted, 1 updated, 1 deleted, version 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Observation: 0 inserted, 0 updated, 1 deleted, version 1"), std::string::npos) << r.err;
+
+  auto patients = JsonById("Patient");
+  EXPECT_EQ(patients.size(), original_.size() - 1 + 2);
+  EXPECT_EQ(patients[json::parse(updated_)["id"]], updated_) << "a newer version replaces the row";
+  EXPECT_EQ(patients[json::parse(stale_)["id"]], original_[1]) << "an older version does not replace the row";
+  EXPECT_FALSE(patients.count(deleted_patient_)) << "deleted/ removes the resource";
+  EXPECT_NE(patients["dup"].find("latest"), std::string::npos) << "the latest duplicate in the load wins";
+  EXPECT_TRUE(patients.count("brand-new"));
+  for (size_t i = 3; i < original_.size(); ++i) {
+    EXPECT_EQ(patients[json::parse(original_[i])["id"]], original_[i]) << "untouched rows survive the rewrite";
+  }
+  json typed = Query("Patient", "count(*)::INTEGER AS n").at(0);
+  EXPECT_EQ(typed["n"], static_cast<int>(patients.size()));
+  json nested = Query("Patient", "name[1].family AS f");
+  int updated_family = 0;
+  for (const auto& row : nested) updated_family += row["f"] == "updated-family";
+  EXPECT_EQ(updated_family, 1) << "typed columns follow the merged rows";
+
+  EXPECT_EQ(Rows("Observation"), observations - 1);
+  EXPECT_FALSE(JsonById("Observation").count(deleted_observation_));
+  EXPECT_EQ(Version("Condition"), condition_version) << "types without changes get no new version";
+  json log;
+  for (const auto& line : Lines(wh() / "Patient" / "_delta_log" / "00000000000000000001.json")) {
+    if (json a = json::parse(line); a.contains("commitInfo")) log = a;
+  }
+  ASSERT_TRUE(log.contains("commitInfo"));
+  EXPECT_EQ(log["commitInfo"]["operation"], "MERGE");
+  EXPECT_EQ(log["commitInfo"]["numTargetRowsDeleted"], 1);
+}
+
+TEST_F(MergeTest, MergingTheSameChangesAgainChangesNothing) {
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string()}).exit_code, 0);
+  ASSERT_EQ(RunFhirlake({"load", changes().string(), wh().string()}).exit_code, 0);
+  auto once = JsonById("Patient");
+  auto again = RunFhirlake({"load", changes().string(), wh().string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(JsonById("Patient"), once);
+  EXPECT_EQ(Rows("Observation"), static_cast<int>(Lines(src() / "Observation.000.ndjson").size()) - 1);
+}
+
+TEST_F(MergeTest, DuplicatesInAFirstLoadKeepTheLatest) {
+  auto r = RunFhirlake({"load", changes().string(), wh().string(), "--types", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto patients = JsonById("Patient");
+  EXPECT_EQ(patients.size(), 4u);
+  EXPECT_NE(patients["dup"].find("latest"), std::string::npos);
+  EXPECT_FALSE(fs::exists(wh() / "Observation")) << "deletions alone do not create a table";
+}
+
+TEST_F(MergeTest, ACrashBeforeTheMergeCommitLeavesThePreviousVersion) {
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string()}).exit_code, 0);
+  auto before = JsonById("Patient");
+  auto crashed = RunFhirlake({"load", changes().string(), wh().string()}, {"FHIRLAKE_TEST_CRASH=before-commit"});
+  EXPECT_EQ(crashed.exit_code, 86);
+  EXPECT_EQ(JsonById("Patient"), before);
+  ASSERT_EQ(RunFhirlake({"load", changes().string(), wh().string()}).exit_code, 0);
+  EXPECT_EQ(JsonById("Patient").size(), before.size() + 1);
+}
+
+TEST_F(MergeTest, TwoMergesRacingForTheSameVersionBothLand) {
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--types", "Patient"}).exit_code, 0);
+  const fs::path other = dir_ / "other-changes", gate = dir_ / "gate";
+  fs::create_directories(other);
+  fs::create_directories(gate);
+  const std::string third = With(original_[3], "2031-01-01T00:00:00Z", "from-the-other-writer");
+  std::ofstream(other / "Patient.000.ndjson") << third << "\n";
+  std::vector<std::string> env = {"FHIRLAKE_TEST_COMMIT_GATE=" + gate.string()};
+  Child a({FhirlakeBinary(), "load", changes().string(), wh().string(), "--types", "Patient"}, env, dir_ / "a.out",
+          dir_ / "a.err");
+  Child b({FhirlakeBinary(), "load", other.string(), wh().string(), "--types", "Patient"}, env, dir_ / "b.out",
+          dir_ / "b.err");
+  ASSERT_TRUE(WaitFor([&] { return std::distance(fs::directory_iterator(gate), fs::directory_iterator()) == 2; }))
+      << "both writers reach the commit";
+  std::ofstream(gate / "open");
+  EXPECT_EQ(a.Wait(), 0) << ReadFile(dir_ / "a.err");
+  EXPECT_EQ(b.Wait(), 0) << ReadFile(dir_ / "b.err");
+  EXPECT_EQ(Version("Patient"), 2) << "one writer lost the race for version 1, re-planned and wrote version 2";
+  auto patients = JsonById("Patient");
+  EXPECT_EQ(patients[json::parse(updated_)["id"]], updated_);
+  EXPECT_EQ(patients[json::parse(third)["id"]], third);
+  EXPECT_FALSE(patients.count(deleted_patient_));
+  EXPECT_EQ(patients.size(), original_.size() + 1);
+  size_t data_files = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "Patient")) data_files += e.path().extension() == ".parquet";
+  EXPECT_EQ(data_files, 3u) << "the loser removed the data file of its lost attempt";
 }
 
 }  // namespace

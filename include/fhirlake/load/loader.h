@@ -3,6 +3,15 @@
 // WAREHOUSE/<Type>/, which one Delta commit then makes visible (or not at all). Lines that are
 // not valid resources of the file's type go to WAREHOUSE/_errors/ as OperationOutcomes naming
 // the file and line; the load goes on.
+//
+// Merge is copy-on-write: a first pass indexes the incoming ids and meta.lastUpdated; the
+// table's `id` and `meta.lastUpdated` columns say which stored rows are replaced or deleted;
+// the data files holding such rows are rewritten (their other rows re-shredded from `_json`)
+// into the one new data file, and the commit removes them. Untouched files stay as they are.
+// Rules: an incoming resource replaces stored rows with its id unless a stored one has a later
+// meta.lastUpdated; among duplicates in one load the latest meta.lastUpdated wins (the later
+// line on ties; a missing lastUpdated counts as oldest). A resource named in deleted/ and also
+// present in the load is kept (it came back); a deleted id the table lacks is not an error.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +25,8 @@
 
 namespace fhirlake::load {
 
-// Pathling's save modes. kMerge is not available yet (it needs the Parquet reader).
+// Pathling's save modes. Merge and overwrite drop duplicates within the load; append keeps
+// every line.
 enum class SaveMode { kMerge, kOverwrite, kAppend, kIgnore, kError };
 Result<SaveMode> ParseSaveMode(std::string_view text);
 
@@ -33,10 +43,11 @@ struct LoadOptions {
 
 struct TableResult {
   std::string type;
-  uint64_t rows = 0;
+  uint64_t rows = 0;                     // incoming rows written
+  uint64_t inserted = 0, updated = 0, deleted = 0;  // merge: what happened to the table's rows
   uint64_t bad_lines = 0;
   int64_t version = -1;                  // committed version; -1 when skipped
-  bool skipped = false;                  // mode ignore and the table existed
+  bool skipped = false;                  // mode ignore and the table existed, or nothing to do
 };
 
 struct LoadSummary {
