@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load benchmark: `fhirlake load` of generated NDJSON into Delta tables, side by side with
-# DuckDB converting the same files (read_json_auto → Parquet, ZSTD). Prints MB/s, CPU seconds
-# and peak RSS. Uses the data of bench/export_bench.sh (generated on first use).
+# DuckDB converting the same files (read_json_auto → Parquet, ZSTD), and the parse-only
+# ceiling (simdjson over the same bytes). Then the cost of merging a 1 % change set (updates
+# of 1 % of the rows with a later meta.lastUpdated, deletions of 0.2 %) into the loaded tables,
+# as a fraction of the full load. Prints MB/s, CPU seconds and peak RSS. Uses the data of
+# bench/export_bench.sh (generated on first use).
 #   bench/load_bench.sh [SIZE_MB=1024] [TYPES=Patient,Encounter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +13,7 @@ types=${2:-Patient,Encounter}
 bin=$PWD/build/fhirlake
 work=$PWD/build/bench-load
 data=$PWD/build/bench-export/data-$size_mb
-[ -x "$bin" ] && [ -f build/duckdb-node/query.mjs ] || scripts/setup
+[ -x "$bin" ] && [ -x build/bench/parse_ceiling ] && [ -f build/duckdb-node/query.mjs ] || scripts/setup
 if [ ! -f "$data/.complete" ]; then
   mkdir -p "$(dirname "$data")"
   "$bin" generate "$data" --patients $(( size_mb * 1024 * 1024 / 23500 )) --seed 1 --resources-per-file 200000
@@ -33,3 +36,24 @@ files=$(ls "$work"/in/*.ndjson | sed "s/.*/'&'/" | paste -sd,)
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" node build/duckdb-node/query.mjs \
   "COPY (SELECT * FROM read_json_auto([$files], maximum_object_size=134217728)) TO '$work/duck.parquet' (FORMAT parquet, COMPRESSION zstd)" >/dev/null
 report "DuckDB read_json_auto→Parquet"
+echo "parse-only ceiling: $(build/bench/parse_ceiling "$work"/in/*.ndjson)"
+
+# Full load in merge mode (the default) into an empty warehouse, then a 1 % change set.
+/usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/in" "$work/merged" --quiet
+report "fhirlake load (merge, empty)"
+read -r full_wall _ < "$work/time.txt"
+mkdir -p "$work/changes/deleted"
+for f in "$work"/in/*.ndjson; do
+  awk 'NR % 100 == 0 { sub(/"lastUpdated":"[^"]*"/, "\"lastUpdated\":\"2035-01-01T00:00:00.000Z\""); print }' "$f" \
+    > "$work/changes/$(basename "$f")"
+  awk 'NR % 500 == 50 { match($0, /"resourceType":"[A-Za-z]+"/); t = substr($0, RSTART + 16, RLENGTH - 17);
+                        match($0, /"id":"[^"]*"/); i = substr($0, RSTART + 6, RLENGTH - 7);
+                        printf "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"request\":{\"method\":\"DELETE\",\"url\":\"%s/%s\"}}]}\n", t, i }' \
+    "$f" >> "$work/changes/deleted/deleted.ndjson"
+done
+change_bytes=$(cat "$work"/changes/*.ndjson | wc -c)
+echo "change set: $(cat "$work"/changes/*.ndjson | wc -l) updated resources ($(( change_bytes / 1048576 )) MB), $(wc -l < "$work/changes/deleted/deleted.ndjson") deletions"
+/usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/changes" "$work/merged" --quiet
+report "fhirlake load (merge, 1 %)"
+read -r merge_wall _ < "$work/time.txt"
+awk -v m="$merge_wall" -v f="$full_wall" 'BEGIN { printf "1 %% merge costs %.1f %% of the full load (wall time)\n", 100 * m / f }'

@@ -25,6 +25,10 @@ int Run(const LoadArgs& a) {
     std::fprintf(stderr, "fhirlake load: %s\n", mode.status().message().c_str());
     return kExitUsage;
   }
+  if (a.max_depth < 0 || a.max_depth > 10) {
+    std::fprintf(stderr, "fhirlake load: --max-depth must be between 0 and 10\n");
+    return kExitUsage;
+  }
   load::LoadOptions o;
   o.export_dir = a.export_dir;
   o.warehouse = a.warehouse;
@@ -79,7 +83,7 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory; tables go to WAREHOUSE/<Type>/")->required();
   cmd->add_option("--mode", args->mode, "merge (default: upsert by id, apply deleted/), overwrite, append, ignore or error");
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
-  cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns (default 3)");
+  cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns, 0 to 10 (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");
   cmd->add_flag("--allow-errors", args->allow_errors, "Exit 0 even when some lines could not be loaded");
   cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");

@@ -39,6 +39,7 @@ struct JsonShredder::Impl {
   }
 
   void NullAll(const SchemaNode& n, uint16_t rep, uint16_t def) {
+    if (rep == 0 && def == 0) return;  // a top-level element absent: the column writers fill it in
     if (n.is_leaf) return Stage(n, rep, def, kNull);
     for (int leaf : n.leaves) {
       self->staged_.push_back({static_cast<uint32_t>(leaf), rep, def, kNull, 0, 0, {}});
@@ -155,7 +156,7 @@ struct JsonShredder::Impl {
         continue;
       }
       auto it = map.find(key);
-      if (it == map.end()) {
+      if (it == map.end() || (root && IsExternal(it->second->name))) {
         od::value skip;
         if (auto e = field.value().get(skip)) return e;
         continue;  // an element the schema does not have
@@ -176,10 +177,9 @@ struct JsonShredder::Impl {
       }
       if (auto e = Value(*child, v, rep, def)) return e;
     }
+    if (root) return simdjson::SUCCESS;  // absent top-level elements are filled in by the column writers
     for (size_t i = 0; i < n.children.size(); ++i) {
-      if (!seen[i] && !(def == 0 && rep == 0 && &n == &self->schema_.root() && IsExternal(n.children[i]->name))) {
-        NullAll(*n.children[i], rep, def);
-      }
+      if (!seen[i]) NullAll(*n.children[i], rep, def);
     }
     return simdjson::SUCCESS;
   }

@@ -52,11 +52,10 @@ bool Less(PhysicalType type, std::string_view a, std::string_view b) {
   return false;
 }
 
-void WriteLevels(const std::vector<uint16_t>& levels, size_t begin, size_t end, int max_level, std::string& out) {
+void WriteLevels(const std::vector<uint8_t>& levels, size_t begin, size_t end, int max_level, std::string& out) {
   if (max_level == 0) return;
-  std::vector<uint32_t> v(levels.begin() + static_cast<long>(begin), levels.begin() + static_cast<long>(end));
   std::string encoded;
-  EncodeRleHybrid(v, BitWidth(static_cast<uint64_t>(max_level)), encoded);
+  EncodeRleHybrid(levels.data() + begin, end - begin, BitWidth(static_cast<uint64_t>(max_level)), encoded);
   AppendLe<uint32_t>(out, static_cast<uint32_t>(encoded.size()));
   out += encoded;
 }
@@ -101,12 +100,24 @@ void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t nu
 
 }  // namespace
 
-ColumnWriter::ColumnWriter(const SchemaNode& leaf) : leaf_(leaf) {}
+ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row)
+    : leaf_(leaf), current_row_(current_row) {}
+
+void ColumnWriter::PadRows(uint64_t rows) {
+  if (rows <= rows_) return;
+  const size_t n = rows - rows_;
+  if (leaf_.max_rep > 0) rep_.insert(rep_.end(), n, 0);
+  def_.insert(def_.end(), n, 0);
+  rows_ = rows;
+}
 
 void ColumnWriter::Level(uint16_t rep, uint16_t def) {
-  if (leaf_.max_rep > 0) rep_.push_back(rep);
-  def_.push_back(def);
-  levels_bytes_ += 4;
+  if (rep == 0) {
+    if (current_row_) PadRows(*current_row_);
+    ++rows_;
+  }
+  if (leaf_.max_rep > 0) rep_.push_back(static_cast<uint8_t>(rep));
+  def_.push_back(static_cast<uint8_t>(def));
 }
 
 void ColumnWriter::AddNull(uint16_t rep, uint16_t def) { Level(rep, def); }
@@ -273,12 +284,12 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   }
   info.compressed_size = static_cast<int64_t>(out.size() - start);
 
+  rows_ = 0;
   rep_.clear();
   def_.clear();
   values_.clear();
   offsets_.clear();
   bools_.clear();
-  levels_bytes_ = 0;
   present_ = 0;
   has_min_max_ = min_max_too_long_ = false;
   min_.clear();

@@ -23,7 +23,7 @@ Result<std::unique_ptr<FileWriter>> FileWriter::Open(const std::filesystem::path
 FileWriter::FileWriter(std::FILE* file, const Schema& schema, WriterOptions options)
     : file_(file), schema_(schema), options_(std::move(options)) {
   std::setvbuf(file_, nullptr, _IOFBF, 1u << 20);
-  for (const SchemaNode* leaf : schema_.leaves()) columns_.push_back(std::make_unique<ColumnWriter>(*leaf));
+  for (const SchemaNode* leaf : schema_.leaves()) columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_));
 }
 
 FileWriter::~FileWriter() {
@@ -43,7 +43,7 @@ Status FileWriter::EndRow() {
   ++total_rows_;
   if ((rows_in_group_ & 255) == 0) {
     size_t buffered = 0;
-    for (const auto& c : columns_) buffered += c->buffered_bytes();
+    for (const auto& c : columns_) buffered += c->buffered_bytes(rows_in_group_);
     if (buffered >= options_.row_group_bytes) return FlushRowGroup();
   }
   return Status::Ok();
@@ -56,6 +56,7 @@ Status FileWriter::FlushRowGroup() {
   group.file_offset = static_cast<int64_t>(offset_);
   std::string chunk;
   for (auto& c : columns_) {
+    c->PadRows(rows_in_group_);
     chunk.clear();
     auto info = c->WriteChunk(options_.column, static_cast<int64_t>(offset_), chunk);
     if (!info.ok()) return info.status();

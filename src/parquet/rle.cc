@@ -12,7 +12,8 @@ void Varint(uint64_t v, std::string& out) {
 }
 
 // Bit-packs values[begin, begin + count) (count a multiple of 8, or the tail padded with 0).
-void BitPack(const std::vector<uint32_t>& values, size_t begin, size_t count, int width, std::string& out) {
+template <typename T>
+void BitPack(const T* values, size_t begin, size_t count, int width, std::string& out) {
   size_t groups = (count + 7) / 8;
   Varint((groups << 1) | 1, out);
   uint64_t acc = 0;
@@ -35,19 +36,8 @@ void Rle(uint32_t value, size_t count, int width, std::string& out) {
   for (int b = 0; b < (width + 7) / 8; ++b) out.push_back(static_cast<char>((value >> (8 * b)) & 0xFF));
 }
 
-}  // namespace
-
-int BitWidth(uint64_t max_value) {
-  int w = 0;
-  while (max_value > 0) {
-    ++w;
-    max_value >>= 1;
-  }
-  return w;
-}
-
-void EncodeRleHybrid(const std::vector<uint32_t>& values, int width, std::string& out) {
-  const size_t n = values.size();
+template <typename T>
+void Encode(const T* values, size_t n, int width, std::string& out) {
   size_t literal_start = 0;  // values[literal_start, i) wait to be bit-packed
   size_t i = 0;
   while (i < n) {
@@ -70,6 +60,25 @@ void EncodeRleHybrid(const std::vector<uint32_t>& values, int width, std::string
     }
   }
   if (literal_start < n) BitPack(values, literal_start, n - literal_start, width, out);
+}
+
+}  // namespace
+
+int BitWidth(uint64_t max_value) {
+  int w = 0;
+  while (max_value > 0) {
+    ++w;
+    max_value >>= 1;
+  }
+  return w;
+}
+
+void EncodeRleHybrid(const std::vector<uint32_t>& values, int width, std::string& out) {
+  Encode(values.data(), values.size(), width, out);
+}
+
+void EncodeRleHybrid(const uint8_t* values, size_t count, int width, std::string& out) {
+  Encode(values, count, width, out);
 }
 
 Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector<uint32_t>& out) {

@@ -33,7 +33,10 @@ struct ColumnChunkInfo {  // what the footer needs about a written chunk
 
 class ColumnWriter {
  public:
-  explicit ColumnWriter(const SchemaNode& leaf);
+  // With `current_row` (the 0-based row being written, kept by the FileWriter), rows that never
+  // reach this column are nulls at level 0, filled in lazily: a row whose whole top-level
+  // element is absent costs nothing until the column's next value or the end of the chunk.
+  explicit ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row = nullptr);
 
   // A missing value whose innermost present ancestor gives definition level `def`.
   void AddNull(uint16_t rep, uint16_t def);
@@ -44,8 +47,15 @@ class ColumnWriter {
   void AddDouble(uint16_t rep, double v);
   void AddBytes(uint16_t rep, std::string_view v);
 
+  // Ends the chunk's rows at `rows`: rows the column has not seen become level-0 nulls.
+  void PadRows(uint64_t rows);
+
   // Bytes buffered (levels and values), for row-group sizing.
-  size_t buffered_bytes() const { return values_.size() + levels_bytes_; }
+  // Rows up to `current_rows` that are still to be padded are counted as well.
+  size_t buffered_bytes(uint64_t current_rows) const {
+    size_t pending = current_rows > rows_ ? current_rows - rows_ : 0;
+    return values_.size() + offsets_.size() * 4 + def_.size() + rep_.size() + pending * (leaf_.max_rep > 0 ? 2 : 1);
+  }
   size_t level_count() const { return def_.size(); }
 
   struct Options {
@@ -66,8 +76,9 @@ class ColumnWriter {
   void UpdateMinMax(std::string_view plain);
 
   const SchemaNode& leaf_;
-  std::vector<uint16_t> rep_, def_;
-  size_t levels_bytes_ = 0;
+  const uint64_t* current_row_;
+  uint64_t rows_ = 0;  // rows started in this chunk (levels with rep 0)
+  std::vector<uint8_t> rep_, def_;  // levels fit a byte: schemas nest far less than 255 deep
   std::string values_;              // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed)
   std::vector<uint32_t> offsets_;   // BYTE_ARRAY: start of each value's bytes in values_
   std::vector<bool> bools_;         // BOOLEAN values (bit-packed when written)

@@ -17,6 +17,7 @@ int BitWidth(uint64_t max_value);
 // Appends the hybrid encoding of `values` (each < 2^bit_width) to `out`, without a length
 // prefix. Long runs become RLE runs; everything else is bit-packed in groups of 8.
 void EncodeRleHybrid(const std::vector<uint32_t>& values, int bit_width, std::string& out);
+void EncodeRleHybrid(const uint8_t* values, size_t count, int bit_width, std::string& out);
 
 // Decodes `count` values of the hybrid encoding from `in` (no length prefix) into `out`.
 // Fails when `in` ends early or a value does not fit `bit_width`.
