@@ -16,7 +16,7 @@ struct LoadArgs {
   std::vector<std::string> types;
   int max_depth = 3;
   size_t max_line_bytes = 256u << 20;
-  bool allow_errors = false, quiet = false;
+  bool allow_errors = false, quiet = false, no_deletion_vectors = false;
 };
 
 int Run(const LoadArgs& a) {
@@ -35,6 +35,7 @@ int Run(const LoadArgs& a) {
   o.mode = *mode;
   o.types = a.types;
   o.schema.max_depth = a.max_depth;
+  o.deletion_vectors = !a.no_deletion_vectors;
   o.max_line_bytes = std::max<size_t>(a.max_line_bytes, 1u << 20);
   auto started = std::chrono::steady_clock::now();
   auto result = load::Load(o);
@@ -85,6 +86,8 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
   cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns, 0 to 10 (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");
+  cmd->add_flag("--no-deletion-vectors", args->no_deletion_vectors,
+                "Merge by rewriting touched files instead of writing Delta deletion vectors (for readers without them)");
   cmd->add_flag("--allow-errors", args->allow_errors, "Exit 0 even when some lines could not be loaded");
   cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });

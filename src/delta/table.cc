@@ -10,9 +10,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/names.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -52,33 +52,52 @@ int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string RandomHex(size_t bytes, std::string* raw = nullptr) {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  std::string b(bytes, '\0');
-  for (auto& c : b) c = static_cast<char>(rng());
-  if (raw) *raw = b;
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : b) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
+// Reader 1 / writer ≤ 2 without features, or reader 3 / writer 7 whose only feature is
+// deletionVectors.
+Status CheckProtocol(const json& p, Snapshot& snap) {
+  const int reader = p.value("minReaderVersion", 1), writer = p.value("minWriterVersion", 2);
+  auto only_dvs = [&](const char* key) {
+    if (!p.contains(key)) return false;
+    for (const auto& f : p[key]) {
+      if (f != "deletionVectors") return false;
+    }
+    return true;
+  };
+  if (reader <= 1 && writer <= 2 && !p.contains("readerFeatures") && !p.contains("writerFeatures")) {
+    snap.deletion_vectors_supported = false;
+    return Status::Ok();
   }
-  return out;
+  if (reader == 3 && writer == 7 && only_dvs("readerFeatures") && only_dvs("writerFeatures")) {
+    snap.deletion_vectors_supported = true;
+    return Status::Ok();
+  }
+  return InvalidArgument("the table uses Delta protocol features fhirlake does not support (reader " +
+                         std::to_string(reader) + ", writer " + std::to_string(writer) + ", features " +
+                         p.value("writerFeatures", json::array()).dump() + "); refusing to write it");
 }
 
-std::string NewUuid() {
-  std::string b;
-  RandomHex(16, &b);
-  b[6] = static_cast<char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3F) | 0x80);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(hex[static_cast<unsigned char>(b[i]) >> 4]);
-    out.push_back(hex[static_cast<unsigned char>(b[i]) & 15]);
-  }
-  return out;
+std::optional<DeletionVector> DvFromJson(const json& action) {
+  if (!action.contains("deletionVector") || !action["deletionVector"].is_object()) return std::nullopt;
+  const json& d = action["deletionVector"];
+  DeletionVector dv;
+  dv.storage_type = d.value("storageType", "");
+  dv.path_or_inline_dv = d.value("pathOrInlineDv", "");
+  if (d.contains("offset") && d["offset"].is_number()) dv.offset = d["offset"].get<int32_t>();
+  dv.size_in_bytes = d.value("sizeInBytes", 0);
+  dv.cardinality = d.value("cardinality", int64_t{0});
+  return dv;
+}
+
+json DvToJson(const DeletionVector& dv) {
+  json d = {{"storageType", dv.storage_type}, {"pathOrInlineDv", dv.path_or_inline_dv},
+            {"sizeInBytes", dv.size_in_bytes}, {"cardinality", dv.cardinality}};
+  if (dv.offset) d["offset"] = *dv.offset;
+  return d;
+}
+
+// A logical file is its path plus its deletion vector's unique id.
+std::string FileKey(const std::string& path, const std::optional<DeletionVector>& dv) {
+  return dv ? path + "\n" + dv->UniqueId() : path;
 }
 
 }  // namespace
@@ -116,26 +135,28 @@ Result<Snapshot> Table::Load() const {
       json action = json::parse(line, nullptr, false);
       if (action.is_discarded()) return DataLoss(commits[i].second.string() + " is not valid JSON");
       if (action.contains("protocol")) {
-        const auto& p = action["protocol"];
-        if (p.value("minReaderVersion", 1) > 1 || p.contains("readerFeatures") || p.contains("writerFeatures") ||
-            p.value("minWriterVersion", 2) > 2) {
-          return InvalidArgument(root_.string() + " uses Delta protocol features fhirlake does not support (reader " +
-                                 std::to_string(p.value("minReaderVersion", 1)) + ", writer " +
-                                 std::to_string(p.value("minWriterVersion", 2)) + "); refusing to write it");
-        }
+        FHIRLAKE_RETURN_IF_ERROR(CheckProtocol(action["protocol"], snap));
       } else if (action.contains("metaData")) {
-        snap.table_id = action["metaData"].value("id", "");
-        snap.schema_string = action["metaData"].value("schemaString", "");
+        const auto& m = action["metaData"];
+        snap.table_id = m.value("id", "");
+        snap.schema_string = m.value("schemaString", "");
+        snap.configuration.clear();
+        if (m.contains("configuration") && m["configuration"].is_object()) {
+          for (const auto& [k, v] : m["configuration"].items()) {
+            if (v.is_string()) snap.configuration[k] = v.get<std::string>();
+          }
+        }
       } else if (action.contains("add")) {
         const auto& a = action["add"];
         AddFile f{a.value("path", ""), a.value("size", int64_t{0}), a.value("modificationTime", int64_t{0}), 0,
-                  a.value("stats", "")};
+                  a.value("stats", ""), DvFromJson(a)};
         json stats = json::parse(f.stats_json, nullptr, false);
         if (stats.is_object()) f.num_records = stats.value("numRecords", int64_t{0});
-        position[f.path] = files.size();
+        position[FileKey(f.path, f.deletion_vector)] = files.size();
         files.push_back(std::move(f));
       } else if (action.contains("remove")) {
-        auto it = position.find(action["remove"].value("path", ""));
+        const auto& r = action["remove"];
+        auto it = position.find(FileKey(r.value("path", ""), DvFromJson(r)));
         if (it != position.end()) {
           files[it->second].reset();
           position.erase(it);
@@ -170,28 +191,40 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
   json extra = json::parse(commit.commit_info_extra_json, nullptr, false);
   if (extra.is_object()) info.update(extra);
   line({{"commitInfo", info}});
-  if (version == 0) line({{"protocol", {{"minReaderVersion", 1}, {"minWriterVersion", 2}}}});
-  if (commit.schema_string) {
-    line({{"metaData", {{"id", snapshot.table_id.empty() ? NewUuid() : snapshot.table_id},
+  const bool upgrade = commit.enable_deletion_vectors && !snapshot.deletion_vectors_enabled();
+  if (upgrade) {
+    line({{"protocol", {{"minReaderVersion", 3}, {"minWriterVersion", 7}, {"readerFeatures", {"deletionVectors"}},
+                        {"writerFeatures", {"deletionVectors"}}}}});
+  } else if (version == 0) {
+    line({{"protocol", {{"minReaderVersion", 1}, {"minWriterVersion", 2}}}});
+  }
+  if (commit.schema_string || upgrade) {
+    json configuration(snapshot.configuration);
+    if (commit.enable_deletion_vectors) configuration["delta.enableDeletionVectors"] = "true";
+    line({{"metaData", {{"id", snapshot.table_id.empty() ? store::UuidText(store::NewUuidBytes()) : snapshot.table_id},
                         {"format", {{"provider", "parquet"}, {"options", json::object()}}},
-                        {"schemaString", *commit.schema_string},
+                        {"schemaString", commit.schema_string ? *commit.schema_string : snapshot.schema_string},
                         {"partitionColumns", json::array()},
-                        {"configuration", json::object()},
+                        {"configuration", configuration},
                         {"createdTime", now}}}});
   }
   if (commit.txn) line({{"txn", {{"appId", commit.txn->first}, {"version", commit.txn->second}, {"lastUpdated", now}}}});
   for (const auto& r : commit.removes) {
-    line({{"remove", {{"path", r.path}, {"deletionTimestamp", now}, {"dataChange", true},
-                      {"extendedFileMetadata", true}, {"partitionValues", json::object()}, {"size", r.size}}}});
+    json remove = {{"path", r.path}, {"deletionTimestamp", now}, {"dataChange", true}, {"extendedFileMetadata", true},
+                   {"partitionValues", json::object()}, {"size", r.size}};
+    if (r.deletion_vector) remove["deletionVector"] = DvToJson(*r.deletion_vector);
+    line({{"remove", remove}});
   }
   for (const auto& a : commit.adds) {
-    line({{"add", {{"path", a.path}, {"partitionValues", json::object()}, {"size", a.size},
-                   {"modificationTime", a.modification_time}, {"dataChange", true}, {"stats", a.stats_json}}}});
+    json add = {{"path", a.path}, {"partitionValues", json::object()}, {"size", a.size},
+                {"modificationTime", a.modification_time}, {"dataChange", true}, {"stats", a.stats_json}};
+    if (a.deletion_vector) add["deletionVector"] = DvToJson(*a.deletion_vector);
+    line({{"add", add}});
   }
   // Put-if-absent: write the whole commit under a temporary name, then hard-link it to the
   // version's name; link() fails with EEXIST when another writer already committed it.
   fs::path target = log / CommitName(version);
-  fs::path tmp = log / ("." + CommitName(version) + "." + RandomHex(6) + ".tmp");
+  fs::path tmp = log / ("." + CommitName(version) + "." + store::RandomHex(6) + ".tmp");
   FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(tmp, text));
   int rc = ::link(tmp.c_str(), target.c_str());
   int err = errno;

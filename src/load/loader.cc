@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <random>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +22,7 @@
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/names.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -43,20 +43,16 @@ const char* ModeName(SaveMode m) {
   return "?";
 }
 
-std::string RandomName() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
 // The export's transactionTime, when it has a manifest.
 std::string TransactionTime(const fs::path& dir) {
   auto text = store::ReadSmallFile(dir / "manifest.json");
   if (!text.ok()) return "";
   json m = json::parse(*text, nullptr, false);
   return m.is_object() ? m.value("transactionTime", "") : "";
+}
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // A test hook: FHIRLAKE_TEST_CRASH=before-commit ends the process after the data file is
@@ -85,7 +81,7 @@ class ErrorLog {
       std::error_code ec;
       fs::create_directories(warehouse_ / "_errors", ec);
       path_ = warehouse_ / "_errors" /
-              (type_ + "." + std::to_string(fhir::NowMicros()) + "." + RandomName().substr(0, 8) + ".ndjson");
+              (type_ + "." + std::to_string(fhir::NowMicros()) + "." + store::RandomHex(4) + ".ndjson");
       out_.open(path_, std::ios::binary);
     }
     std::string text = file.filename().string() + " line " + std::to_string(line) + ": " + why;
@@ -255,7 +251,16 @@ Result<std::map<std::string, std::unordered_set<std::string>>> ReadDeleted(const
 // What a merge does to one existing data file.
 struct FilePlan {
   const delta::AddFile* file;
-  std::vector<uint64_t> dropped;  // row numbers within the file, ascending
+  std::vector<uint64_t> dropped;  // rows this merge drops, ascending
+  std::vector<uint64_t> deleted;  // rows the file's deletion vector already drops, ascending
+  uint64_t physical_rows = 0;
+
+  // Every row that is gone after the merge, ascending.
+  std::vector<uint64_t> AllGone() const {
+    std::vector<uint64_t> all;
+    std::merge(dropped.begin(), dropped.end(), deleted.begin(), deleted.end(), std::back_inserter(all));
+    return all;
+  }
 };
 
 // Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
@@ -268,7 +273,13 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
     if (!reader.ok()) return reader.status();
     const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
     if (id_col < 0) return DataLoss((root / add.path).string() + " has no id column");
-    FilePlan plan{&add, {}};
+    FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
+    if (add.deletion_vector) {
+      auto gone = delta::ReadDeletionVector(root, *add.deletion_vector);
+      if (!gone.ok()) return gone.status().WithContext(add.path);
+      plan.deleted = std::move(gone.value());
+    }
+    size_t next_gone = 0;
     uint64_t row = 0;
     for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
       auto ids = (*reader)->ReadColumn(g, id_col);
@@ -280,6 +291,10 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
         times = std::move(t.value());
       }
       for (size_t i = 0; i < ids->size(); ++i, ++row) {
+        if (next_gone < plan.deleted.size() && plan.deleted[next_gone] == row) {
+          ++next_gone;  // deleted earlier
+          continue;
+        }
         if (!ids->present[i]) continue;
         const Incoming* in = index.Find(KeyOf(ids->strings[i]));
         if (in) {
@@ -309,6 +324,7 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& sh
   if (!reader.ok()) return reader.status();
   const int json_col = (*reader)->FindColumn("_json");
   if (json_col < 0) return DataLoss((root / plan.file->path).string() + " has no _json column");
+  const std::vector<uint64_t> gone = plan.AllGone();
   size_t next_drop = 0;
   uint64_t row = 0;
   std::string padded;
@@ -316,7 +332,7 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& sh
     auto jsons = (*reader)->ReadColumn(g, json_col);
     if (!jsons.ok()) return jsons.status();
     for (size_t i = 0; i < jsons->size(); ++i, ++row) {
-      if (next_drop < plan.dropped.size() && plan.dropped[next_drop] == row) {
+      if (next_drop < gone.size() && gone[next_drop] == row) {
         ++next_drop;
         continue;
       }
@@ -377,20 +393,51 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
       FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r));
     }
 
-    const std::string data_name = "part-" + RandomName() + ".parquet";
+    const std::string data_name = "part-" + store::RandomHex(16) + ".parquet";
     auto writer = parquet::FileWriter::Open(root / data_name, schema, o.writer);
     if (!writer.ok()) return writer.status();
     auto discard = [&] { fs::remove(root / data_name, ec); };  // never visible; do not leave it behind
     JsonShredder shredder(schema, **writer, {"_json"});
     const size_t json_leaf = schema.leaves().size() - 1;
     uint64_t kept = 0, incoming = 0;
+    // With deletion vectors, a touched file stays and gets a vector of its gone rows (or is
+    // removed when no row is left); without, its remaining rows are copied into the new file.
+    const bool use_dvs = o.deletion_vectors || snapshot->deletion_vectors_enabled();
+    std::vector<delta::AddFile> dv_adds, dv_removes;
+    std::vector<std::vector<uint64_t>> dv_rows;
     for (const FilePlan& plan : plans) {
+      if (use_dvs) {
+        dv_removes.push_back(*plan.file);
+        auto gone = plan.AllGone();
+        if (gone.size() < plan.physical_rows) {
+          dv_adds.push_back(*plan.file);
+          dv_rows.push_back(std::move(gone));
+        }
+        continue;
+      }
       Status s = CopyKeptRows(root, plan, shredder, **writer, json_leaf, kept);
       if (!s.ok()) {
         discard();
         return s;
       }
     }
+    fs::path dv_file;
+    if (!dv_rows.empty()) {
+      auto dvs = delta::WriteDeletionVectors(root, dv_rows);
+      if (!dvs.ok()) {
+        discard();
+        return dvs.status();
+      }
+      dv_file = delta::DeletionVectorFile(root, (*dvs)[0]);
+      for (size_t i = 0; i < dv_adds.size(); ++i) {
+        dv_adds[i].deletion_vector = (*dvs)[i];
+        dv_adds[i].modification_time = NowMillis();
+      }
+    }
+    auto discard_all = [&] {
+      discard();
+      if (!dv_file.empty()) fs::remove(dv_file, ec);
+    };
     ErrorLog errors(o.warehouse, type);
     for (size_t f = 0; f < files.size(); ++f) {
       Status s = ForEachLine(
@@ -409,13 +456,13 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
           },
           [&](uint64_t number, const std::string& why) { errors.Add(files[f], number, why); });
       if (!s.ok()) {
-        discard();
+        discard_all();
         return s;
       }
     }
     Status closed = (*writer)->Close();
     if (!closed.ok()) {
-      discard();
+      discard_all();
       return closed;
     }
     r.rows = incoming;
@@ -428,15 +475,18 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
     if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
     if (kept + incoming > 0) {
-      commit.adds.push_back({data_name, static_cast<int64_t>(fs::file_size(root / data_name)),
-                             std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch()).count(),
-                             static_cast<int64_t>(kept + incoming), json{{"numRecords", kept + incoming}}.dump()});
+      commit.adds.push_back({data_name, static_cast<int64_t>(fs::file_size(root / data_name)), NowMillis(),
+                             static_cast<int64_t>(kept + incoming), json{{"numRecords", kept + incoming}}.dump(),
+                             std::nullopt});
     } else {
       discard();
     }
     if (o.mode == SaveMode::kOverwrite) {
       commit.removes = snapshot->files;
+    } else if (use_dvs) {
+      commit.removes = dv_removes;
+      commit.adds.insert(commit.adds.end(), dv_adds.begin(), dv_adds.end());
+      commit.enable_deletion_vectors = !dv_adds.empty();
     } else {
       for (const FilePlan& plan : plans) commit.removes.push_back(*plan.file);
     }
@@ -460,7 +510,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
       if (errors.count()) summary.error_files.push_back(errors.path());
       break;
     }
-    discard();
+    discard_all();
     errors.Discard();
     if (!delta::Table::IsConflict(version.status()) || attempt >= o.commit_attempts) return version.status();
     snapshot = table.Load();  // another writer won: re-plan on the new version

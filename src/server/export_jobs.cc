@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <set>
 
 #include "fhirlake/fhir/date_time.h"
@@ -14,6 +13,7 @@
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/names.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -65,13 +65,7 @@ bool Matches(const TypeFilter& f, simdjson::dom::element resource) {
   return true;
 }
 
-std::string NewJobId() {
-  std::random_device rd;
-  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
+std::string NewJobId() { return store::RandomHex(8); }
 
 std::string ReferenceOf(simdjson::dom::element resource, std::string_view type) {
   std::string_view s;

@@ -23,14 +23,12 @@ class LoadTest : public ::testing::Test {
   fs::path src() const { return dir_ / "export"; }
   fs::path wh() const { return dir_ / "warehouse"; }
 
-  // Runs DuckDB over the table's active files (log replay) with `select` over `t`.
+  // Runs DuckDB with `select` over `t`, the table as the test reader sees it (its own log
+  // replay and deletion vectors).
   json Query(const std::string& type, const std::string& select) {
-    auto snap = delta::Table(wh() / type).Load();
-    EXPECT_TRUE(snap.ok());
-    std::string list;
-    for (const auto& f : snap->files) list += (list.empty() ? "'" : ",'") + (wh() / type / f.path).string() + "'";
-    if (list.empty()) return json::array();
-    return DuckDb("SELECT " + select + " FROM read_parquet([" + list + "]) t");
+    json rows = DuckDb("SELECT " + select + " FROM t", {{"t", wh() / type}});
+    EXPECT_TRUE(rows.is_array()) << rows.dump();
+    return rows.is_array() ? rows : json::array();
   }
   int Rows(const std::string& type) {
     json r = Query(type, "count(*)::INTEGER AS n");
@@ -154,8 +152,20 @@ TEST_F(LoadTest, ACrashBeforeCommitLeavesThePreviousVersion) {
 
 // A change set as an incremental export delivers it: updates, a stale copy, a new resource,
 // duplicates within the batch, and deletions (one of a type without output, one unknown).
-class MergeTest : public LoadTest {
+// Runs with deletion vectors (the default) and with copy-on-write (--no-deletion-vectors).
+class MergeTest : public LoadTest, public ::testing::WithParamInterface<bool> {
  protected:
+  bool dvs() const { return GetParam(); }
+  std::vector<std::string> LoadArgs(const fs::path& from, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"load", from.string(), wh().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (!dvs()) args.push_back("--no-deletion-vectors");
+    return args;
+  }
+  RunResult Merge(const fs::path& from, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
+    return RunFhirlake(LoadArgs(from, std::move(extra)), env);
+  }
+
   void SetUp() override {
     LoadTest::SetUp();
     auto patients = Lines(src() / "Patient.000.ndjson");
@@ -199,13 +209,13 @@ class MergeTest : public LoadTest {
   std::string updated_, stale_, deleted_patient_, deleted_observation_;
 };
 
-TEST_F(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
-  auto first = RunFhirlake({"load", src().string(), wh().string()});  // merge is the default
+TEST_P(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
+  auto first = Merge(src());  // merge is the default
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const int observations = Rows("Observation");
   const int64_t condition_version = Version("Condition");
 
-  auto r = RunFhirlake({"load", changes().string(), wh().string()});
+  auto r = Merge(changes());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("Patient: 2 inserted, 1 updated, 1 deleted, version 1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Observation: 0 inserted, 0 updated, 1 deleted, version 1"), std::string::npos) << r.err;
@@ -237,20 +247,26 @@ TEST_F(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
   ASSERT_TRUE(log.contains("commitInfo"));
   EXPECT_EQ(log["commitInfo"]["operation"], "MERGE");
   EXPECT_EQ(log["commitInfo"]["numTargetRowsDeleted"], 1);
+  // Deletion vectors move the table to reader 3 / writer 7; copy-on-write leaves it at 1 / 2.
+  std::string protocol = ReadFile(wh() / "Patient" / "_delta_log" / "00000000000000000001.json");
+  EXPECT_EQ(protocol.find(R"("readerFeatures":["deletionVectors"])") != std::string::npos, dvs()) << protocol;
+  size_t dv_files = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "Patient")) dv_files += e.path().extension() == ".bin";
+  EXPECT_EQ(dv_files, dvs() ? 1u : 0u);
 }
 
-TEST_F(MergeTest, MergingTheSameChangesAgainChangesNothing) {
-  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string()}).exit_code, 0);
-  ASSERT_EQ(RunFhirlake({"load", changes().string(), wh().string()}).exit_code, 0);
+TEST_P(MergeTest, MergingTheSameChangesAgainChangesNothing) {
+  ASSERT_EQ(Merge(src()).exit_code, 0);
+  ASSERT_EQ(Merge(changes()).exit_code, 0);
   auto once = JsonById("Patient");
-  auto again = RunFhirlake({"load", changes().string(), wh().string()});
+  auto again = Merge(changes());
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(JsonById("Patient"), once);
   EXPECT_EQ(Rows("Observation"), static_cast<int>(Lines(src() / "Observation.000.ndjson").size()) - 1);
 }
 
-TEST_F(MergeTest, DuplicatesInAFirstLoadKeepTheLatest) {
-  auto r = RunFhirlake({"load", changes().string(), wh().string(), "--types", "Patient"});
+TEST_P(MergeTest, DuplicatesInAFirstLoadKeepTheLatest) {
+  auto r = Merge(changes(), {"--types", "Patient"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto patients = JsonById("Patient");
   EXPECT_EQ(patients.size(), 4u);
@@ -258,28 +274,31 @@ TEST_F(MergeTest, DuplicatesInAFirstLoadKeepTheLatest) {
   EXPECT_FALSE(fs::exists(wh() / "Observation")) << "deletions alone do not create a table";
 }
 
-TEST_F(MergeTest, ACrashBeforeTheMergeCommitLeavesThePreviousVersion) {
-  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string()}).exit_code, 0);
+TEST_P(MergeTest, ACrashBeforeTheMergeCommitLeavesThePreviousVersion) {
+  ASSERT_EQ(Merge(src()).exit_code, 0);
   auto before = JsonById("Patient");
-  auto crashed = RunFhirlake({"load", changes().string(), wh().string()}, {"FHIRLAKE_TEST_CRASH=before-commit"});
+  auto crashed = Merge(changes(), {}, {"FHIRLAKE_TEST_CRASH=before-commit"});
   EXPECT_EQ(crashed.exit_code, 86);
   EXPECT_EQ(JsonById("Patient"), before);
-  ASSERT_EQ(RunFhirlake({"load", changes().string(), wh().string()}).exit_code, 0);
+  ASSERT_EQ(Merge(changes()).exit_code, 0);
   EXPECT_EQ(JsonById("Patient").size(), before.size() + 1);
 }
 
-TEST_F(MergeTest, TwoMergesRacingForTheSameVersionBothLand) {
-  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--types", "Patient"}).exit_code, 0);
+TEST_P(MergeTest, TwoMergesRacingForTheSameVersionBothLand) {
+  ASSERT_EQ(Merge(src(), {"--types", "Patient"}).exit_code, 0);
   const fs::path other = dir_ / "other-changes", gate = dir_ / "gate";
   fs::create_directories(other);
   fs::create_directories(gate);
   const std::string third = With(original_[3], "2031-01-01T00:00:00Z", "from-the-other-writer");
   std::ofstream(other / "Patient.000.ndjson") << third << "\n";
   std::vector<std::string> env = {"FHIRLAKE_TEST_COMMIT_GATE=" + gate.string()};
-  Child a({FhirlakeBinary(), "load", changes().string(), wh().string(), "--types", "Patient"}, env, dir_ / "a.out",
-          dir_ / "a.err");
-  Child b({FhirlakeBinary(), "load", other.string(), wh().string(), "--types", "Patient"}, env, dir_ / "b.out",
-          dir_ / "b.err");
+  auto argv = [&](const fs::path& from) {
+    auto args = LoadArgs(from, {"--types", "Patient"});
+    args.insert(args.begin(), FhirlakeBinary());
+    return args;
+  };
+  Child a(argv(changes()), env, dir_ / "a.out", dir_ / "a.err");
+  Child b(argv(other), env, dir_ / "b.out", dir_ / "b.err");
   ASSERT_TRUE(WaitFor([&] { return std::distance(fs::directory_iterator(gate), fs::directory_iterator()) == 2; }))
       << "both writers reach the commit";
   std::ofstream(gate / "open");
@@ -295,6 +314,9 @@ TEST_F(MergeTest, TwoMergesRacingForTheSameVersionBothLand) {
   for (const auto& e : fs::directory_iterator(wh() / "Patient")) data_files += e.path().extension() == ".parquet";
   EXPECT_EQ(data_files, 3u) << "the loser removed the data file of its lost attempt";
 }
+
+INSTANTIATE_TEST_SUITE_P(Strategies, MergeTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "DeletionVectors" : "CopyOnWrite"; });
 
 }  // namespace
 }  // namespace fhirlake::testing

@@ -1,5 +1,5 @@
 // delta::Table: a Delta Lake table on the local filesystem (Delta PROTOCOL.md, reader v1 /
-// writer v2, no table features). Versions are the JSON commits in <table>/_delta_log; a commit
+// writer v2; or reader v3 / writer v7 with the one table feature `deletionVectors`). Versions are the JSON commits in <table>/_delta_log; a commit
 // is created with put-if-absent (a hard link of a fully written temporary file), so of two
 // writers racing for version N exactly one wins and the other learns it lost. Data files that
 // no commit adds are never visible: a crash between writing a data file and committing leaves
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/status.h"
 
@@ -24,6 +25,7 @@ struct AddFile {
   int64_t modification_time = 0;  // ms since the epoch
   int64_t num_records = 0;
   std::string stats_json;       // the add action's `stats` (a JSON document as a string)
+  std::optional<DeletionVector> deletion_vector;  // rows of the file that are deleted
 };
 
 struct Snapshot {
@@ -32,6 +34,13 @@ struct Snapshot {
   std::string schema_string;
   std::vector<AddFile> files;   // active data files, in the order they were added
   std::map<std::string, int64_t> app_versions;  // txn appId → version
+  std::map<std::string, std::string> configuration;  // metaData.configuration
+  bool deletion_vectors_supported = false;  // the protocol has the deletionVectors feature
+
+  bool deletion_vectors_enabled() const {
+    auto it = configuration.find("delta.enableDeletionVectors");
+    return deletion_vectors_supported && it != configuration.end() && it->second == "true";
+  }
 };
 
 struct Commit {
@@ -39,9 +48,12 @@ struct Commit {
   std::string operation_parameters_json;  // JSON object
   std::optional<std::string> schema_string;  // write metaData (always on version 0)
   std::vector<AddFile> adds;
-  std::vector<AddFile> removes;           // files to retire (path and size are used)
+  std::vector<AddFile> removes;           // files to retire (path, size and deletion vector are used)
   std::optional<std::pair<std::string, int64_t>> txn;  // (appId, version) for idempotent writers
   std::string commit_info_extra_json = "{}";  // merged into commitInfo (e.g. transactionTime)
+  // Upgrades the protocol to reader 3 / writer 7 with `deletionVectors` and sets
+  // delta.enableDeletionVectors (once; later commits keep it).
+  bool enable_deletion_vectors = false;
 };
 
 // The Spark JSON schema (Delta metaData.schemaString) matching a Parquet schema: strings,

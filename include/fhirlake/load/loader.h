@@ -4,10 +4,11 @@
 // not valid resources of the file's type go to WAREHOUSE/_errors/ as OperationOutcomes naming
 // the file and line; the load goes on.
 //
-// Merge is copy-on-write: a first pass indexes the incoming ids and meta.lastUpdated; the
-// table's `id` and `meta.lastUpdated` columns say which stored rows are replaced or deleted;
-// the data files holding such rows are rewritten (their other rows re-shredded from `_json`)
-// into the one new data file, and the commit removes them. Untouched files stay as they are.
+// Merge: a first pass indexes the incoming ids and meta.lastUpdated; the table's `id` and
+// `meta.lastUpdated` columns say which stored rows are replaced or deleted. Those rows get a
+// Delta deletion vector on their file (or, copy-on-write, the files holding them are
+// rewritten: their other rows re-shredded from `_json` into the new data file). The incoming
+// rows go to one new data file; untouched files stay as they are; one commit does it all.
 // Rules: an incoming resource replaces stored rows with its id unless a stored one has a later
 // meta.lastUpdated; among duplicates in one load the latest meta.lastUpdated wins (the later
 // line on ties; a missing lastUpdated counts as oldest). A resource named in deleted/ and also
@@ -38,6 +39,11 @@ struct LoadOptions {
   TableSchemaOptions schema;
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
+  // Merge marks replaced and deleted rows in Delta deletion vectors instead of rewriting the
+  // files that hold them (the table moves to reader 3 / writer 7 at its first such merge).
+  // Off: copy-on-write, for engines without deletion-vector support. A table that already
+  // has them keeps using them.
+  bool deletion_vectors = true;
   size_t max_line_bytes = 256u << 20;    // longer lines are reported as bad and skipped (>= 1 MiB)
 };
 
