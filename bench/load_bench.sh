@@ -38,7 +38,8 @@ files=$(ls "$work"/in/*.ndjson | sed "s/.*/'&'/" | paste -sd,)
 report "DuckDB read_json_auto→Parquet"
 echo "parse-only ceiling: $(build/bench/parse_ceiling "$work"/in/*.ndjson)"
 
-# Full load in merge mode (the default) into an empty warehouse, then a 1 % change set.
+# Full load in merge mode (the default) into an empty warehouse, then a 1 % change set merged
+# by copy-on-write (the default) and with deletion vectors (--deletion-vectors).
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/in" "$work/merged" --quiet
 report "fhirlake load (merge, empty)"
 read -r full_wall _ < "$work/time.txt"
@@ -53,7 +54,11 @@ for f in "$work"/in/*.ndjson; do
 done
 change_bytes=$(cat "$work"/changes/*.ndjson | wc -c)
 echo "change set: $(cat "$work"/changes/*.ndjson | wc -l) updated resources ($(( change_bytes / 1048576 )) MB), $(wc -l < "$work/changes/deleted/deleted.ndjson") deletions"
-/usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/changes" "$work/merged" --quiet
-report "fhirlake load (merge, 1 %)"
-read -r merge_wall _ < "$work/time.txt"
-awk -v m="$merge_wall" -v f="$full_wall" 'BEGIN { printf "1 %% merge costs %.1f %% of the full load (wall time)\n", 100 * m / f }'
+cp -r "$work/merged" "$work/merged-dv"
+for strategy in copy-on-write deletion-vectors; do
+  if [ $strategy = copy-on-write ]; then flags=(); table="$work/merged"; else flags=(--deletion-vectors); table="$work/merged-dv"; fi
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/changes" "$table" --quiet "${flags[@]}"
+  report "1 % merge, $strategy"
+  read -r merge_wall _ < "$work/time.txt"
+  awk -v m="$merge_wall" -v f="$full_wall" -v s=$strategy 'BEGIN { printf "  = %.1f %% of the full load (wall time)\n", 100 * m / f }'
+done

@@ -1,7 +1,9 @@
 // fhirlake load EXPORT_DIR WAREHOUSE [--mode ...] [--types ...]: export directory → Delta tables.
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -15,8 +17,9 @@ struct LoadArgs {
   std::string export_dir, warehouse, mode = "merge";
   std::vector<std::string> types;
   int max_depth = 3;
+  int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   size_t max_line_bytes = 256u << 20;
-  bool allow_errors = false, quiet = false, no_deletion_vectors = false;
+  bool allow_errors = false, quiet = false, deletion_vectors = false;
 };
 
 int Run(const LoadArgs& a) {
@@ -35,7 +38,8 @@ int Run(const LoadArgs& a) {
   o.mode = *mode;
   o.types = a.types;
   o.schema.max_depth = a.max_depth;
-  o.deletion_vectors = !a.no_deletion_vectors;
+  o.deletion_vectors = a.deletion_vectors;
+  o.jobs = std::max(1, a.jobs);
   o.max_line_bytes = std::max<size_t>(a.max_line_bytes, 1u << 20);
   auto started = std::chrono::steady_clock::now();
   auto result = load::Load(o);
@@ -84,10 +88,12 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory; tables go to WAREHOUSE/<Type>/")->required();
   cmd->add_option("--mode", args->mode, "merge (default: upsert by id, apply deleted/), overwrite, append, ignore or error");
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
+  cmd->add_option("--jobs", args->jobs, "Resource types loaded in parallel (default: cores, at most 4)");
   cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns, 0 to 10 (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");
-  cmd->add_flag("--no-deletion-vectors", args->no_deletion_vectors,
-                "Merge by rewriting touched files instead of writing Delta deletion vectors (for readers without them)");
+  cmd->add_flag("--deletion-vectors", args->deletion_vectors,
+                "Merge with Delta deletion vectors instead of rewriting touched files (much faster for small "
+                "changes; needs readers with deletion-vector support)");
   cmd->add_flag("--allow-errors", args->allow_errors, "Exit 0 even when some lines could not be loaded");
   cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -144,6 +145,8 @@ struct IdKeyHash {
   size_t operator()(const IdKey& k) const { return k.a ^ (k.b * 0x9E3779B97F4A7C15ull); }
 };
 
+using DeletedIds = std::unordered_set<IdKey, IdKeyHash>;
+
 // Where a line is: file number in the type's list and 1-based line number.
 uint64_t PositionOf(size_t file, uint64_t line) { return (static_cast<uint64_t>(file) << 40) | line; }
 
@@ -157,12 +160,11 @@ struct Incoming {
 // The winners of an incoming batch (one per id: the latest meta.lastUpdated, the later line on
 // ties) and the positions of every line that must not be written.
 struct IncomingIndex {
-  std::vector<Incoming> winners;          // sorted by key
+  std::unordered_map<IdKey, Incoming, IdKeyHash> winners;
   std::unordered_set<uint64_t> skip;      // positions of lines that lost
   const Incoming* Find(const IdKey& key) const {
-    auto it = std::lower_bound(winners.begin(), winners.end(), key,
-                               [](const Incoming& in, const IdKey& k) { return in.key < k; });
-    return it != winners.end() && it->key == key ? &*it : nullptr;
+    auto it = winners.find(key);
+    return it == winners.end() ? nullptr : &it->second;
   }
 };
 
@@ -197,7 +199,7 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
     if (i + 1 < all.size() && all[i + 1].key == all[i].key) {
       index.skip.insert(all[i].position);
     } else {
-      index.winners.push_back(all[i]);
+      index.winners.emplace(all[i].key, all[i]);
     }
   }
   return index;
@@ -205,8 +207,8 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
 
 // The ids that deleted/ Bundles name, by resource type. Entries look like
 // {"request": {"method": "DELETE", "url": "Patient/123"}}.
-Result<std::map<std::string, std::unordered_set<std::string>>> ReadDeleted(const LoadOptions& o, LoadSummary& summary) {
-  std::map<std::string, std::unordered_set<std::string>> out;
+Result<std::map<std::string, DeletedIds>> ReadDeleted(const LoadOptions& o, LoadSummary& summary) {
+  std::map<std::string, DeletedIds> out;
   ErrorLog errors(o.warehouse, "deleted");
   simdjson::dom::parser parser;
   for (const auto& file : fhir::ListNdjsonFiles(o.export_dir / "deleted")) {
@@ -236,7 +238,7 @@ Result<std::map<std::string, std::unordered_set<std::string>>> ReadDeleted(const
             }
             std::string_view type_name = url.substr(type_start == std::string_view::npos ? 0 : type_start + 1,
                                                     slash - (type_start == std::string_view::npos ? 0 : type_start + 1));
-            out[std::string(type_name)].insert(std::string(url.substr(slash + 1)));
+            out[std::string(type_name)].insert(KeyOf(url.substr(slash + 1)));
           }
           return Status::Ok();
         },
@@ -266,7 +268,7 @@ struct FilePlan {
 // Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
 // every file that loses rows, adds stale incoming lines to `index.skip`, and counts.
 Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, IncomingIndex& index,
-                 const std::unordered_set<std::string>* deleted, std::vector<FilePlan>& plans, TableResult& result) {
+                 const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result) {
   std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
   for (const delta::AddFile& add : snapshot.files) {
     auto reader = parquet::FileReader::Open(root / add.path);
@@ -296,7 +298,8 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
           continue;
         }
         if (!ids->present[i]) continue;
-        const Incoming* in = index.Find(KeyOf(ids->strings[i]));
+        const IdKey key = KeyOf(ids->string(i));
+        const Incoming* in = index.Find(key);
         if (in) {
           int64_t stored = time_col >= 0 && times.present[i] ? times.ints[i] : kNoTime;
           if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
@@ -305,7 +308,7 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
             plan.dropped.push_back(row);
             replaced.insert(in->position);
           }
-        } else if (deleted && deleted->count(ids->strings[i])) {
+        } else if (deleted && deleted->count(key)) {
           plan.dropped.push_back(row);
           ++result.deleted;
         }
@@ -337,7 +340,7 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& sh
         continue;
       }
       if (!jsons->present[i]) return DataLoss((root / plan.file->path).string() + " has a row without _json");
-      const std::string& line = jsons->strings[i];
+      const std::string_view line = jsons->string(i);
       padded.assign(line);
       padded.append(fhir::NdjsonReader::kPadding, '\0');
       Status s = shredder.ShredRow(std::string_view(padded.data(), line.size()));
@@ -351,7 +354,7 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& sh
 }
 
 Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
-                             const std::unordered_set<std::string>* deleted, const std::string& transaction_time,
+                             const DeletedIds* deleted, const std::string& transaction_time,
                              LoadSummary& summary) {
   TableResult result;
   result.type = type;
@@ -537,7 +540,7 @@ Result<LoadSummary> Load(const LoadOptions& o) {
   LoadSummary summary;
   std::map<std::string, std::vector<fs::path>> by_type;
   for (auto& file : fhir::ListResourceFiles(o.export_dir)) by_type[fhir::ResourceTypeOfFile(file)].push_back(std::move(file));
-  std::map<std::string, std::unordered_set<std::string>> deleted;
+  std::map<std::string, DeletedIds> deleted;
   if (o.mode == SaveMode::kMerge) {
     auto d = ReadDeleted(o, summary);
     if (!d.ok()) return d.status();
@@ -550,11 +553,30 @@ Result<LoadSummary> Load(const LoadOptions& o) {
     }
   }
   const std::string transaction_time = TransactionTime(o.export_dir);
-  for (const auto& [type, files] : by_type) {
-    auto d = deleted.find(type);
-    auto r = LoadType(o, type, files, d == deleted.end() ? nullptr : &d->second, transaction_time, summary);
-    if (!r.ok()) return r.status().WithContext(type);
-    summary.tables.push_back(std::move(r.value()));
+
+  // Types load in parallel, each into its own table; results keep the order of the types.
+  std::vector<const std::pair<const std::string, std::vector<fs::path>>*> work;
+  for (const auto& entry : by_type) work.push_back(&entry);
+  std::vector<Result<TableResult>> results(work.size(), Result<TableResult>(InternalError("not run")));
+  std::vector<LoadSummary> partial(work.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < work.size(); i = next++) {
+      const auto& [type, files] = *work[i];
+      auto d = deleted.find(type);
+      results[i] = LoadType(o, type, files, d == deleted.end() ? nullptr : &d->second, transaction_time, partial[i]);
+    }
+  };
+  const size_t threads = std::min<size_t>(std::max(1, o.jobs), work.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (!results[i].ok()) return results[i].status().WithContext(work[i]->first);
+    summary.bad_lines += partial[i].bad_lines;
+    summary.error_files.insert(summary.error_files.end(), partial[i].error_files.begin(), partial[i].error_files.end());
+    summary.tables.push_back(std::move(results[i].value()));
   }
   return summary;
 }

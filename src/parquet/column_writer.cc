@@ -69,11 +69,19 @@ Result<std::string> Compress(const ColumnWriter::Options& o, const std::string& 
     out.resize(n);
     return out;
   }
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), o.zstd_level);
+  // One compression context per thread, reused for every page (creating one per call costs
+  // more than compressing a small page).
+  struct Context {
+    ZSTD_CCtx* ctx = ZSTD_createCCtx();
+    ~Context() { ZSTD_freeCCtx(ctx); }
+  };
+  static thread_local Context context;
+  static thread_local std::string buffer;
+  const size_t bound = ZSTD_compressBound(raw.size());
+  if (buffer.size() < bound) buffer.resize(bound);
+  size_t n = ZSTD_compressCCtx(context.ctx, buffer.data(), bound, raw.data(), raw.size(), o.zstd_level);
   if (ZSTD_isError(n)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
+  return std::string(buffer.data(), n);
 }
 
 void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t num_values, int32_t encoding,

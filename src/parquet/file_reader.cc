@@ -38,15 +38,16 @@ Result<std::string> Decompress(int32_t codec, std::string_view in, size_t uncomp
   }
 }
 
-// Appends `count` PLAIN values to `out`'s storage for `type`.
-Status DecodePlain(PhysicalType type, std::string_view in, size_t count, ColumnValues& out,
-                   std::vector<std::string>* dictionary) {
+// Decodes `count` PLAIN values of `type`: integers to `ints`, byte arrays as views into `in`
+// to `views`.
+Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::vector<int64_t>& ints,
+                   std::vector<std::string_view>& views) {
   size_t pos = 0;
   for (size_t i = 0; i < count; ++i) {
     switch (type) {
       case PhysicalType::kBoolean: {
         if (i / 8 >= in.size()) return DataLoss("PLAIN booleans end early");
-        out.ints.push_back((static_cast<uint8_t>(in[i / 8]) >> (i % 8)) & 1);
+        ints.push_back((static_cast<uint8_t>(in[i / 8]) >> (i % 8)) & 1);
         break;
       }
       case PhysicalType::kInt32: {
@@ -54,7 +55,7 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, ColumnV
         int32_t v;
         std::memcpy(&v, in.data() + pos, 4);
         pos += 4;
-        out.ints.push_back(v);
+        ints.push_back(v);
         break;
       }
       case PhysicalType::kInt64:
@@ -63,7 +64,7 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, ColumnV
         int64_t v;
         std::memcpy(&v, in.data() + pos, 8);
         pos += 8;
-        out.ints.push_back(v);
+        ints.push_back(v);
         break;
       }
       case PhysicalType::kByteArray: {
@@ -72,22 +73,13 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, ColumnV
         std::memcpy(&len, in.data() + pos, 4);
         pos += 4;
         if (len > in.size() - pos) return DataLoss("PLAIN values end early");
-        (dictionary ? *dictionary : out.strings).emplace_back(in.substr(pos, len));
+        views.push_back(in.substr(pos, len));
         pos += len;
         break;
       }
     }
   }
   return Status::Ok();
-}
-
-std::string Dotted(const std::vector<ThriftValue>& parts) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += '.';
-    out += p.binary;
-  }
-  return out;
 }
 
 }  // namespace
@@ -120,15 +112,121 @@ Status FileReader::Corrupt(const std::string& why) const {
   return DataLoss("cannot read Parquet file " + path_.string() + ": " + why);
 }
 
+namespace {
+
+// Walks the fields of the struct the reader is at: `fn(id, type)` must consume each value
+// (read it or skip it).
+template <typename Fn>
+Status Fields(ThriftCompactReader& r, Fn&& fn) {
+  FHIRLAKE_RETURN_IF_ERROR(r.BeginStruct());
+  while (true) {
+    int16_t id = 0;
+    ThriftType type = ThriftType::kStruct;
+    bool stop = false;
+    FHIRLAKE_RETURN_IF_ERROR(r.NextField(id, type, stop));
+    if (stop) return Status::Ok();
+    FHIRLAKE_RETURN_IF_ERROR(fn(id, type));
+  }
+}
+
+// Calls `fn()` for each element of the list the reader is at; `fn` consumes the element.
+template <typename Fn>
+Status Elements(ThriftCompactReader& r, Fn&& fn) {
+  ThriftType element;
+  uint64_t n = 0;
+  FHIRLAKE_RETURN_IF_ERROR(r.ListHeader(element, n));
+  for (uint64_t i = 0; i < n; ++i) FHIRLAKE_RETURN_IF_ERROR(fn(element));
+  return Status::Ok();
+}
+
+struct SchemaElement {
+  int64_t type = 0, repetition = 0, children = 0;
+  std::string_view name;
+};
+
+}  // namespace
+
 Status FileReader::ParseFooter(std::string_view footer) {
-  size_t pos = 0;
-  auto meta = ReadThriftStruct(footer, &pos);
-  if (!meta.ok()) return Corrupt(meta.status().message());
-  rows_ = meta->Int(3);
+  // FileMetaData, read with only the fields a reader needs materialized: the schema's
+  // elements (type, repetition, name, children), num_rows, and per row group and column
+  // chunk the location, codec and value count. Statistics and the rest are skipped.
+  ThriftCompactReader r(footer);
+  std::vector<SchemaElement> elements;
+  std::vector<std::vector<std::pair<Chunk, std::string>>> groups;  // chunk and its dotted path
+  std::vector<int64_t> group_rows;
+  Status s = Fields(r, [&](int16_t id, ThriftType type) -> Status {
+    if (id == 2 && type == ThriftType::kList) {
+      return Elements(r, [&](ThriftType) {
+        SchemaElement e;
+        Status st = Fields(r, [&](int16_t fid, ThriftType ft) -> Status {
+          switch (fid) {
+            case 1: return r.Int(e.type);
+            case 3: return r.Int(e.repetition);
+            case 4: return r.Binary(e.name);
+            case 5: return r.Int(e.children);
+            default: return r.Skip(ft);
+          }
+        });
+        elements.push_back(e);
+        return st;
+      });
+    }
+    if (id == 3 && type == ThriftType::kI64) return r.Int(rows_);
+    if (id == 4 && type == ThriftType::kList) {
+      return Elements(r, [&](ThriftType) {
+        groups.emplace_back();
+        group_rows.push_back(0);
+        return Fields(r, [&](int16_t gid, ThriftType gt) -> Status {
+          if (gid == 3) return r.Int(group_rows.back());
+          if (gid != 1) return r.Skip(gt);
+          return Elements(r, [&](ThriftType) {
+            Chunk chunk;
+            std::string path;
+            bool foreign = false;
+            Status cs = Fields(r, [&](int16_t cid, ThriftType ct) -> Status {
+              if (cid == 1) {
+                std::string_view file_path;
+                FHIRLAKE_RETURN_IF_ERROR(r.Binary(file_path));
+                foreign = !file_path.empty();
+                return Status::Ok();
+              }
+              if (cid != 3) return r.Skip(ct);
+              int64_t dictionary_offset = -1;
+              FHIRLAKE_RETURN_IF_ERROR(Fields(r, [&](int16_t mid, ThriftType mt) -> Status {
+                int64_t v = 0;
+                switch (mid) {
+                  case 3:
+                    return Elements(r, [&](ThriftType) {
+                      std::string_view part;
+                      FHIRLAKE_RETURN_IF_ERROR(r.Binary(part));
+                      if (!path.empty()) path += '.';
+                      path += part;
+                      return Status::Ok();
+                    });
+                  case 4: FHIRLAKE_RETURN_IF_ERROR(r.Int(v)); chunk.codec = static_cast<int32_t>(v); return Status::Ok();
+                  case 5: return r.Int(chunk.num_values);
+                  case 7: return r.Int(chunk.size);
+                  case 9: return r.Int(chunk.offset);
+                  case 11: return r.Int(dictionary_offset);
+                  default: return r.Skip(mt);
+                }
+              }));
+              if (dictionary_offset > 0 && dictionary_offset < chunk.offset) chunk.offset = dictionary_offset;
+              return Status::Ok();
+            });
+            if (foreign) return Corrupt("column chunks in other files are not supported");
+            groups.back().emplace_back(chunk, std::move(path));
+            return cs;
+          });
+        });
+      });
+    }
+    return r.Skip(type);
+  });
+  if (!s.ok()) return Corrupt(s.message());
 
   // The flattened schema: element 0 is the root; walk it depth-first to learn each leaf's
   // path and levels.
-  const auto& elements = meta->List(2);
   struct Frame {
     size_t remaining;
     int def, rep;
@@ -136,42 +234,30 @@ Status FileReader::ParseFooter(std::string_view footer) {
   };
   std::vector<Frame> stack;
   if (elements.empty()) return Corrupt("no schema");
-  stack.push_back({static_cast<size_t>(elements[0].Int(5)), 0, 0, ""});
+  stack.push_back({static_cast<size_t>(elements[0].children), 0, 0, ""});
   for (size_t i = 1; i < elements.size(); ++i) {
     while (!stack.empty() && stack.back().remaining == 0) stack.pop_back();
     if (stack.empty()) return Corrupt("the schema has more elements than its tree");
     Frame& parent = stack.back();
     --parent.remaining;
-    const ThriftValue& e = elements[i];
-    int64_t repetition = e.Int(3, 0);
-    int def = parent.def + (repetition != 0 ? 1 : 0);
-    int rep = parent.rep + (repetition == 2 ? 1 : 0);
-    std::string path = parent.path.empty() ? std::string(e.Binary(4)) : parent.path + "." + std::string(e.Binary(4));
-    int64_t children = e.Int(5, 0);
-    if (children > 0) {
-      stack.push_back({static_cast<size_t>(children), def, rep, path});
+    const SchemaElement& e = elements[i];
+    int def = parent.def + (e.repetition != 0 ? 1 : 0);
+    int rep = parent.rep + (e.repetition == 2 ? 1 : 0);
+    std::string path = parent.path.empty() ? std::string(e.name) : parent.path + "." + std::string(e.name);
+    if (e.children > 0) {
+      stack.push_back({static_cast<size_t>(e.children), def, rep, path});
     } else {
-      columns_.push_back({path, static_cast<PhysicalType>(e.Int(1)), def, rep});
+      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep});
     }
   }
 
-  for (const ThriftValue& g : meta->List(4)) {
+  for (size_t g = 0; g < groups.size(); ++g) {
     RowGroup group;
-    group.rows = g.Int(3);
-    const auto& chunks = g.List(1);
-    if (chunks.size() != columns_.size()) return Corrupt("a row group's column count differs from the schema");
-    for (size_t c = 0; c < chunks.size(); ++c) {
-      const ThriftValue* cm = chunks[c].Field(3);
-      if (!cm) return Corrupt("a column chunk has no metadata");
-      if (!chunks[c].Binary(1).empty()) return Corrupt("column chunks in other files are not supported");
-      if (Dotted(cm->List(3)) != columns_[c].path) return Corrupt("a column chunk's path differs from the schema");
-      Chunk chunk;
-      chunk.offset = cm->Int(9);
-      if (const ThriftValue* dict = cm->Field(11); dict && dict->i > 0 && dict->i < chunk.offset) chunk.offset = dict->i;
-      chunk.size = cm->Int(7);
-      chunk.num_values = cm->Int(5);
-      chunk.codec = static_cast<int32_t>(cm->Int(4));
-      group.chunks.push_back(chunk);
+    group.rows = group_rows[g];
+    if (groups[g].size() != columns_.size()) return Corrupt("a row group's column count differs from the schema");
+    for (size_t c = 0; c < groups[g].size(); ++c) {
+      if (groups[g][c].second != columns_[c].path) return Corrupt("a column chunk's path differs from the schema");
+      group.chunks.push_back(groups[g][c].first);
     }
     row_groups_.push_back(std::move(group));
   }
@@ -200,7 +286,8 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   }
 
   ColumnValues out;
-  std::vector<std::string> dictionary;
+  std::string dictionary_bytes;               // the decompressed dictionary page
+  std::vector<std::string_view> dictionary;   // views into dictionary_bytes
   std::vector<uint32_t> defs, indices;
   const int def_width = BitWidth(static_cast<uint64_t>(col.max_def));
   size_t pos = 0;
@@ -219,11 +306,12 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       const ThriftValue* h = header->Field(7);
       auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed));
       if (!raw.ok()) return Corrupt(raw.status().message());
-      ColumnValues scratch;
       size_t n = h ? static_cast<size_t>(h->Int(1)) : 0;
       if (col.type != PhysicalType::kByteArray) return Corrupt("dictionaries are read for BYTE_ARRAY columns only");
       dictionary.clear();
-      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, *raw, n, scratch, &dictionary));
+      dictionary_bytes = std::move(raw.value());
+      std::vector<int64_t> unused;
+      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, dictionary_bytes, n, unused, dictionary));
       continue;
     }
     if (type != kPageData && type != kPageDataV2) continue;  // index pages and the like
@@ -278,9 +366,10 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     size_t present = 0;
     for (uint32_t d : defs) present += d == static_cast<uint32_t>(col.max_def);
 
-    ColumnValues page;
+    std::vector<int64_t> page_ints;
+    std::vector<std::string_view> page_strings;
     if (encoding == kEncodingPlain) {
-      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, values, present, page, nullptr));
+      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, values, present, page_ints, page_strings));
     } else if (encoding == kEncodingRleDictionary || encoding == kEncodingPlainDictionary) {
       if (values.empty()) {
         if (present > 0) return Corrupt("dictionary indices are missing");
@@ -289,7 +378,7 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
         if (!s.ok()) return Corrupt(s.message());
         for (uint32_t i : indices) {
           if (i >= dictionary.size()) return Corrupt("a dictionary index is out of range");
-          page.strings.push_back(dictionary[i]);
+          page_strings.push_back(dictionary[i]);
         }
       }
     } else {
@@ -301,9 +390,10 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       bool here = d == static_cast<uint32_t>(col.max_def);
       out.present.push_back(here);
       if (col.type == PhysicalType::kByteArray) {
-        out.strings.push_back(here ? std::move(page.strings[next]) : std::string());
+        if (here) out.bytes.append(page_strings[next]);
+        out.ends.push_back(out.bytes.size());
       } else {
-        out.ints.push_back(here ? page.ints[next] : 0);
+        out.ints.push_back(here ? page_ints[next] : 0);
       }
       next += here;
     }

@@ -70,131 +70,151 @@ void ThriftCompactWriter::BeginList(int16_t id, ThriftType element_type, size_t 
 }  // namespace fhirlake::parquet
 
 namespace fhirlake::parquet {
-namespace {
 
-class Decoder {
- public:
-  Decoder(std::string_view bytes, size_t pos) : bytes_(bytes), pos_(pos) {}
-  size_t pos() const { return pos_; }
+Status ThriftCompactReader::Corrupt(const std::string& why) { return DataLoss("malformed Thrift metadata: " + why); }
 
-  Status Struct(ThriftValue& out, int depth) {
-    if (depth > 64) return Corrupt("nesting too deep");
-    out.type = ThriftType::kStruct;
-    int16_t last = 0;
-    while (true) {
-      uint8_t header = 0;
-      FHIRLAKE_RETURN_IF_ERROR(Byte(header));
-      if (header == 0) return Status::Ok();
-      auto type = static_cast<ThriftType>(header & 0x0F);
-      int16_t id;
-      if ((header >> 4) != 0) {
-        id = static_cast<int16_t>(last + (header >> 4));
-      } else {
-        int64_t v;
-        FHIRLAKE_RETURN_IF_ERROR(ZigZag(v));
-        id = static_cast<int16_t>(v);
-      }
-      last = id;
-      ThriftValue value;
-      if (type == ThriftType::kBoolTrue || type == ThriftType::kBoolFalse) {
-        value.type = ThriftType::kBoolTrue;
-        value.i = type == ThriftType::kBoolTrue ? 1 : 0;
-      } else {
-        FHIRLAKE_RETURN_IF_ERROR(Value(type, value, depth));
-      }
-      out.fields.emplace_back(id, std::move(value));
-    }
+Status ThriftCompactReader::Byte(uint8_t& b) {
+  if (pos_ >= bytes_.size()) return Corrupt("truncated");
+  b = static_cast<uint8_t>(bytes_[pos_++]);
+  return Status::Ok();
+}
+
+Status ThriftCompactReader::Varint(uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    uint8_t b = 0;
+    FHIRLAKE_RETURN_IF_ERROR(Byte(b));
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) return Status::Ok();
   }
+  return Corrupt("varint too long");
+}
 
- private:
-  static Status Corrupt(const std::string& why) { return DataLoss("malformed Thrift metadata: " + why); }
+Status ThriftCompactReader::Int(int64_t& v) {
+  uint64_t u = 0;
+  FHIRLAKE_RETURN_IF_ERROR(Varint(u));
+  v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
+  return Status::Ok();
+}
 
-  Status Byte(uint8_t& b) {
-    if (pos_ >= bytes_.size()) return Corrupt("truncated");
-    b = static_cast<uint8_t>(bytes_[pos_++]);
+Status ThriftCompactReader::Binary(std::string_view& v) {
+  uint64_t n = 0;
+  FHIRLAKE_RETURN_IF_ERROR(Varint(n));
+  if (n > bytes_.size() - pos_) return Corrupt("truncated binary");
+  v = bytes_.substr(pos_, n);
+  pos_ += n;
+  return Status::Ok();
+}
+
+Status ThriftCompactReader::BeginStruct() {
+  if (last_ids_.size() > 64) return Corrupt("nesting too deep");
+  last_ids_.push_back(0);
+  return Status::Ok();
+}
+
+Status ThriftCompactReader::NextField(int16_t& id, ThriftType& type, bool& stop) {
+  uint8_t header = 0;
+  FHIRLAKE_RETURN_IF_ERROR(Byte(header));
+  stop = header == 0;
+  if (stop) {
+    last_ids_.pop_back();
     return Status::Ok();
   }
-  Status Varint(uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      uint8_t b;
+  type = static_cast<ThriftType>(header & 0x0F);
+  if ((header >> 4) != 0) {
+    id = static_cast<int16_t>(last_ids_.back() + (header >> 4));
+  } else {
+    int64_t v = 0;
+    FHIRLAKE_RETURN_IF_ERROR(Int(v));
+    id = static_cast<int16_t>(v);
+  }
+  last_ids_.back() = id;
+  return Status::Ok();
+}
+
+Status ThriftCompactReader::ListHeader(ThriftType& element, uint64_t& size) {
+  uint8_t h = 0;
+  FHIRLAKE_RETURN_IF_ERROR(Byte(h));
+  size = h >> 4;
+  if (size == 15) FHIRLAKE_RETURN_IF_ERROR(Varint(size));
+  if (size > bytes_.size() - pos_) return Corrupt("list longer than the metadata");
+  element = static_cast<ThriftType>(h & 0x0F);
+  return Status::Ok();
+}
+
+Status ThriftCompactReader::Skip(ThriftType type, bool in_list) {
+  ThriftValue ignored;
+  return Read(type, in_list, ignored, /*keep=*/false);
+}
+
+Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out, bool keep) {
+  out.type = type;
+  switch (type) {
+    case ThriftType::kBoolTrue:
+    case ThriftType::kBoolFalse:
+      if (!in_list) {  // a struct field: the value is in the field header
+        out.i = type == ThriftType::kBoolTrue;
+        return Status::Ok();
+      }
+      [[fallthrough]];
+    case ThriftType::kByte: {
+      uint8_t b = 0;
       FHIRLAKE_RETURN_IF_ERROR(Byte(b));
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return Status::Ok();
+      out.i = type == ThriftType::kByte ? static_cast<int8_t>(b) : (b == 1);
+      return Status::Ok();
     }
-    return Corrupt("varint too long");
-  }
-  Status ZigZag(int64_t& v) {
-    uint64_t u;
-    FHIRLAKE_RETURN_IF_ERROR(Varint(u));
-    v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-    return Status::Ok();
-  }
-
-  Status Value(ThriftType type, ThriftValue& out, int depth) {
-    out.type = type;
-    switch (type) {
-      case ThriftType::kBoolTrue:
-      case ThriftType::kBoolFalse:  // inside lists: one byte, 1 = true
-      case ThriftType::kByte: {
-        uint8_t b = 0;
-        FHIRLAKE_RETURN_IF_ERROR(Byte(b));
-        out.i = type == ThriftType::kByte ? static_cast<int8_t>(b) : (b == 1);
-        return Status::Ok();
+    case ThriftType::kI16:
+    case ThriftType::kI32:
+    case ThriftType::kI64: return Int(out.i);
+    case ThriftType::kDouble:
+      if (bytes_.size() - pos_ < 8) return Corrupt("truncated");
+      std::memcpy(&out.d, bytes_.data() + pos_, 8);
+      pos_ += 8;
+      return Status::Ok();
+    case ThriftType::kBinary: return Binary(out.binary);
+    case ThriftType::kList:
+    case ThriftType::kSet: {
+      ThriftType element;
+      uint64_t n = 0;
+      FHIRLAKE_RETURN_IF_ERROR(ListHeader(element, n));
+      if (keep) out.items.resize(n);
+      ThriftValue scratch;
+      for (uint64_t k = 0; k < n; ++k) FHIRLAKE_RETURN_IF_ERROR(Read(element, true, keep ? out.items[k] : scratch, keep));
+      return Status::Ok();
+    }
+    case ThriftType::kMap: {
+      uint64_t n = 0;
+      FHIRLAKE_RETURN_IF_ERROR(Varint(n));
+      if (n == 0) return Status::Ok();
+      if (n > bytes_.size() - pos_) return Corrupt("map longer than the metadata");
+      uint8_t kv = 0;
+      FHIRLAKE_RETURN_IF_ERROR(Byte(kv));
+      ThriftValue scratch;
+      for (uint64_t k = 0; k < n; ++k) {
+        FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv >> 4), true, scratch, false));
+        FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv & 0x0F), true, scratch, false));
       }
-      case ThriftType::kI16:
-      case ThriftType::kI32:
-      case ThriftType::kI64: return ZigZag(out.i);
-      case ThriftType::kDouble: {
-        if (bytes_.size() - pos_ < 8 || pos_ > bytes_.size()) return Corrupt("truncated");
-        std::memcpy(&out.d, bytes_.data() + pos_, 8);
-        pos_ += 8;
-        return Status::Ok();
-      }
-      case ThriftType::kBinary: {
-        uint64_t n;
-        FHIRLAKE_RETURN_IF_ERROR(Varint(n));
-        if (n > bytes_.size() - pos_) return Corrupt("truncated binary");
-        out.binary = bytes_.substr(pos_, n);
-        pos_ += n;
-        return Status::Ok();
-      }
-      case ThriftType::kList:
-      case ThriftType::kSet: {
-        uint8_t h = 0;
-        FHIRLAKE_RETURN_IF_ERROR(Byte(h));
-        uint64_t n = h >> 4;
-        if (n == 15) FHIRLAKE_RETURN_IF_ERROR(Varint(n));
-        if (n > bytes_.size() - pos_) return Corrupt("list longer than the metadata");
-        auto element = static_cast<ThriftType>(h & 0x0F);
-        out.items.resize(n);
-        for (auto& item : out.items) FHIRLAKE_RETURN_IF_ERROR(Value(element, item, depth + 1));
-        return Status::Ok();
-      }
-      case ThriftType::kMap: {
-        uint64_t n;
-        FHIRLAKE_RETURN_IF_ERROR(Varint(n));
-        if (n == 0) return Status::Ok();
-        if (n > bytes_.size() - pos_) return Corrupt("map longer than the metadata");
-        uint8_t kv = 0;
-        FHIRLAKE_RETURN_IF_ERROR(Byte(kv));
-        for (uint64_t k = 0; k < n; ++k) {
-          ThriftValue key, value;
-          FHIRLAKE_RETURN_IF_ERROR(Value(static_cast<ThriftType>(kv >> 4), key, depth + 1));
-          FHIRLAKE_RETURN_IF_ERROR(Value(static_cast<ThriftType>(kv & 0x0F), value, depth + 1));
+      return Status::Ok();
+    }
+    case ThriftType::kStruct: {
+      FHIRLAKE_RETURN_IF_ERROR(BeginStruct());
+      while (true) {
+        int16_t id = 0;
+        ThriftType field_type = ThriftType::kStruct;
+        bool stop = false;
+        FHIRLAKE_RETURN_IF_ERROR(NextField(id, field_type, stop));
+        if (stop) return Status::Ok();
+        if (!keep) {
+          FHIRLAKE_RETURN_IF_ERROR(Skip(field_type));
+          continue;
         }
-        return Status::Ok();
+        out.fields.emplace_back(id, ThriftValue{});
+        FHIRLAKE_RETURN_IF_ERROR(Read(field_type, false, out.fields.back().second, true));
       }
-      case ThriftType::kStruct: return Struct(out, depth + 1);
     }
-    return Corrupt("unknown field type " + std::to_string(static_cast<int>(type)));
   }
-
-  std::string_view bytes_;
-  size_t pos_;
-};
-
-}  // namespace
+  return Corrupt("unknown field type " + std::to_string(static_cast<int>(type)));
+}
 
 const ThriftValue* ThriftValue::Field(int16_t id) const {
   for (const auto& [fid, v] : fields) {
@@ -220,10 +240,10 @@ const std::vector<ThriftValue>& ThriftValue::List(int16_t id) const {
 }
 
 Result<ThriftValue> ReadThriftStruct(std::string_view bytes, size_t* pos) {
-  Decoder d(bytes, *pos);
+  ThriftCompactReader r(bytes, *pos);
   ThriftValue v;
-  FHIRLAKE_RETURN_IF_ERROR(d.Struct(v, 0));
-  *pos = d.pos();
+  FHIRLAKE_RETURN_IF_ERROR(r.Read(ThriftType::kStruct, false, v, true));
+  *pos = r.pos();
   return v;
 }
 

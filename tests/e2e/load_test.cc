@@ -152,14 +152,14 @@ TEST_F(LoadTest, ACrashBeforeCommitLeavesThePreviousVersion) {
 
 // A change set as an incremental export delivers it: updates, a stale copy, a new resource,
 // duplicates within the batch, and deletions (one of a type without output, one unknown).
-// Runs with deletion vectors (the default) and with copy-on-write (--no-deletion-vectors).
+// Runs with copy-on-write (the default) and with deletion vectors (--deletion-vectors).
 class MergeTest : public LoadTest, public ::testing::WithParamInterface<bool> {
  protected:
   bool dvs() const { return GetParam(); }
   std::vector<std::string> LoadArgs(const fs::path& from, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"load", from.string(), wh().string()};
     args.insert(args.end(), extra.begin(), extra.end());
-    if (!dvs()) args.push_back("--no-deletion-vectors");
+    if (dvs()) args.push_back("--deletion-vectors");
     return args;
   }
   RunResult Merge(const fs::path& from, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {

@@ -106,14 +106,14 @@ TEST_P(FileReaderTest, ReadsWhatTheWriterWrote) {
     for (size_t i = 0; i < ids->size(); ++i, ++at) {
       const Row& r = rows[at];
       ASSERT_TRUE(ids->present[i]);
-      ASSERT_EQ(ids->strings[i], r.id) << at;
+      ASSERT_EQ(ids->string(i), r.id) << at;
       ASSERT_EQ(times->present[i], r.has_meta && r.has_time) << at;
       if (times->present[i]) {
         ASSERT_EQ(times->ints[i], r.time) << at;
       }
       ASSERT_EQ(flags->ints[i], r.time % 2000 == 0 ? 1 : 0) << at;
       ASSERT_EQ(counts->ints[i], static_cast<int64_t>(r.json.size())) << at;
-      ASSERT_EQ(jsons->strings[i], r.json) << at;
+      ASSERT_EQ(jsons->string(i), r.json) << at;
     }
   }
   EXPECT_EQ(at, rows.size());
@@ -142,7 +142,7 @@ TEST(FileReader, ReadsAFileDuckDbWrote) {
     for (size_t k = 0; k < ids->size(); ++k, ++i) {
       ASSERT_EQ(ids->present[k], i % 4 != 0) << i;
       if (i % 4 != 0) {
-        ASSERT_EQ(ids->strings[k], "p" + std::to_string(i % 100)) << i;
+        ASSERT_EQ(ids->string(k), "p" + std::to_string(i % 100)) << i;
       }
       ASSERT_EQ(ns->ints[k], i);
       ASSERT_EQ(times->ints[k], 1'704'067'200'000'000 + i * 1'000'000) << i;

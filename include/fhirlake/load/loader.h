@@ -39,11 +39,13 @@ struct LoadOptions {
   TableSchemaOptions schema;
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
+  int jobs = 2;                          // types loaded at the same time
   // Merge marks replaced and deleted rows in Delta deletion vectors instead of rewriting the
-  // files that hold them (the table moves to reader 3 / writer 7 at its first such merge).
-  // Off: copy-on-write, for engines without deletion-vector support. A table that already
-  // has them keeps using them.
-  bool deletion_vectors = true;
+  // files that hold them; the table moves to reader 3 / writer 7 (feature deletionVectors) at
+  // its first such merge, which engines without deletion-vector support cannot read. Off
+  // (the default): copy-on-write, readable everywhere. A table that already has deletion
+  // vectors keeps using them.
+  bool deletion_vectors = false;
   size_t max_line_bytes = 256u << 20;    // longer lines are reported as bad and skipped (>= 1 MiB)
 };
 
@@ -62,8 +64,8 @@ struct LoadSummary {
   std::vector<std::filesystem::path> error_files;
 };
 
-// Loads the export. Fails (with nothing committed for that type) when a table cannot be
-// written: mode error and the table exists, I/O, unsupported Delta features, lost races after
+// Loads the export, `jobs` types at a time. Fails (with nothing committed for that type)
+// when a table cannot be written: mode error and the table exists, I/O, unsupported Delta features, lost races after
 // every attempt. Bad lines do not fail the load; the summary counts them.
 Result<LoadSummary> Load(const LoadOptions& options);
 

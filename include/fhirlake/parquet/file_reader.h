@@ -23,9 +23,15 @@ namespace fhirlake::parquet {
 // The values of one flat column in one row group, a slot per row.
 struct ColumnValues {
   std::vector<bool> present;
-  std::vector<int64_t> ints;          // BOOLEAN, INT32 and INT64 columns (0 where absent)
-  std::vector<std::string> strings;   // BYTE_ARRAY columns (empty where absent)
+  std::vector<int64_t> ints;     // BOOLEAN, INT32 and INT64 columns (0 where absent)
+  std::string bytes;             // BYTE_ARRAY columns: the values back to back
+  std::vector<size_t> ends;      // BYTE_ARRAY columns: where row i's value ends in `bytes`
   size_t size() const { return present.size(); }
+  // Row i's BYTE_ARRAY value (empty where absent).
+  std::string_view string(size_t i) const {
+    size_t begin = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(bytes).substr(begin, ends[i] - begin);
+  }
 };
 
 class FileReader {

@@ -70,6 +70,38 @@ struct ThriftValue {
   const std::vector<ThriftValue>& List(int16_t id) const;  // empty when absent
 };
 
+// A pull reader: the caller walks structs field by field and reads or skips each value, so
+// large metadata (a footer with thousands of column chunks) is decoded without building a
+// tree.
+class ThriftCompactReader {
+ public:
+  explicit ThriftCompactReader(std::string_view bytes, size_t pos = 0) : bytes_(bytes), pos_(pos) {}
+  size_t pos() const { return pos_; }
+
+  // Enters a struct (the top-level one, or a field or element of type kStruct).
+  Status BeginStruct();
+  // The next field of the current struct; at its end, sets `stop` and leaves the struct.
+  Status NextField(int16_t& id, ThriftType& type, bool& stop);
+  // Values. A bool struct field carries its value in `type` (kBoolTrue/kBoolFalse) and has no
+  // payload to read.
+  Status Int(int64_t& v);  // i16, i32, i64
+  Status Binary(std::string_view& v);
+  Status ListHeader(ThriftType& element, uint64_t& size);
+  // Consumes a value of `type` (a list element when `in_list`).
+  Status Skip(ThriftType type, bool in_list = false);
+  // Decodes a value of `type` into `out` (kept only with `keep`).
+  Status Read(ThriftType type, bool in_list, ThriftValue& out, bool keep);
+
+ private:
+  static Status Corrupt(const std::string& why);
+  Status Byte(uint8_t& b);
+  Status Varint(uint64_t& v);
+
+  std::string_view bytes_;
+  size_t pos_;
+  std::vector<int16_t> last_ids_;
+};
+
 // Decodes one struct starting at `bytes[*pos]` and advances `*pos` past it. Fails on
 // truncated or malformed input and on nesting deeper than 64.
 Result<ThriftValue> ReadThriftStruct(std::string_view bytes, size_t* pos);
