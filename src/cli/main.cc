@@ -2,9 +2,13 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "src/cli/commands.h"
+#include "src/cli/config_file.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fhirlake: FHIR Bulk Data export, serving and sync to Delta Lake tables"};
@@ -16,8 +20,18 @@ int main(int argc, char** argv) {
   fhirlake::cli::RegisterGenerate(app, exit_code);
   fhirlake::cli::RegisterKeygen(app, exit_code);
   fhirlake::cli::RegisterLoad(app, exit_code);
+  fhirlake::cli::RegisterSync(app, exit_code);
+  // A --config file's settings become arguments for whatever flags and environment left unset.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto configured = fhirlake::cli::ApplyConfigFile(app, args);
+  if (!configured.ok()) {
+    std::fprintf(stderr, "fhirlake: %s\n", configured.status().message().c_str());
+    return fhirlake::cli::kExitUsage;
+  }
+  args = configured.value();
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : fhirlake::cli::kExitUsage;

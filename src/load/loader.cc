@@ -362,6 +362,14 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
   delta::Table table(root);
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
+  if (o.txn) {
+    auto it = snapshot->app_versions.find(o.txn->first);
+    if (it != snapshot->app_versions.end() && it->second >= o.txn->second) {
+      result.skipped = result.already_committed = true;
+      result.version = snapshot->version;
+      return result;
+    }
+  }
   if (snapshot->version >= 0 && o.mode == SaveMode::kIgnore) {
     result.skipped = true;
     return result;
@@ -476,6 +484,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     delta::Commit commit;
     commit.operation = o.mode == SaveMode::kMerge ? "MERGE" : "WRITE";
     commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
+    commit.txn = o.txn;
     if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
     if (kept + incoming > 0) {
       commit.adds.push_back({data_name, static_cast<int64_t>(fs::file_size(root / data_name)), NowMillis(),
@@ -508,6 +517,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     if (attempt == 1) MaybeWaitAtGate();
     auto version = table.Write(*snapshot, commit);
     if (version.ok()) {
+      MaybeCrash("after-commit");
       r.version = *version;
       result = r;
       if (errors.count()) summary.error_files.push_back(errors.path());

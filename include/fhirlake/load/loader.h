@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct LoadOptions {
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
   int jobs = 2;                          // types loaded at the same time
+  // With (appId, version): a table whose log already holds a txn of appId at version or later
+  // is skipped (this load was committed there before), and each commit records the txn. This
+  // makes re-running an interrupted load exact.
+  std::optional<std::pair<std::string, int64_t>> txn;
   // Merge marks replaced and deleted rows in Delta deletion vectors instead of rewriting the
   // files that hold them; the table moves to reader 3 / writer 7 (feature deletionVectors) at
   // its first such merge, which engines without deletion-vector support cannot read. Off
@@ -56,6 +61,7 @@ struct TableResult {
   uint64_t bad_lines = 0;
   int64_t version = -1;                  // committed version; -1 when skipped
   bool skipped = false;                  // mode ignore and the table existed, or nothing to do
+  bool already_committed = false;        // the txn was found in the table's log
 };
 
 struct LoadSummary {

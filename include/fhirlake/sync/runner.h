@@ -1,0 +1,67 @@
+// sync::RunSync: one synchronisation of a warehouse with a Bulk Data source.
+//
+//   state (last transactionTime) → export (_since) into WAREHOUSE/_fhirlake/inflight/<key>/
+//   → load (merge; overwrite for a full refresh) with a Delta txn per table
+//   → archive the export under WAREHOUSE/_exports/<transactionTime>/ → state
+//
+// Crash safety: every step can be killed and the same call repeated. The in-flight export
+// directory resumes the export (its export-state.json keeps the status URL); a table whose log
+// already holds this export's txn is not loaded twice; the state advances last, only after
+// every table commit of the run succeeded. Loads are merges keyed by id and meta.lastUpdated,
+// so even a repeated export of the same changes gives the same tables.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhirlake/bulk/export_client.h"
+#include "fhirlake/load/loader.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::sync {
+
+struct SyncOptions {
+  std::string source;                   // FHIR base URL
+  std::filesystem::path warehouse;
+  std::vector<std::string> types;       // empty: every type the source exports
+  std::string group;                    // group-level export of this Group id
+  bool full_refresh = false;            // export everything and overwrite the tables
+  std::optional<std::string> since;     // _since for this run instead of the state's
+  std::filesystem::path archive;        // where finished exports go (default WAREHOUSE/_exports)
+  int keep = 0;                         // archived exports to keep (0: all)
+  bulk::ExportOptions export_options;   // HTTP client, auth, parallelism, timeouts (the rest is set here)
+  load::LoadOptions load_options;       // jobs, deletion vectors, schema depth (the rest is set here)
+};
+
+// What failed, for exit codes: bad options, the source (auth, export), or the warehouse.
+enum class FailureKind { kNone, kConfig, kSource, kLoad };
+
+struct SyncSummary {
+  std::string key;
+  std::string transaction_time;
+  std::string since;                    // "" for a full export
+  bool full_refresh = false;
+  bool resumed = false;                 // an interrupted export was picked up
+  std::filesystem::path archived_to;
+  bulk::ExportSummary exported;
+  std::vector<load::TableResult> tables;
+  uint64_t inserted = 0, updated = 0, deleted = 0, rows = 0, bad_lines = 0;
+  double seconds = 0;
+};
+
+class SyncObserver : public bulk::ExportObserver {
+ public:
+  virtual void OnSyncPhase(std::string_view /*phase*/) {}  // "export", "load", "archive"
+};
+
+// Runs one sync. On failure, `*kind` says which part failed and the entry's lastError is
+// recorded in the state (the last successful transactionTime is kept).
+Result<SyncSummary> RunSync(const SyncOptions& options, SyncObserver* observer, FailureKind* kind);
+
+// The directories under `archive` that hold archived exports, oldest first.
+std::vector<std::filesystem::path> ArchivedExports(const std::filesystem::path& archive);
+
+}  // namespace fhirlake::sync

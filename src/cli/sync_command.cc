@@ -1,0 +1,202 @@
+// fhirlake sync --source URL --warehouse DIR [options]: export what changed since the last
+// sync, merge it into the warehouse, remember where it got to. And `fhirlake config --show`,
+// which prints the settings sync would use (flags > environment > --config file).
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "fhirlake/http/url.h"
+#include "fhirlake/sync/runner.h"
+#include "src/cli/client_auth.h"
+#include "src/cli/commands.h"
+#include "src/cli/config_file.h"
+#include "src/cli/duration.h"
+#include "src/cli/progress_display.h"
+
+namespace fhirlake::cli {
+namespace {
+
+using nlohmann::json;
+
+struct SyncArgs {
+  std::string source, warehouse, group, since, archive, config;
+  std::vector<std::string> types;
+  std::string timeout = "24h", poll_interval = "1s", ca_file;
+  ClientAuthArgs auth;
+  bool full_refresh = false, deletion_vectors = false, quiet = false, json = false, insecure = false, show = false;
+  int keep = 0, parallel = 4, retries = 6, max_depth = 3;
+  int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+};
+
+// Export progress as `fhirlake export` shows it, plus the sync's own phases.
+class SyncDisplay : public sync::SyncObserver {
+ public:
+  explicit SyncDisplay(DisplayMode mode) : mode_(mode), progress_(mode) {}
+  void OnSyncPhase(std::string_view phase) override {
+    if (phase != "export") progress_.Finish();
+    if (mode_ != DisplayMode::kQuiet && phase == "load") std::fprintf(stderr, "loading into the warehouse\n");
+  }
+  void OnPhase(std::string_view p) override { progress_.OnPhase(p); }
+  void OnServerProgress(std::string_view t) override { progress_.OnServerProgress(t); }
+  void OnDownloadsPlanned(const std::vector<http::DownloadTask>& t) override { progress_.OnDownloadsPlanned(t); }
+  void OnNotice(std::string_view t) override { progress_.OnNotice(t); }
+  void OnRequest(size_t i, const http::DownloadTask& t, uint64_t f) override { progress_.OnRequest(i, t, f); }
+  void OnBytes(uint64_t n) override { progress_.OnBytes(n); }
+  void OnRetry(size_t i, const http::DownloadTask& t, const std::string& r, http::Millis d) override {
+    progress_.OnRetry(i, t, r, d);
+  }
+  void OnFinished(size_t i, const http::DownloadTask& t, const http::DownloadResult& r) override {
+    progress_.OnFinished(i, t, r);
+  }
+  void OnTick() override { progress_.OnTick(); }
+  void Finish() { progress_.Finish(); }
+
+ private:
+  DisplayMode mode_;
+  ProgressDisplay progress_;
+};
+
+json SummaryJson(const sync::SyncSummary& s) {
+  json tables = json::object();
+  for (const auto& t : s.tables) {
+    tables[t.type] = {{"rows", t.rows}, {"inserted", t.inserted}, {"updated", t.updated}, {"deleted", t.deleted},
+                      {"badLines", t.bad_lines}, {"version", t.version}, {"alreadyCommitted", t.already_committed}};
+  }
+  return {{"status", "ok"},           {"transactionTime", s.transaction_time},
+          {"since", s.since},         {"fullRefresh", s.full_refresh},
+          {"resumed", s.resumed},     {"files", s.exported.files},
+          {"bytes", s.exported.bytes}, {"resources", s.exported.resources},
+          {"inserted", s.inserted},   {"updated", s.updated},
+          {"deleted", s.deleted},     {"badLines", s.bad_lines},
+          {"seconds", s.seconds},     {"archivedTo", s.archived_to.string()},
+          {"tables", tables}};
+}
+
+int ExitCodeOf(sync::FailureKind kind) {
+  switch (kind) {
+    case sync::FailureKind::kConfig: return kExitUsage;
+    case sync::FailureKind::kSource: return kExitSource;
+    case sync::FailureKind::kLoad: return kExitLoad;
+    case sync::FailureKind::kNone: return kExitOk;
+  }
+  return kExitFailed;
+}
+
+int Run(const SyncArgs& a) {
+  DisplayMode mode = ChooseDisplayMode(a.quiet || a.json);
+  sync::SyncOptions o;
+  o.source = a.source;
+  o.warehouse = a.warehouse;
+  o.types = a.types;
+  o.group = a.group;
+  o.full_refresh = a.full_refresh;
+  if (!a.since.empty()) o.since = a.since;
+  o.archive = a.archive;
+  o.keep = a.keep;
+  http::ClientOptions& client = o.export_options.client;
+  client.verify_tls = !a.insecure;
+  client.ca_file = a.ca_file;
+  client.retry.max_attempts = std::max(1, a.retries);
+  if (mode != DisplayMode::kQuiet) {
+    client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {
+      std::fprintf(stderr, "retrying %s in %.1f s: %s\n", http::RedactUrl(url).c_str(),
+                   static_cast<double>(delay.count()) / 1000.0, reason.c_str());
+    };
+  }
+  auto usage = [&](const std::string& message) {
+    std::fprintf(stderr, "fhirlake sync: %s\n", message.c_str());
+    if (a.json) std::printf("%s\n", json{{"status", "error"}, {"kind", "config"}, {"error", message}}.dump().c_str());
+    return kExitUsage;
+  };
+  auto tokens = MakeTokenSource(a.auth, a.source, client);
+  if (!tokens.ok()) return usage(tokens.status().message());
+  client.tokens = tokens.value();
+  auto timeout = ParseDuration(a.timeout);
+  auto poll = ParseDuration(a.poll_interval);
+  if (!timeout) return usage("timeout: '" + a.timeout + "' is not a duration like 90s, 5m, 24h");
+  if (!poll) return usage("pollInterval: '" + a.poll_interval + "' is not a duration like 1s, 500ms");
+  if (a.keep < 0) return usage("keep: must be 0 (keep all) or more");
+  if (a.max_depth < 0 || a.max_depth > 10) return usage("maxDepth: must be between 0 and 10");
+  o.export_options.timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
+  o.export_options.poll_interval = *poll;
+  o.export_options.parallel = std::max(1, a.parallel);
+  o.load_options.jobs = std::max(1, a.jobs);
+  o.load_options.deletion_vectors = a.deletion_vectors;
+  o.load_options.schema.max_depth = a.max_depth;
+
+  SyncDisplay display(mode);
+  sync::FailureKind kind = sync::FailureKind::kNone;
+  auto result = sync::RunSync(o, &display, &kind);
+  display.Finish();
+  if (!result.ok()) {
+    std::fprintf(stderr, "fhirlake sync: %s\n", result.status().message().c_str());
+    if (a.json) {
+      const char* names[] = {"none", "config", "source", "load"};
+      std::printf("%s\n", json{{"status", "error"}, {"kind", names[static_cast<int>(kind)]},
+                               {"error", result.status().message()}}.dump().c_str());
+    }
+    return ExitCodeOf(kind);
+  }
+  const auto& s = result.value();
+  if (a.json) std::printf("%s\n", SummaryJson(s).dump().c_str());
+  if (mode != DisplayMode::kQuiet || !a.json) {
+    std::vector<std::string> types;
+    for (const auto& t : s.tables) types.push_back(t.type);
+    std::fprintf(stderr, "%s\n",
+                 fmt::format("synced {} type{} ({}): {} added, {} updated, {} deleted; {} in {}; {}{}",
+                             s.tables.size(), s.tables.size() == 1 ? "" : "s", fmt::join(types, ", "), s.inserted,
+                             s.updated, s.deleted, FormatBytes(s.exported.bytes), FormatDuration(s.seconds),
+                             s.full_refresh ? "full refresh" : s.since.empty() ? "first sync" : "changes since " + s.since,
+                             s.bad_lines ? fmt::format("; {} bad lines (see _errors/)", s.bad_lines) : "")
+                     .c_str());
+  }
+  return kExitOk;
+}
+
+void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
+  cmd.add_option("--source", a.source, "FHIR base URL of the Bulk Data source");
+  cmd.add_option("--warehouse", a.warehouse, "Warehouse directory (Delta tables per resource type)");
+  cmd.add_option("--types", a.types, "Only these resource types (comma-separated)")->delimiter(',');
+  cmd.add_option("--group", a.group, "Group-level export of this Group id");
+  cmd.add_flag("--full-refresh", a.full_refresh, "Export everything and overwrite the tables");
+  cmd.add_option("--since", a.since, "Export changes since this instant, once, instead of since the last sync");
+  cmd.add_option("--archive", a.archive, "Where finished exports are kept (default WAREHOUSE/_exports)");
+  cmd.add_option("--keep", a.keep, "Archived exports to keep (default 0: all)");
+  cmd.add_flag("--deletion-vectors", a.deletion_vectors, "Merge with Delta deletion vectors (see fhirlake load)");
+  cmd.add_option("--jobs", a.jobs, "Resource types loaded in parallel");
+  cmd.add_option("--max-depth", a.max_depth, "Nesting depth of typed columns (default 3)");
+  cmd.add_option("--parallel", a.parallel, "Parallel downloads (default 4)");
+  cmd.add_option("--timeout", a.timeout, "Give up waiting for the source after this long (default 24h)");
+  cmd.add_option("--poll-interval", a.poll_interval, "First status poll interval without Retry-After (default 1s)");
+  cmd.add_option("--retries", a.retries, "Attempts per request before giving up (default 6)");
+  cmd.add_option("--ca-file", a.ca_file, "Extra CA certificates (PEM) for TLS");
+  cmd.add_flag("--insecure", a.insecure, "Do not verify TLS certificates");
+  AddClientAuthOptions(cmd, a.auth);
+  cmd.add_option("--config", a.config, "JSON config file (keys in lower camel case: source, warehouse, clientId, ...)");
+  AddEnvironmentNames(cmd);
+}
+
+}  // namespace
+
+void RegisterSync(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<SyncArgs>();
+  CLI::App* cmd = app.add_subcommand("sync", "Export changes since the last sync and merge them into the warehouse");
+  AddSyncOptions(*cmd, *args);
+  cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
+  cmd->add_flag("--json", args->json, "Print a JSON summary on stdout");
+  cmd->callback([args, &exit_code] { exit_code = Run(*args); });
+
+  auto config_args = std::make_shared<SyncArgs>();
+  CLI::App* config = app.add_subcommand("config", "Show the effective sync configuration (secrets masked)");
+  AddSyncOptions(*config, *config_args);
+  config->add_flag("--show", config_args->show, "Print the configuration as JSON");
+  config->callback([config, &exit_code] {
+    std::printf("%s\n", EffectiveConfigJson(*config).c_str());
+    exit_code = kExitOk;
+  });
+}
+
+}  // namespace fhirlake::cli

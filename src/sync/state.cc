@@ -1,0 +1,75 @@
+#include "fhirlake/sync/state.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "fhirlake/store/local_file.h"
+
+namespace fhirlake::sync {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string SyncKey(const std::string& source, const std::string& group, std::vector<std::string> types) {
+  std::sort(types.begin(), types.end());
+  std::string key = source + "|group=" + group + "|types=";
+  for (size_t i = 0; i < types.size(); ++i) key += (i ? "," : "") + types[i];
+  return key;
+}
+
+StateFile::StateFile(fs::path warehouse) : path_(std::move(warehouse) / "_fhirlake" / "state.json") {}
+
+Result<std::map<std::string, SyncEntry>> StateFile::Read() const {
+  std::map<std::string, SyncEntry> out;
+  std::error_code ec;
+  if (!fs::exists(path_, ec)) return out;
+  auto text = store::ReadSmallFile(path_);
+  if (!text.ok()) return text.status();
+  json doc = json::parse(*text, nullptr, false);
+  if (!doc.is_object() || !doc.contains("syncs") || !doc["syncs"].is_object()) {
+    return DataLoss(path_.string() + " is not a fhirlake state file; move it away to start over");
+  }
+  for (const auto& [key, j] : doc["syncs"].items()) {
+    SyncEntry e;
+    e.source = j.value("source", "");
+    e.group = j.value("group", "");
+    e.types = j.value("types", std::vector<std::string>{});
+    e.transaction_time = j.value("transactionTime", "");
+    e.last_success = j.value("lastSuccess", "");
+    e.last_error = j.value("lastError", "");
+    e.last_error_at = j.value("lastErrorAt", "");
+    if (j.contains("inFlight") && j["inFlight"].is_object()) {
+      const json& f = j["inFlight"];
+      e.in_flight = InFlight{f.value("exportDir", ""), f.value("since", ""), f.value("fullRefresh", false),
+                             f.value("startedAt", ""), f.value("statusUrl", "")};
+    }
+    out[key] = std::move(e);
+  }
+  return out;
+}
+
+Status StateFile::Put(const std::string& key, const SyncEntry& e) const {
+  auto current = Read();
+  if (!current.ok()) return current.status();
+  (*current)[key] = e;
+  json syncs = json::object();
+  for (const auto& [k, v] : *current) {
+    json j = {{"source", v.source}, {"group", v.group}, {"types", v.types}, {"transactionTime", v.transaction_time},
+              {"lastSuccess", v.last_success}};
+    if (!v.last_error.empty()) {
+      j["lastError"] = v.last_error;
+      j["lastErrorAt"] = v.last_error_at;
+    }
+    if (v.in_flight) {
+      j["inFlight"] = {{"exportDir", v.in_flight->export_dir}, {"since", v.in_flight->since},
+                       {"fullRefresh", v.in_flight->full_refresh}, {"startedAt", v.in_flight->started_at},
+                       {"statusUrl", v.in_flight->status_url}};
+    }
+    syncs[k] = j;
+  }
+  std::error_code ec;
+  fs::create_directories(path_.parent_path(), ec);
+  return store::WriteFileAtomically(path_, json{{"version", 1}, {"syncs", syncs}}.dump(2) + "\n");
+}
+
+}  // namespace fhirlake::sync
