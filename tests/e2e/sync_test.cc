@@ -1,0 +1,312 @@
+// fhirlake sync as users run it: a real `fhirlake serve` source over generated data that the
+// test changes between runs, real `fhirlake sync` processes (killed at named steps and at
+// arbitrary moments), the tables read back by DuckDB through the test's own Delta reader.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/sample_generator.h"
+#include "tests/support/duckdb.h"
+#include "tests/support/process.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::vector<std::string> kTypes = {"Patient", "Observation"};
+
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(fhir::GenerateSample(src(), {12, 5, 100000}).ok()); }
+  fs::path src() const { return dir_ / "source"; }
+  fs::path wh() const { return dir_ / "warehouse"; }
+
+  std::vector<std::string> SyncArgs(const ServerProcess& server, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"sync", "--source", server.base_url(), "--warehouse", wh().string(),
+                                     "--types", "Patient,Observation", "--poll-interval", "50ms", "--quiet"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  RunResult Sync(const ServerProcess& server, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
+    return RunFhirlake(SyncArgs(server, std::move(extra)), env);
+  }
+
+  static std::vector<std::string> Lines(const fs::path& file) {
+    std::vector<std::string> out;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) out.push_back(line);
+    }
+    return out;
+  }
+  static void WriteLines(const fs::path& file, const std::vector<std::string>& lines) {
+    std::ofstream out(file, std::ios::trunc);
+    for (const auto& l : lines) out << l << "\n";
+  }
+
+  // Changes the source as a server's data changes: two patients and an observation updated
+  // (meta.lastUpdated now), one patient and one observation deleted (gone from the files, a
+  // DELETE entry under deleted/), one patient added.
+  void ChangeSource() {
+    const std::string now = fhir::FormatInstant(fhir::NowMicros() + 1000);
+    auto patients = Lines(src() / "Patient.000.ndjson");
+    auto observations = Lines(src() / "Observation.000.ndjson");
+    for (int i : {0, 1}) {
+      json p = json::parse(patients[i]);
+      p["meta"]["lastUpdated"] = now;
+      p["gender"] = "other";
+      patients[i] = p.dump();
+    }
+    json o = json::parse(observations[0]);
+    o["meta"]["lastUpdated"] = now;
+    o["status"] = "amended";
+    observations[0] = o.dump();
+    deleted_patient_ = json::parse(patients[2])["id"];
+    deleted_observation_ = json::parse(observations[1])["id"];
+    patients.erase(patients.begin() + 2);
+    observations.erase(observations.begin() + 1);
+    patients.push_back(json{{"resourceType", "Patient"}, {"id", "added-later"}, {"meta", {{"lastUpdated", now}}},
+                            {"gender", "unknown"}}.dump());
+    WriteLines(src() / "Patient.000.ndjson", patients);
+    WriteLines(src() / "Observation.000.ndjson", observations);
+    fs::create_directories(src() / "deleted");
+    json bundle = {{"resourceType", "Bundle"}, {"type", "transaction"}, {"meta", {{"lastUpdated", now}}},
+                   {"entry", {{{"request", {{"method", "DELETE"}, {"url", "Patient/" + deleted_patient_}}}},
+                              {{"request", {{"method", "DELETE"}, {"url", "Observation/" + deleted_observation_}}}}}}};
+    WriteLines(src() / "deleted" / "Bundle.000.ndjson", {bundle.dump()});
+  }
+
+  // id → _json of a table, as DuckDB reads it; duplicates fail the test.
+  std::map<std::string, std::string> Table(const std::string& type) {
+    std::map<std::string, std::string> out;
+    json rows = DuckDb("SELECT id, _json FROM t", {{"t", wh() / type}});
+    EXPECT_TRUE(rows.is_array()) << rows.dump();
+    if (!rows.is_array()) return out;
+    for (const auto& r : rows) {
+      EXPECT_FALSE(out.count(r["id"])) << type << " has " << r["id"] << " twice";
+      out[r["id"]] = r["_json"];
+    }
+    return out;
+  }
+  // What the source holds now, id → line.
+  std::map<std::string, std::string> Source(const std::string& type) {
+    std::map<std::string, std::string> out;
+    for (const auto& l : Lines(src() / (type + ".000.ndjson"))) out[json::parse(l)["id"]] = l;
+    return out;
+  }
+  void ExpectWarehouseEqualsSource(const std::string& context) {
+    for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type << " after " << context;
+  }
+  json State() { return json::parse(ReadFile(wh() / "_fhirlake" / "state.json"), nullptr, false); }
+  std::string StateEntry(const std::string& field) {
+    json s = State();
+    if (!s.is_object() || s["syncs"].empty()) return "";
+    const json& e = s["syncs"].begin().value();
+    return e.contains(field) ? e[field].dump() : "";
+  }
+
+  TempDir dir_;
+  std::string deleted_patient_, deleted_observation_;
+};
+
+TEST_F(SyncTest, FirstSyncThenAnIncrementalOneWithUpdatesAndDeletes) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto first = Sync(server, {"--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  json s1 = json::parse(first.out);
+  EXPECT_EQ(s1["since"], "");
+  ExpectWarehouseEqualsSource("the first sync");
+
+  ChangeSource();
+  auto second = Sync(server, {"--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  json s2 = json::parse(second.out);
+  EXPECT_EQ(s2["since"], s1["transactionTime"]) << "the next _since is the last export's transactionTime";
+  EXPECT_EQ(s2["inserted"], 1);
+  EXPECT_EQ(s2["updated"], 3);
+  EXPECT_EQ(s2["deleted"], 2);
+  EXPECT_EQ(s2["resources"], 4) << "only the changes travel";
+  ExpectWarehouseEqualsSource("the incremental sync");
+  EXPECT_FALSE(Table("Patient").count(deleted_patient_));
+
+  std::vector<std::string> sinces;
+  for (const auto& r : server.Requests()) {
+    if (r.value("path", "").find("$export") != std::string::npos) sinces.push_back(r["params"].contains("_since") ? r["params"]["_since"][0].get<std::string>() : "");
+  }
+  EXPECT_EQ(sinces, (std::vector<std::string>{"", s1["transactionTime"].get<std::string>()}));
+  EXPECT_EQ(StateEntry("transactionTime"), s2["transactionTime"].dump());
+  size_t archived = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "_exports")) {
+    archived += fs::exists(e.path() / "manifest.json");
+    std::string name = s2["transactionTime"];
+    for (char& c : name) c = c == ':' ? '-' : c;
+    if (e.path().filename() == name) {
+      EXPECT_TRUE(fs::exists(e.path() / "deleted")) << "deleted/ is part of the audit copy";
+    }
+  }
+  EXPECT_EQ(archived, 2u);
+  auto quiet = Sync(server, {"--keep", "1"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  archived = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "_exports")) archived += fs::exists(e.path() / "manifest.json");
+  EXPECT_EQ(archived, 1u) << "--keep 1 prunes older exports";
+}
+
+TEST_F(SyncTest, FullRefreshOverwritesTheTables) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Sync(server).exit_code, 0);
+  ChangeSource();
+  auto r = Sync(server, {"--full-refresh", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["fullRefresh"], true);
+  EXPECT_EQ(s["since"], "");
+  ExpectWarehouseEqualsSource("a full refresh");
+  std::string log = ReadFile(wh() / "Patient" / "_delta_log" / "00000000000000000001.json");
+  EXPECT_NE(log.find(R"("mode":"overwrite")"), std::string::npos) << log;
+}
+
+// Kill the incremental sync at a named step, run it again: the tables are exactly those of an
+// uninterrupted run (nothing lost, nothing twice, nothing deleted comes back).
+class SyncCrashTest : public SyncTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(SyncCrashTest, RerunAfterAKillGivesTheSameTables) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Sync(server).exit_code, 0);
+  const std::string first_tt = StateEntry("transactionTime");
+  ChangeSource();
+  auto killed = Sync(server, {}, {"FHIRLAKE_TEST_CRASH=" + GetParam()});
+  ASSERT_EQ(killed.exit_code, 86) << "the crash hook did not fire at " << GetParam() << ": " << killed.err;
+  if (GetParam() != "after-state") {
+    EXPECT_EQ(StateEntry("transactionTime"), first_tt) << "the state advances only after every commit";
+  }
+  auto rerun = Sync(server, {"--json"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  ExpectWarehouseEqualsSource("a kill at " + GetParam() + " and a rerun");
+  EXPECT_EQ(StateEntry("inFlight"), "") << "nothing left in flight";
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, SyncCrashTest,
+                         ::testing::Values("export-waiting", "export-downloading", "after-export", "before-commit",
+                                           "after-commit", "after-load", "after-archive", "after-state"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           std::string n = p.param;
+                           for (char& c : n) c = c == '-' ? '_' : c;
+                           return n;
+                         });
+
+TEST_F(SyncTest, AKilledSyncResumesTheExportInFlight) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto killed = Sync(server, {}, {"FHIRLAKE_TEST_CRASH=export-waiting"});
+  ASSERT_EQ(killed.exit_code, 86) << killed.err;
+  json state = State();
+  ASSERT_TRUE(state.is_object()) << ReadFile(wh() / "_fhirlake" / "state.json");
+  const json& entry = state["syncs"].begin().value();
+  ASSERT_TRUE(entry.contains("inFlight"));
+  const fs::path inflight = entry["inFlight"]["exportDir"].get<std::string>();
+  EXPECT_NE(ReadFile(inflight / "export-state.json").find("bulkstatus"), std::string::npos)
+      << "the status URL is kept with the export in flight";
+  auto kickoffs = [&] {
+    int n = 0;
+    for (const auto& r : server.Requests()) n += r.value("path", "").find("$export") != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(kickoffs(), 1);
+  auto rerun = Sync(server, {"--json"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(json::parse(rerun.out)["resumed"], true);
+  EXPECT_EQ(kickoffs(), 1) << "the rerun polled the old export instead of starting another";
+  ExpectWarehouseEqualsSource("a resumed export");
+}
+
+TEST_F(SyncTest, KillsAtArbitraryMomentsLoseNothing) {
+  // Slow file delivery stretches the download so that kills land in every phase.
+  ServerProcess server(src(), {"--faults", "file:slow=400000"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Sync(server).exit_code, 0);
+  ChangeSource();
+  for (int delay_ms : {30, 120, 250, 400, 700}) {
+    Child child(
+        [&] {
+          auto args = SyncArgs(server);
+          args.insert(args.begin(), FhirlakeBinary());
+          return args;
+        }(),
+        {}, dir_ / "kill.out", dir_ / "kill.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // the moment of the kill is the test's input
+    child.Signal(SIGKILL);
+    child.Wait();
+  }
+  auto rerun = Sync(server);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  ExpectWarehouseEqualsSource("five kills at arbitrary moments");
+}
+
+TEST_F(SyncTest, ConfigurationComesFromFlagsThenEnvironmentThenFile) {
+  std::ofstream(dir_ / "sync.json") << R"({"source": "http://file.example/fhir", "warehouse": "/from/file",
+    "types": ["Patient"], "keep": 3, "clientId": "file-client", "clientSecret": "s3cret", "fullRefresh": true})";
+  auto shown = RunFhirlake({"config", "--show", "--config", (dir_ / "sync.json").string(), "--warehouse", "/from/flag"},
+                           {"FHIRLAKE_TYPES=Observation,Condition", "FHIRLAKE_WAREHOUSE=/from/env"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  json c = json::parse(shown.out);
+  EXPECT_EQ(c["warehouse"], "/from/flag") << "a flag beats the environment and the file";
+  EXPECT_EQ(c["types"], json({"Observation", "Condition"})) << "the environment beats the file";
+  EXPECT_EQ(c["source"], "http://file.example/fhir");
+  EXPECT_EQ(c["keep"], "3");
+  EXPECT_EQ(c["fullRefresh"], true);
+  EXPECT_EQ(c["clientId"], "file-client");
+  EXPECT_EQ(c["clientSecret"], "****");
+  EXPECT_EQ(shown.out.find("s3cret"), std::string::npos) << "secrets are masked";
+
+  std::ofstream(dir_ / "unknown.json") << R"({"source": "http://x/fhir", "warehose": "/typo"})";
+  auto unknown = RunFhirlake({"sync", "--config", (dir_ / "unknown.json").string()});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("unknown key 'warehose'"), std::string::npos) << unknown.err;
+  std::ofstream(dir_ / "bad.json") << R"({"keep": "three"})";
+  auto bad = RunFhirlake({"sync", "--config", (dir_ / "bad.json").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("'keep' must be an integer"), std::string::npos) << bad.err;
+  auto missing = RunFhirlake({"sync", "--warehouse", wh().string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no source"), std::string::npos) << missing.err;
+}
+
+TEST_F(SyncTest, ASourceThatFailsExitsWithThreeAndKeepsTheState) {
+  ServerProcess server(src(), {"--faults", "kickoff:500*100"});
+  ASSERT_TRUE(server.ok());
+  auto r = Sync(server, {"--retries", "1", "--json"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  json s = json::parse(r.out, nullptr, false);
+  EXPECT_EQ(s["kind"], "source") << r.out;
+  EXPECT_NE(StateEntry("lastError"), "");
+  EXPECT_EQ(StateEntry("transactionTime"), R"("")");
+}
+
+TEST_F(SyncTest, AWarehouseThatCannotBeWrittenExitsWithFour) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  fs::create_directories(wh() / "Patient" / "_delta_log");
+  std::ofstream(wh() / "Patient" / "_delta_log" / "00000000000000000000.json")
+      << R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["columnMapping"],"writerFeatures":["columnMapping"]}})"
+      << "\n";
+  auto r = Sync(server);
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("protocol features fhirlake does not support"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace fhirlake::testing
