@@ -134,7 +134,12 @@ Result<Snapshot> Table::Load() const {
       if (line.empty()) continue;
       json action = json::parse(line, nullptr, false);
       if (action.is_discarded()) return DataLoss(commits[i].second.string() + " is not valid JSON");
-      if (action.contains("protocol")) {
+      if (action.contains("commitInfo") && action["commitInfo"].is_object()) {
+        const json& info = action["commitInfo"];
+        snap.last_commit_ms = info.value("timestamp", snap.last_commit_ms);
+        std::string tt = info.value("transactionTime", "");
+        if (!tt.empty()) snap.last_transaction_time = tt;
+      } else if (action.contains("protocol")) {
         FHIRLAKE_RETURN_IF_ERROR(CheckProtocol(action["protocol"], snap));
       } else if (action.contains("metaData")) {
         const auto& m = action["metaData"];

@@ -156,11 +156,24 @@ TEST_F(SyncTest, FirstSyncThenAnIncrementalOneWithUpdatesAndDeletes) {
     }
   }
   EXPECT_EQ(archived, 2u);
-  auto quiet = Sync(server, {"--keep", "1"});
+  auto status = RunFhirlake({"status", wh().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  json st = json::parse(status.out);
+  ASSERT_EQ(st["tables"].size(), 2u);
+  for (const auto& t : st["tables"]) {
+    EXPECT_EQ(t["rows"], Source(t["table"]).size()) << t.dump();
+    EXPECT_EQ(t["transactionTime"], s2["transactionTime"]);
+  }
+  EXPECT_EQ(st["syncs"][0]["lastError"], "");
+  auto text = RunFhirlake({"status", wh().string()});
+  EXPECT_NE(text.out.find("Observation"), std::string::npos) << text.out;
+
+  auto quiet = Sync(server, {"--keep", "1", "--deletion-vectors"});
   ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
   archived = 0;
   for (const auto& e : fs::directory_iterator(wh() / "_exports")) archived += fs::exists(e.path() / "manifest.json");
   EXPECT_EQ(archived, 1u) << "--keep 1 prunes older exports";
+  ExpectWarehouseEqualsSource("a sync without changes");
 }
 
 TEST_F(SyncTest, FullRefreshOverwritesTheTables) {

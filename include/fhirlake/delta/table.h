@@ -36,6 +36,8 @@ struct Snapshot {
   std::map<std::string, int64_t> app_versions;  // txn appId → version
   std::map<std::string, std::string> configuration;  // metaData.configuration
   bool deletion_vectors_supported = false;  // the protocol has the deletionVectors feature
+  std::string last_transaction_time;  // the latest commitInfo.transactionTime (fhirlake's loads)
+  int64_t last_commit_ms = 0;         // commitInfo.timestamp of the latest commit
 
   bool deletion_vectors_enabled() const {
     auto it = configuration.find("delta.enableDeletionVectors");
