@@ -1,7 +1,12 @@
 // fhirlake sync --source URL --warehouse DIR [options]: export what changed since the last
 // sync, merge it into the warehouse, remember where it got to. And `fhirlake config --show`,
 // which prints the settings sync would use (flags > environment > --config file).
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <tuple>
 #include <memory>
 #include <thread>
 
@@ -9,7 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/http/url.h"
+#include "fhirlake/server/ops_server.h"
 #include "fhirlake/sync/runner.h"
+#include "fhirlake/sync/schedule.h"
+#include "fhirlake/sync/sentry.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/config_file.h"
@@ -25,6 +33,7 @@ struct SyncArgs {
   std::string source, warehouse, group, since, archive, config;
   std::vector<std::string> types;
   std::string timeout = "24h", poll_interval = "1s", ca_file;
+  std::string every, cron, full_refresh_cron, listen, max_lag = "25h";
   ClientAuthArgs auth;
   bool full_refresh = false, deletion_vectors = false, quiet = false, json = false, insecure = false, show = false;
   int keep = 0, parallel = 4, retries = 6, max_depth = 3;
@@ -85,6 +94,8 @@ int ExitCodeOf(sync::FailureKind kind) {
   return kExitFailed;
 }
 
+int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::FailureKind kind);
+
 int Run(const SyncArgs& a) {
   DisplayMode mode = ChooseDisplayMode(a.quiet || a.json);
   sync::SyncOptions o;
@@ -127,16 +138,76 @@ int Run(const SyncArgs& a) {
   o.load_options.deletion_vectors = a.deletion_vectors;
   o.load_options.schema.max_depth = a.max_depth;
 
+  sync::ScheduleOptions schedule;
+  if (!a.every.empty()) {
+    schedule.every = ParseDuration(a.every);
+    if (!schedule.every || schedule.every->count() <= 0) return usage("every: '" + a.every + "' is not a duration like 15m, 1h");
+  }
+  for (auto [text, target, key] : {std::tuple{&a.cron, &schedule.cron, "cron"},
+                                   std::tuple{&a.full_refresh_cron, &schedule.full_refresh_cron, "fullRefreshCron"}}) {
+    if (text->empty()) continue;
+    auto c = sync::CronSchedule::Parse(*text);
+    if (!c.ok()) return usage(std::string(key) + ": " + c.status().message());
+    *target = c.value();
+  }
+  if (schedule.every && schedule.cron) return usage("give --every or --cron, not both");
+  auto max_lag = ParseDuration(a.max_lag);
+  if (!max_lag) return usage("maxLag: '" + a.max_lag + "' is not a duration like 2h");
+  const bool scheduled = schedule.every || schedule.cron;
+  if (!scheduled && (!a.listen.empty() || schedule.full_refresh_cron)) {
+    return usage("--listen and --full-refresh-cron need a schedule (--every or --cron)");
+  }
+
   SyncDisplay display(mode);
-  sync::FailureKind kind = sync::FailureKind::kNone;
-  auto result = sync::RunSync(o, &display, &kind);
-  display.Finish();
+  if (!scheduled) {
+    sync::FailureKind kind = sync::FailureKind::kNone;
+    auto result = sync::RunSync(o, &display, &kind);
+    display.Finish();
+    return Report(a, result, kind);
+  }
+
+  // Scheduled: run until SIGTERM/SIGINT, serving /health and /metrics if asked.
+  static std::atomic<bool> stop{false};
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { stop = true; };
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sync::SyncMetrics metrics;
+  std::unique_ptr<server::OpsServer> ops;
+  if (!a.listen.empty()) {
+    auto started = server::OpsServer::Start(a.listen, {[&] { return metrics.Health(*max_lag); },
+                                                       [&] { return metrics.Prometheus(); }});
+    if (!started.ok()) return usage(started.status().message());
+    ops = std::move(started.value());
+    std::fprintf(stderr, "fhirlake sync: serving /health and /metrics on http://%s:%d\n",
+                 a.listen.substr(0, a.listen.rfind(':')).c_str(), ops->port());
+  }
+  int last = kExitOk;
+  sync::RunSchedule(schedule, o, &display, metrics, stop, [&](const Result<sync::SyncSummary>& r, sync::FailureKind k) {
+    display.Finish();
+    if (!r.ok() && r.status().code() == StatusCode::kCancelled) return;
+    last = Report(a, r, k);
+    std::fflush(stdout);
+  });
+  if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "fhirlake sync: stopped\n");
+  (void)last;
+  return kExitOk;
+}
+
+int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::FailureKind kind) {
+  DisplayMode mode = ChooseDisplayMode(a.quiet || a.json);
   if (!result.ok()) {
     std::fprintf(stderr, "fhirlake sync: %s\n", result.status().message().c_str());
+    const char* names[] = {"none", "config", "source", "load"};
     if (a.json) {
-      const char* names[] = {"none", "config", "source", "load"};
       std::printf("%s\n", json{{"status", "error"}, {"kind", names[static_cast<int>(kind)]},
                                {"error", result.status().message()}}.dump().c_str());
+    }
+    if (const char* dsn = std::getenv("SENTRY_DSN"); dsn && *dsn) {
+      const char* release = std::getenv("SENTRY_RELEASE");
+      Status sent = sync::ReportToSentry(dsn, {result.status().message(), names[static_cast<int>(kind)], a.source,
+                                               release ? release : ""});
+      if (!sent.ok()) std::fprintf(stderr, "fhirlake sync: could not report to Sentry: %s\n", sent.message().c_str());
     }
     return ExitCodeOf(kind);
   }
@@ -175,6 +246,11 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--ca-file", a.ca_file, "Extra CA certificates (PEM) for TLS");
   cmd.add_flag("--insecure", a.insecure, "Do not verify TLS certificates");
   AddClientAuthOptions(cmd, a.auth);
+  cmd.add_option("--every", a.every, "Keep running and sync every DURATION (e.g. 1h)");
+  cmd.add_option("--cron", a.cron, "Keep running and sync on this cron schedule (UTC), e.g. \"15 * * * *\"");
+  cmd.add_option("--full-refresh-cron", a.full_refresh_cron, "While scheduled, make runs at this cron schedule full refreshes");
+  cmd.add_option("--listen", a.listen, "While scheduled, serve /health and /metrics on HOST:PORT");
+  cmd.add_option("--max-lag", a.max_lag, "/health answers 503 when the last success is older than this (default 25h)");
   cmd.add_option("--config", a.config, "JSON config file (keys in lower camel case: source, warehouse, clientId, ...)");
   AddEnvironmentNames(cmd);
 }

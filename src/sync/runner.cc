@@ -137,6 +137,11 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
   }
   fs::create_directories(inflight_dir, ec);
 
+  auto stopping = [&] { return o.stop && o.stop->load(); };
+  if (stopping()) {
+    *kind = FailureKind::kNone;
+    return Cancelled("stopped before the export");
+  }
   CrashPoints observer(user_observer);
   observer.OnSyncPhase("export");
   bulk::ExportOptions eo = o.export_options;
@@ -167,6 +172,10 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     FHIRLAKE_RETURN_IF_ERROR(state.Put(summary.key, entry));
   }
   MaybeCrash("after-export");
+  if (stopping()) {
+    *kind = FailureKind::kNone;
+    return Cancelled("stopped after the export; the next run loads it");
+  }
 
   // The load: merge (overwrite for a full refresh), with this export's txn in every commit.
   observer.OnSyncPhase("load");

@@ -239,6 +239,11 @@ TEST_P(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
 
   EXPECT_EQ(Rows("Observation"), observations - 1);
   EXPECT_FALSE(JsonById("Observation").count(deleted_observation_));
+  auto status = RunFhirlake({"status", wh().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  for (const auto& t : json::parse(status.out)["tables"]) {
+    if (t["table"] == "Patient") EXPECT_EQ(t["rows"], patients.size()) << "status counts live rows";
+  }
   EXPECT_EQ(Version("Condition"), condition_version) << "types without changes get no new version";
   json log;
   for (const auto& line : Lines(wh() / "Patient" / "_delta_log" / "00000000000000000001.json")) {

@@ -2,16 +2,19 @@
 // test changes between runs, real `fhirlake sync` processes (killed at named steps and at
 // arbitrary moments), the tables read back by DuckDB through the test's own Delta reader.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <signal.h>
 
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/sample_generator.h"
+#include "fhirlake/http/client.h"
 #include "tests/support/duckdb.h"
 #include "tests/support/process.h"
 #include "tests/support/server_process.h"
@@ -319,6 +322,74 @@ TEST_F(SyncTest, AWarehouseThatCannotBeWrittenExitsWithFour) {
   auto r = Sync(server);
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("protocol features fhirlake does not support"), std::string::npos) << r.err;
+}
+
+TEST_F(SyncTest, ScheduledSyncsServeHealthAndMetricsAndStopOnSigterm) {
+  auto server = std::make_unique<ServerProcess>(src());
+  ASSERT_TRUE(server->ok());
+  auto args = SyncArgs(*server, {"--every", "300ms", "--listen", "127.0.0.1:0", "--max-lag", "1500ms", "--retries", "1"});
+  args.insert(args.begin(), FhirlakeBinary());
+  Child child(args, {}, dir_ / "sched.out", dir_ / "sched.err");
+  int port = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string err = ReadFile(dir_ / "sched.err");
+    size_t at = err.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
+    return port > 0;
+  })) << ReadFile(dir_ / "sched.err");
+  http::ClientOptions once;
+  once.retry.max_attempts = 1;  // a 503 from /health is the answer, not a reason to retry
+  http::Client client(once);
+  auto get = [&](const std::string& path) {
+    http::Request req;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + path;
+    auto r = client.Send(req);
+    return r.ok() ? r.value() : http::Response{};
+  };
+  ASSERT_TRUE(WaitFor([&] { return get("/health").status == 200; })) << get("/health").body;
+  ExpectWarehouseEqualsSource("a scheduled sync");
+
+  server.reset();  // the source goes away: syncs fail, and after --max-lag /health says so
+  ASSERT_TRUE(WaitFor([&] { return get("/health").status == 503; })) << get("/health").body;
+  json health = json::parse(get("/health").body);
+  EXPECT_NE(health["lastError"], "") << health.dump();
+  EXPECT_EQ(health["status"], "stale");
+  std::string metrics = get("/metrics").body;
+  EXPECT_NE(metrics.find("fhirlake_sync_failures_total"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("fhirlake_sync_failures_total 0\n"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("fhirlake_sync_runs_total 0\n"), std::string::npos) << metrics;
+
+  child.Signal(SIGTERM);
+  EXPECT_EQ(child.Wait(), 0) << ReadFile(dir_ / "sched.err");
+}
+
+TEST_F(SyncTest, AFailedSyncIsReportedToSentry) {
+  httplib::Server sentry;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> events;  // auth header, body
+  sentry.Post("/api/42/store/", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    events.emplace_back(req.get_header_value("X-Sentry-Auth"), req.body);
+    res.set_content(R"({"id":"1"})", "application/json");
+  });
+  int port = sentry.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&] { sentry.listen_after_bind(); });
+  ServerProcess source(src(), {"--faults", "kickoff:500*100"});
+  ASSERT_TRUE(source.ok());
+  auto r = Sync(source, {"--retries", "1", "--client-id", "app", "--client-secret", "hunter2-secret",
+                         "--token-url", source.base_url() + "/auth/token"},
+                {"SENTRY_DSN=http://publickey@127.0.0.1:" + std::to_string(port) + "/42", "SENTRY_RELEASE=fhirlake@9.9.9"});
+  sentry.stop();
+  thread.join();
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  ASSERT_EQ(events.size(), 1u) << r.err;
+  EXPECT_NE(events[0].first.find("sentry_key=publickey"), std::string::npos) << events[0].first;
+  json event = json::parse(events[0].second);
+  EXPECT_EQ(event["release"], "fhirlake@9.9.9");
+  EXPECT_EQ(event["tags"]["step"], "source");
+  EXPECT_FALSE(event["exception"]["values"][0]["value"].get<std::string>().empty());
+  EXPECT_EQ(events[0].second.find("hunter2-secret"), std::string::npos) << "no secrets in the event";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 // so even a repeated export of the same changes gives the same tables.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ struct SyncOptions {
   int keep = 0;                         // archived exports to keep (0: all)
   bulk::ExportOptions export_options;   // HTTP client, auth, parallelism, timeouts (the rest is set here)
   load::LoadOptions load_options;       // jobs, deletion vectors, schema depth (the rest is set here)
+  // Set (by a signal handler) to stop at the next step boundary: before the export and
+  // between export and load. The run then fails with kCancelled and the export in flight
+  // resumes next time.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // What failed, for exit codes: bad options, the source (auth, export), or the warehouse.
