@@ -216,10 +216,13 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
   if (mode != DisplayMode::kQuiet || !a.json) {
     std::vector<std::string> types;
     for (const auto& t : s.tables) types.push_back(t.type);
+    std::string what = s.tables.empty()
+                           ? std::string("no changes")
+                           : fmt::format("{} type{} ({}): {} added, {} updated, {} deleted", s.tables.size(),
+                                         s.tables.size() == 1 ? "" : "s", fmt::join(types, ", "), s.inserted, s.updated,
+                                         s.deleted);
     std::fprintf(stderr, "%s\n",
-                 fmt::format("synced {} type{} ({}): {} added, {} updated, {} deleted; {} in {}; {}{}",
-                             s.tables.size(), s.tables.size() == 1 ? "" : "s", fmt::join(types, ", "), s.inserted,
-                             s.updated, s.deleted, FormatBytes(s.exported.bytes), FormatDuration(s.seconds),
+                 fmt::format("synced {}; {} in {}; {}{}", what, FormatBytes(s.exported.bytes), FormatDuration(s.seconds),
                              s.full_refresh ? "full refresh" : s.since.empty() ? "first sync" : "changes since " + s.since,
                              s.bad_lines ? fmt::format("; {} bad lines (see _errors/)", s.bad_lines) : "")
                      .c_str());

@@ -1,10 +1,16 @@
 #include "fhirlake/sync/runner.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/local_file.h"
@@ -121,8 +127,24 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     return written.ok() ? s : Status(s.code(), s.message() + " (and the state could not be written: " + written.message() + ")");
   };
 
-  // The export: resume the one in flight when it asked for the same thing, else start anew.
+  // One run at a time per key: an advisory lock held until this process ends or returns.
   const fs::path inflight_dir = o.warehouse / "_fhirlake" / "inflight" / KeyHash(summary.key);
+  std::error_code mk;
+  fs::create_directories(inflight_dir.parent_path(), mk);
+  const std::string lock_path = inflight_dir.string() + ".lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return IoError("cannot create " + lock_path + ": " + std::strerror(errno));
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } lock_guard{lock_fd};
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    *kind = FailureKind::kLoad;
+    return Status(StatusCode::kConflict, "another sync of " + o.source + " into " + o.warehouse.string() +
+                                             " is running; try again when it has finished");
+  }
+
+  // The export: resume the one in flight when it asked for the same thing, else start anew.
   summary.full_refresh = o.full_refresh;
   summary.since = o.since ? *o.since : (o.full_refresh ? "" : entry.transaction_time);
   std::error_code ec;

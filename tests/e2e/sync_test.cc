@@ -324,6 +324,23 @@ TEST_F(SyncTest, AWarehouseThatCannotBeWrittenExitsWithFour) {
   EXPECT_NE(r.err.find("protocol features fhirlake does not support"), std::string::npos) << r.err;
 }
 
+TEST_F(SyncTest, ASecondConcurrentRunOfTheSameSyncIsRefused) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  const fs::path gate = dir_ / "gate";
+  fs::create_directories(gate);
+  auto args = SyncArgs(server);
+  args.insert(args.begin(), FhirlakeBinary());
+  Child first(args, {"FHIRLAKE_TEST_COMMIT_GATE=" + gate.string()}, dir_ / "first.out", dir_ / "first.err");
+  ASSERT_TRUE(WaitFor([&] { return !fs::is_empty(gate); })) << "the first run reaches its commit";
+  auto second = Sync(server);
+  EXPECT_EQ(second.exit_code, 4);
+  EXPECT_NE(second.err.find("another sync of"), std::string::npos) << second.err;
+  std::ofstream(gate / "open");
+  EXPECT_EQ(first.Wait(), 0) << ReadFile(dir_ / "first.err");
+  ExpectWarehouseEqualsSource("a refused concurrent run");
+}
+
 TEST_F(SyncTest, ScheduledSyncsServeHealthAndMetricsAndStopOnSigterm) {
   auto server = std::make_unique<ServerProcess>(src());
   ASSERT_TRUE(server->ok());
