@@ -195,7 +195,6 @@ int Run(const SyncArgs& a) {
 }
 
 int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::FailureKind kind) {
-  DisplayMode mode = ChooseDisplayMode(a.quiet || a.json);
   if (!result.ok()) {
     std::fprintf(stderr, "fhirlake sync: %s\n", result.status().message().c_str());
     const char* names[] = {"none", "config", "source", "load"};
@@ -213,7 +212,7 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
   }
   const auto& s = result.value();
   if (a.json) std::printf("%s\n", SummaryJson(s).dump().c_str());
-  if (mode != DisplayMode::kQuiet || !a.json) {
+  if (!a.quiet && !a.json) {
     std::vector<std::string> types;
     for (const auto& t : s.tables) types.push_back(t.type);
     std::string what = s.tables.empty()
