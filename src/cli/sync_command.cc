@@ -271,7 +271,7 @@ void RegisterSync(CLI::App& app, int& exit_code) {
   CLI::App* config = app.add_subcommand("config", "Show the effective sync configuration (secrets masked)");
   AddSyncOptions(*config, *config_args);
   config->add_flag("--show", config_args->show, "Print the configuration as JSON");
-  config->callback([config, &exit_code] {
+  config->callback([config, config_args, &exit_code] {  // config_args owns the options' storage
     std::printf("%s\n", EffectiveConfigJson(*config).c_str());
     exit_code = kExitOk;
   });

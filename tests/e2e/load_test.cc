@@ -241,8 +241,11 @@ TEST_P(MergeTest, UpsertsByIdAppliesDeletionsAndKeepsLaterVersions) {
   EXPECT_FALSE(JsonById("Observation").count(deleted_observation_));
   auto status = RunFhirlake({"status", wh().string(), "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  for (const auto& t : json::parse(status.out)["tables"]) {
-    if (t["table"] == "Patient") EXPECT_EQ(t["rows"], patients.size()) << "status counts live rows";
+  const json tables = json::parse(status.out)["tables"];
+  for (const auto& t : tables) {
+    if (t["table"] == "Patient") {
+      EXPECT_EQ(t["rows"], patients.size()) << "status counts live rows";
+    }
   }
   EXPECT_EQ(Version("Condition"), condition_version) << "types without changes get no new version";
   json log;
