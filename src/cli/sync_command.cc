@@ -37,6 +37,7 @@ struct SyncArgs {
   ClientAuthArgs auth;
   bool full_refresh = false, deletion_vectors = false, quiet = false, json = false, insecure = false, show = false;
   int keep = 0, parallel = 4, retries = 6, max_depth = 3;
+  uint64_t target_file_mb = 256, row_group_mb = 64;
   int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
 };
 
@@ -137,6 +138,8 @@ int Run(const SyncArgs& a) {
   o.load_options.jobs = std::max(1, a.jobs);
   o.load_options.deletion_vectors = a.deletion_vectors;
   o.load_options.schema.max_depth = a.max_depth;
+  o.load_options.target_file_bytes = a.target_file_mb << 20;
+  o.load_options.writer.row_group_bytes = std::max<uint64_t>(1, a.row_group_mb) << 20;
 
   sync::ScheduleOptions schedule;
   if (!a.every.empty()) {
@@ -213,6 +216,14 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
   const auto& s = result.value();
   if (a.json) std::printf("%s\n", SummaryJson(s).dump().c_str());
   if (!a.quiet && !a.json) {
+    for (const auto& t : s.tables) {
+      std::fprintf(stderr, "  %-20s %s\n", t.type.c_str(),
+                   t.already_committed ? "already loaded by an earlier, interrupted run"
+                                       : fmt::format("{} added, {} updated, {} deleted{}; version {}", t.inserted,
+                                                     t.updated, t.deleted,
+                                                     t.bad_lines ? fmt::format(", {} bad lines", t.bad_lines) : "",
+                                                     t.version).c_str());
+    }
     std::vector<std::string> types;
     for (const auto& t : s.tables) types.push_back(t.type);
     std::string what = s.tables.empty()
@@ -241,6 +252,8 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_flag("--deletion-vectors", a.deletion_vectors, "Merge with Delta deletion vectors (see fhirlake load)");
   cmd.add_option("--jobs", a.jobs, "Resource types loaded in parallel");
   cmd.add_option("--max-depth", a.max_depth, "Nesting depth of typed columns (default 3)");
+  cmd.add_option("--target-file-mb", a.target_file_mb, "Start a new data file after about this many MB (default 256)");
+  cmd.add_option("--row-group-mb", a.row_group_mb, "Parquet row group size in MB of buffered data (default 64)");
   cmd.add_option("--parallel", a.parallel, "Parallel downloads (default 4)");
   cmd.add_option("--timeout", a.timeout, "Give up waiting for the source after this long (default 24h)");
   cmd.add_option("--poll-interval", a.poll_interval, "First status poll interval without Retry-After (default 1s)");

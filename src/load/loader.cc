@@ -320,9 +320,90 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
   return Status::Ok();
 }
 
-// Copies the rows of `plan.file` that it does not drop into `writer`, by re-shredding `_json`.
-Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& shredder, parquet::FileWriter& writer,
-                    size_t json_leaf, uint64_t& rows) {
+// The data files one load writes into a table: rows go to the open file until it reaches the
+// target size (checked as row groups are written), then the next one starts. Files are opened
+// on the first row, so an empty load writes none. Files that do not get committed are removed
+// with Discard().
+class DataFiles {
+ public:
+  DataFiles(fs::path root, const parquet::Schema& schema, const LoadOptions& o)
+      : root_(std::move(root)), schema_(schema), options_(o.writer), target_(o.target_file_bytes),
+        json_leaf_(schema.leaves().size() - 1) {}
+  ~DataFiles() = default;
+
+  // Shreds `line` (padded) into a row. When the line is refused (see JsonShredder::ShredRow),
+  // nothing is written and `*refused` says why.
+  Status Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused) {
+    if (!writer_) FHIRLAKE_RETURN_IF_ERROR(Open());
+    Status s = shredder_->ShredRow(line, check);
+    if (!s.ok()) {
+      *refused = std::move(s);
+      return Status::Ok();
+    }
+    writer_->column(json_leaf_).AddBytes(0, line);
+    FHIRLAKE_RETURN_IF_ERROR(writer_->EndRow());
+    ++current_rows_;
+    if (target_ > 0 && writer_->bytes_written() >= target_) return CloseCurrent();
+    return Status::Ok();
+  }
+
+  // Finishes the open file; then Adds() describes every file written.
+  Status Close() { return writer_ ? CloseCurrent() : Status::Ok(); }
+
+  std::vector<delta::AddFile> Adds() const {
+    std::vector<delta::AddFile> adds;
+    for (const auto& [name, rows] : done_) {
+      std::error_code ec;
+      adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
+                      static_cast<int64_t>(rows), json{{"numRecords", rows}}.dump(), std::nullopt});
+    }
+    return adds;
+  }
+
+  void Discard() {
+    std::error_code ec;
+    shredder_.reset();
+    writer_.reset();
+    if (!current_.empty()) fs::remove(root_ / current_, ec);
+    for (const auto& [name, rows] : done_) fs::remove(root_ / name, ec);
+    done_.clear();
+    current_.clear();
+  }
+
+ private:
+  Status Open() {
+    current_ = "part-" + store::RandomHex(16) + ".parquet";
+    auto w = parquet::FileWriter::Open(root_ / current_, schema_, options_);
+    if (!w.ok()) return w.status();
+    writer_ = std::move(w.value());
+    shredder_ = std::make_unique<JsonShredder>(schema_, *writer_, std::vector<std::string>{"_json"});
+    current_rows_ = 0;
+    return Status::Ok();
+  }
+  Status CloseCurrent() {
+    shredder_.reset();
+    Status s = writer_->Close();
+    writer_.reset();
+    if (!s.ok()) return s;
+    done_.emplace_back(current_, current_rows_);
+    current_.clear();
+    return Status::Ok();
+  }
+
+  fs::path root_;
+  const parquet::Schema& schema_;
+  parquet::WriterOptions options_;
+  uint64_t target_;
+  size_t json_leaf_;
+  std::unique_ptr<parquet::FileWriter> writer_;
+  std::unique_ptr<JsonShredder> shredder_;
+  std::string current_;
+  uint64_t current_rows_ = 0;
+  std::vector<std::pair<std::string, uint64_t>> done_;
+};
+
+// Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
+Status CopyKeptRows(const fs::path& root, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
   auto reader = parquet::FileReader::Open(root / plan.file->path);
   if (!reader.ok()) return reader.status();
   const int json_col = (*reader)->FindColumn("_json");
@@ -343,10 +424,9 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, JsonShredder& sh
       const std::string_view line = jsons->string(i);
       padded.assign(line);
       padded.append(fhir::NdjsonReader::kPadding, '\0');
-      Status s = shredder.ShredRow(std::string_view(padded.data(), line.size()));
-      if (!s.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + s.message());
-      writer.column(json_leaf).AddBytes(0, line);
-      FHIRLAKE_RETURN_IF_ERROR(writer.EndRow());
+      Status refused;
+      FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
+      if (!refused.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + refused.message());
       ++rows;
     }
   }
@@ -404,12 +484,8 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
       FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r));
     }
 
-    const std::string data_name = "part-" + store::RandomHex(16) + ".parquet";
-    auto writer = parquet::FileWriter::Open(root / data_name, schema, o.writer);
-    if (!writer.ok()) return writer.status();
-    auto discard = [&] { fs::remove(root / data_name, ec); };  // never visible; do not leave it behind
-    JsonShredder shredder(schema, **writer, {"_json"});
-    const size_t json_leaf = schema.leaves().size() - 1;
+    DataFiles out(root, schema, o);
+    auto discard = [&] { out.Discard(); };  // never visible; do not leave them behind
     uint64_t kept = 0, incoming = 0;
     // With deletion vectors, a touched file stays and gets a vector of its gone rows (or is
     // removed when no row is left); without, its remaining rows are copied into the new file.
@@ -426,7 +502,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
         }
         continue;
       }
-      Status s = CopyKeptRows(root, plan, shredder, **writer, json_leaf, kept);
+      Status s = CopyKeptRows(root, plan, out, kept);
       if (!s.ok()) {
         discard();
         return s;
@@ -456,14 +532,14 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
           [&](std::string_view line, uint64_t number) {
             if (attempt_index.skip.count(PositionOf(f, number))) return Status::Ok();
             JsonShredder::RowInfo info{type, ""};
-            Status shred = shredder.ShredRow(line, &info);
-            if (!shred.ok()) {
-              errors.Add(files[f], number, shred.message());
+            Status refused;
+            FHIRLAKE_RETURN_IF_ERROR(out.Add(line, &info, &refused));
+            if (!refused.ok()) {
+              errors.Add(files[f], number, refused.message());
               return Status::Ok();
             }
-            (*writer)->column(json_leaf).AddBytes(0, line);
             ++incoming;
-            return (*writer)->EndRow();
+            return Status::Ok();
           },
           [&](uint64_t number, const std::string& why) { errors.Add(files[f], number, why); });
       if (!s.ok()) {
@@ -471,7 +547,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
         return s;
       }
     }
-    Status closed = (*writer)->Close();
+    Status closed = out.Close();
     if (!closed.ok()) {
       discard_all();
       return closed;
@@ -486,13 +562,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
     commit.txn = o.txn;
     if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
-    if (kept + incoming > 0) {
-      commit.adds.push_back({data_name, static_cast<int64_t>(fs::file_size(root / data_name)), NowMillis(),
-                             static_cast<int64_t>(kept + incoming), json{{"numRecords", kept + incoming}}.dump(),
-                             std::nullopt});
-    } else {
-      discard();
-    }
+    commit.adds = out.Adds();
     if (o.mode == SaveMode::kOverwrite) {
       commit.removes = snapshot->files;
     } else if (use_dvs) {

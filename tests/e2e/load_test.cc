@@ -80,6 +80,25 @@ TEST_F(LoadTest, AppendAddsAndOverwriteReplaces) {
   EXPECT_EQ(Version("Patient"), 2);
 }
 
+TEST_F(LoadTest, LargeLoadsAreSplitIntoFilesOfTheTargetSize) {
+  fs::create_directories(dir_ / "big");
+  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
+  auto r = RunFhirlake({"load", (dir_ / "big").string(), wh().string(), "--types", "Observation", "--target-file-mb",
+                        "1", "--row-group-mb", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto snap = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_GT(snap->files.size(), 1u) << "a load bigger than the target writes several files";
+  EXPECT_EQ(snap->version, 0) << "in one commit";
+  int64_t records = 0;
+  for (const auto& f : snap->files) records += f.num_records;
+  const int lines = static_cast<int>(Lines(dir_ / "big" / "Observation.000.ndjson").size());
+  EXPECT_EQ(records, lines);
+  json back = DuckDb("SELECT count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids FROM t", {{"t", wh() / "Observation"}});
+  EXPECT_EQ(back[0]["n"], lines) << back.dump();
+  EXPECT_EQ(back[0]["ids"], lines);
+}
+
 TEST_F(LoadTest, IgnoreSkipsAndErrorRefusesAnExistingTable) {
   ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--mode", "overwrite", "--types", "Patient"}).exit_code, 0);
   auto ignore = RunFhirlake({"load", src().string(), wh().string(), "--mode", "ignore", "--types", "Patient"});

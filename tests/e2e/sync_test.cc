@@ -192,6 +192,19 @@ TEST_F(SyncTest, FullRefreshOverwritesTheTables) {
   ExpectWarehouseEqualsSource("a full refresh");
   std::string log = ReadFile(wh() / "Patient" / "_delta_log" / "00000000000000000001.json");
   EXPECT_NE(log.find(R"("mode":"overwrite")"), std::string::npos) << log;
+
+  // --since overrides the state's start once; --archive puts the export elsewhere.
+  auto once = Sync(server, {"--since", "2000-01-01T00:00:00Z", "--archive", (dir_ / "audit").string(), "--json"});
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  json o = json::parse(once.out);
+  EXPECT_EQ(o["since"], "2000-01-01T00:00:00Z");
+  EXPECT_EQ(o["resources"], s["resources"]) << "everything changed after 2000";
+  EXPECT_EQ(fs::path(o["archivedTo"].get<std::string>()).parent_path(), dir_ / "audit");
+  EXPECT_TRUE(fs::exists(fs::path(o["archivedTo"].get<std::string>()) / "manifest.json"));
+  ExpectWarehouseEqualsSource("a sync with --since");
+  auto next = Sync(server, {"--json"});
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_EQ(json::parse(next.out)["since"], o["transactionTime"]) << "--since applied once";
 }
 
 // Kill the incremental sync at a named step, run it again: the tables are exactly those of an

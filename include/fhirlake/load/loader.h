@@ -41,6 +41,9 @@ struct LoadOptions {
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
   int jobs = 2;                          // types loaded at the same time
+  // A table's new data go to files of about this size (a file ends at the first row group
+  // that reaches it); 0: one file per table and load.
+  uint64_t target_file_bytes = 256u << 20;
   // With (appId, version): a table whose log already holds a txn of appId at version or later
   // is skipped (this load was committed there before), and each commit records the txn. This
   // makes re-running an interrupted load exact.
