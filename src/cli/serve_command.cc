@@ -1,4 +1,5 @@
-// fhirlake serve --source DIR [--listen HOST:PORT]: a Bulk Data source over NDJSON files.
+// fhirlake serve [--source DIR] [--warehouse DIR --allow-source PREFIX...] [--listen HOST:PORT]:
+// a Bulk Data source over NDJSON files, and an import (ping and pull) server into a warehouse.
 #include <pthread.h>
 #include <signal.h>
 
@@ -7,6 +8,7 @@
 #include <thread>
 
 #include "fhirlake/server/server.h"
+#include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 
 namespace fhirlake::cli {
@@ -20,6 +22,10 @@ struct ServeArgs {
   int retry_after = 1, threads = 32;
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
+  std::string warehouse;
+  std::vector<std::string> allow_sources;
+  int import_concurrency = 1;
+  ClientAuthArgs pull_auth;
 };
 
 int Run(const ServeArgs& a) {
@@ -58,6 +64,21 @@ int Run(const ServeArgs& a) {
     return kExitUsage;
   }
   o.faults = std::move(faults.value());
+  o.warehouse = a.warehouse;
+  o.allowed_sources = a.allow_sources;
+  o.import_concurrency = std::max(1, a.import_concurrency);
+  if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
+    if (a.allow_sources.size() != 1) {
+      std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source\n");
+      return kExitUsage;
+    }
+    auto tokens = MakeTokenSource(a.pull_auth, a.allow_sources[0], o.pull_client);
+    if (!tokens.ok()) {
+      std::fprintf(stderr, "fhirlake serve: %s\n", tokens.status().message().c_str());
+      return kExitUsage;
+    }
+    o.pull_client.tokens = tokens.value();
+  }
 
   // Signals are taken by a thread of ours (sigwait), which stops the server cleanly.
   sigset_t signals;
@@ -90,7 +111,15 @@ int Run(const ServeArgs& a) {
 void RegisterServe(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve a directory of NDJSON files as a FHIR Bulk Data source");
-  cmd->add_option("--source", args->source, "Directory of <Type>.*.ndjson files (and deleted/)")->required();
+  cmd->add_option("--source", args->source, "Directory of <Type>.*.ndjson files (and deleted/) to export");
+  cmd->add_option("--warehouse", args->warehouse, "Accept $import-pnp into this warehouse");
+  cmd->add_option("--allow-source", args->allow_sources,
+                  "URL prefix imports may pull from (repeatable; none: every import is refused)");
+  cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
+  cmd->add_option("--pull-client-id", args->pull_auth.client_id, "SMART client id for pulling from the allowed source");
+  cmd->add_option("--pull-private-key", args->pull_auth.private_key, "Private key (JWKS/JWK/PEM) for pulling");
+  cmd->add_option("--pull-client-secret-file", args->pull_auth.client_secret_file, "Client secret file for pulling");
+  cmd->add_option("--pull-scope", args->pull_auth.scope, "Scopes requested for pulling (default system/*.read)");
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
   cmd->add_option("--base-path", args->base_path, "Path of the FHIR base (default /fhir)");
   cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files (default: a temp dir)");

@@ -19,8 +19,10 @@
 #include "fhirlake/auth/authorizer.h"
 #include "fhirlake/bulk/manifest.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/export_jobs.h"
+#include "fhirlake/server/import_jobs.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -81,6 +83,7 @@ struct Server::Impl {
   ServerOptions opt;
   httplib::Server http;
   std::unique_ptr<ExportJobs> jobs;
+  std::unique_ptr<ImportJobs> imports;  // null: no warehouse
   std::unique_ptr<auth::Authorizer> authorizer;  // null: no authorization
   fs::path temp_work_dir;  // removed on exit when we made it
   int bound_port = 0;
@@ -331,11 +334,89 @@ struct Server::Impl {
     });
   }
 
+  // POST $import-pnp: checks, then a job; 202 with the job's status URL.
+  void ImportPnp(const httplib::Request& req, httplib::Response& res) {
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    if (authorizer && !auth::AllowsWrite(grant, "*")) {
+      return SendOutcome(res, 403, "forbidden", "importing needs a write scope (system/*.write)");
+    }
+    if (!HeaderHas(req, "Prefer", "respond-async")) {
+      return SendOutcome(res, 400, "invalid", "the import request needs the header 'Prefer: respond-async'");
+    }
+    auto request = ParseImportPnp(req.body);
+    if (!request.ok()) return SendOutcome(res, 400, "invalid", request.status().message());
+    bool allowed = false;
+    for (const auto& prefix : opt.allowed_sources) allowed = allowed || request->export_url.rfind(prefix, 0) == 0;
+    if (!allowed) {
+      return SendOutcome(res, 403, "forbidden",
+                         "exportUrl " + http::RedactUrl(request->export_url) +
+                             " is not under an allowed source (serve --allow-source PREFIX)");
+    }
+    request->owner = grant.client_id;
+    const std::string id = imports->Submit(std::move(request.value()));
+    res.status = 202;
+    res.set_header("Content-Location", FhirBase(req) + "/$job?id=" + id);
+    SendOutcome(res, 202, "informational", "import job " + id + " accepted", "information");
+  }
+
+  std::optional<ImportJobView> OwnImport(const httplib::Request& req, httplib::Response& res, auth::Grant& grant) {
+    if (!Authorize(req, res, grant)) return std::nullopt;
+    const std::string id = req.get_param_value("id");
+    auto job = imports->Get(id);
+    if (!job || (authorizer && job->request.owner != grant.client_id)) {
+      SendOutcome(res, 404, "not-found", "no import job '" + id + "'");
+      return std::nullopt;
+    }
+    return job;
+  }
+
+  void ImportStatus(const httplib::Request& req, httplib::Response& res) {
+    auth::Grant grant;
+    auto job = OwnImport(req, res, grant);
+    if (!job) return;
+    if (job->state == "queued" || job->state == "running") {
+      res.status = 202;
+      res.set_header("X-Progress", job->progress);
+      res.set_header("Retry-After", std::to_string(opt.retry_after_seconds));
+      return;
+    }
+    if (job->state == "failed") return SendOutcome(res, job->error_status, "exception", job->error);
+    fhir::Parameters out;
+    out.Add("transactionTime", "Instant", job->transaction_time);
+    out.Add("request", "Uri", job->request.export_url);
+    json result = json::parse(out.ToJson());
+    for (const auto& t : job->tables) {
+      result["parameter"].push_back(
+          {{"name", "output"},
+           {"part", {{{"name", "inputUrl"}, {"valueUrl", job->request.export_url}},
+                     {{"name", "resourceType"}, {"valueCode", t.type}},
+                     {{"name", "rows"}, {"valueInteger", t.rows}},
+                     {{"name", "inserted"}, {"valueInteger", t.inserted}},
+                     {{"name", "updated"}, {"valueInteger", t.updated}},
+                     {{"name", "deleted"}, {"valueInteger", t.deleted}},
+                     {{"name", "badLines"}, {"valueInteger", t.bad_lines}}}}});
+    }
+    res.set_header("Location", FhirBase(req) + "/$job?id=" + job->id);
+    res.set_content(result.dump(), kFhirJson);
+  }
+
+  void ImportCancel(const httplib::Request& req, httplib::Response& res) {
+    auth::Grant grant;
+    auto job = OwnImport(req, res, grant);
+    if (!job) return;
+    imports->Cancel(job->id);
+    SendOutcome(res, 202, "informational", "import job " + job->id + " cancelled", "information");
+  }
+
   void Metadata(const httplib::Request& req, httplib::Response& res) {
     if (auto f = opt.faults.Take(FaultTarget::kMetadata); f && ApplyStatusFault(*f, res)) return;
     json op = json::array();
     for (const char* name : {"export"}) {
       op.push_back({{"name", name}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + std::string(name)}});
+    }
+    if (imports) {
+      op.push_back({{"name", "import-pnp"}, {"definition", "https://pathling.csiro.au/fhir/OperationDefinition/import-pnp"}});
     }
     json cs = {{"resourceType", "CapabilityStatement"},
                {"status", "active"},
@@ -401,6 +482,15 @@ struct Server::Impl {
       File(req, res, req.matches[1].str(), req.matches[2].str());
     });
     http.Get(base + "/metadata", [this](const httplib::Request& req, httplib::Response& res) { Metadata(req, res); });
+    if (imports) {
+      http.Post(base + R"(/\$import-pnp)", [this](const httplib::Request& req, httplib::Response& res) { ImportPnp(req, res); });
+      http.Post(base + R"(/\$import)", [this](const httplib::Request& req, httplib::Response& res) {
+        if (req.body.find("\"exportUrl\"") != std::string::npos) return ImportPnp(req, res);  // ping-and-pull form
+        SendOutcome(res, 501, "not-supported", "$import with an input manifest is not supported yet; use exportUrl");
+      });
+      http.Get(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportStatus(req, res); });
+      http.Delete(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportCancel(req, res); });
+    }
     if (authorizer) {
       if (opt.well_known) {
         http.Get(base + "/.well-known/smart-configuration", [this](const httplib::Request& req, httplib::Response& res) {
@@ -450,7 +540,8 @@ Server::~Server() {
 
 Status Server::Bind() {
   auto& o = impl_->opt;
-  if (!fs::is_directory(o.source_dir)) {
+  if (o.source_dir.empty() && o.warehouse.empty()) return InvalidArgument("give --source DIR, --warehouse DIR or both");
+  if (!o.source_dir.empty() && !fs::is_directory(o.source_dir)) {
     return InvalidArgument("--source " + o.source_dir.string() + " is not a directory");
   }
   if (o.work_dir.empty()) {
@@ -472,6 +563,10 @@ Status Server::Bind() {
     impl_->authorizer = std::make_unique<auth::Authorizer>(std::move(config.value()));
   }
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir);
+  if (!o.warehouse.empty()) {
+    fs::create_directories(o.warehouse, ec);
+    impl_->imports = std::make_unique<ImportJobs>(o.warehouse, o.work_dir / "imports", o.pull_client, o.import_concurrency);
+  }
   impl_->Routes();
   if (o.port == 0) {
     impl_->bound_port = impl_->http.bind_to_any_port(o.host);

@@ -422,5 +422,118 @@ TEST_F(SyncTest, AFailedSyncIsReportedToSentry) {
   EXPECT_EQ(events[0].second.find("hunter2-secret"), std::string::npos) << "no secrets in the event";
 }
 
+// `fhirlake serve --warehouse` as an import (ping and pull) server: instance B pulls from
+// instance A, driven the way schedulers drive Pathling's $import-pnp.
+class ImportPnpTest : public SyncTest {
+ protected:
+  std::unique_ptr<ServerProcess> StartImporter(const ServerProcess& source) {
+    fs::create_directories(dir_ / "empty");
+    return std::make_unique<ServerProcess>(dir_ / "empty", std::vector<std::string>{
+        "--warehouse", wh().string(), "--allow-source", source.base_url(), "--retry-after", "1"});
+  }
+  static json PnpBody(const std::string& export_url, std::vector<std::pair<std::string, std::string>> extra = {}) {
+    json p = {{"resourceType", "Parameters"},
+              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", export_url}},
+                             {{"name", "exportType"}, {"valueCode", "dynamic"}},
+                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+    for (auto& [name, value] : extra) p["parameter"].push_back({{"name", name}, {"valueString", value}});
+    return p;
+  }
+  http::Response Send(const std::string& method, const std::string& url, const std::string& body = "",
+                      bool async = true) {
+    http::ClientOptions once;
+    once.retry.max_attempts = 1;
+    http::Client client(once);
+    http::Request req;
+    req.method = method;
+    req.url = url;
+    req.body = body;
+    if (!body.empty()) req.headers.Add("Content-Type", "application/fhir+json");
+    if (async) req.headers.Add("Prefer", "respond-async");
+    auto r = client.Send(req);
+    return r.ok() ? r.value() : http::Response{};
+  }
+  // Kicks off and polls to the end; the final response.
+  http::Response Import(const ServerProcess& importer, const json& body) {
+    auto kick = Send("POST", importer.base_url() + "/$import-pnp", body.dump());
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    auto location = kick.headers.Get("Content-Location");
+    if (!location) return kick;
+    http::Response poll;
+    WaitFor([&] {
+      poll = Send("GET", *location);
+      return poll.status != 202;
+    }, std::chrono::seconds(60));
+    return poll;
+  }
+};
+
+TEST_F(ImportPnpTest, TheSeedSyncScriptPullsFromAnotherInstance) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  std::ofstream(dir_ / "params.json") << PnpBody(a.base_url()).dump();
+  // The shape of the scripts users run against Pathling: kick off, grep Content-Location, poll.
+  std::ofstream(dir_ / "seed.sh") << R"(set -e
+curl -s -i -X POST "$1/\$import-pnp" -H 'Content-Type: application/fhir+json' -H 'Prefer: respond-async'   --data @params.json > kickoff.txt
+location=$(grep -i '^content-location:' kickoff.txt | tr -d '\r' | cut -d' ' -f2)
+for i in $(seq 300); do
+  status=$(curl -s -o result.json -w '%{http_code}' "$location")
+  [ "$status" = 200 ] && exit 0
+  [ "$status" = 202 ] || { echo "status $status"; cat result.json; exit 1; }
+  sleep 0.2
+done
+exit 1
+)";
+  Child script({"/bin/bash", "-c", "cd " + dir_.path().string() + " && bash seed.sh " + b->base_url()}, {},
+               dir_ / "seed.out", dir_ / "seed.err");
+  ASSERT_EQ(script.Wait(), 0) << ReadFile(dir_ / "seed.out") << ReadFile(dir_ / "seed.err") << ReadFile(dir_ / "kickoff.txt");
+  json result = json::parse(ReadFile(dir_ / "result.json"));
+  EXPECT_EQ(result["resourceType"], "Parameters");
+  EXPECT_EQ(result["parameter"][0]["name"], "transactionTime");
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type;
+
+  // A second pull with _since after A changed applies the updates and the deletions.
+  ChangeSource();
+  auto second = Import(*b, PnpBody(a.base_url(), {{"_since", result["parameter"][0]["valueInstant"]}}));
+  ASSERT_EQ(second.status, 200) << second.body;
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type << " after the incremental pull";
+  EXPECT_NE(second.body.find(R"("name":"deleted","valueInteger":1)"), std::string::npos) << second.body;
+}
+
+TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  const std::string pnp = b->base_url() + "/$import-pnp";
+  auto sync_request = Send("POST", pnp, PnpBody(a.base_url()).dump(), /*async=*/false);
+  EXPECT_EQ(sync_request.status, 400);
+  EXPECT_NE(sync_request.body.find("respond-async"), std::string::npos) << sync_request.body;
+  auto foreign = Send("POST", pnp, PnpBody("http://127.0.0.1:1/fhir").dump());
+  EXPECT_EQ(foreign.status, 403);
+  EXPECT_NE(foreign.body.find("not under an allowed source"), std::string::npos) << foreign.body;
+  auto missing = Send("POST", pnp, R"({"resourceType":"Parameters","parameter":[{"name":"saveMode","valueCode":"merge"}]})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("'exportUrl' is required"), std::string::npos) << missing.body;
+  json bad_mode = PnpBody(a.base_url());
+  bad_mode["parameter"][2]["valueCode"] = "upsert";
+  auto mode = Send("POST", pnp, bad_mode.dump());
+  EXPECT_EQ(mode.status, 400);
+  EXPECT_NE(mode.body.find("'saveMode'"), std::string::npos) << mode.body;
+  auto not_json = Send("POST", pnp, "{not json");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(not_json.body.find("OperationOutcome"), std::string::npos) << not_json.body;
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was imported";
+
+  auto kick = Send("POST", pnp, PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202);
+  const std::string location = *kick.headers.Get("Content-Location");
+  EXPECT_EQ(Send("DELETE", location).status, 202);
+  EXPECT_EQ(Send("GET", location).status, 404) << "a cancelled job is gone";
+  EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404);
+}
+
 }  // namespace
 }  // namespace fhirlake::testing

@@ -4,7 +4,8 @@
 //
 // Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
 // /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
-// Content-Length, Range, optional gzip). Outside the base: GET /health.
+// Content-Length, Range, optional gzip). Outside the base: GET /health. With a warehouse:
+// POST /$import-pnp (and /$import in its ping-and-pull form), GET|DELETE /$job?id= (ImportJobs).
 // With an auth file: GET /.well-known/smart-configuration and POST /auth/token under the base,
 // and every other FHIR endpoint but /metadata requires a bearer token with a read scope for the
 // types it touches; a job is visible only to the client that started it.
@@ -13,7 +14,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "fhirlake/http/client.h"
 #include "fhirlake/server/fault_plan.h"
 #include "fhirlake/status.h"
 
@@ -37,6 +40,13 @@ struct ServerOptions {
   int token_lifetime_seconds = 0;        // overrides the clients file's lifetime when > 0
   bool well_known = true;                // serve /.well-known/smart-configuration
   int threads = 32;
+
+  // Imports (ping and pull) into this warehouse: POST /$import-pnp (and $import with an
+  // exportUrl), GET|DELETE /$job?id=. Off when empty.
+  std::filesystem::path warehouse;
+  std::vector<std::string> allowed_sources;  // exportUrl prefixes; empty: every import is refused
+  int import_concurrency = 1;
+  http::ClientOptions pull_client;           // how imports reach sources (TLS, retry, tokens)
 };
 
 class Server {

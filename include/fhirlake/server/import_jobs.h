@@ -1,0 +1,79 @@
+// server::ImportJobs: the ping-and-pull imports behind `$import-pnp` (and the ping-and-pull
+// form of `$import`). A job exports from the requested Bulk Data endpoint into its own work
+// folder and loads the result into the warehouse with the requested save mode, on a worker
+// thread; at most `concurrency` jobs run, the rest wait in order. Cancel stops a job at its
+// next step boundary; nothing it had not committed becomes visible.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fhirlake/bulk/export_parameters.h"
+#include "fhirlake/http/client.h"
+#include "fhirlake/load/loader.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::server {
+
+struct ImportRequest {
+  std::string export_url;              // as the client gave it
+  std::string base_url;                // the FHIR base it names
+  bool static_manifest = false;        // exportType static: export_url is a finished manifest
+  bulk::ExportParameters parameters;   // from export_url's query and the pass-through parameters
+  load::SaveMode mode = load::SaveMode::kMerge;
+  std::string owner;                   // client id with auth on
+};
+
+// Parses a `$import-pnp` Parameters body. kInvalidArgument names the bad parameter.
+Result<ImportRequest> ParseImportPnp(std::string_view body);
+
+struct ImportJobView {
+  std::string id;
+  std::string state;          // queued, running, completed, failed, cancelled
+  std::string phase;          // queued, export, load, done
+  std::string progress;       // for X-Progress
+  ImportRequest request;
+  std::string transaction_time;
+  std::string error;
+  int error_status = 500;
+  std::vector<load::TableResult> tables;
+  std::vector<std::filesystem::path> error_files;
+};
+
+class ImportJobs {
+ public:
+  ImportJobs(std::filesystem::path warehouse, std::filesystem::path work_dir, http::ClientOptions pull_client,
+             int concurrency);
+  ~ImportJobs();  // cancels and joins
+
+  std::string Submit(ImportRequest request);
+  std::optional<ImportJobView> Get(const std::string& id) const;
+  // Marks the job cancelled (it stops at its next step) and forgets it: later Gets find nothing.
+  bool Cancel(const std::string& id);
+
+ private:
+  struct Job;
+  void Worker();
+  void Run(Job& job);
+
+  std::filesystem::path warehouse_, work_dir_;
+  http::ClientOptions client_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace fhirlake::server

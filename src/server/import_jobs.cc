@@ -1,0 +1,223 @@
+#include "fhirlake/server/import_jobs.h"
+
+#include <nlohmann/json.hpp>
+
+#include "fhirlake/bulk/export_client.h"
+#include "fhirlake/fhir/parameters.h"
+#include "fhirlake/http/url.h"
+#include "fhirlake/store/names.h"
+
+namespace fhirlake::server {
+namespace fs = std::filesystem;
+
+struct ImportJobs::Job {
+  ImportJobView view;
+  std::atomic<bool> cancelled{false};
+};
+
+namespace {
+
+// Splits an exportUrl into its FHIR base, the export level it names and its query.
+Status SplitExportUrl(const std::string& url, ImportRequest& r) {
+  auto parsed = http::Url::Parse(url);
+  if (!parsed.ok()) return InvalidArgument("exportUrl: " + parsed.status().message());
+  std::string path = url.substr(0, url.find('?'));
+  std::string query = url.find('?') == std::string::npos ? "" : url.substr(url.find('?') + 1);
+  bulk::ExportLevel level = bulk::ExportLevel::kSystem;
+  std::string group;
+  auto strip = [&](const std::string& suffix) {
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      path.resize(path.size() - suffix.size());
+      return true;
+    }
+    return false;
+  };
+  if (strip("/Patient/$export")) {
+    level = bulk::ExportLevel::kPatient;
+  } else if (strip("/$export")) {
+    size_t g = path.rfind("/Group/");
+    if (g != std::string::npos) {
+      group = http::DecodeQueryComponent(path.substr(g + 7));
+      path.resize(g);
+      level = bulk::ExportLevel::kGroup;
+    }
+  }
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  r.base_url = path;
+  auto params = bulk::ExportParameters::FromQuery(level, group, http::ParseQuery(query));
+  if (!params.ok()) return InvalidArgument("exportUrl: " + params.status().message());
+  r.parameters = std::move(params.value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ImportRequest> ParseImportPnp(std::string_view body) {
+  auto p = fhir::Parameters::Parse(body);
+  if (!p.ok()) return InvalidArgument("the body is not a FHIR Parameters resource: " + p.status().message());
+  ImportRequest r;
+  auto url = p->First("exportUrl");
+  if (!url || url->empty()) return InvalidArgument("the parameter 'exportUrl' is required");
+  r.export_url = *url;
+  FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
+  if (auto t = p->First("exportType")) {
+    if (*t != "dynamic" && *t != "static") return InvalidArgument("the parameter 'exportType' must be dynamic or static");
+    r.static_manifest = *t == "static";
+  }
+  for (const char* name : {"saveMode", "mode"}) {
+    if (auto m = p->First(name)) {
+      auto mode = load::ParseSaveMode(*m);
+      if (!mode.ok()) return InvalidArgument(std::string("the parameter '") + name + "': " + mode.status().message());
+      r.mode = *mode;
+    }
+  }
+  if (auto f = p->First("inputFormat"); f && *f != "application/fhir+ndjson" && *f != "ndjson" &&
+                                        *f != "application/ndjson") {
+    return InvalidArgument("the parameter 'inputFormat' must be application/fhir+ndjson");
+  }
+  bulk::ExportParameters& e = r.parameters;
+  auto list = [&](const char* name, std::vector<std::string>& out) {
+    for (const auto& v : p->Values(name)) {
+      size_t start = 0;
+      while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) out.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+  };
+  list("_type", e.types);
+  list("_elements", e.elements);
+  list("includeAssociatedData", e.include_associated_data);
+  for (const auto& f : p->Values("_typeFilter")) e.type_filters.push_back(f);
+  if (auto v = p->First("_since")) e.since = *v;
+  if (auto v = p->First("_until")) e.until = *v;
+  if (auto v = p->First("_outputFormat")) e.output_format = *v;
+  return r;
+}
+
+ImportJobs::ImportJobs(fs::path warehouse, fs::path work_dir, http::ClientOptions client, int concurrency)
+    : warehouse_(std::move(warehouse)), work_dir_(std::move(work_dir)), client_(std::move(client)) {
+  for (int i = 0; i < std::max(1, concurrency); ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+ImportJobs::~ImportJobs() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& [id, job] : jobs_) job->cancelled = true;
+  }
+  cv_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+std::string ImportJobs::Submit(ImportRequest request) {
+  auto job = std::make_shared<Job>();
+  job->view.id = store::RandomHex(8);
+  job->view.state = "queued";
+  job->view.phase = "queued";
+  job->view.progress = "queued";
+  job->view.request = std::move(request);
+  std::lock_guard lock(mu_);
+  jobs_[job->view.id] = job;
+  queue_.push_back(job);
+  cv_.notify_one();
+  return job->view.id;
+}
+
+std::optional<ImportJobView> ImportJobs::Get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second->view;
+}
+
+bool ImportJobs::Cancel(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return false;
+  it->second->cancelled = true;
+  it->second->view.state = "cancelled";
+  jobs_.erase(it);
+  return true;
+}
+
+void ImportJobs::Worker() {
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+      if (job->cancelled) continue;
+      job->view.state = "running";
+    }
+    Run(*job);
+  }
+}
+
+void ImportJobs::Run(Job& job) {
+  auto update = [&](auto&& fn) {
+    std::lock_guard lock(mu_);
+    fn(job.view);
+  };
+  auto fail = [&](const Status& s, int http_status) {
+    update([&](ImportJobView& v) {
+      v.state = job.cancelled ? "cancelled" : "failed";
+      v.phase = "done";
+      v.error = s.message();
+      v.error_status = http_status;
+    });
+  };
+  const ImportRequest request = job.view.request;
+  const fs::path dir = work_dir_ / job.view.id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+
+  update([](ImportJobView& v) {
+    v.phase = "export";
+    v.progress = "exporting";
+  });
+  bulk::ExportOptions eo;
+  eo.base_url = request.base_url;
+  eo.out_dir = dir / "export";
+  eo.parameters = request.parameters;
+  eo.client = client_;
+  eo.poll_interval = http::Millis(200);
+  if (request.static_manifest) eo.resume_status_url = request.export_url;
+  bulk::ExportClient exporter(eo);
+  auto exported = exporter.Run(nullptr);
+  if (job.cancelled) return fs::remove_all(dir, ec), void();
+  if (!exported.ok()) return fail(exported.status(), 502);
+  if (!exported->complete()) {
+    return fail(NetworkError(std::to_string(exported->failures.size()) + " files could not be downloaded: " +
+                             exported->failures[0]),
+                502);
+  }
+
+  update([&](ImportJobView& v) {
+    v.phase = "load";
+    v.progress = "loading " + std::to_string(exported->resources) + " resources";
+    v.transaction_time = exported->transaction_time;
+  });
+  load::LoadOptions lo;
+  lo.export_dir = dir / "export";
+  lo.warehouse = warehouse_;
+  lo.mode = request.mode;
+  lo.types = request.parameters.types;
+  auto loaded = load::Load(lo);
+  if (!loaded.ok()) return fail(loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
+  update([&](ImportJobView& v) {
+    v.state = "completed";
+    v.phase = "done";
+    v.progress = "done";
+    v.tables = loaded->tables;
+    v.error_files = loaded->error_files;
+  });
+}
+
+}  // namespace fhirlake::server
