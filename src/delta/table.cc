@@ -178,6 +178,26 @@ Result<Snapshot> Table::Load() const {
   return snap;
 }
 
+Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos() const {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_ / "_delta_log", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() != 25 || !name.ends_with(".json") || name.find_first_not_of("0123456789") != 20) continue;
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      json action = json::parse(line, nullptr, false);
+      if (action.is_object() && action.contains("commitInfo")) {
+        out.emplace_back(std::stoll(name.substr(0, 20)), action["commitInfo"].dump());
+        break;
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) const {
   const int64_t version = snapshot.version + 1;
   if (version == 0 && !commit.schema_string) return InvalidArgument("the first commit of a table must carry its schema");

@@ -268,7 +268,8 @@ struct FilePlan {
 // Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
 // every file that loses rows, adds stale incoming lines to `index.skip`, and counts.
 Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, IncomingIndex& index,
-                 const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result) {
+                 const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result,
+                 std::vector<std::string>& deleted_ids) {
   std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
   for (const delta::AddFile& add : snapshot.files) {
     auto reader = parquet::FileReader::Open(root / add.path);
@@ -311,6 +312,7 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
         } else if (deleted && deleted->count(key)) {
           plan.dropped.push_back(row);
           ++result.deleted;
+          deleted_ids.emplace_back(ids->string(i));
         }
       }
     }
@@ -480,8 +482,9 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     TableResult r = result;
     std::vector<FilePlan> plans;
     IncomingIndex attempt_index = index;
+    std::vector<std::string> deleted_ids;  // recorded in commitInfo: the table's tombstones
     if (o.mode == SaveMode::kMerge) {
-      FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r));
+      FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r, deleted_ids));
     }
 
     DataFiles out(root, schema, o);
@@ -582,7 +585,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
         json{{"transactionTime", transaction_time}, {"numOutputRows", incoming}, {"numCopiedRows", kept},
              {"numTargetRowsInserted", r.inserted}, {"numTargetRowsUpdated", r.updated},
              {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
-             {"source", fs::absolute(o.export_dir).string()}}.dump();
+             {"deletedIds", deleted_ids}, {"source", fs::absolute(o.export_dir).string()}}.dump();
     MaybeCrash("before-commit");
     if (attempt == 1) MaybeWaitAtGate();
     auto version = table.Write(*snapshot, commit);

@@ -12,6 +12,7 @@
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/load/unload.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 
@@ -111,8 +112,8 @@ struct ExportJobs::Job {
   std::stop_source stop;
 };
 
-ExportJobs::ExportJobs(fs::path source_dir, fs::path work_dir)
-    : source_dir_(std::move(source_dir)), work_dir_(std::move(work_dir)) {}
+ExportJobs::ExportJobs(fs::path source_dir, fs::path work_dir, fs::path warehouse)
+    : source_dir_(std::move(source_dir)), work_dir_(std::move(work_dir)), warehouse_(std::move(warehouse)) {}
 
 ExportJobs::~ExportJobs() {
   std::lock_guard lock(mu_);
@@ -149,7 +150,19 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
   if (params.level == bulk::ExportLevel::kGroup) {
     bool found = false;
     simdjson::dom::parser parser;
-    for (const auto& file : fhir::ListResourceFiles(source_dir_)) {
+    fs::path group_source = source_dir_;
+    if (!warehouse_.empty()) {  // the Group table, written out for the lookup
+      group_source = work_dir_ / ("groups-" + NewJobId());
+      FHIRLAKE_RETURN_IF_ERROR(load::WriteTablesAsNdjson(warehouse_, {"Group"}, group_source));
+    }
+    struct Cleanup {
+      fs::path dir;
+      ~Cleanup() {
+        std::error_code ec;
+        if (!dir.empty()) fs::remove_all(dir, ec);
+      }
+    } cleanup{warehouse_.empty() ? fs::path() : group_source};
+    for (const auto& file : fhir::ListResourceFiles(group_source)) {
       if (fhir::ResourceTypeOfFile(file) != "Group" || found) continue;
       auto reader = fhir::NdjsonReader::Open(file);
       if (!reader.ok()) return reader.status();
@@ -217,12 +230,18 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
                             !p.elements.empty();
   std::set<std::string> types(p.types.begin(), p.types.end());
 
+  fs::path source_dir = source_dir_;
+  if (!warehouse_.empty()) {  // this job's snapshot of the warehouse, in the source layout
+    source_dir = job_dir / "snapshot";
+    Status s = load::WriteTablesAsNdjson(warehouse_, p.types, source_dir, stopped);
+    if (!s.ok()) return s.code() == StatusCode::kCancelled ? void() : fail(s.message());
+  }
   std::vector<fs::path> sources;
-  for (auto& f : fhir::ListResourceFiles(source_dir_)) {
+  for (auto& f : fhir::ListResourceFiles(source_dir)) {
     if (types.empty() || types.count(fhir::ResourceTypeOfFile(f))) sources.push_back(f);
   }
   std::vector<fs::path> deleted_sources;
-  if (since && fs::is_directory(source_dir_ / "deleted")) deleted_sources = fhir::ListNdjsonFiles(source_dir_ / "deleted");
+  if (since && fs::is_directory(source_dir / "deleted")) deleted_sources = fhir::ListNdjsonFiles(source_dir / "deleted");
 
   std::vector<JobFile> files;
   std::map<std::string, int> per_type;

@@ -562,7 +562,8 @@ Status Server::Bind() {
     if (o.token_lifetime_seconds > 0) config->token_lifetime = std::chrono::seconds(o.token_lifetime_seconds);
     impl_->authorizer = std::make_unique<auth::Authorizer>(std::move(config.value()));
   }
-  impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir);
+  // $export serves the source directory, or else the warehouse.
+  impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
   if (!o.warehouse.empty()) {
     fs::create_directories(o.warehouse, ec);
     impl_->imports = std::make_unique<ImportJobs>(o.warehouse, o.work_dir / "imports", o.pull_client, o.import_concurrency);

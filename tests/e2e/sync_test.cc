@@ -427,8 +427,8 @@ TEST_F(SyncTest, AFailedSyncIsReportedToSentry) {
 class ImportPnpTest : public SyncTest {
  protected:
   std::unique_ptr<ServerProcess> StartImporter(const ServerProcess& source) {
-    fs::create_directories(dir_ / "empty");
-    return std::make_unique<ServerProcess>(dir_ / "empty", std::vector<std::string>{
+    // No --source: this instance's $export serves its warehouse.
+    return std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
         "--warehouse", wh().string(), "--allow-source", source.base_url(), "--retry-after", "1"});
   }
   static json PnpBody(const std::string& export_url, std::vector<std::pair<std::string, std::string>> extra = {}) {
@@ -500,6 +500,25 @@ exit 1
   ASSERT_EQ(second.status, 200) << second.body;
   for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type << " after the incremental pull";
   EXPECT_NE(second.body.find(R"("name":"deleted","valueInteger":1)"), std::string::npos) << second.body;
+
+  // B serves its warehouse as a Bulk Data source: `fhirlake export` from B gives what A holds.
+  auto exported = RunFhirlake({"export", b->base_url(), (dir_ / "from-b").string(), "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  for (const auto& type : kTypes) {
+    std::map<std::string, std::string> got;
+    for (const auto& l : Lines(dir_ / "from-b" / (type + ".000.ndjson"))) got[json::parse(l)["id"]] = l;
+    EXPECT_TRUE(got == Source(type)) << type << " exported from B";
+  }
+  // ... and with _since, the changes and the deletions a merge recorded.
+  auto changes = RunFhirlake({"export", b->base_url(), (dir_ / "b-changes").string(), "--since",
+                              result["parameter"][0]["valueInstant"].get<std::string>(), "--poll-interval", "50ms",
+                              "--quiet"});
+  ASSERT_EQ(changes.exit_code, 0) << changes.err;
+  EXPECT_EQ(Lines(dir_ / "b-changes" / "Patient.000.ndjson").size(), 3u) << "two updated, one added";
+  std::string deleted;
+  for (const auto& e : fs::directory_iterator(dir_ / "b-changes" / "deleted")) deleted += ReadFile(e.path());
+  EXPECT_NE(deleted.find("Patient/" + deleted_patient_), std::string::npos) << deleted;
+  EXPECT_NE(deleted.find("Observation/" + deleted_observation_), std::string::npos) << deleted;
 }
 
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {

@@ -75,6 +75,9 @@ class Table {
   // retries or gives up. Version 0 must carry the schema.
   Result<int64_t> Write(const Snapshot& snapshot, const Commit& commit) const;
 
+  // The commitInfo action of every commit, oldest first, as (version, JSON object text).
+  Result<std::vector<std::pair<int64_t, std::string>>> CommitInfos() const;
+
   // True when `status` is the lost-race result of Write.
   static bool IsConflict(const Status& status);
 

@@ -49,8 +49,10 @@ struct JobView {
 
 class ExportJobs {
  public:
-  // `source_dir` holds <Type>.<anything>.ndjson and optionally deleted/*.ndjson.
-  ExportJobs(std::filesystem::path source_dir, std::filesystem::path work_dir);
+  // `source_dir` holds <Type>.<anything>.ndjson and optionally deleted/*.ndjson. With a
+  // `warehouse` instead, each job first writes the warehouse's tables (live rows, and the
+  // deletions merges recorded) into its folder in that layout (load::WriteTablesAsNdjson).
+  ExportJobs(std::filesystem::path source_dir, std::filesystem::path work_dir, std::filesystem::path warehouse = {});
   ~ExportJobs();  // stops and joins running jobs
 
   // Validates the request and starts a job. kInvalidArgument (→ 400) for parameters the
@@ -73,6 +75,7 @@ class ExportJobs {
 
   std::filesystem::path source_dir_;
   std::filesystem::path work_dir_;
+  std::filesystem::path warehouse_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;
   std::vector<std::jthread> workers_;

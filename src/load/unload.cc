@@ -1,0 +1,99 @@
+#include "fhirlake/load/unload.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "fhirlake/delta/table.h"
+#include "fhirlake/fhir/date_time.h"
+#include "fhirlake/parquet/file_reader.h"
+
+namespace fhirlake::load {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+Status WriteTable(const fs::path& root, const std::string& type, const fs::path& out_dir, std::ofstream& deleted,
+                  const std::function<bool()>& stop) {
+  delta::Table table(root);
+  auto snap = table.Load();
+  if (!snap.ok()) return snap.status();
+  std::ofstream out(out_dir / (type + ".000.ndjson"), std::ios::binary);
+  for (const auto& add : snap->files) {
+    std::vector<uint64_t> gone;
+    if (add.deletion_vector) {
+      auto rows = delta::ReadDeletionVector(root, *add.deletion_vector);
+      if (!rows.ok()) return rows.status();
+      gone = std::move(rows.value());
+    }
+    auto reader = parquet::FileReader::Open(root / add.path);
+    if (!reader.ok()) return reader.status();
+    const int json_col = (*reader)->FindColumn("_json");
+    if (json_col < 0) return DataLoss((root / add.path).string() + " has no _json column");
+    size_t next_gone = 0;
+    uint64_t row = 0;
+    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+      if (stop && stop()) return Cancelled("cancelled");
+      auto values = (*reader)->ReadColumn(g, json_col);
+      if (!values.ok()) return values.status();
+      for (size_t i = 0; i < values->size(); ++i, ++row) {
+        if (next_gone < gone.size() && gone[next_gone] == row) {
+          ++next_gone;
+          continue;
+        }
+        if (!values->present[i]) continue;
+        std::string_view line = values->string(i);
+        out.write(line.data(), static_cast<std::streamsize>(line.size()));
+        out.put('\n');
+      }
+    }
+  }
+  out.close();
+  if (!out) return IoError("cannot write " + (out_dir / (type + ".000.ndjson")).string());
+
+  auto infos = table.CommitInfos();
+  if (!infos.ok()) return infos.status();
+  for (const auto& [version, text] : *infos) {
+    json info = json::parse(text, nullptr, false);
+    if (!info.is_object() || !info.contains("deletedIds") || !info["deletedIds"].is_array()) continue;
+    std::string when = info.value("transactionTime", "");
+    if (when.empty()) when = fhir::FormatInstant(info.value("timestamp", int64_t{0}) * 1000);
+    for (const auto& id : info["deletedIds"]) {
+      if (!id.is_string()) continue;
+      json bundle = {{"resourceType", "Bundle"},
+                     {"type", "transaction"},
+                     {"meta", {{"lastUpdated", when}}},
+                     {"entry", {{{"request", {{"method", "DELETE"}, {"url", type + "/" + id.get<std::string>()}}}}}}};
+      deleted << bundle.dump() << '\n';
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::string>& types, const fs::path& out_dir,
+                           const std::function<bool()>& stop) {
+  std::error_code ec;
+  fs::create_directories(out_dir / "deleted", ec);
+  std::ofstream deleted(out_dir / "deleted" / "Bundle.000.ndjson", std::ios::binary);
+  std::vector<fs::path> tables;
+  for (const auto& e : fs::directory_iterator(warehouse, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name.empty() || name[0] == '_' || !fs::is_directory(e.path() / "_delta_log")) continue;
+    if (!types.empty() && std::find(types.begin(), types.end(), name) == types.end()) continue;
+    tables.push_back(e.path());
+  }
+  std::sort(tables.begin(), tables.end());
+  for (const auto& root : tables) {
+    Status s = WriteTable(root, root.filename().string(), out_dir, deleted, stop);
+    if (!s.ok()) return s.WithContext(root.filename().string());
+  }
+  deleted.close();
+  if (!deleted) return IoError("cannot write " + (out_dir / "deleted").string());
+  return Status::Ok();
+}
+
+}  // namespace fhirlake::load
