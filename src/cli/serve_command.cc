@@ -10,6 +10,7 @@
 #include "fhirlake/server/server.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
+#include "src/cli/duration.h"
 
 namespace fhirlake::cli {
 namespace {
@@ -25,6 +26,7 @@ struct ServeArgs {
   std::string warehouse;
   std::vector<std::string> allow_sources;
   int import_concurrency = 1;
+  std::string import_job_ttl = "24h";
   ClientAuthArgs pull_auth;
 };
 
@@ -67,6 +69,12 @@ int Run(const ServeArgs& a) {
   o.warehouse = a.warehouse;
   o.allowed_sources = a.allow_sources;
   o.import_concurrency = std::max(1, a.import_concurrency);
+  auto ttl = ParseDuration(a.import_job_ttl);
+  if (!ttl) {
+    std::fprintf(stderr, "fhirlake serve: --import-job-ttl takes a duration like 24h\n");
+    return kExitUsage;
+  }
+  o.import_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*ttl).count());
   if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
     if (a.allow_sources.size() != 1) {
       std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source\n");
@@ -116,6 +124,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--allow-source", args->allow_sources,
                   "URL prefix imports may pull from (repeatable; none: every import is refused)");
   cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
+  cmd->add_option("--import-job-ttl", args->import_job_ttl, "Forget finished import jobs after this long (default 24h)");
   cmd->add_option("--pull-client-id", args->pull_auth.client_id, "SMART client id for pulling from the allowed source");
   cmd->add_option("--pull-private-key", args->pull_auth.private_key, "Private key (JWKS/JWK/PEM) for pulling");
   cmd->add_option("--pull-client-secret-file", args->pull_auth.client_secret_file, "Client secret file for pulling");

@@ -22,6 +22,7 @@
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 
@@ -54,13 +55,6 @@ std::string TransactionTime(const fs::path& dir) {
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// A test hook: FHIRLAKE_TEST_CRASH=before-commit ends the process after the data file is
-// written and before the commit, as a crash would.
-void MaybeCrash(const char* step) {
-  const char* hook = std::getenv("FHIRLAKE_TEST_CRASH");
-  if (hook && std::string(hook) == step) std::_Exit(86);
 }
 
 // A test hook to make writers race: with FHIRLAKE_TEST_COMMIT_GATE=DIR, each first commit
@@ -586,11 +580,11 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
              {"numTargetRowsInserted", r.inserted}, {"numTargetRowsUpdated", r.updated},
              {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
              {"deletedIds", deleted_ids}, {"source", fs::absolute(o.export_dir).string()}}.dump();
-    MaybeCrash("before-commit");
+    store::CrashPoint("before-commit");
     if (attempt == 1) MaybeWaitAtGate();
     auto version = table.Write(*snapshot, commit);
     if (version.ok()) {
-      MaybeCrash("after-commit");
+      store::CrashPoint("after-commit");
       r.version = *version;
       result = r;
       if (errors.count()) summary.error_files.push_back(errors.path());

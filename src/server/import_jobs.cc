@@ -2,9 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/fhir/date_time.h"
+#include "fhirlake/store/crash_point.h"
+#include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 
 namespace fhirlake::server {
@@ -16,6 +22,8 @@ struct ImportJobs::Job {
 };
 
 namespace {
+
+using nlohmann::json;
 
 // Splits an exportUrl into its FHIR base, the export level it names and its query.
 Status SplitExportUrl(const std::string& url, ImportRequest& r) {
@@ -98,9 +106,115 @@ Result<ImportRequest> ParseImportPnp(std::string_view body) {
   return r;
 }
 
-ImportJobs::ImportJobs(fs::path warehouse, fs::path work_dir, http::ClientOptions client, int concurrency)
-    : warehouse_(std::move(warehouse)), work_dir_(std::move(work_dir)), client_(std::move(client)) {
+namespace {
+
+json RequestJson(const ImportRequest& r) {
+  return {{"exportUrl", r.export_url},
+          {"staticManifest", r.static_manifest},
+          {"parameters", r.parameters.ToParametersJson()},
+          {"level", static_cast<int>(r.parameters.level)},
+          {"group", r.parameters.group_id},
+          {"mode", static_cast<int>(r.mode)},
+          {"owner", r.owner}};
+}
+
+Result<ImportRequest> RequestFromJson(const json& j) {
+  ImportRequest r;
+  r.export_url = j.value("exportUrl", "");
+  FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
+  auto params = bulk::ExportParameters::FromParametersJson(static_cast<bulk::ExportLevel>(j.value("level", 0)),
+                                                            j.value("group", ""), j.value("parameters", "{}"));
+  if (!params.ok()) return params.status();
+  r.parameters = std::move(params.value());
+  r.static_manifest = j.value("staticManifest", false);
+  r.mode = static_cast<load::SaveMode>(j.value("mode", 0));
+  r.owner = j.value("owner", "");
+  return r;
+}
+
+}  // namespace
+
+ImportJobs::ImportJobs(fs::path warehouse, http::ClientOptions client, int concurrency, std::chrono::seconds ttl)
+    : warehouse_(std::move(warehouse)), work_dir_(warehouse_ / "_fhirlake" / "imports"), client_(std::move(client)),
+      ttl_(ttl) {
+  std::error_code ec;
+  fs::create_directories(work_dir_, ec);
+  Recover();
   for (int i = 0; i < std::max(1, concurrency); ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+void ImportJobs::Save(const Job& job) const {
+  const ImportJobView& v = job.view;
+  json tables = json::array();
+  for (const auto& t : v.tables) {
+    tables.push_back({{"type", t.type}, {"rows", t.rows}, {"inserted", t.inserted}, {"updated", t.updated},
+                      {"deleted", t.deleted}, {"badLines", t.bad_lines}, {"version", t.version}});
+  }
+  json record = {{"id", v.id}, {"state", v.state}, {"phase", v.phase}, {"progress", v.progress},
+                 {"request", RequestJson(v.request)}, {"transactionTime", v.transaction_time}, {"error", v.error},
+                 {"errorStatus", v.error_status}, {"finishedAt", v.finished_at}, {"tables", tables}};
+  // A record that cannot be written leaves the job running; a restart then redoes it, which
+  // the per-job txn makes harmless.
+  (void)store::WriteFileAtomically(work_dir_ / (v.id + ".json"), record.dump());
+}
+
+void ImportJobs::Recover() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir_, ec)) {
+    if (e.path().extension() != ".json") continue;
+    auto text = store::ReadSmallFile(e.path());
+    if (!text.ok()) continue;
+    json j = json::parse(*text, nullptr, false);
+    if (!j.is_object()) continue;
+    auto request = RequestFromJson(j.value("request", json::object()));
+    if (!request.ok()) continue;
+    auto job = std::make_shared<Job>();
+    ImportJobView& v = job->view;
+    v.id = j.value("id", "");
+    v.state = j.value("state", "");
+    v.phase = j.value("phase", "");
+    v.progress = j.value("progress", "");
+    v.request = std::move(request.value());
+    v.transaction_time = j.value("transactionTime", "");
+    v.error = j.value("error", "");
+    v.error_status = j.value("errorStatus", 500);
+    v.finished_at = j.value("finishedAt", int64_t{0});
+    for (const auto& t : j.value("tables", json::array())) {
+      load::TableResult r;
+      r.type = t.value("type", "");
+      r.rows = t.value("rows", uint64_t{0});
+      r.inserted = t.value("inserted", uint64_t{0});
+      r.updated = t.value("updated", uint64_t{0});
+      r.deleted = t.value("deleted", uint64_t{0});
+      r.bad_lines = t.value("badLines", uint64_t{0});
+      r.version = t.value("version", int64_t{-1});
+      v.tables.push_back(r);
+    }
+    if (v.id.empty()) continue;
+    if (v.state == "queued" || v.state == "running") {  // interrupted: run it (again)
+      v.state = "queued";
+      v.progress = "queued (resumed after a restart)";
+      queue_.push_back(job);
+    }
+    jobs_[v.id] = job;
+  }
+  std::sort(queue_.begin(), queue_.end(), [](const auto& a, const auto& b) { return a->view.id < b->view.id; });
+  Expire();
+}
+
+void ImportJobs::Expire() {
+  const int64_t cutoff = fhir::NowMicros() - static_cast<int64_t>(ttl_.count()) * 1'000'000;
+  std::error_code ec;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const ImportJobView& v = it->second->view;
+    if (v.finished_at > 0 && v.finished_at < cutoff) {
+      fs::remove(work_dir_ / (v.id + ".json"), ec);
+      fs::remove_all(work_dir_ / v.id, ec);
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 ImportJobs::~ImportJobs() {
@@ -115,14 +229,19 @@ ImportJobs::~ImportJobs() {
 
 std::string ImportJobs::Submit(ImportRequest request) {
   auto job = std::make_shared<Job>();
-  job->view.id = store::RandomHex(8);
+  // Ids sort by submission time, so a restart requeues jobs in their order.
+  char prefix[17];
+  std::snprintf(prefix, sizeof prefix, "%016llx", static_cast<unsigned long long>(fhir::NowMicros()));
+  job->view.id = std::string(prefix) + store::RandomHex(4);
   job->view.state = "queued";
   job->view.phase = "queued";
   job->view.progress = "queued";
   job->view.request = std::move(request);
   std::lock_guard lock(mu_);
+  Expire();
   jobs_[job->view.id] = job;
   queue_.push_back(job);
+  Save(*job);
   cv_.notify_one();
   return job->view.id;
 }
@@ -140,6 +259,8 @@ bool ImportJobs::Cancel(const std::string& id) {
   if (it == jobs_.end()) return false;
   it->second->cancelled = true;
   it->second->view.state = "cancelled";
+  std::error_code ec;
+  fs::remove(work_dir_ / (id + ".json"), ec);
   jobs_.erase(it);
   return true;
 }
@@ -155,6 +276,7 @@ void ImportJobs::Worker() {
       queue_.pop_front();
       if (job->cancelled) continue;
       job->view.state = "running";
+      Save(*job);
     }
     Run(*job);
   }
@@ -164,11 +286,13 @@ void ImportJobs::Run(Job& job) {
   auto update = [&](auto&& fn) {
     std::lock_guard lock(mu_);
     fn(job.view);
+    if (!job.cancelled) Save(job);
   };
   auto fail = [&](const Status& s, int http_status) {
     update([&](ImportJobView& v) {
       v.state = job.cancelled ? "cancelled" : "failed";
       v.phase = "done";
+      v.finished_at = fhir::NowMicros();
       v.error = s.message();
       v.error_status = http_status;
     });
@@ -192,6 +316,7 @@ void ImportJobs::Run(Job& job) {
   bulk::ExportClient exporter(eo);
   auto exported = exporter.Run(nullptr);
   if (job.cancelled) return fs::remove_all(dir, ec), void();
+  store::CrashPoint("import-after-export");
   if (!exported.ok()) return fail(exported.status(), 502);
   if (!exported->complete()) {
     return fail(NetworkError(std::to_string(exported->failures.size()) + " files could not be downloaded: " +
@@ -209,12 +334,14 @@ void ImportJobs::Run(Job& job) {
   lo.warehouse = warehouse_;
   lo.mode = request.mode;
   lo.types = request.parameters.types;
+  if (auto tt = fhir::ParseFhirTime(exported->transaction_time)) lo.txn = std::make_pair("fhirlake-import-" + job.view.id, *tt);
   auto loaded = load::Load(lo);
   if (!loaded.ok()) return fail(loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
   update([&](ImportJobView& v) {
     v.state = "completed";
     v.phase = "done";
     v.progress = "done";
+    v.finished_at = fhir::NowMicros();
     v.tables = loaded->tables;
     v.error_files = loaded->error_files;
   });

@@ -566,7 +566,8 @@ Status Server::Bind() {
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
   if (!o.warehouse.empty()) {
     fs::create_directories(o.warehouse, ec);
-    impl_->imports = std::make_unique<ImportJobs>(o.warehouse, o.work_dir / "imports", o.pull_client, o.import_concurrency);
+    impl_->imports = std::make_unique<ImportJobs>(o.warehouse, o.pull_client, o.import_concurrency,
+                                                  std::chrono::seconds(o.import_job_ttl_seconds));
   }
   impl_->Routes();
   if (o.port == 0) {

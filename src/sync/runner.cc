@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/sync/state.h"
 
@@ -21,12 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// A test hook: FHIRLAKE_TEST_CRASH=<step> ends the process at that step, as a kill would.
-void MaybeCrash(const char* step) {
-  const char* hook = std::getenv("FHIRLAKE_TEST_CRASH");
-  if (hook && std::string(hook) == step) std::_Exit(86);
-}
 
 std::string KeyHash(const std::string& key) {
   uint64_t h = 1469598103934665603ull;
@@ -49,7 +44,7 @@ class CrashPoints : public SyncObserver {
  public:
   explicit CrashPoints(SyncObserver* inner) : inner_(inner) {}
   void OnPhase(std::string_view phase) override {
-    if (phase == "waiting") MaybeCrash("export-waiting");
+    if (phase == "waiting") store::CrashPoint("export-waiting");
     if (inner_) inner_->OnPhase(phase);
   }
   void OnServerProgress(std::string_view text) override {
@@ -67,7 +62,7 @@ class CrashPoints : public SyncObserver {
   void OnBytes(uint64_t n) override {
     if (!downloading_) {
       downloading_ = true;
-      MaybeCrash("export-downloading");
+      store::CrashPoint("export-downloading");
     }
     if (inner_) inner_->OnBytes(n);
   }
@@ -193,7 +188,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     entry.in_flight->status_url = exported->status_url;
     FHIRLAKE_RETURN_IF_ERROR(state.Put(summary.key, entry));
   }
-  MaybeCrash("after-export");
+  store::CrashPoint("after-export");
   if (stopping()) {
     *kind = FailureKind::kNone;
     return Cancelled("stopped after the export; the next run loads it");
@@ -217,7 +212,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     summary.updated += t.updated;
     summary.deleted += t.deleted;
   }
-  MaybeCrash("after-load");
+  store::CrashPoint("after-load");
 
   // Archive, then advance the state.
   observer.OnSyncPhase("archive");
@@ -228,7 +223,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
   fs::rename(inflight_dir, target, ec);
   if (ec) return record_error(FailureKind::kLoad, IoError("cannot archive the export to " + target.string() + ": " + ec.message()));
   summary.archived_to = target;
-  MaybeCrash("after-archive");
+  store::CrashPoint("after-archive");
 
   entry.transaction_time = summary.transaction_time;
   entry.last_success = fhir::FormatInstant(fhir::NowMicros());
@@ -237,7 +232,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
   entry.in_flight.reset();
   Status written = state.Put(summary.key, entry);
   if (!written.ok()) return record_error(FailureKind::kLoad, written);
-  MaybeCrash("after-state");
+  store::CrashPoint("after-state");
 
   if (o.keep > 0) {
     auto archived = ArchivedExports(archive);

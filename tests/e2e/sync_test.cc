@@ -521,6 +521,41 @@ exit 1
   EXPECT_NE(deleted.find("Observation/" + deleted_observation_), std::string::npos) << deleted;
 }
 
+TEST_F(ImportPnpTest, AJobInterruptedByAKillFinishesAfterARestart) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  // The first B dies right after its job's export, as a kill would.
+  Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
+            a.base_url()},
+           {"FHIRLAKE_TEST_CRASH=import-after-export"}, dir_ / "b1.out", dir_ / "b1.err");
+  int port = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string out = ReadFile(dir_ / "b1.out");
+    size_t at = out.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(out.c_str() + at + 17);
+    return port > 0;
+  }));
+  auto kick = Send("POST", "http://127.0.0.1:" + std::to_string(port) + "/fhir/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  const std::string id = location.substr(location.find("id=") + 3);
+  EXPECT_EQ(b1.Wait(), 86) << ReadFile(dir_ / "b1.err");
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "killed before the load";
+
+  auto b2 = StartImporter(a);  // same warehouse: the job is requeued and resumes its export
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  http::Response done;
+  ASSERT_TRUE(WaitFor([&] {
+    done = Send("GET", b2->base_url() + "/$job?id=" + id);
+    return done.status != 202;
+  }, std::chrono::seconds(60)));
+  EXPECT_EQ(done.status, 200) << done.body;
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type;
+  int kickoffs = 0;
+  for (const auto& r : a.Requests()) kickoffs += r.value("path", "").find("$export") != std::string::npos;
+  EXPECT_EQ(kickoffs, 1) << "the restarted job resumed the export instead of starting another";
+}
+
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());

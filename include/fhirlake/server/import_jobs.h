@@ -3,6 +3,12 @@
 // folder and loads the result into the warehouse with the requested save mode, on a worker
 // thread; at most `concurrency` jobs run, the rest wait in order. Cancel stops a job at its
 // next step boundary; nothing it had not committed becomes visible.
+//
+// Jobs persist: each job's record is WAREHOUSE/_fhirlake/imports/<id>.json (rewritten
+// atomically at every change) beside its work folder <id>/. A restarted server requeues jobs
+// that were queued or running; a running job resumes its export (the export directory keeps
+// the status URL and the finished files) and its load is made exact by a Delta txn per job.
+// Records of finished jobs expire after `ttl`.
 #pragma once
 
 #include <atomic>
@@ -46,14 +52,15 @@ struct ImportJobView {
   std::string transaction_time;
   std::string error;
   int error_status = 500;
+  int64_t finished_at = 0;    // micros; 0 while unfinished
   std::vector<load::TableResult> tables;
   std::vector<std::filesystem::path> error_files;
 };
 
 class ImportJobs {
  public:
-  ImportJobs(std::filesystem::path warehouse, std::filesystem::path work_dir, http::ClientOptions pull_client,
-             int concurrency);
+  ImportJobs(std::filesystem::path warehouse, http::ClientOptions pull_client, int concurrency,
+             std::chrono::seconds ttl = std::chrono::hours(24));
   ~ImportJobs();  // cancels and joins
 
   std::string Submit(ImportRequest request);
@@ -65,9 +72,13 @@ class ImportJobs {
   struct Job;
   void Worker();
   void Run(Job& job);
+  void Save(const Job& job) const;   // REQUIRES: mu_ held
+  void Recover();
+  void Expire();                     // REQUIRES: mu_ held
 
   std::filesystem::path warehouse_, work_dir_;
   http::ClientOptions client_;
+  std::chrono::seconds ttl_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;

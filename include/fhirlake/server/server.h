@@ -46,6 +46,7 @@ struct ServerOptions {
   std::filesystem::path warehouse;
   std::vector<std::string> allowed_sources;  // exportUrl prefixes; empty: every import is refused
   int import_concurrency = 1;
+  int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry, tokens)
 };
 
