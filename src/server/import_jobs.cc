@@ -3,9 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "fhirlake/bulk/export_client.h"
+#include "fhirlake/http/downloader.h"
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/fhir/date_time.h"
@@ -109,7 +111,10 @@ Result<ImportRequest> ParseImportPnp(std::string_view body) {
 namespace {
 
 json RequestJson(const ImportRequest& r) {
-  return {{"exportUrl", r.export_url},
+  json inputs = json::array();
+  for (const auto& in : r.inputs) inputs.push_back({{"type", in.type}, {"url", in.url}});
+  return {{"inputs", inputs},
+          {"exportUrl", r.export_url},
           {"staticManifest", r.static_manifest},
           {"parameters", r.parameters.ToParametersJson()},
           {"level", static_cast<int>(r.parameters.level)},
@@ -120,8 +125,9 @@ json RequestJson(const ImportRequest& r) {
 
 Result<ImportRequest> RequestFromJson(const json& j) {
   ImportRequest r;
+  for (const auto& in : j.value("inputs", json::array())) r.inputs.push_back({in.value("type", ""), in.value("url", "")});
   r.export_url = j.value("exportUrl", "");
-  FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
+  if (!r.export_url.empty()) FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
   auto params = bulk::ExportParameters::FromParametersJson(static_cast<bulk::ExportLevel>(j.value("level", 0)),
                                                             j.value("group", ""), j.value("parameters", "{}"));
   if (!params.ok()) return params.status();
@@ -133,6 +139,62 @@ Result<ImportRequest> RequestFromJson(const json& j) {
 }
 
 }  // namespace
+
+Result<ImportRequest> ParseImportManifest(std::string_view body) {
+  json doc = json::parse(body, nullptr, false);
+  if (!doc.is_object()) return InvalidArgument("the body is neither a JSON manifest nor a Parameters resource");
+  ImportRequest r;
+  auto mode = [&](const std::string& name, const std::string& value) -> Status {
+    auto m = load::ParseSaveMode(value);
+    if (!m.ok()) return InvalidArgument("the parameter '" + name + "': " + m.status().message());
+    r.mode = *m;
+    return Status::Ok();
+  };
+  auto format = [](const std::string& f) -> Status {
+    if (f.empty() || f == "application/fhir+ndjson" || f == "ndjson" || f == "application/ndjson") return Status::Ok();
+    return InvalidArgument("the parameter 'inputFormat' must be application/fhir+ndjson");
+  };
+  if (doc.value("resourceType", "") == "Parameters") {
+    auto p = fhir::Parameters::Parse(body);
+    if (!p.ok()) return InvalidArgument(p.status().message());
+    for (const auto& item : p->items()) {
+      if (item.name == "input") {
+        ImportInput in;
+        for (const auto& part : item.parts) {
+          if (part.name == "resourceType" || part.name == "type") in.type = part.value;
+          if (part.name == "url") in.url = part.value;
+        }
+        if (in.type.empty() || in.url.empty()) return InvalidArgument("each 'input' needs the parts 'resourceType' and 'url'");
+        r.inputs.push_back(std::move(in));
+      } else if (item.name == "saveMode" || item.name == "mode") {
+        FHIRLAKE_RETURN_IF_ERROR(mode(item.name, item.value));
+      } else if (item.name == "inputFormat") {
+        FHIRLAKE_RETURN_IF_ERROR(format(item.value));
+      }
+    }
+  } else {
+    if (!doc.contains("input") || !doc["input"].is_array()) return InvalidArgument("the manifest needs an 'input' array");
+    for (const auto& in : doc["input"]) {
+      if (!in.is_object() || !in.contains("type") || !in.contains("url") || !in["type"].is_string() ||
+          !in["url"].is_string()) {
+        return InvalidArgument("each 'input' needs 'type' and 'url' strings");
+      }
+      r.inputs.push_back({in["type"].get<std::string>(), in["url"].get<std::string>()});
+    }
+    for (const char* name : {"saveMode", "mode"}) {
+      if (doc.contains(name) && doc[name].is_string()) FHIRLAKE_RETURN_IF_ERROR(mode(name, doc[name].get<std::string>()));
+    }
+    if (doc.contains("inputFormat") && doc["inputFormat"].is_string()) FHIRLAKE_RETURN_IF_ERROR(format(doc["inputFormat"]));
+  }
+  if (r.inputs.empty()) return InvalidArgument("the manifest lists no 'input'");
+  for (const auto& in : r.inputs) {
+    if (in.type.empty() || !std::isupper(static_cast<unsigned char>(in.type[0])) ||
+        in.type.find_first_of("/.\\ ") != std::string::npos) {
+      return InvalidArgument("'" + in.type + "' is not a resource type");
+    }
+  }
+  return r;
+}
 
 ImportJobs::ImportJobs(fs::path warehouse, http::ClientOptions client, int concurrency, std::chrono::seconds ttl)
     : warehouse_(std::move(warehouse)), work_dir_(warehouse_ / "_fhirlake" / "imports"), client_(std::move(client)),
@@ -302,6 +364,7 @@ void ImportJobs::Run(Job& job) {
   std::error_code ec;
   fs::create_directories(dir, ec);
 
+  if (!request.inputs.empty()) return RunManifest(job, dir);
   update([](ImportJobView& v) {
     v.phase = "export";
     v.progress = "exporting";
@@ -335,16 +398,87 @@ void ImportJobs::Run(Job& job) {
   lo.mode = request.mode;
   lo.types = request.parameters.types;
   if (auto tt = fhir::ParseFhirTime(exported->transaction_time)) lo.txn = std::make_pair("fhirlake-import-" + job.view.id, *tt);
+  LoadInto(job, lo);
+}
+
+void ImportJobs::LoadInto(Job& job, const load::LoadOptions& lo) {
   auto loaded = load::Load(lo);
-  if (!loaded.ok()) return fail(loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
-  update([&](ImportJobView& v) {
+  std::lock_guard lock(mu_);
+  ImportJobView& v = job.view;
+  v.phase = "done";
+  v.finished_at = fhir::NowMicros();
+  if (!loaded.ok()) {
+    v.state = job.cancelled ? "cancelled" : "failed";
+    v.error = loaded.status().message();
+    v.error_status = loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500;
+  } else {
     v.state = "completed";
-    v.phase = "done";
     v.progress = "done";
-    v.finished_at = fhir::NowMicros();
     v.tables = loaded->tables;
     v.error_files = loaded->error_files;
-  });
+  }
+  if (!job.cancelled) Save(job);
+}
+
+// $import with a manifest: the files are fetched (file:// copied from under an allowed root,
+// http(s):// downloaded from an allowed source) into the job's folder in the export layout,
+// then loaded.
+void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
+  const fs::path in_dir = dir / "input";
+  std::error_code ec;
+  fs::create_directories(in_dir, ec);
+  {
+    std::lock_guard lock(mu_);
+    job.view.phase = "fetch";
+    job.view.progress = "fetching " + std::to_string(job.view.request.inputs.size()) + " files";
+    Save(job);
+  }
+  std::vector<http::DownloadTask> downloads;
+  std::map<std::string, int> per_type;
+  Status problem;
+  for (const auto& in : job.view.request.inputs) {
+    char number[16];
+    std::snprintf(number, sizeof number, "%03d", per_type[in.type]++);
+    const fs::path target = in_dir / (in.type + "." + number + ".ndjson");
+    if (in.url.rfind("file://", 0) == 0) {
+      fs::copy_file(http::DecodeQueryComponent(in.url.substr(7)), target, fs::copy_options::overwrite_existing, ec);
+      if (ec) problem = IoError("cannot read " + in.url + ": " + ec.message());
+    } else {
+      downloads.push_back({in.url, target, false, std::nullopt});
+    }
+  }
+  if (problem.ok() && !downloads.empty()) {
+    http::DownloadOptions d;
+    d.client = client_;
+    d.client.tokens.reset();  // tokens go only to the server that issued a manifest
+    for (const auto& r : http::Downloader(d).Run(downloads, nullptr)) {
+      if (!r.status.ok()) problem = r.status;
+    }
+  }
+  if (job.cancelled) return fs::remove_all(dir, ec), void();
+  if (!problem.ok()) {
+    std::lock_guard lock(mu_);
+    job.view.state = "failed";
+    job.view.phase = "done";
+    job.view.finished_at = fhir::NowMicros();
+    job.view.error = problem.message();
+    job.view.error_status = 502;
+    Save(job);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    job.view.phase = "load";
+    job.view.progress = "loading";
+    job.view.transaction_time = fhir::FormatInstant(fhir::NowMicros());
+    Save(job);
+  }
+  load::LoadOptions lo;
+  lo.export_dir = in_dir;
+  lo.warehouse = warehouse_;
+  lo.mode = job.view.request.mode;
+  lo.txn = std::make_pair("fhirlake-import-" + job.view.id, int64_t{1});
+  LoadInto(job, lo);
 }
 
 }  // namespace fhirlake::server

@@ -334,8 +334,31 @@ struct Server::Impl {
     });
   }
 
-  // POST $import-pnp: checks, then a job; 202 with the job's status URL.
-  void ImportPnp(const httplib::Request& req, httplib::Response& res) {
+  bool AllowedSource(const std::string& url) const {
+    for (const auto& prefix : opt.allowed_sources) {
+      if (url.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+
+  // A file:// URL is allowed when its path, with `..` and symlinks resolved, is a file under
+  // one of the import roots (resolved the same way).
+  bool AllowedFile(const std::string& url) const {
+    std::error_code ec;
+    fs::path path = fs::weakly_canonical(http::DecodeQueryComponent(url.substr(7)), ec);
+    if (ec || !fs::is_regular_file(path, ec)) return false;
+    for (const auto& root : opt.import_roots) {
+      fs::path r = fs::weakly_canonical(root, ec);
+      if (ec) continue;
+      auto [end, _] = std::mismatch(r.begin(), r.end(), path.begin(), path.end());
+      if (end == r.end()) return true;
+    }
+    return false;
+  }
+
+  // POST $import-pnp, and $import (ping and pull with an exportUrl, or a manifest of files):
+  // checks, then a job; 202 with the job's status URL.
+  void Import(const httplib::Request& req, httplib::Response& res, bool manifest_allowed) {
     auth::Grant grant;
     if (!Authorize(req, res, grant)) return;
     if (authorizer && !auth::AllowsWrite(grant, "*")) {
@@ -344,14 +367,22 @@ struct Server::Impl {
     if (!HeaderHas(req, "Prefer", "respond-async")) {
       return SendOutcome(res, 400, "invalid", "the import request needs the header 'Prefer: respond-async'");
     }
-    auto request = ParseImportPnp(req.body);
+    const bool pnp = !manifest_allowed || req.body.find("\"exportUrl\"") != std::string::npos;
+    auto request = pnp ? ParseImportPnp(req.body) : ParseImportManifest(req.body);
     if (!request.ok()) return SendOutcome(res, 400, "invalid", request.status().message());
-    bool allowed = false;
-    for (const auto& prefix : opt.allowed_sources) allowed = allowed || request->export_url.rfind(prefix, 0) == 0;
-    if (!allowed) {
+    if (pnp && !AllowedSource(request->export_url)) {
       return SendOutcome(res, 403, "forbidden",
                          "exportUrl " + http::RedactUrl(request->export_url) +
                              " is not under an allowed source (serve --allow-source PREFIX)");
+    }
+    for (const auto& in : request->inputs) {
+      const bool file = in.url.rfind("file://", 0) == 0;
+      if (file ? !AllowedFile(in.url) : !AllowedSource(in.url)) {
+        return SendOutcome(res, 403, "forbidden",
+                           "input " + http::RedactUrl(in.url) +
+                               (file ? " is not a file under an import root (serve --import-root DIR)"
+                                     : " is not under an allowed source (serve --allow-source PREFIX)"));
+      }
     }
     request->owner = grant.client_id;
     const std::string id = imports->Submit(std::move(request.value()));
@@ -417,6 +448,7 @@ struct Server::Impl {
     }
     if (imports) {
       op.push_back({{"name", "import-pnp"}, {"definition", "https://pathling.csiro.au/fhir/OperationDefinition/import-pnp"}});
+      op.push_back({{"name", "import"}, {"definition", "https://pathling.csiro.au/fhir/OperationDefinition/import"}});
     }
     json cs = {{"resourceType", "CapabilityStatement"},
                {"status", "active"},
@@ -483,11 +515,8 @@ struct Server::Impl {
     });
     http.Get(base + "/metadata", [this](const httplib::Request& req, httplib::Response& res) { Metadata(req, res); });
     if (imports) {
-      http.Post(base + R"(/\$import-pnp)", [this](const httplib::Request& req, httplib::Response& res) { ImportPnp(req, res); });
-      http.Post(base + R"(/\$import)", [this](const httplib::Request& req, httplib::Response& res) {
-        if (req.body.find("\"exportUrl\"") != std::string::npos) return ImportPnp(req, res);  // ping-and-pull form
-        SendOutcome(res, 501, "not-supported", "$import with an input manifest is not supported yet; use exportUrl");
-      });
+      http.Post(base + R"(/\$import-pnp)", [this](const httplib::Request& req, httplib::Response& res) { Import(req, res, false); });
+      http.Post(base + R"(/\$import)", [this](const httplib::Request& req, httplib::Response& res) { Import(req, res, true); });
       http.Get(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportStatus(req, res); });
       http.Delete(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportCancel(req, res); });
     }

@@ -556,6 +556,68 @@ TEST_F(ImportPnpTest, AJobInterruptedByAKillFinishesAfterARestart) {
   EXPECT_EQ(kickoffs, 1) << "the restarted job resumed the export instead of starting another";
 }
 
+TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
+      "--warehouse", wh().string(), "--allow-source", a.base_url(), "--import-root", src().string()});
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  auto run = [&](const json& body) {
+    auto kick = Send("POST", b->base_url() + "/$import", body.dump());
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    http::Response poll;
+    if (auto location = kick.headers.Get("Content-Location")) {
+      WaitFor([&] {
+        poll = Send("GET", *location);
+        return poll.status != 202;
+      }, std::chrono::seconds(60));
+    }
+    return poll;
+  };
+  // The JSON manifest form, with file:// inputs under an import root: Patient only.
+  json manifest = {{"inputFormat", "application/fhir+ndjson"},
+                   {"mode", "overwrite"},
+                   {"input", {{{"type", "Patient"}, {"url", "file://" + (src() / "Patient.000.ndjson").string()}}}}};
+  auto first = run(manifest);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_TRUE(Table("Patient") == Source("Patient"));
+
+  // The Parameters form with http:// inputs: the file URLs of an export A ran.
+  auto kick = Send("GET", a.base_url() + "/$export?_type=Observation");
+  ASSERT_EQ(kick.status, 202);
+  http::Response status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Send("GET", *kick.headers.Get("Content-Location"), "", false);
+    return status.status == 200;
+  }));
+  json params = {{"resourceType", "Parameters"}, {"parameter", {{{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+  const json a_manifest = json::parse(status.body);
+  ASSERT_FALSE(a_manifest["output"].empty()) << status.body;
+  for (const auto& out : a_manifest["output"]) {
+    params["parameter"].push_back({{"name", "input"},
+                                   {"part", {{{"name", "resourceType"}, {"valueCode", out["type"]}},
+                                             {{"name", "url"}, {"valueUrl", out["url"]}}}}});
+  }
+  auto second = run(params);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_TRUE(Table("Observation") == Source("Observation"));
+
+  // Paths outside the roots are refused, whether plain, through `..` or through a symlink.
+  fs::create_symlink("/etc", src() / "escape");
+  for (const std::string& path : {std::string("/etc/passwd"), (src() / ".." / ".." / "etc" / "passwd").string(),
+                                  (src() / "escape" / "passwd").string()}) {
+    json bad = {{"input", {{{"type", "Patient"}, {"url", "file://" + path}}}}};
+    auto refused = Send("POST", b->base_url() + "/$import", bad.dump());
+    EXPECT_EQ(refused.status, 403) << path << ": " << refused.body;
+  }
+  json foreign = {{"input", {{{"type", "Patient"}, {"url", "http://198.51.100.7/Patient.ndjson"}}}}};
+  EXPECT_EQ(Send("POST", b->base_url() + "/$import", foreign.dump()).status, 403);
+  json no_input = {{"inputFormat", "application/fhir+ndjson"}, {"input", json::array()}};
+  auto empty = Send("POST", b->base_url() + "/$import", no_input.dump());
+  EXPECT_EQ(empty.status, 400);
+  EXPECT_NE(empty.body.find("no 'input'"), std::string::npos) << empty.body;
+}
+
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());

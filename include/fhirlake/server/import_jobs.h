@@ -31,7 +31,15 @@
 
 namespace fhirlake::server {
 
+// One file of an `$import` manifest: NDJSON of one resource type at a file://, http:// or
+// https:// URL.
+struct ImportInput {
+  std::string type;
+  std::string url;
+};
+
 struct ImportRequest {
+  std::vector<ImportInput> inputs;     // $import with a manifest: these files, no export
   std::string export_url;              // as the client gave it
   std::string base_url;                // the FHIR base it names
   bool static_manifest = false;        // exportType static: export_url is a finished manifest
@@ -42,6 +50,11 @@ struct ImportRequest {
 
 // Parses a `$import-pnp` Parameters body. kInvalidArgument names the bad parameter.
 Result<ImportRequest> ParseImportPnp(std::string_view body);
+
+// Parses an `$import` body in either of Pathling's forms: the JSON manifest
+// ({"inputFormat", "input": [{"type", "url"}], "saveMode"|"mode"}) or a Parameters resource
+// (`input` parameters with `resourceType` and `url` parts, `saveMode`, `inputFormat`).
+Result<ImportRequest> ParseImportManifest(std::string_view body);
 
 struct ImportJobView {
   std::string id;
@@ -72,6 +85,8 @@ class ImportJobs {
   struct Job;
   void Worker();
   void Run(Job& job);
+  void RunManifest(Job& job, const std::filesystem::path& dir);
+  void LoadInto(Job& job, const load::LoadOptions& options);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
   void Recover();
   void Expire();                     // REQUIRES: mu_ held

@@ -45,6 +45,7 @@ struct ServerOptions {
   // exportUrl), GET|DELETE /$job?id=. Off when empty.
   std::filesystem::path warehouse;
   std::vector<std::string> allowed_sources;  // exportUrl prefixes; empty: every import is refused
+  std::vector<std::filesystem::path> import_roots;  // $import may read file:// URLs under these
   int import_concurrency = 1;
   int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry, tokens)
