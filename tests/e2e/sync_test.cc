@@ -618,6 +618,64 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   EXPECT_NE(empty.body.find("no 'input'"), std::string::npos) << empty.body;
 }
 
+TEST_F(ImportPnpTest, WithAuthImportsNeedAWriteScopeAndJobsStayWithTheirClient) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  std::ofstream(dir_ / "clients.json") << json{
+      {"clients", {{{"clientId", "loader"}, {"clientSecret", "loader-secret"}, {"scopes", {"system/*.write", "system/*.read"}}},
+                   {{"clientId", "viewer"}, {"clientSecret", "viewer-secret"}, {"scopes", {"system/*.read"}}}}}}.dump();
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url(), "--auth",
+                               (dir_ / "clients.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto token = [&](const std::string& id, const std::string& secret, const std::string& scope) {
+    http::ClientOptions once;
+    once.retry.max_attempts = 1;
+    http::Client client(once);
+    http::Request req;
+    req.method = "POST";
+    req.url = b.base_url() + "/auth/token";
+    req.headers.Add("Content-Type", "application/x-www-form-urlencoded");
+    req.body = "grant_type=client_credentials&scope=" + scope + "&client_id=" + id + "&client_secret=" + secret;
+    auto got = client.Send(req);
+    EXPECT_TRUE(got.ok() && got->status == 200) << (got.ok() ? got->body : got.status().message());
+    return got.ok() ? json::parse(got->body, nullptr, false).value("access_token", "") : "";
+  };
+  auto call = [&](const std::string& method, const std::string& url, const std::string& bearer, const std::string& body) {
+    http::ClientOptions once;
+    once.retry.max_attempts = 1;
+    http::Client client(once);
+    http::Request req;
+    req.method = method;
+    req.url = url;
+    req.body = body;
+    req.send_token = false;
+    req.headers.Add("Prefer", "respond-async");
+    if (!body.empty()) req.headers.Add("Content-Type", "application/fhir+json");
+    if (!bearer.empty()) req.headers.Add("Authorization", "Bearer " + bearer);
+    auto r = client.Send(req);
+    return r.ok() ? r.value() : http::Response{};
+  };
+  const std::string body = PnpBody(a.base_url()).dump();
+  const std::string pnp = b.base_url() + "/$import-pnp";
+  EXPECT_EQ(call("POST", pnp, "", body).status, 401) << "no token";
+  const std::string viewer = token("viewer", "viewer-secret", "system/*.read");
+  auto read_only = call("POST", pnp, viewer, body);
+  EXPECT_EQ(read_only.status, 403);
+  EXPECT_NE(read_only.body.find("write scope"), std::string::npos) << read_only.body;
+  const std::string loader = token("loader", "loader-secret", "system/*.write%20system/*.read");
+  auto kick = call("POST", pnp, loader, body);
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  EXPECT_EQ(call("GET", location, viewer, "").status, 404) << "another client does not see the job";
+  http::Response done;
+  ASSERT_TRUE(WaitFor([&] {
+    done = call("GET", location, loader, "");
+    return done.status != 202;
+  }, std::chrono::seconds(60)));
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(call("DELETE", location, viewer, "").status, 404) << "nor cancel it";
+}
+
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());
