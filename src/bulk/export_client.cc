@@ -338,7 +338,10 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
                         "the export did not finish within the timeout; run the same command again to "
                         "keep waiting (status URL " + http::RedactUrl(state.status_url) + ")");
         }
-        std::this_thread::sleep_for(*wait);
+        for (auto until = Clock::now() + *wait; Clock::now() < until;) {
+          if (o.stop && o.stop->load()) return Cancelled("the export was cancelled");
+          std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+        }
         continue;
       }
       if (resp->status != 200) {
@@ -400,10 +403,12 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
   dopt.client = o.client;
   dopt.parallel = o.parallel;
   dopt.accept_gzip = o.accept_gzip;
+  dopt.stop = o.stop;
   http::Downloader downloader(dopt);
   LoggingDownloadObserver logging(log, manifest, observer);
   const auto started = Clock::now();
   auto results = downloader.Run(tasks, &logging);
+  if (o.stop && o.stop->load()) return Cancelled("the export was cancelled");
 
   ExportSummary summary;
   summary.status_url = state.status_url;

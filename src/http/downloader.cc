@@ -392,6 +392,16 @@ std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tas
   auto last_tick = Clock::now();
 
   while (!ready.empty() || !waiting.empty() || !active.empty()) {
+    if (options_.stop && options_.stop->load()) {
+      for (auto& [easy, transfer] : active) {
+        curl_multi_remove_handle(multi.get(), easy);
+        finish(transfer->index, Cancelled("cancelled"));
+      }
+      active.clear();
+      for (size_t i : ready) finish(i, Cancelled("cancelled"));
+      for (const auto& [when, i] : waiting) finish(i, Cancelled("cancelled"));
+      break;
+    }
     auto now = Clock::now();
     while (!waiting.empty() && waiting.begin()->first <= now) {
       ready.push_back(waiting.begin()->second);

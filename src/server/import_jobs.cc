@@ -375,6 +375,7 @@ void ImportJobs::Run(Job& job) {
   eo.parameters = request.parameters;
   eo.client = client_;
   eo.poll_interval = http::Millis(200);
+  eo.stop = &job.cancelled;
   if (request.static_manifest) eo.resume_status_url = request.export_url;
   bulk::ExportClient exporter(eo);
   auto exported = exporter.Run(nullptr);
@@ -450,6 +451,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   if (problem.ok() && !downloads.empty()) {
     http::DownloadOptions d;
     d.client = client_;
+    d.stop = &job.cancelled;
     d.client.tokens.reset();  // tokens go only to the server that issued a manifest
     for (const auto& r : http::Downloader(d).Run(downloads, nullptr)) {
       if (!r.status.ok()) problem = r.status;

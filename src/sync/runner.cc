@@ -170,8 +170,13 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     eo.parameters.group_id = o.group;
   }
   if (!summary.since.empty()) eo.parameters.since = summary.since;
+  eo.stop = o.stop;  // a stop request interrupts the wait and the downloads; the next run resumes
   bulk::ExportClient exporter(eo);
   auto exported = exporter.Run(&observer);
+  if (!exported.ok() && stopping()) {
+    *kind = FailureKind::kNone;
+    return Cancelled("stopped during the export; the next run resumes it");
+  }
   if (!exported.ok()) return record_error(FailureKind::kSource, exported.status());
   if (!exported->complete()) {
     return record_error(FailureKind::kSource,

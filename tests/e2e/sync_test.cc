@@ -426,6 +426,13 @@ TEST_F(SyncTest, AFailedSyncIsReportedToSentry) {
 // instance A, driven the way schedulers drive Pathling's $import-pnp.
 class ImportPnpTest : public SyncTest {
  protected:
+  static std::vector<json> RequestsTo(const ServerProcess& s, const std::string& fragment) {
+    std::vector<json> out;
+    for (auto& r : s.Requests()) {
+      if (r.value("path", "").find(fragment) != std::string::npos) out.push_back(r);
+    }
+    return out;
+  }
   std::unique_ptr<ServerProcess> StartImporter(const ServerProcess& source) {
     // No --source: this instance's $export serves its warehouse.
     return std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
@@ -674,6 +681,28 @@ TEST_F(ImportPnpTest, WithAuthImportsNeedAWriteScopeAndJobsStayWithTheirClient) 
   }, std::chrono::seconds(60)));
   EXPECT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(call("DELETE", location, viewer, "").status, 404) << "nor cancel it";
+}
+
+TEST_F(ImportPnpTest, CancellingDuringTheDownloadStopsTheJobAndCommitsNothing) {
+  // Files trickle at 20 kB/s: the download takes far longer than the test waits.
+  ServerProcess a(src(), {"--faults", "file:slow=20000"});
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok());
+  auto kick = Send("POST", b->base_url() + "/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  ASSERT_TRUE(WaitFor([&] { return !RequestsTo(a, "/bulkfiles/").empty(); })) << "the job is downloading";
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(Send("DELETE", location).status, 202);
+  EXPECT_EQ(Send("GET", location).status, 404);
+  const std::string id = location.substr(location.find("id=") + 3);
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(wh() / "_fhirlake" / "imports" / id); }, std::chrono::seconds(5)))
+      << "the job stopped and removed its files";
+  b.reset();  // and the server stops at once (a job that ignored the cancel would hold it)
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(8));
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
+  EXPECT_FALSE(fs::exists(wh() / "Observation"));
 }
 
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {

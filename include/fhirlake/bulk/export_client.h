@@ -12,6 +12,7 @@
 // ones). A different request into an OUT_DIR that holds one is refused.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -40,6 +41,9 @@ struct ExportOptions {
   http::Millis poll_interval_max{60'000};
   http::Millis max_retry_after{3'600'000};  // longest Retry-After honoured while polling
   std::chrono::seconds timeout{24 * 3600};  // for the whole wait on the server
+  // When set (from another thread), Run returns kCancelled soon: while polling, or within
+  // about 100 ms while downloading (finished files and .part files stay for a resume).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct ExportSummary {

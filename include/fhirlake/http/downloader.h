@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -56,6 +57,10 @@ struct DownloadOptions {
   long stall_bytes_per_second = 1;     // below this for `stall_time` = a stalled transfer
   Millis stall_time{120'000};
   size_t buffer_bytes = 512u << 10;
+  // When set (from another thread), Run stops within about 100 ms: open transfers are dropped
+  // (their .part files stay, so a later run resumes them) and unfinished tasks fail with
+  // kCancelled.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 class Downloader {

@@ -35,9 +35,9 @@ struct SyncOptions {
   int keep = 0;                         // archived exports to keep (0: all)
   bulk::ExportOptions export_options;   // HTTP client, auth, parallelism, timeouts (the rest is set here)
   load::LoadOptions load_options;       // jobs, deletion vectors, schema depth (the rest is set here)
-  // Set (by a signal handler) to stop at the next step boundary: before the export and
-  // between export and load. The run then fails with kCancelled and the export in flight
-  // resumes next time.
+  // Set (by a signal handler) to stop soon: during the export (its wait and downloads stop;
+  // finished and partial files stay) or between export and load, never inside the load. The
+  // run then fails with kCancelled and the export in flight resumes next time.
   const std::atomic<bool>* stop = nullptr;
 };
 
