@@ -327,6 +327,29 @@ bool ImportJobs::Cancel(const std::string& id) {
   return true;
 }
 
+std::string ImportJobs::Metrics() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, int> by_state = {{"queued", 0}, {"running", 0}, {"completed", 0}, {"failed", 0}};
+  uint64_t inserted = 0, updated = 0, deleted = 0;
+  for (const auto& [id, job] : jobs_) {
+    ++by_state[job->view.state];
+    for (const auto& t : job->view.tables) {
+      inserted += t.inserted;
+      updated += t.updated;
+      deleted += t.deleted;
+    }
+  }
+  std::string out = "# HELP fhirlake_import_jobs Import jobs on record by state.\n# TYPE fhirlake_import_jobs gauge\n";
+  for (const auto& [state, n] : by_state) out += "fhirlake_import_jobs{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " + std::to_string(v) + "\n";
+  };
+  counter("fhirlake_import_rows_inserted", "Rows inserted by import jobs on record.", inserted);
+  counter("fhirlake_import_rows_updated", "Rows updated by import jobs on record.", updated);
+  counter("fhirlake_import_rows_deleted", "Rows deleted by import jobs on record.", deleted);
+  return out;
+}
+
 void ImportJobs::Worker() {
   while (true) {
     std::shared_ptr<Job> job;

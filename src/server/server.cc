@@ -519,6 +519,9 @@ struct Server::Impl {
       http.Post(base + R"(/\$import)", [this](const httplib::Request& req, httplib::Response& res) { Import(req, res, true); });
       http.Get(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportStatus(req, res); });
       http.Delete(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportCancel(req, res); });
+      http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(imports->Metrics(), "text/plain; version=0.0.4");
+      });
     }
     if (authorizer) {
       if (opt.well_known) {

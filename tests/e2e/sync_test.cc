@@ -507,6 +507,8 @@ exit 1
   ASSERT_EQ(second.status, 200) << second.body;
   for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type << " after the incremental pull";
   EXPECT_NE(second.body.find(R"("name":"deleted","valueInteger":1)"), std::string::npos) << second.body;
+  const std::string metrics = Send("GET", "http://127.0.0.1:" + std::to_string(b->port()) + "/metrics", "", false).body;
+  EXPECT_NE(metrics.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics;
 
   // B serves its warehouse as a Bulk Data source: `fhirlake export` from B gives what A holds.
   auto exported = RunFhirlake({"export", b->base_url(), (dir_ / "from-b").string(), "--poll-interval", "50ms", "--quiet"});

@@ -81,6 +81,9 @@ class ImportJobs {
   // Marks the job cancelled (it stops at its next step) and forgets it: later Gets find nothing.
   bool Cancel(const std::string& id);
 
+  // Prometheus text: jobs by state, and rows imported by completed jobs still on record.
+  std::string Metrics() const;
+
  private:
   struct Job;
   void Worker();
