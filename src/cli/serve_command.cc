@@ -20,7 +20,7 @@ struct ServeArgs {
   std::string faults, request_log, auth_file;
   int token_lifetime = 0;
   bool no_well_known = false;
-  int retry_after = 1, threads = 32;
+  int retry_after = 1, threads = 256;
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
   std::string warehouse;
@@ -144,7 +144,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_flag("--gzip", args->gzip, "Compress file downloads for clients that accept gzip");
   cmd->add_flag("--requires-access-token", args->requires_token, "Say requiresAccessToken: true in manifests");
   cmd->add_option("--request-log", args->request_log, "Append one JSON line per request to this file");
-  cmd->add_option("--threads", args->threads, "Request threads (default 32)");
+  cmd->add_option("--threads", args->threads, "Request threads, one per open connection (default 256)");
   cmd->add_option("--auth", args->auth_file,
                   "Require SMART Backend Services tokens; JSON file of clients (clientId, jwks or jwksFile, "
                   "clientSecret, scopes)");

@@ -39,7 +39,7 @@ struct ServerOptions {
   std::string auth_file;                 // clients file: require SMART bearer tokens ("" = open)
   int token_lifetime_seconds = 0;        // overrides the clients file's lifetime when > 0
   bool well_known = true;                // serve /.well-known/smart-configuration
-  int threads = 32;
+  int threads = 256;                     // httplib keeps a thread per open (keep-alive) connection
 
   // Imports (ping and pull) into this warehouse: POST /$import-pnp (and $import with an
   // exportUrl), GET|DELETE /$job?id=. Off when empty.
