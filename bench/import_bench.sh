@@ -18,12 +18,12 @@ if [ ! -f "$data/.complete" ]; then
   touch "$data/.complete"
 fi
 rm -rf "$work"; mkdir -p "$work"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT
+# start_server runs in a command substitution (a subshell), so the servers' PIDs go to a file.
+trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null; wait 2>/dev/null || true' EXIT
 start_server() {  # log, args...
   local log=$1; shift
   "$bin" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
-  pids+=($!)
+  echo $! >> "$work/pids"
   for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
   sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log"
 }
