@@ -1,5 +1,6 @@
 #include "src/cli/client_auth.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "fhirlake/auth/smart_client.h"
@@ -35,6 +36,20 @@ void AddClientAuthOptions(CLI::App& cmd, ClientAuthArgs& a) {
       ->envname("FHIRLAKE_TOKEN_URL");
   cmd.add_option("--access-token-file", a.access_token_file, "File holding a ready bearer token")
       ->envname("FHIRLAKE_ACCESS_TOKEN_FILE");
+}
+
+http::ClientOptions MakeClientOptions(bool insecure, const std::string& ca_file, int retries, bool report_retries) {
+  http::ClientOptions client;
+  client.verify_tls = !insecure;
+  client.ca_file = ca_file;
+  client.retry.max_attempts = std::max(1, retries);
+  if (report_retries) {
+    client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {  // url is redacted
+      std::fprintf(stderr, "retrying %s in %.1f s: %s\n", url.c_str(), static_cast<double>(delay.count()) / 1000.0,
+                   reason.c_str());
+    };
+  }
+  return client;
 }
 
 Result<std::shared_ptr<http::TokenSource>> MakeTokenSource(const ClientAuthArgs& a, const std::string& fhir_base,

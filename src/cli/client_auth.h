@@ -24,6 +24,10 @@ struct ClientAuthArgs {
 // --client-auth-method and --access-token-file, each with its FHIRLAKE_* variable.
 void AddClientAuthOptions(CLI::App& cmd, ClientAuthArgs& args);
 
+// HTTP options shared by the commands that talk to a FHIR server: TLS, attempts per request,
+// and (with `report_retries`) a line on stderr before each retry.
+http::ClientOptions MakeClientOptions(bool insecure, const std::string& ca_file, int retries, bool report_retries);
+
 // The token source the options ask for: SMART Backend Services with a key or secret, a fixed
 // token, or none (nullptr). kInvalidArgument for incomplete or conflicting options.
 Result<std::shared_ptr<http::TokenSource>> MakeTokenSource(const ClientAuthArgs& args, const std::string& fhir_base,

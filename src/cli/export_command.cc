@@ -28,17 +28,8 @@ struct ExportArgs {
 };
 
 int Run(const ExportArgs& a) {
-  http::ClientOptions client;
-  client.verify_tls = !a.insecure;
-  client.ca_file = a.ca_file;
-  client.retry.max_attempts = std::max(1, a.retries);
   DisplayMode mode = ChooseDisplayMode(a.quiet);
-  if (mode != DisplayMode::kQuiet) {
-    client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {
-      std::fprintf(stderr, "retrying %s in %.1f s: %s\n", url.c_str(), static_cast<double>(delay.count()) / 1000.0,
-                   reason.c_str());
-    };
-  }
+  http::ClientOptions client = MakeClientOptions(a.insecure, a.ca_file, a.retries, mode != DisplayMode::kQuiet);
 
   if (a.verbose) {
     client.on_response = [](const std::string& method, const std::string& url, long status) {

@@ -41,34 +41,6 @@ struct SyncArgs {
   int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
 };
 
-// Export progress as `fhirlake export` shows it, plus the sync's own phases.
-class SyncDisplay : public sync::SyncObserver {
- public:
-  explicit SyncDisplay(DisplayMode mode) : mode_(mode), progress_(mode) {}
-  void OnSyncPhase(std::string_view phase) override {
-    if (phase != "export") progress_.Finish();
-    if (mode_ != DisplayMode::kQuiet && phase == "load") std::fprintf(stderr, "loading into the warehouse\n");
-  }
-  void OnPhase(std::string_view p) override { progress_.OnPhase(p); }
-  void OnServerProgress(std::string_view t) override { progress_.OnServerProgress(t); }
-  void OnDownloadsPlanned(const std::vector<http::DownloadTask>& t) override { progress_.OnDownloadsPlanned(t); }
-  void OnNotice(std::string_view t) override { progress_.OnNotice(t); }
-  void OnRequest(size_t i, const http::DownloadTask& t, uint64_t f) override { progress_.OnRequest(i, t, f); }
-  void OnBytes(uint64_t n) override { progress_.OnBytes(n); }
-  void OnRetry(size_t i, const http::DownloadTask& t, const std::string& r, http::Millis d) override {
-    progress_.OnRetry(i, t, r, d);
-  }
-  void OnFinished(size_t i, const http::DownloadTask& t, const http::DownloadResult& r) override {
-    progress_.OnFinished(i, t, r);
-  }
-  void OnTick() override { progress_.OnTick(); }
-  void Finish() { progress_.Finish(); }
-
- private:
-  DisplayMode mode_;
-  ProgressDisplay progress_;
-};
-
 json SummaryJson(const sync::SyncSummary& s) {
   json tables = json::object();
   for (const auto& t : s.tables) {
@@ -109,15 +81,7 @@ int Run(const SyncArgs& a) {
   o.archive = a.archive;
   o.keep = a.keep;
   http::ClientOptions& client = o.export_options.client;
-  client.verify_tls = !a.insecure;
-  client.ca_file = a.ca_file;
-  client.retry.max_attempts = std::max(1, a.retries);
-  if (mode != DisplayMode::kQuiet) {
-    client.on_retry = [](const std::string& url, const std::string& reason, http::Millis delay) {
-      std::fprintf(stderr, "retrying %s in %.1f s: %s\n", http::RedactUrl(url).c_str(),
-                   static_cast<double>(delay.count()) / 1000.0, reason.c_str());
-    };
-  }
+  client = MakeClientOptions(a.insecure, a.ca_file, a.retries, mode != DisplayMode::kQuiet);
   auto usage = [&](const std::string& message) {
     std::fprintf(stderr, "fhirlake sync: %s\n", message.c_str());
     if (a.json) std::printf("%s\n", json{{"status", "error"}, {"kind", "config"}, {"error", message}}.dump().c_str());
@@ -161,7 +125,12 @@ int Run(const SyncArgs& a) {
     return usage("--listen and --full-refresh-cron need a schedule (--every or --cron)");
   }
 
-  SyncDisplay display(mode);
+  ProgressDisplay display(mode);
+  o.on_phase = [&display, mode](std::string_view phase) {
+    if (phase == "export") return;
+    display.Finish();
+    if (mode != DisplayMode::kQuiet && phase == "load") std::fprintf(stderr, "loading into the warehouse\n");
+  };
   if (!scheduled) {
     sync::FailureKind kind = sync::FailureKind::kNone;
     auto result = sync::RunSync(o, &display, &kind);

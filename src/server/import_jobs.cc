@@ -157,6 +157,7 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
   if (doc.value("resourceType", "") == "Parameters") {
     auto p = fhir::Parameters::Parse(body);
     if (!p.ok()) return InvalidArgument(p.status().message());
+    if (p->First("exportUrl")) return ParseImportPnp(body);  // the ping-and-pull form of $import
     for (const auto& item : p->items()) {
       if (item.name == "input") {
         ImportInput in;
@@ -367,28 +368,30 @@ void ImportJobs::Worker() {
   }
 }
 
+void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& change) {
+  std::lock_guard lock(mu_);
+  change(job.view);
+  if (!job.cancelled) Save(job);  // a cancelled job's record is gone
+}
+
+void ImportJobs::Fail(Job& job, const Status& status, int http_status) {
+  Update(job, [&](ImportJobView& v) {
+    v.state = job.cancelled ? "cancelled" : "failed";
+    v.phase = "done";
+    v.finished_at = fhir::NowMicros();
+    v.error = status.message();
+    v.error_status = http_status;
+  });
+}
+
 void ImportJobs::Run(Job& job) {
-  auto update = [&](auto&& fn) {
-    std::lock_guard lock(mu_);
-    fn(job.view);
-    if (!job.cancelled) Save(job);
-  };
-  auto fail = [&](const Status& s, int http_status) {
-    update([&](ImportJobView& v) {
-      v.state = job.cancelled ? "cancelled" : "failed";
-      v.phase = "done";
-      v.finished_at = fhir::NowMicros();
-      v.error = s.message();
-      v.error_status = http_status;
-    });
-  };
   const ImportRequest request = job.view.request;
   const fs::path dir = work_dir_ / job.view.id;
   std::error_code ec;
   fs::create_directories(dir, ec);
 
   if (!request.inputs.empty()) return RunManifest(job, dir);
-  update([](ImportJobView& v) {
+  Update(job, [](ImportJobView& v) {
     v.phase = "export";
     v.progress = "exporting";
   });
@@ -404,14 +407,14 @@ void ImportJobs::Run(Job& job) {
   auto exported = exporter.Run(nullptr);
   if (job.cancelled) return fs::remove_all(dir, ec), void();
   store::CrashPoint("import-after-export");
-  if (!exported.ok()) return fail(exported.status(), 502);
+  if (!exported.ok()) return Fail(job, exported.status(), 502);
   if (!exported->complete()) {
-    return fail(NetworkError(std::to_string(exported->failures.size()) + " files could not be downloaded: " +
+    return Fail(job, NetworkError(std::to_string(exported->failures.size()) + " files could not be downloaded: " +
                              exported->failures[0]),
                 502);
   }
 
-  update([&](ImportJobView& v) {
+  Update(job, [&](ImportJobView& v) {
     v.phase = "load";
     v.progress = "loading " + std::to_string(exported->resources) + " resources";
     v.transaction_time = exported->transaction_time;
@@ -427,21 +430,15 @@ void ImportJobs::Run(Job& job) {
 
 void ImportJobs::LoadInto(Job& job, const load::LoadOptions& lo) {
   auto loaded = load::Load(lo);
-  std::lock_guard lock(mu_);
-  ImportJobView& v = job.view;
-  v.phase = "done";
-  v.finished_at = fhir::NowMicros();
-  if (!loaded.ok()) {
-    v.state = job.cancelled ? "cancelled" : "failed";
-    v.error = loaded.status().message();
-    v.error_status = loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500;
-  } else {
+  if (!loaded.ok()) return Fail(job, loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
+  Update(job, [&](ImportJobView& v) {
     v.state = "completed";
+    v.phase = "done";
     v.progress = "done";
+    v.finished_at = fhir::NowMicros();
     v.tables = loaded->tables;
     v.error_files = loaded->error_files;
-  }
-  if (!job.cancelled) Save(job);
+  });
 }
 
 // $import with a manifest: the files are fetched (file:// copied from under an allowed root,
@@ -451,12 +448,10 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   const fs::path in_dir = dir / "input";
   std::error_code ec;
   fs::create_directories(in_dir, ec);
-  {
-    std::lock_guard lock(mu_);
-    job.view.phase = "fetch";
-    job.view.progress = "fetching " + std::to_string(job.view.request.inputs.size()) + " files";
-    Save(job);
-  }
+  Update(job, [](ImportJobView& v) {
+    v.phase = "fetch";
+    v.progress = "fetching " + std::to_string(v.request.inputs.size()) + " files";
+  });
   std::vector<http::DownloadTask> downloads;
   std::map<std::string, int> per_type;
   Status problem;
@@ -481,23 +476,12 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
     }
   }
   if (job.cancelled) return fs::remove_all(dir, ec), void();
-  if (!problem.ok()) {
-    std::lock_guard lock(mu_);
-    job.view.state = "failed";
-    job.view.phase = "done";
-    job.view.finished_at = fhir::NowMicros();
-    job.view.error = problem.message();
-    job.view.error_status = 502;
-    Save(job);
-    return;
-  }
-  {
-    std::lock_guard lock(mu_);
-    job.view.phase = "load";
-    job.view.progress = "loading";
-    job.view.transaction_time = fhir::FormatInstant(fhir::NowMicros());
-    Save(job);
-  }
+  if (!problem.ok()) return Fail(job, problem, 502);
+  Update(job, [](ImportJobView& v) {
+    v.phase = "load";
+    v.progress = "loading";
+    v.transaction_time = fhir::FormatInstant(fhir::NowMicros());
+  });
   load::LoadOptions lo;
   lo.export_dir = in_dir;
   lo.warehouse = warehouse_;

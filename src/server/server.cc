@@ -367,9 +367,9 @@ struct Server::Impl {
     if (!HeaderHas(req, "Prefer", "respond-async")) {
       return SendOutcome(res, 400, "invalid", "the import request needs the header 'Prefer: respond-async'");
     }
-    const bool pnp = !manifest_allowed || req.body.find("\"exportUrl\"") != std::string::npos;
-    auto request = pnp ? ParseImportPnp(req.body) : ParseImportManifest(req.body);
+    auto request = manifest_allowed ? ParseImportManifest(req.body) : ParseImportPnp(req.body);
     if (!request.ok()) return SendOutcome(res, 400, "invalid", request.status().message());
+    const bool pnp = !request->export_url.empty();
     if (pnp && !AllowedSource(request->export_url)) {
       return SendOutcome(res, 403, "forbidden",
                          "exportUrl " + http::RedactUrl(request->export_url) +

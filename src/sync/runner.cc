@@ -40,9 +40,9 @@ std::string DirName(std::string tt) {
 }
 
 // Forwards export progress and crashes at the test hooks' export steps.
-class CrashPoints : public SyncObserver {
+class CrashPoints : public bulk::ExportObserver {
  public:
-  explicit CrashPoints(SyncObserver* inner) : inner_(inner) {}
+  explicit CrashPoints(bulk::ExportObserver* inner) : inner_(inner) {}
   void OnPhase(std::string_view phase) override {
     if (phase == "waiting") store::CrashPoint("export-waiting");
     if (inner_) inner_->OnPhase(phase);
@@ -75,12 +75,9 @@ class CrashPoints : public SyncObserver {
   void OnTick() override {
     if (inner_) inner_->OnTick();
   }
-  void OnSyncPhase(std::string_view phase) override {
-    if (inner_) inner_->OnSyncPhase(phase);
-  }
 
  private:
-  SyncObserver* inner_;
+  bulk::ExportObserver* inner_;
   bool downloading_ = false;
 };
 
@@ -96,7 +93,10 @@ std::vector<fs::path> ArchivedExports(const fs::path& archive) {
   return out;
 }
 
-Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, FailureKind* kind) {
+Result<SyncSummary> RunSync(const SyncOptions& o, bulk::ExportObserver* user_observer, FailureKind* kind) {
+  auto phase = [&](std::string_view name) {
+    if (o.on_phase) o.on_phase(name);
+  };
   *kind = FailureKind::kConfig;
   auto started = std::chrono::steady_clock::now();
   if (o.source.empty()) return InvalidArgument("no source: give --source (or FHIRLAKE_SOURCE, or \"source\" in the config file)");
@@ -160,7 +160,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
     return Cancelled("stopped before the export");
   }
   CrashPoints observer(user_observer);
-  observer.OnSyncPhase("export");
+  phase("export");
   bulk::ExportOptions eo = o.export_options;
   eo.base_url = o.source;
   eo.out_dir = inflight_dir;
@@ -200,7 +200,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
   }
 
   // The load: merge (overwrite for a full refresh), with this export's txn in every commit.
-  observer.OnSyncPhase("load");
+  phase("load");
   load::LoadOptions lo = o.load_options;
   lo.export_dir = inflight_dir;
   lo.warehouse = o.warehouse;
@@ -220,7 +220,7 @@ Result<SyncSummary> RunSync(const SyncOptions& o, SyncObserver* user_observer, F
   store::CrashPoint("after-load");
 
   // Archive, then advance the state.
-  observer.OnSyncPhase("archive");
+  phase("archive");
   const fs::path archive = o.archive.empty() ? o.warehouse / "_exports" : o.archive;
   fs::create_directories(archive, ec);
   fs::path target = archive / DirName(summary.transaction_time);

@@ -171,7 +171,7 @@ std::string SyncMetrics::Prometheus() const {
   return out;
 }
 
-void RunSchedule(const ScheduleOptions& schedule, SyncOptions base, SyncObserver* observer, SyncMetrics& metrics,
+void RunSchedule(const ScheduleOptions& schedule, SyncOptions base, bulk::ExportObserver* observer, SyncMetrics& metrics,
                  const std::atomic<bool>& stop,
                  const std::function<void(const Result<SyncSummary>&, FailureKind)>& on_result) {
   base.stop = &stop;

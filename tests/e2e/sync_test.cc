@@ -615,6 +615,9 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   auto second = run(params);
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_TRUE(Table("Observation") == Source("Observation"));
+  // $import with an exportUrl is the ping and pull of $import-pnp.
+  auto pull = run(PnpBody(a.base_url()));
+  EXPECT_EQ(pull.status, 200) << pull.body;
 
   // Paths outside the roots are refused, whether plain, through `..` or through a symlink.
   fs::create_symlink("/etc", src() / "escape");

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,7 +54,8 @@ Result<ImportRequest> ParseImportPnp(std::string_view body);
 
 // Parses an `$import` body in either of Pathling's forms: the JSON manifest
 // ({"inputFormat", "input": [{"type", "url"}], "saveMode"|"mode"}) or a Parameters resource
-// (`input` parameters with `resourceType` and `url` parts, `saveMode`, `inputFormat`).
+// (`input` parameters with `resourceType` and `url` parts, `saveMode`, `inputFormat`). A
+// Parameters body with an `exportUrl` is the ping-and-pull form: ParseImportPnp.
 Result<ImportRequest> ParseImportManifest(std::string_view body);
 
 struct ImportJobView {
@@ -90,6 +92,8 @@ class ImportJobs {
   void Run(Job& job);
   void RunManifest(Job& job, const std::filesystem::path& dir);
   void LoadInto(Job& job, const load::LoadOptions& options);
+  void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
+  void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
   void Recover();
   void Expire();                     // REQUIRES: mu_ held

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@ struct SyncOptions {
   // finished and partial files stay) or between export and load, never inside the load. The
   // run then fails with kCancelled and the export in flight resumes next time.
   const std::atomic<bool>* stop = nullptr;
+  std::function<void(std::string_view phase)> on_phase;  // "export", "load", "archive"
 };
 
 // What failed, for exit codes: bad options, the source (auth, export), or the warehouse.
@@ -57,14 +59,10 @@ struct SyncSummary {
   double seconds = 0;
 };
 
-class SyncObserver : public bulk::ExportObserver {
- public:
-  virtual void OnSyncPhase(std::string_view /*phase*/) {}  // "export", "load", "archive"
-};
-
 // Runs one sync. On failure, `*kind` says which part failed and the entry's lastError is
 // recorded in the state (the last successful transactionTime is kept).
-Result<SyncSummary> RunSync(const SyncOptions& options, SyncObserver* observer, FailureKind* kind);
+// `observer` (may be null) sees the export's progress.
+Result<SyncSummary> RunSync(const SyncOptions& options, bulk::ExportObserver* observer, FailureKind* kind);
 
 // The directories under `archive` that hold archived exports, oldest first.
 std::vector<std::filesystem::path> ArchivedExports(const std::filesystem::path& archive);

@@ -60,7 +60,7 @@ struct ScheduleOptions {
 
 // Runs `base` on the schedule until `stop` is set; each run's result goes to `metrics` and to
 // `on_result`. Returns when stopped (after the current run).
-void RunSchedule(const ScheduleOptions& schedule, SyncOptions base, SyncObserver* observer, SyncMetrics& metrics,
+void RunSchedule(const ScheduleOptions& schedule, SyncOptions base, bulk::ExportObserver* observer, SyncMetrics& metrics,
                  const std::atomic<bool>& stop,
                  const std::function<void(const Result<SyncSummary>&, FailureKind)>& on_result);
 
