@@ -11,22 +11,9 @@ pollers=${2:-200}
 bin=$PWD/build/fhirlake
 [ -x "$bin" ] || scripts/setup
 work=$PWD/build/bench-import
-data=$PWD/build/bench-export/data-$size_mb
-if [ ! -f "$data/.complete" ]; then
-  mkdir -p "$(dirname "$data")"
-  "$bin" generate "$data" --patients $(( size_mb * 1024 * 1024 / 23500 )) --seed 1 --resources-per-file 200000
-  touch "$data/.complete"
-fi
 rm -rf "$work"; mkdir -p "$work"
-# start_server runs in a command substitution (a subshell), so the servers' PIDs go to a file.
-trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null; wait 2>/dev/null || true' EXIT
-start_server() {  # log, args...
-  local log=$1; shift
-  "$bin" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
-  echo $! >> "$work/pids"
-  for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-  sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log"
-}
+. bench/common.sh
+data=$(bench_data "$size_mb")
 a=$(start_server "$work/a.log" --source "$data" --work-dir "$work/a-work")
 params='{"resourceType":"Parameters","parameter":[{"name":"exportUrl","valueUrl":"'$a'"},{"name":"saveMode","valueCode":"overwrite"}]}'
 

@@ -12,14 +12,10 @@ size_mb=${1:-1024}
 types=${2:-Patient,Encounter}
 bin=$PWD/build/fhirlake
 work=$PWD/build/bench-load
-data=$PWD/build/bench-export/data-$size_mb
 [ -x "$bin" ] && [ -x build/bench/parse_ceiling ] && [ -f build/duckdb-node/query.mjs ] || scripts/setup
-if [ ! -f "$data/.complete" ]; then
-  mkdir -p "$(dirname "$data")"
-  "$bin" generate "$data" --patients $(( size_mb * 1024 * 1024 / 23500 )) --seed 1 --resources-per-file 200000
-  touch "$data/.complete"
-fi
 rm -rf "$work"; mkdir -p "$work/in"
+. bench/common.sh
+data=$(bench_data "$size_mb")
 IFS=, read -ra list <<< "$types"
 for t in "${list[@]}"; do ln -s "$data"/"$t".*.ndjson "$work/in/"; done
 bytes=$(cat "$work"/in/*.ndjson | wc -c)

@@ -11,28 +11,13 @@ size_mb=${1:-1024}
 bin=$PWD/build/fhirlake
 [ -x "$bin" ] || scripts/setup
 work=$PWD/build/bench-sync
-data=$PWD/build/bench-export/data-$size_mb
-if [ ! -f "$data/.complete" ]; then
-  mkdir -p "$(dirname "$data")"
-  "$bin" generate "$data" --patients $(( size_mb * 1024 * 1024 / 23500 )) --seed 1 --resources-per-file 200000
-  touch "$data/.complete"
-fi
 rm -rf "$work"; mkdir -p "$work"
+. bench/common.sh
+data=$(bench_data "$size_mb")
 cp -r "$data" "$work/source"   # this copy is changed below; the generated data stays as it is
 rm -f "$work/source/.complete"
 
-log=$work/serve.log
-"$bin" serve --source "$work/source" --listen 127.0.0.1:0 --work-dir "$work/serve-work" >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log")
-
-report() {  # label
-  read -r wall user sys rss < "$work/time.txt"
-  awk -v l="$1" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
-    printf "%-34s %7.2f s wall  %6.2f s CPU  %7.1f MB peak RSS\n", l, w, u + s, r / 1024 }'
-}
+base=$(start_server "$work/serve.log" --source "$work/source" --work-dir "$work/serve-work")
 echo "source: $(du -sm "$work/source" | cut -f1) MB of NDJSON"
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" sync --source "$base" --warehouse "$work/wh" --quiet --poll-interval 100ms
 report "full sync (first run)"

@@ -1,0 +1,33 @@
+# Shared by the benchmark scripts (source it after `cd` to the project root and setting `bin`
+# and `work`).
+
+# bench_data SIZE_MB: prints the directory of ~SIZE_MB of generated NDJSON, generating it on
+# first use (deterministic: seed 1, 200,000 resources per file; ~23.5 KB per patient).
+bench_data() {
+  local data=$PWD/build/bench-export/data-$1
+  if [ ! -f "$data/.complete" ]; then
+    mkdir -p "$(dirname "$data")"
+    "$bin" generate "$data" --patients $(( $1 * 1024 * 1024 / 23500 )) --seed 1 --resources-per-file 200000 >&2
+    touch "$data/.complete"
+  fi
+  echo "$data"
+}
+
+# start_server LOG ARGS...: starts `fhirlake serve --listen 127.0.0.1:0 ARGS...` and prints its
+# FHIR base. Its PID goes to $work/pids (this runs in command substitutions, so a shell
+# variable would be lost); the EXIT trap below stops every server started.
+start_server() {
+  local log=$1; shift
+  "$bin" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  echo $! >> "$work/pids"
+  for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
+  sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log"
+}
+trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null; wait 2>/dev/null || true' EXIT
+
+# report LABEL: one line from the `/usr/bin/time -f "%e %U %S %M" -o $work/time.txt` figures.
+report() {
+  read -r wall user sys rss < "$work/time.txt"
+  awk -v l="$1" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%-34s %7.2f s wall  %6.2f s CPU  %7.1f MB peak RSS\n", l, w, u + s, r / 1024 }'
+}
