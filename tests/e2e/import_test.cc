@@ -1,0 +1,313 @@
+// `fhirlake serve --warehouse` as an import server: real `fhirlake serve` processes (A a
+// Bulk Data source over generated data, B importing into its warehouse) over loopback, driven the
+// way schedulers drive Pathling's $import-pnp and $import, the tables read back by DuckDB.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "tests/e2e/sync_fixture.h"
+
+namespace fhirlake::testing {
+namespace {
+
+// `fhirlake serve --warehouse` as an import (ping and pull) server: instance B pulls from
+// instance A, driven the way schedulers drive Pathling's $import-pnp.
+class ImportPnpTest : public SyncTest {
+ protected:
+  static std::vector<json> RequestsTo(const ServerProcess& s, const std::string& fragment) {
+    std::vector<json> out;
+    for (auto& r : s.Requests()) {
+      if (r.value("path", "").find(fragment) != std::string::npos) out.push_back(r);
+    }
+    return out;
+  }
+  std::unique_ptr<ServerProcess> StartImporter(const ServerProcess& source) {
+    // No --source: this instance's $export serves its warehouse.
+    return std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
+        "--warehouse", wh().string(), "--allow-source", source.base_url(), "--retry-after", "1"});
+  }
+  static json PnpBody(const std::string& export_url, std::vector<std::pair<std::string, std::string>> extra = {}) {
+    json p = {{"resourceType", "Parameters"},
+              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", export_url}},
+                             {{"name", "exportType"}, {"valueCode", "dynamic"}},
+                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+    for (auto& [name, value] : extra) p["parameter"].push_back({{"name", name}, {"valueString", value}});
+    return p;
+  }
+  // A FHIR request: JSON body, Prefer: respond-async unless `async` is false, a bearer token
+  // when given.
+  static http::Response Send(const std::string& method, const std::string& url, const std::string& body = "",
+                             bool async = true, const std::string& bearer = "") {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/fhir+json");
+    if (async) headers.emplace_back("Prefer", "respond-async");
+    if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
+    return Http(method, url, body, headers);
+  }
+  // Kicks off and polls to the end; the final response.
+  http::Response Import(const ServerProcess& importer, const json& body) {
+    auto kick = Send("POST", importer.base_url() + "/$import-pnp", body.dump());
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    auto location = kick.headers.Get("Content-Location");
+    if (!location) return kick;
+    http::Response poll;
+    WaitFor([&] {
+      poll = Send("GET", *location);
+      return poll.status != 202;
+    }, std::chrono::seconds(60));
+    return poll;
+  }
+};
+
+TEST_F(ImportPnpTest, TheSeedSyncScriptPullsFromAnotherInstance) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  std::ofstream(dir_ / "params.json") << PnpBody(a.base_url()).dump();
+  // The shape of the scripts users run against Pathling: kick off, grep Content-Location, poll.
+  std::ofstream(dir_ / "seed.sh") << R"(set -e
+curl -s -i -X POST "$1/\$import-pnp" -H 'Content-Type: application/fhir+json' -H 'Prefer: respond-async'   --data @params.json > kickoff.txt
+location=$(grep -i '^content-location:' kickoff.txt | tr -d '\r' | cut -d' ' -f2)
+for i in $(seq 300); do
+  status=$(curl -s -o result.json -w '%{http_code}' "$location")
+  [ "$status" = 200 ] && exit 0
+  [ "$status" = 202 ] || { echo "status $status"; cat result.json; exit 1; }
+  sleep 0.2
+done
+exit 1
+)";
+  Child script({"/bin/bash", "-c", "cd " + dir_.path().string() + " && bash seed.sh " + b->base_url()}, {},
+               dir_ / "seed.out", dir_ / "seed.err");
+  ASSERT_EQ(script.Wait(), 0) << ReadFile(dir_ / "seed.out") << ReadFile(dir_ / "seed.err") << ReadFile(dir_ / "kickoff.txt");
+  json result = json::parse(ReadFile(dir_ / "result.json"));
+  EXPECT_EQ(result["resourceType"], "Parameters");
+  EXPECT_EQ(result["parameter"][0]["name"], "transactionTime");
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type;
+
+  // A second pull with _since after A changed applies the updates and the deletions.
+  ChangeSource();
+  auto second = Import(*b, PnpBody(a.base_url(), {{"_since", result["parameter"][0]["valueInstant"]}}));
+  ASSERT_EQ(second.status, 200) << second.body;
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type << " after the incremental pull";
+  EXPECT_NE(second.body.find(R"("name":"deleted","valueInteger":1)"), std::string::npos) << second.body;
+  const std::string metrics = Send("GET", "http://127.0.0.1:" + std::to_string(b->port()) + "/metrics", "", false).body;
+  EXPECT_NE(metrics.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics;
+
+  // B serves its warehouse as a Bulk Data source: `fhirlake export` from B gives what A holds.
+  auto exported = RunFhirlake({"export", b->base_url(), (dir_ / "from-b").string(), "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  for (const auto& type : kTypes) {
+    std::map<std::string, std::string> got;
+    for (const auto& l : Lines(dir_ / "from-b" / (type + ".000.ndjson"))) got[json::parse(l)["id"]] = l;
+    EXPECT_TRUE(got == Source(type)) << type << " exported from B";
+  }
+  // ... and with _since, the changes and the deletions a merge recorded.
+  auto changes = RunFhirlake({"export", b->base_url(), (dir_ / "b-changes").string(), "--since",
+                              result["parameter"][0]["valueInstant"].get<std::string>(), "--poll-interval", "50ms",
+                              "--quiet"});
+  ASSERT_EQ(changes.exit_code, 0) << changes.err;
+  EXPECT_EQ(Lines(dir_ / "b-changes" / "Patient.000.ndjson").size(), 3u) << "two updated, one added";
+  std::string deleted;
+  for (const auto& e : fs::directory_iterator(dir_ / "b-changes" / "deleted")) deleted += ReadFile(e.path());
+  EXPECT_NE(deleted.find("Patient/" + deleted_patient_), std::string::npos) << deleted;
+  EXPECT_NE(deleted.find("Observation/" + deleted_observation_), std::string::npos) << deleted;
+}
+
+TEST_F(ImportPnpTest, AJobInterruptedByAKillFinishesAfterARestart) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  // The first B dies right after its job's export, as a kill would.
+  Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
+            a.base_url()},
+           {"FHIRLAKE_TEST_CRASH=import-after-export"}, dir_ / "b1.out", dir_ / "b1.err");
+  int port = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string out = ReadFile(dir_ / "b1.out");
+    size_t at = out.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(out.c_str() + at + 17);
+    return port > 0;
+  }));
+  auto kick = Send("POST", "http://127.0.0.1:" + std::to_string(port) + "/fhir/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  const std::string id = location.substr(location.find("id=") + 3);
+  EXPECT_EQ(b1.Wait(), 86) << ReadFile(dir_ / "b1.err");
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "killed before the load";
+
+  auto b2 = StartImporter(a);  // same warehouse: the job is requeued and resumes its export
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  http::Response done;
+  ASSERT_TRUE(WaitFor([&] {
+    done = Send("GET", b2->base_url() + "/$job?id=" + id);
+    return done.status != 202;
+  }, std::chrono::seconds(60)));
+  EXPECT_EQ(done.status, 200) << done.body;
+  for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type;
+  int kickoffs = 0;
+  for (const auto& r : a.Requests()) kickoffs += r.value("path", "").find("$export") != std::string::npos;
+  EXPECT_EQ(kickoffs, 1) << "the restarted job resumed the export instead of starting another";
+}
+
+TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
+      "--warehouse", wh().string(), "--allow-source", a.base_url(), "--import-root", src().string()});
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  auto run = [&](const json& body) {
+    auto kick = Send("POST", b->base_url() + "/$import", body.dump());
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    http::Response poll;
+    if (auto location = kick.headers.Get("Content-Location")) {
+      WaitFor([&] {
+        poll = Send("GET", *location);
+        return poll.status != 202;
+      }, std::chrono::seconds(60));
+    }
+    return poll;
+  };
+  // The JSON manifest form, with file:// inputs under an import root: Patient only.
+  json manifest = {{"inputFormat", "application/fhir+ndjson"},
+                   {"mode", "overwrite"},
+                   {"input", {{{"type", "Patient"}, {"url", "file://" + (src() / "Patient.000.ndjson").string()}}}}};
+  auto first = run(manifest);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_TRUE(Table("Patient") == Source("Patient"));
+
+  // The Parameters form with http:// inputs: the file URLs of an export A ran.
+  auto kick = Send("GET", a.base_url() + "/$export?_type=Observation");
+  ASSERT_EQ(kick.status, 202);
+  http::Response status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Send("GET", *kick.headers.Get("Content-Location"), "", false);
+    return status.status == 200;
+  }));
+  json params = {{"resourceType", "Parameters"}, {"parameter", {{{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+  const json a_manifest = json::parse(status.body);
+  ASSERT_FALSE(a_manifest["output"].empty()) << status.body;
+  for (const auto& out : a_manifest["output"]) {
+    params["parameter"].push_back({{"name", "input"},
+                                   {"part", {{{"name", "resourceType"}, {"valueCode", out["type"]}},
+                                             {{"name", "url"}, {"valueUrl", out["url"]}}}}});
+  }
+  auto second = run(params);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_TRUE(Table("Observation") == Source("Observation"));
+  // $import with an exportUrl is the ping and pull of $import-pnp.
+  auto pull = run(PnpBody(a.base_url()));
+  EXPECT_EQ(pull.status, 200) << pull.body;
+
+  // Paths outside the roots are refused, whether plain, through `..` or through a symlink.
+  fs::create_symlink("/etc", src() / "escape");
+  for (const std::string& path : {std::string("/etc/passwd"), (src() / ".." / ".." / "etc" / "passwd").string(),
+                                  (src() / "escape" / "passwd").string()}) {
+    json bad = {{"input", {{{"type", "Patient"}, {"url", "file://" + path}}}}};
+    auto refused = Send("POST", b->base_url() + "/$import", bad.dump());
+    EXPECT_EQ(refused.status, 403) << path << ": " << refused.body;
+  }
+  json foreign = {{"input", {{{"type", "Patient"}, {"url", "http://198.51.100.7/Patient.ndjson"}}}}};
+  EXPECT_EQ(Send("POST", b->base_url() + "/$import", foreign.dump()).status, 403);
+  json no_input = {{"inputFormat", "application/fhir+ndjson"}, {"input", json::array()}};
+  auto empty = Send("POST", b->base_url() + "/$import", no_input.dump());
+  EXPECT_EQ(empty.status, 400);
+  EXPECT_NE(empty.body.find("no 'input'"), std::string::npos) << empty.body;
+}
+
+TEST_F(ImportPnpTest, WithAuthImportsNeedAWriteScopeAndJobsStayWithTheirClient) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  std::ofstream(dir_ / "clients.json") << json{
+      {"clients", {{{"clientId", "loader"}, {"clientSecret", "loader-secret"}, {"scopes", {"system/*.write", "system/*.read"}}},
+                   {{"clientId", "viewer"}, {"clientSecret", "viewer-secret"}, {"scopes", {"system/*.read"}}}}}}.dump();
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url(), "--auth",
+                               (dir_ / "clients.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto token = [&](const std::string& id, const std::string& secret, const std::string& scope) {
+    auto got = Http("POST", b.base_url() + "/auth/token",
+                    "grant_type=client_credentials&scope=" + scope + "&client_id=" + id + "&client_secret=" + secret,
+                    {{"Content-Type", "application/x-www-form-urlencoded"}});
+    EXPECT_EQ(got.status, 200) << got.body;
+    return json::parse(got.body, nullptr, false).value("access_token", "");
+  };
+  auto call = [&](const std::string& method, const std::string& url, const std::string& bearer, const std::string& body) {
+    return Send(method, url, body, true, bearer);
+  };
+  const std::string body = PnpBody(a.base_url()).dump();
+  const std::string pnp = b.base_url() + "/$import-pnp";
+  EXPECT_EQ(call("POST", pnp, "", body).status, 401) << "no token";
+  const std::string viewer = token("viewer", "viewer-secret", "system/*.read");
+  auto read_only = call("POST", pnp, viewer, body);
+  EXPECT_EQ(read_only.status, 403);
+  EXPECT_NE(read_only.body.find("write scope"), std::string::npos) << read_only.body;
+  const std::string loader = token("loader", "loader-secret", "system/*.write%20system/*.read");
+  auto kick = call("POST", pnp, loader, body);
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  EXPECT_EQ(call("GET", location, viewer, "").status, 404) << "another client does not see the job";
+  http::Response done;
+  ASSERT_TRUE(WaitFor([&] {
+    done = call("GET", location, loader, "");
+    return done.status != 202;
+  }, std::chrono::seconds(60)));
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(call("DELETE", location, viewer, "").status, 404) << "nor cancel it";
+}
+
+TEST_F(ImportPnpTest, CancellingDuringTheDownloadStopsTheJobAndCommitsNothing) {
+  // Files trickle at 5 kB/s: the download would take minutes, far longer than the waits below.
+  ServerProcess a(src(), {"--faults", "file:slow=5000"});
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok());
+  auto kick = Send("POST", b->base_url() + "/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  ASSERT_TRUE(WaitFor([&] { return !RequestsTo(a, "/bulkfiles/").empty(); })) << "the job is downloading";
+  EXPECT_EQ(Send("DELETE", location).status, 202);
+  EXPECT_EQ(Send("GET", location).status, 404);
+  const std::string id = location.substr(location.find("id=") + 3);
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(wh() / "_fhirlake" / "imports" / id); }, std::chrono::seconds(5)))
+      << "the job stopped mid-download and removed its files";
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
+  EXPECT_FALSE(fs::exists(wh() / "Observation"));
+}
+
+TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  const std::string pnp = b->base_url() + "/$import-pnp";
+  auto sync_request = Send("POST", pnp, PnpBody(a.base_url()).dump(), /*async=*/false);
+  EXPECT_EQ(sync_request.status, 400);
+  EXPECT_NE(sync_request.body.find("respond-async"), std::string::npos) << sync_request.body;
+  auto foreign = Send("POST", pnp, PnpBody("http://127.0.0.1:1/fhir").dump());
+  EXPECT_EQ(foreign.status, 403);
+  EXPECT_NE(foreign.body.find("not under an allowed source"), std::string::npos) << foreign.body;
+  auto missing = Send("POST", pnp, R"({"resourceType":"Parameters","parameter":[{"name":"saveMode","valueCode":"merge"}]})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("'exportUrl' is required"), std::string::npos) << missing.body;
+  json bad_mode = PnpBody(a.base_url());
+  bad_mode["parameter"][2]["valueCode"] = "upsert";
+  auto mode = Send("POST", pnp, bad_mode.dump());
+  EXPECT_EQ(mode.status, 400);
+  EXPECT_NE(mode.body.find("'saveMode'"), std::string::npos) << mode.body;
+  auto not_json = Send("POST", pnp, "{not json");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(not_json.body.find("OperationOutcome"), std::string::npos) << not_json.body;
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was imported";
+
+  auto kick = Send("POST", pnp, PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202);
+  const std::string location = *kick.headers.Get("Content-Location");
+  EXPECT_EQ(Send("DELETE", location).status, 202);
+  EXPECT_EQ(Send("GET", location).status, 404) << "a cancelled job is gone";
+  EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404);
+}
+
+}  // namespace
+}  // namespace fhirlake::testing
