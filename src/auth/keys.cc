@@ -158,10 +158,14 @@ Result<std::vector<Key>> ParseJwks(std::string_view text, bool require_private) 
 Result<Key> LoadPrivateKey(const std::string& path, std::string_view kid_override) {
   auto text = store::ReadSmallFile(path, 1u << 20);
   if (!text.ok()) return text.status();
-  if (text->find("-----BEGIN") != std::string::npos) {
-    OpensslPtr<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  return ParsePrivateKey(*text, kid_override, path);
+}
+
+Result<Key> ParsePrivateKey(std::string_view text, std::string_view kid_override, const std::string& origin) {
+  if (text.find("-----BEGIN") != std::string::npos) {
+    OpensslPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-    if (!raw) return InvalidArgument(path + " is not a readable PEM private key (encrypted keys are not supported)");
+    if (!raw) return InvalidArgument(origin + " is not a readable PEM private key (encrypted keys are not supported)");
     Key key;
     key.pkey.reset(raw);
     key.has_private = true;
@@ -172,24 +176,24 @@ Result<Key> LoadPrivateKey(const std::string& path, std::string_view kid_overrid
       char group[64] = {0};
       size_t len = 0;
       EVP_PKEY_get_utf8_string_param(raw, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len);
-      if (std::string(group) != "secp384r1") return InvalidArgument(path + ": EC keys must use curve P-384 (ES384)");
+      if (std::string(group) != "secp384r1") return InvalidArgument(origin + ": EC keys must use curve P-384 (ES384)");
       key.alg = Algorithm::kES384;
     } else {
-      return InvalidArgument(path + ": only RSA and EC P-384 keys are supported");
+      return InvalidArgument(origin + ": only RSA and EC P-384 keys are supported");
     }
-    if (key.kid.empty()) return InvalidArgument(path + " is PEM, which has no key id: give --kid");
+    if (key.kid.empty()) return InvalidArgument(origin + " is PEM, which has no key id: give --kid");
     return key;
   }
-  auto keys = ParseJwks(*text, /*require_private=*/true);
-  if (!keys.ok()) return keys.status().WithContext(path);
+  auto keys = ParseJwks(text, /*require_private=*/true);
+  if (!keys.ok()) return keys.status().WithContext(origin);
   for (auto& k : keys.value()) {
     if (kid_override.empty() || k.kid == kid_override) {
       if (k.kid.empty()) k.kid = std::string(kid_override);
-      if (k.kid.empty()) return InvalidArgument(path + ": the key has no 'kid': add one or give --kid");
+      if (k.kid.empty()) return InvalidArgument(origin + ": the key has no 'kid': add one or give --kid");
       return std::move(k);
     }
   }
-  return InvalidArgument(path + " has no key with kid '" + std::string(kid_override) + "'");
+  return InvalidArgument(origin + " has no key with kid '" + std::string(kid_override) + "'");
 }
 
 Result<std::string> ToJwk(const Key& key, bool include_private) {

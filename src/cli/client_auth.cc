@@ -61,7 +61,8 @@ Result<std::shared_ptr<http::TokenSource>> MakeTokenSource(const ClientAuthArgs&
     secret = s.value();
   }
   if (!a.client_id.empty()) {
-    if (a.private_key.empty() == secret.empty()) {
+    const bool has_key = !a.private_key.empty() || !a.private_key_text.empty();
+    if (has_key == !secret.empty() || (!a.private_key.empty() && !a.private_key_text.empty())) {
       return InvalidArgument("--client-id needs exactly one of --private-key or a client secret");
     }
     auth::ClientCredentials creds;
@@ -69,8 +70,9 @@ Result<std::shared_ptr<http::TokenSource>> MakeTokenSource(const ClientAuthArgs&
     creds.token_url = a.token_url;
     if (!a.scope.empty()) creds.scope = a.scope;
     creds.secret_method = a.auth_method == "post" ? auth::SecretMethod::kPost : auth::SecretMethod::kBasic;
-    if (!a.private_key.empty()) {
-      auto key = auth::LoadPrivateKey(a.private_key, a.kid);
+    if (has_key) {
+      auto key = a.private_key.empty() ? auth::ParsePrivateKey(a.private_key_text, a.kid, "the inline private key")
+                                       : auth::LoadPrivateKey(a.private_key, a.kid);
       if (!key.ok()) return key.status();
       creds.key = std::move(key.value());
     } else {
@@ -79,7 +81,9 @@ Result<std::shared_ptr<http::TokenSource>> MakeTokenSource(const ClientAuthArgs&
     return std::shared_ptr<http::TokenSource>(
         std::make_shared<auth::SmartTokenSource>(std::move(creds), fhir_base, http));
   }
-  if (!a.private_key.empty() || !secret.empty()) return InvalidArgument("a key or client secret needs --client-id");
+  if (!a.private_key.empty() || !a.private_key_text.empty() || !secret.empty()) {
+    return InvalidArgument("a key or client secret needs --client-id");
+  }
   if (!a.access_token_file.empty()) {
     auto t = ReadSecretFile(a.access_token_file);
     if (!t.ok()) return t.status();

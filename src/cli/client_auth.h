@@ -16,6 +16,7 @@ namespace fhirlake::cli {
 
 struct ClientAuthArgs {
   std::string client_id, private_key, client_secret, client_secret_file, scope, token_url, kid;
+  std::string private_key_text;  // a key given inline (a config file's JWK), instead of a file
   std::string auth_method = "basic";
   std::string access_token_file;
 };

@@ -3,11 +3,15 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <thread>
 
 #include "fhirlake/server/server.h"
+#include "fhirlake/store/local_file.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
@@ -28,7 +32,49 @@ struct ServeArgs {
   int import_concurrency = 1;
   std::string import_job_ttl = "24h";
   ClientAuthArgs pull_auth;
+  std::string pull_sources, config;
 };
+
+// The --pull-sources file: {"sources": [{"url", "clientId", "tokenEndpoint", "privateKeyJwk" |
+// "privateKeyFile" (+ "kid"), "clientSecret" | "clientSecretFile", "scope"}]}. Each url is a
+// source imports may pull from, with these credentials. Errors name the entry and key, never
+// a secret.
+Result<std::vector<server::PullSource>> LoadPullSources(const std::string& file, const http::ClientOptions& http) {
+  using nlohmann::json;
+  auto text = store::ReadSmallFile(file, 1u << 20);
+  if (!text.ok()) return InvalidArgument("cannot read --pull-sources: " + text.status().message());
+  json doc = json::parse(*text, nullptr, false);
+  if (doc.is_object()) doc = doc.value("sources", json());
+  if (!doc.is_array()) return InvalidArgument(file + ": expected {\"sources\": [...]}");
+  std::vector<server::PullSource> out;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const json& e = doc[i];
+    const std::string where = file + ": sources[" + std::to_string(i) + "]";
+    if (!e.is_object()) return InvalidArgument(where + " is not an object");
+    ClientAuthArgs a;
+    std::string url;
+    const std::pair<const char*, std::string*> fields[] = {
+        {"url", &url}, {"clientId", &a.client_id}, {"tokenEndpoint", &a.token_url},
+        {"privateKeyFile", &a.private_key}, {"kid", &a.kid}, {"clientSecret", &a.client_secret},
+        {"clientSecretFile", &a.client_secret_file}, {"scope", &a.scope}, {"clientAuthMethod", &a.auth_method}};
+    for (const auto& [key, value] : e.items()) {
+      if (key == "privateKeyJwk") {
+        if (!value.is_object()) return InvalidArgument(where + ".privateKeyJwk must be a JWK object");
+        a.private_key_text = value.dump();
+        continue;
+      }
+      auto field = std::find_if(std::begin(fields), std::end(fields), [&](const auto& f) { return key == f.first; });
+      if (field == std::end(fields)) return InvalidArgument(where + ": unknown key '" + key + "'");
+      if (!value.is_string()) return InvalidArgument(where + "." + key + " must be a string");
+      *field->second = value.get<std::string>();
+    }
+    if (url.empty()) return InvalidArgument(where + " needs a 'url'");
+    auto tokens = MakeTokenSource(a, url, http);
+    if (!tokens.ok()) return InvalidArgument(where + ": " + tokens.status().message());
+    out.push_back({url, tokens.value()});
+  }
+  return out;
+}
 
 int Run(const ServeArgs& a) {
   server::ServerOptions o;
@@ -78,7 +124,8 @@ int Run(const ServeArgs& a) {
   o.import_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*ttl).count());
   if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
     if (a.allow_sources.size() != 1) {
-      std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source\n");
+      std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source; "
+                           "for several sources use --pull-sources FILE\n");
       return kExitUsage;
     }
     auto tokens = MakeTokenSource(a.pull_auth, a.allow_sources[0], o.pull_client);
@@ -86,7 +133,18 @@ int Run(const ServeArgs& a) {
       std::fprintf(stderr, "fhirlake serve: %s\n", tokens.status().message().c_str());
       return kExitUsage;
     }
-    o.pull_client.tokens = tokens.value();
+    o.pull_sources.push_back({a.allow_sources[0], tokens.value()});
+  }
+  if (!a.pull_sources.empty()) {
+    auto sources = LoadPullSources(a.pull_sources, o.pull_client);
+    if (!sources.ok()) {
+      std::fprintf(stderr, "fhirlake serve: %s\n", sources.status().message().c_str());
+      return kExitUsage;
+    }
+    for (auto& source : sources.value()) {
+      o.allowed_sources.push_back(source.prefix);
+      o.pull_sources.push_back(std::move(source));
+    }
   }
 
   // Signals are taken by a thread of ours (sigwait), which stops the server cleanly.
@@ -131,6 +189,11 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--pull-private-key", args->pull_auth.private_key, "Private key (JWKS/JWK/PEM) for pulling");
   cmd->add_option("--pull-client-secret-file", args->pull_auth.client_secret_file, "Client secret file for pulling");
   cmd->add_option("--pull-scope", args->pull_auth.scope, "Scopes requested for pulling (default system/*.read)");
+  cmd->add_option("--pull-sources", args->pull_sources,
+                  "JSON file of sources with their credentials: {\"sources\": [{url, clientId, tokenEndpoint, "
+                  "privateKeyJwk | privateKeyFile, clientSecret | clientSecretFile, scope}]}; each url is allowed");
+  cmd->add_option("--config", args->config,
+                  "JSON config file of these options (keys in lower camel case: warehouse, allowSource, ...)");
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
   cmd->add_option("--base-path", args->base_path, "Path of the FHIR base (default /fhir)");
   cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files (default: a temp dir)");

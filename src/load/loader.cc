@@ -434,6 +434,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
                              LoadSummary& summary) {
   TableResult result;
   result.type = type;
+  const std::shared_ptr<void> held = o.hold_table ? o.hold_table(type) : nullptr;
   const fs::path root = o.warehouse / type;
   delta::Table table(root);
   auto snapshot = table.Load();

@@ -197,13 +197,25 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
   return r;
 }
 
-ImportJobs::ImportJobs(fs::path warehouse, http::ClientOptions client, int concurrency, std::chrono::seconds ttl)
-    : warehouse_(std::move(warehouse)), work_dir_(warehouse_ / "_fhirlake" / "imports"), client_(std::move(client)),
-      ttl_(ttl) {
+ImportJobs::ImportJobs(ImportJobsOptions options)
+    : options_(std::move(options)), work_dir_(options_.warehouse / "_fhirlake" / "imports") {
   std::error_code ec;
   fs::create_directories(work_dir_, ec);
   Recover();
-  for (int i = 0; i < std::max(1, concurrency); ++i) workers_.emplace_back([this] { Worker(); });
+  for (int i = 0; i < std::max(1, options_.concurrency); ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
+  http::ClientOptions client = options_.client;
+  client.tokens.reset();
+  size_t longest = 0;
+  for (const auto& source : options_.sources) {
+    if (url.rfind(source.prefix, 0) == 0 && source.prefix.size() >= longest) {
+      client.tokens = source.tokens;
+      longest = source.prefix.size();
+    }
+  }
+  return client;
 }
 
 void ImportJobs::Save(const Job& job) const {
@@ -215,7 +227,8 @@ void ImportJobs::Save(const Job& job) const {
   }
   json record = {{"id", v.id}, {"state", v.state}, {"phase", v.phase}, {"progress", v.progress},
                  {"request", RequestJson(v.request)}, {"transactionTime", v.transaction_time}, {"error", v.error},
-                 {"errorStatus", v.error_status}, {"finishedAt", v.finished_at}, {"tables", tables}};
+                 {"errorStatus", v.error_status}, {"finishedAt", v.finished_at}, {"tables", tables},
+                 {"errorFiles", v.error_files}};
   // A record that cannot be written leaves the job running; a restart then redoes it, which
   // the per-job txn makes harmless.
   (void)store::WriteFileAtomically(work_dir_ / (v.id + ".json"), record.dump());
@@ -242,6 +255,7 @@ void ImportJobs::Recover() {
     v.error = j.value("error", "");
     v.error_status = j.value("errorStatus", 500);
     v.finished_at = j.value("finishedAt", int64_t{0});
+    v.error_files = j.value("errorFiles", std::vector<std::string>{});
     for (const auto& t : j.value("tables", json::array())) {
       load::TableResult r;
       r.type = t.value("type", "");
@@ -266,13 +280,14 @@ void ImportJobs::Recover() {
 }
 
 void ImportJobs::Expire() {
-  const int64_t cutoff = fhir::NowMicros() - static_cast<int64_t>(ttl_.count()) * 1'000'000;
+  const int64_t cutoff = fhir::NowMicros() - static_cast<int64_t>(options_.ttl.count()) * 1'000'000;
   std::error_code ec;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const ImportJobView& v = it->second->view;
     if (v.finished_at > 0 && v.finished_at < cutoff) {
       fs::remove(work_dir_ / (v.id + ".json"), ec);
       fs::remove_all(work_dir_ / v.id, ec);
+      for (const auto& name : v.error_files) fs::remove(options_.warehouse / "_errors" / name, ec);
       it = jobs_.erase(it);
     } else {
       ++it;
@@ -351,22 +366,97 @@ std::string ImportJobs::Metrics() const {
   return out;
 }
 
+// The first queued job whose source no running job pulls from, taken off the queue and
+// marked running. Cancelled jobs are dropped on the way.
+std::shared_ptr<ImportJobs::Job> ImportJobs::NextRunnable() {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    std::shared_ptr<Job> job = *it;
+    if (job->cancelled) {
+      it = queue_.erase(it);
+      continue;
+    }
+    const std::string& source = job->view.request.base_url;
+    if (!source.empty() && busy_sources_.count(source)) {
+      job->view.progress = "queued (job " + busy_sources_[source] + " is pulling from the same source)";
+      ++it;
+      continue;
+    }
+    queue_.erase(it);
+    if (!source.empty()) busy_sources_[source] = job->view.id;
+    job->view.state = "running";
+    Save(*job);
+    return job;
+  }
+  return nullptr;
+}
+
 void ImportJobs::Worker() {
   while (true) {
     std::shared_ptr<Job> job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || (job = NextRunnable()) != nullptr; });
       if (stopping_) return;
-      job = queue_.front();
-      queue_.pop_front();
-      if (job->cancelled) continue;
-      job->view.state = "running";
-      Save(*job);
     }
     Run(*job);
+    {
+      std::lock_guard lock(mu_);
+      busy_sources_.erase(job->view.request.base_url);
+    }
+    cv_.notify_all();
   }
 }
+
+std::shared_ptr<void> ImportJobs::HoldTable(Job& job, const std::string& type) {
+  std::unique_lock lock(mu_);
+  if (busy_tables_.count(type)) {
+    job.view.progress = "waiting for table " + type + " (job " + busy_tables_[type] + " is loading it)";
+  }
+  tables_cv_.wait(lock, [&] { return !busy_tables_.count(type); });
+  busy_tables_[type] = job.view.id;
+  job.view.progress = "loading " + type;
+  return std::shared_ptr<void>(nullptr, [this, type](void*) {
+    {
+      std::lock_guard release(mu_);
+      busy_tables_.erase(type);
+    }
+    tables_cv_.notify_all();
+  });
+}
+
+void ImportJobs::SetProgress(Job& job, std::string text) {
+  std::lock_guard lock(mu_);
+  job.view.progress = std::move(text);
+}
+
+// Turns export callbacks into the job's X-Progress: the source's own progress while it
+// prepares the export, then files and bytes downloaded.
+class ImportJobs::ExportProgress : public bulk::ExportObserver {
+ public:
+  ExportProgress(ImportJobs& jobs, Job& job) : jobs_(jobs), job_(job) {}
+  void OnServerProgress(std::string_view text) override {
+    jobs_.SetProgress(job_, "exporting (source: " + std::string(text) + ")");
+  }
+  void OnDownloadsPlanned(const std::vector<http::DownloadTask>& tasks) override {
+    files_ = tasks.size();
+    Report();
+  }
+  void OnBytes(uint64_t n) override { bytes_ += n; }
+  void OnFinished(size_t, const http::DownloadTask&, const http::DownloadResult&) override { ++done_; }
+  void OnTick() override { Report(); }
+
+ private:
+  void Report() {
+    char text[128];
+    std::snprintf(text, sizeof text, "downloading %zu/%zu files, %.1f MB", done_.load(), files_.load(),
+                  static_cast<double>(bytes_.load()) / 1e6);
+    jobs_.SetProgress(job_, text);
+  }
+  ImportJobs& jobs_;
+  Job& job_;
+  std::atomic<size_t> files_{0}, done_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
 
 void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& change) {
   std::lock_guard lock(mu_);
@@ -399,12 +489,13 @@ void ImportJobs::Run(Job& job) {
   eo.base_url = request.base_url;
   eo.out_dir = dir / "export";
   eo.parameters = request.parameters;
-  eo.client = client_;
+  eo.client = ClientFor(request.export_url);
   eo.poll_interval = http::Millis(200);
   eo.stop = &job.cancelled;
   if (request.static_manifest) eo.resume_status_url = request.export_url;
   bulk::ExportClient exporter(eo);
-  auto exported = exporter.Run(nullptr);
+  ExportProgress progress(*this, job);
+  auto exported = exporter.Run(&progress);
   if (job.cancelled) return fs::remove_all(dir, ec), void();
   store::CrashPoint("import-after-export");
   if (!exported.ok()) return Fail(job, exported.status(), 502);
@@ -421,14 +512,15 @@ void ImportJobs::Run(Job& job) {
   });
   load::LoadOptions lo;
   lo.export_dir = dir / "export";
-  lo.warehouse = warehouse_;
+  lo.warehouse = options_.warehouse;
   lo.mode = request.mode;
   lo.types = request.parameters.types;
   if (auto tt = fhir::ParseFhirTime(exported->transaction_time)) lo.txn = std::make_pair("fhirlake-import-" + job.view.id, *tt);
   LoadInto(job, lo);
 }
 
-void ImportJobs::LoadInto(Job& job, const load::LoadOptions& lo) {
+void ImportJobs::LoadInto(Job& job, load::LoadOptions lo) {
+  lo.hold_table = [this, &job](const std::string& type) { return HoldTable(job, type); };
   auto loaded = load::Load(lo);
   if (!loaded.ok()) return Fail(job, loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
   Update(job, [&](ImportJobView& v) {
@@ -437,7 +529,7 @@ void ImportJobs::LoadInto(Job& job, const load::LoadOptions& lo) {
     v.progress = "done";
     v.finished_at = fhir::NowMicros();
     v.tables = loaded->tables;
-    v.error_files = loaded->error_files;
+    for (const auto& f : loaded->error_files) v.error_files.push_back(f.filename().string());
   });
 }
 
@@ -468,7 +560,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   }
   if (problem.ok() && !downloads.empty()) {
     http::DownloadOptions d;
-    d.client = client_;
+    d.client = options_.client;
     d.stop = &job.cancelled;
     d.client.tokens.reset();  // tokens go only to the server that issued a manifest
     for (const auto& r : http::Downloader(d).Run(downloads, nullptr)) {
@@ -484,7 +576,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   });
   load::LoadOptions lo;
   lo.export_dir = in_dir;
-  lo.warehouse = warehouse_;
+  lo.warehouse = options_.warehouse;
   lo.mode = job.view.request.mode;
   lo.txn = std::make_pair("fhirlake-import-" + job.view.id, int64_t{1});
   LoadInto(job, lo);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -287,18 +288,23 @@ struct Server::Impl {
     if (gzip) return ServeGzip(res, fd, rate);
     auto pacer = std::make_shared<Pacer>(rate);
     res.set_header("Accept-Ranges", "bytes");
-    res.set_content_provider(
-        static_cast<size_t>(length), "application/fhir+ndjson",
-        [fd, pacer, cut](size_t offset, size_t len, httplib::DataSink& sink) {
-          std::vector<char> buf(std::min(len, kChunk));
-          size_t want = buf.size();
-          if (offset + want > cut) want = cut > offset ? static_cast<size_t>(cut - offset) : 0;
-          ssize_t n = want ? ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
-          if (n <= 0) return false;  // reset point reached, or read error: drop the connection
-          if (!sink.write(buf.data(), static_cast<size_t>(n))) return false;
-          pacer->Sent(static_cast<size_t>(n));
-          return true;
-        });
+    res.set_content_provider(static_cast<size_t>(length), "application/fhir+ndjson", FileChunks(fd, pacer, cut));
+  }
+
+  // Serves the file's bytes from `offset` on, paced; at the offset `cut` (a reset fault) or
+  // on a read error the connection is dropped.
+  static httplib::ContentProvider FileChunks(std::shared_ptr<Fd> fd, std::shared_ptr<Pacer> pacer,
+                                             uint64_t cut = UINT64_MAX) {
+    return [fd, pacer, cut](size_t offset, size_t len, httplib::DataSink& sink) {
+      std::vector<char> buf(std::min(len, kChunk));
+      size_t want = buf.size();
+      if (offset + want > cut) want = cut > offset ? static_cast<size_t>(cut - offset) : 0;
+      ssize_t n = want ? ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
+      if (n <= 0) return false;
+      if (!sink.write(buf.data(), static_cast<size_t>(n))) return false;
+      pacer->Sent(static_cast<size_t>(n));
+      return true;
+    };
   }
 
   void ServeGzip(httplib::Response& res, std::shared_ptr<Fd> fd, double rate) {
@@ -428,8 +434,33 @@ struct Server::Impl {
                      {{"name", "deleted"}, {"valueInteger", t.deleted}},
                      {{"name", "badLines"}, {"valueInteger", t.bad_lines}}}}});
     }
+    for (const auto& name : job->error_files) {
+      result["parameter"].push_back(
+          {{"name", "error"},
+           {"part", {{{"name", "type"}, {"valueCode", "OperationOutcome"}},
+                     {{"name", "resourceType"}, {"valueCode", name.substr(0, name.find('.'))}},
+                     {{"name", "url"}, {"valueUrl", FhirBase(req) + "/importerrors/" + job->id + "/" + name}}}}});
+    }
     res.set_header("Location", FhirBase(req) + "/$job?id=" + job->id);
     res.set_content(result.dump(), kFhirJson);
+  }
+
+  // GET importerrors/{job}/{name}: one of a finished job's files of per-line problems.
+  void ImportErrors(const httplib::Request& req, httplib::Response& res, const std::string& id, const std::string& name) {
+    auth::Grant grant;
+    if (!Authorize(req, res, grant)) return;
+    auto job = imports->Get(id);
+    const bool listed = job && std::find(job->error_files.begin(), job->error_files.end(), name) != job->error_files.end();
+    if (!listed || (authorizer && job->request.owner != grant.client_id)) {
+      return SendOutcome(res, 404, "not-found", "no error file '" + name + "' in import job '" + id + "'");
+    }
+    const fs::path path = opt.warehouse / "_errors" / name;
+    auto fd = std::make_shared<Fd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::error_code ec;
+    const uint64_t size = fs::file_size(path, ec);
+    if (fd->fd < 0 || ec) return SendOutcome(res, 500, "exception", "cannot open the error file '" + name + "'");
+    res.set_content_provider(static_cast<size_t>(size), "application/fhir+ndjson",
+                             FileChunks(fd, std::make_shared<Pacer>(0)));
   }
 
   void ImportCancel(const httplib::Request& req, httplib::Response& res) {
@@ -519,6 +550,9 @@ struct Server::Impl {
       http.Post(base + R"(/\$import)", [this](const httplib::Request& req, httplib::Response& res) { Import(req, res, true); });
       http.Get(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportStatus(req, res); });
       http.Delete(base + R"(/\$job)", [this](const httplib::Request& req, httplib::Response& res) { ImportCancel(req, res); });
+      http.Get(base + R"(/importerrors/([0-9a-f]+)/([A-Za-z0-9._-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        ImportErrors(req, res, req.matches[1].str(), req.matches[2].str());
+      });
       http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(imports->Metrics(), "text/plain; version=0.0.4");
       });
@@ -598,8 +632,9 @@ Status Server::Bind() {
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
   if (!o.warehouse.empty()) {
     fs::create_directories(o.warehouse, ec);
-    impl_->imports = std::make_unique<ImportJobs>(o.warehouse, o.pull_client, o.import_concurrency,
-                                                  std::chrono::seconds(o.import_job_ttl_seconds));
+    impl_->imports = std::make_unique<ImportJobs>(ImportJobsOptions{o.warehouse, o.pull_client, o.pull_sources,
+                                                                    o.import_concurrency,
+                                                                    std::chrono::seconds(o.import_job_ttl_seconds)});
   }
   impl_->Routes();
   if (o.port == 0) {

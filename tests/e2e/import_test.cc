@@ -3,10 +3,13 @@
 // way schedulers drive Pathling's $import-pnp and $import, the tables read back by DuckDB.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "tests/e2e/sync_fixture.h"
 
@@ -47,18 +50,36 @@ class ImportPnpTest : public SyncTest {
     if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
     return Http(method, url, body, headers);
   }
-  // Kicks off and polls to the end; the final response.
-  http::Response Import(const ServerProcess& importer, const json& body) {
-    auto kick = Send("POST", importer.base_url() + "/$import-pnp", body.dump());
+  // Kicks off an import; the job's status URL ("" when refused).
+  static std::string Kick(const ServerProcess& importer, const json& body, const std::string& operation = "$import-pnp") {
+    auto kick = Send("POST", importer.base_url() + "/" + operation, body.dump());
     EXPECT_EQ(kick.status, 202) << kick.body;
-    auto location = kick.headers.Get("Content-Location");
-    if (!location) return kick;
+    return kick.headers.Get("Content-Location").value_or("");
+  }
+  // Polls a job to its end; the final response.
+  static http::Response Await(const std::string& location) {
     http::Response poll;
+    if (location.empty()) return poll;
     WaitFor([&] {
-      poll = Send("GET", *location);
+      poll = Send("GET", location);
       return poll.status != 202;
     }, std::chrono::seconds(60));
     return poll;
+  }
+  static http::Response Import(const ServerProcess& importer, const json& body) { return Await(Kick(importer, body)); }
+  // The FHIR base of a `fhirlake serve` started as a Child, from its first line of output.
+  static std::string ServedBase(const fs::path& stdout_file) {
+    std::string base;
+    WaitFor([&] {
+      std::string out = ReadFile(stdout_file);
+      size_t at = out.find("http://127.0.0.1:");
+      if (at != std::string::npos && out.find('\n', at) != std::string::npos) base = out.substr(at, out.find('\n', at) - at);
+      return !base.empty();
+    });
+    return base;
+  }
+  static std::string Progress(const std::string& location) {
+    return Send("GET", location).headers.Get("X-Progress").value_or("");
   }
 };
 
@@ -124,14 +145,9 @@ TEST_F(ImportPnpTest, AJobInterruptedByAKillFinishesAfterARestart) {
   Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
             a.base_url()},
            {"FHIRLAKE_TEST_CRASH=import-after-export"}, dir_ / "b1.out", dir_ / "b1.err");
-  int port = 0;
-  ASSERT_TRUE(WaitFor([&] {
-    std::string out = ReadFile(dir_ / "b1.out");
-    size_t at = out.find("http://127.0.0.1:");
-    if (at != std::string::npos) port = std::atoi(out.c_str() + at + 17);
-    return port > 0;
-  }));
-  auto kick = Send("POST", "http://127.0.0.1:" + std::to_string(port) + "/fhir/$import-pnp", PnpBody(a.base_url()).dump());
+  const std::string b1_base = ServedBase(dir_ / "b1.out");
+  ASSERT_FALSE(b1_base.empty()) << ReadFile(dir_ / "b1.err");
+  auto kick = Send("POST", b1_base + "/$import-pnp", PnpBody(a.base_url()).dump());
   ASSERT_EQ(kick.status, 202) << kick.body;
   const std::string location = *kick.headers.Get("Content-Location");
   const std::string id = location.substr(location.find("id=") + 3);
@@ -158,18 +174,7 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   auto b = std::make_unique<ServerProcess>(fs::path(), std::vector<std::string>{
       "--warehouse", wh().string(), "--allow-source", a.base_url(), "--import-root", src().string()});
   ASSERT_TRUE(b->ok()) << b->stderr_text();
-  auto run = [&](const json& body) {
-    auto kick = Send("POST", b->base_url() + "/$import", body.dump());
-    EXPECT_EQ(kick.status, 202) << kick.body;
-    http::Response poll;
-    if (auto location = kick.headers.Get("Content-Location")) {
-      WaitFor([&] {
-        poll = Send("GET", *location);
-        return poll.status != 202;
-      }, std::chrono::seconds(60));
-    }
-    return poll;
-  };
+  auto run = [&](const json& body) { return Await(Kick(*b, body, "$import")); };
   // The JSON manifest form, with file:// inputs under an import root: Patient only.
   json manifest = {{"inputFormat", "application/fhir+ndjson"},
                    {"mode", "overwrite"},
@@ -307,6 +312,146 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(Send("DELETE", location).status, 202);
   EXPECT_EQ(Send("GET", location).status, 404) << "a cancelled job is gone";
   EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404);
+}
+
+TEST_F(ImportPnpTest, PerLineProblemsAreLinkedFromTheResult) {
+  std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n"
+                                                               << R"({"resourceType":"Observation","id":"misfiled"})" << "\n";
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  auto done = Import(*b, PnpBody(a.base_url()));
+  ASSERT_EQ(done.status, 200) << done.body;
+  json result = json::parse(done.body);
+  std::vector<std::string> urls;
+  for (const auto& p : result["parameter"]) {
+    if (p["name"] != "error") continue;
+    std::map<std::string, std::string> parts;
+    for (const auto& part : p["part"]) parts[part["name"]] = part.contains("valueUrl") ? part["valueUrl"] : part["valueCode"];
+    EXPECT_EQ(parts["type"], "OperationOutcome");
+    EXPECT_EQ(parts["resourceType"], "Patient");
+    urls.push_back(parts["url"]);
+  }
+  ASSERT_EQ(urls.size(), 1u) << done.body;
+  auto errors = Send("GET", urls[0], "", false);
+  ASSERT_EQ(errors.status, 200) << errors.body;
+  std::vector<json> outcomes;
+  std::istringstream lines(errors.body);
+  for (std::string line; std::getline(lines, line);) outcomes.push_back(json::parse(line));
+  ASSERT_EQ(outcomes.size(), 2u) << errors.body;
+  for (const auto& o : outcomes) EXPECT_EQ(o["resourceType"], "OperationOutcome");
+  EXPECT_NE(errors.body.find("line 13"), std::string::npos) << "names the bad line: " << errors.body;
+  EXPECT_NE(errors.body.find("Observation"), std::string::npos) << errors.body;
+  // The good lines landed; the file is not served to other jobs' URLs.
+  EXPECT_EQ(Table("Patient").size(), 12u);
+  std::string other = urls[0];
+  other.replace(other.find("/importerrors/") + 14, 4, "0000");
+  EXPECT_EQ(Send("GET", other, "", false).status, 404);
+}
+
+TEST_F(ImportPnpTest, JobsOfOneSourceQueueWhileOtherSourcesRun) {
+  // A trickles its files (minutes for the whole export); A2 serves the same data at full speed.
+  ServerProcess a(src(), {"--faults", "file:slow=5000"});
+  ServerProcess a2(src());
+  ASSERT_TRUE(a.ok() && a2.ok());
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url(), "--allow-source",
+                               a2.base_url(), "--import-concurrency", "2"});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  const std::string first = Kick(b, PnpBody(a.base_url()));
+  ASSERT_TRUE(WaitFor([&] { return Progress(first).find("downloading") != std::string::npos; }))
+      << "the first job is downloading: " << Progress(first);
+  const std::string second = Kick(b, PnpBody(a.base_url(), {{"_type", "Patient"}}));
+  const std::string other = Kick(b, PnpBody(a2.base_url()));
+  auto done = Await(other);
+  EXPECT_EQ(done.status, 200) << "a job for another source runs beside the first: " << done.body;
+  ExpectWarehouseEqualsSource("the import from the second source");
+  EXPECT_NE(Progress(second).find("is pulling from the same source"), std::string::npos) << Progress(second);
+  EXPECT_EQ(RequestsTo(a, "$export").size(), 1u) << "one export at a time from A";
+
+  EXPECT_EQ(Send("DELETE", first).status, 202);
+  EXPECT_TRUE(WaitFor([&] { return RequestsTo(a, "$export").size() == 2; }))
+      << "the queued job starts once the first is gone: " << Progress(second);
+  EXPECT_EQ(Send("DELETE", second).status, 202);
+}
+
+TEST_F(ImportPnpTest, OneJobAtATimeLoadsATable) {
+  // Every first commit attempt waits at the gate until the test opens it.
+  const fs::path gate = dir_ / "gate";
+  fs::create_directories(gate);
+  Child b({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--import-root",
+           src().string(), "--import-concurrency", "2"},
+          {"FHIRLAKE_TEST_COMMIT_GATE=" + gate.string()}, dir_ / "b.out", dir_ / "b.err");
+  const std::string base = ServedBase(dir_ / "b.out");
+  ASSERT_FALSE(base.empty()) << ReadFile(dir_ / "b.err");
+  auto manifest = [&](const std::string& mode) {
+    return json{{"mode", mode},
+                {"input", {{{"type", "Patient"}, {"url", "file://" + (src() / "Patient.000.ndjson").string()}}}}}.dump();
+  };
+  auto kick = [&](const std::string& body) {
+    auto r = Send("POST", base + "/$import", body);
+    EXPECT_EQ(r.status, 202) << r.body;
+    return r.headers.Get("Content-Location").value_or("");
+  };
+  const std::string first = kick(manifest("overwrite"));
+  auto at_gate = [&] {
+    for (const auto& e : fs::directory_iterator(gate)) {
+      if (e.path().filename().string().rfind("ready.", 0) == 0) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(at_gate)) << "the first job is committing";
+  const std::string second = kick(manifest("merge"));
+  EXPECT_TRUE(WaitFor([&] { return Progress(second).find("waiting for table Patient") != std::string::npos; }))
+      << "the second job waits for the table instead of loading it too: " << Progress(second);
+  std::ofstream(gate / "open");
+  EXPECT_EQ(Await(first).status, 200);
+  auto done = Await(second);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_TRUE(Table("Patient") == Source("Patient"));
+  int commits = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "Patient" / "_delta_log")) commits += e.path().extension() == ".json";
+  EXPECT_EQ(commits, 2) << "one commit each, none lost to a conflict";
+  b.Signal(SIGTERM);
+  EXPECT_EQ(b.Wait(), 0);
+}
+
+TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {
+  auto keys = RunFhirlake({"keygen", "--alg", "ES384", "--out", (dir_ / "keys").string()});
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  std::ofstream(dir_ / "a1-clients.json")
+      << json{{"clients", {{{"clientId", "b-at-a1"}, {"jwksFile", (dir_ / "keys" / "public.jwks.json").string()}}}}}.dump();
+  std::ofstream(dir_ / "a2-clients.json")
+      << json{{"clients", {{{"clientId", "b-at-a2"}, {"clientSecret", "a2-secret-value"}}}}}.dump();
+  ServerProcess a1(src(), {"--auth", (dir_ / "a1-clients.json").string()});
+  ServerProcess a2(src(), {"--auth", (dir_ / "a2-clients.json").string()});
+  ASSERT_TRUE(a1.ok() && a2.ok());
+  const json jwk = json::parse(ReadFile(dir_ / "keys" / "private.jwks.json"))["keys"][0];
+  std::ofstream(dir_ / "pull.json") << json{
+      {"sources", {{{"url", a1.base_url()}, {"clientId", "b-at-a1"}, {"privateKeyJwk", jwk},
+                    {"tokenEndpoint", a1.base_url() + "/auth/token"}, {"scope", "system/*.read"}},
+                   {{"url", a2.base_url()}, {"clientId", "b-at-a2"}, {"clientSecret", "a2-secret-value"}}}}}.dump();
+  // The sources come from the config file, which names the pull-sources file.
+  std::ofstream(dir_ / "serve.json") << json{{"warehouse", wh().string()}, {"pullSources", (dir_ / "pull.json").string()}}.dump();
+  ServerProcess b(fs::path(), {"--config", (dir_ / "serve.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto from_a1 = Import(b, PnpBody(a1.base_url(), {{"_type", "Patient"}}));
+  EXPECT_EQ(from_a1.status, 200) << from_a1.body;
+  auto from_a2 = Import(b, PnpBody(a2.base_url(), {{"_type", "Observation"}}));
+  EXPECT_EQ(from_a2.status, 200) << from_a2.body;
+  ExpectWarehouseEqualsSource("pulls from two sources with their own credentials");
+  for (const ServerProcess* a : {&a1, &a2}) {
+    EXPECT_EQ(RequestsTo(*a, "/auth/token").size(), 1u);
+    for (const auto& r : RequestsTo(*a, "$export")) EXPECT_TRUE(r["authorization"].get<bool>()) << r;
+  }
+  // A bad entry stops the server at start with a message naming it, not the secret.
+  std::ofstream(dir_ / "bad.json") << json{{"sources", {{{"url", a2.base_url()}, {"clientId", "x"},
+                                                         {"clientSecret", "s3cr3t-value"}, {"privateKeyFile", "k"}}}}}.dump();
+  auto bad = RunFhirlake({"serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--pull-sources",
+                          (dir_ / "bad.json").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("sources[0]"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find("s3cr3t-value"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -38,6 +38,8 @@ Result<std::vector<Key>> ParseJwks(std::string_view json, bool require_private);
 // Reads a private key file: JWKS, JWK or PEM (PKCS#8 or traditional). For PEM, `kid` comes
 // from the caller. The message of an error never contains key material.
 Result<Key> LoadPrivateKey(const std::string& path, std::string_view kid_override = {});
+// The same for key text already in memory; `origin` names it in errors (a path, a config key).
+Result<Key> ParsePrivateKey(std::string_view text, std::string_view kid_override, const std::string& origin);
 
 // The key as a JWK object (JSON text), with or without its private members.
 Result<std::string> ToJwk(const Key& key, bool include_private);

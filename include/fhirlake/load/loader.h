@@ -17,6 +17,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +57,10 @@ struct LoadOptions {
   // vectors keeps using them.
   bool deletion_vectors = false;
   size_t max_line_bytes = 256u << 20;    // longer lines are reported as bad and skipped (>= 1 MiB)
+  // When set, called before a table is read for loading; the table is the caller's until the
+  // returned holder is destroyed (after its commit). A process that runs several loads uses it
+  // to keep them off the same table; other writers are still handled by commit conflicts.
+  std::function<std::shared_ptr<void>(const std::string& type)> hold_table;
 };
 
 struct TableResult {

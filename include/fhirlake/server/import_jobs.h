@@ -4,6 +4,10 @@
 // thread; at most `concurrency` jobs run, the rest wait in order. Cancel stops a job at its
 // next step boundary; nothing it had not committed becomes visible.
 //
+// Scheduling: a job does not start while another job pulls from the same FHIR base (it stays
+// queued, later jobs for other sources may pass it), and a table is loaded by one job at a
+// time (a job that reaches a table another job is loading waits for it).
+//
 // Jobs persist: each job's record is WAREHOUSE/_fhirlake/imports/<id>.json (rewritten
 // atomically at every change) beside its work folder <id>/. A restarted server requeues jobs
 // that were queued or running; a running job resumes its export (the export directory keeps
@@ -27,6 +31,7 @@
 
 #include "fhirlake/bulk/export_parameters.h"
 #include "fhirlake/http/client.h"
+#include "fhirlake/http/token_source.h"
 #include "fhirlake/load/loader.h"
 #include "fhirlake/status.h"
 
@@ -58,6 +63,21 @@ Result<ImportRequest> ParseImportPnp(std::string_view body);
 // Parameters body with an `exportUrl` is the ping-and-pull form: ParseImportPnp.
 Result<ImportRequest> ParseImportManifest(std::string_view body);
 
+// Credentials for the sources under one URL prefix (the longest matching prefix wins). Export
+// URLs under no prefix with credentials are pulled without a token.
+struct PullSource {
+  std::string prefix;
+  std::shared_ptr<http::TokenSource> tokens;
+};
+
+struct ImportJobsOptions {
+  std::filesystem::path warehouse;
+  http::ClientOptions client;          // TLS, retries; its token source is not used
+  std::vector<PullSource> sources;
+  int concurrency = 1;
+  std::chrono::seconds ttl = std::chrono::hours(24);
+};
+
 struct ImportJobView {
   std::string id;
   std::string state;          // queued, running, completed, failed, cancelled
@@ -69,13 +89,12 @@ struct ImportJobView {
   int error_status = 500;
   int64_t finished_at = 0;    // micros; 0 while unfinished
   std::vector<load::TableResult> tables;
-  std::vector<std::filesystem::path> error_files;
+  std::vector<std::string> error_files;  // names under WAREHOUSE/_errors/: OperationOutcome NDJSON
 };
 
 class ImportJobs {
  public:
-  ImportJobs(std::filesystem::path warehouse, http::ClientOptions pull_client, int concurrency,
-             std::chrono::seconds ttl = std::chrono::hours(24));
+  explicit ImportJobs(ImportJobsOptions options);
   ~ImportJobs();  // cancels and joins
 
   std::string Submit(ImportRequest request);
@@ -88,23 +107,30 @@ class ImportJobs {
 
  private:
   struct Job;
+  class ExportProgress;
   void Worker();
+  std::shared_ptr<Job> NextRunnable();  // REQUIRES: mu_ held
+  std::shared_ptr<void> HoldTable(Job& job, const std::string& type);
+  http::ClientOptions ClientFor(const std::string& url) const;
+  void SetProgress(Job& job, std::string text);  // not saved: progress is for pollers
   void Run(Job& job);
   void RunManifest(Job& job, const std::filesystem::path& dir);
-  void LoadInto(Job& job, const load::LoadOptions& options);
+  void LoadInto(Job& job, load::LoadOptions options);
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
   void Recover();
   void Expire();                     // REQUIRES: mu_ held
 
-  std::filesystem::path warehouse_, work_dir_;
-  http::ClientOptions client_;
-  std::chrono::seconds ttl_;
+  const ImportJobsOptions options_;
+  const std::filesystem::path work_dir_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // the queue or the busy sources changed
+  std::condition_variable tables_cv_;  // a table was released
   std::map<std::string, std::shared_ptr<Job>> jobs_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::map<std::string, std::string> busy_sources_;  // FHIR base → id of the job pulling from it
+  std::map<std::string, std::string> busy_tables_;   // type → id of the job loading it
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

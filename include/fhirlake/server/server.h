@@ -5,7 +5,8 @@
 // Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
 // /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
 // Content-Length, Range, optional gzip). Outside the base: GET /health. With a warehouse:
-// POST /$import-pnp (and /$import in its ping-and-pull form), GET|DELETE /$job?id= (ImportJobs).
+// POST /$import-pnp and /$import, GET|DELETE /$job?id= (ImportJobs), GET /importerrors/{id}/{name}
+// (a job's per-line problems as OperationOutcome NDJSON).
 // With an auth file: GET /.well-known/smart-configuration and POST /auth/token under the base,
 // and every other FHIR endpoint but /metadata requires a bearer token with a read scope for the
 // types it touches; a job is visible only to the client that started it.
@@ -18,6 +19,7 @@
 
 #include "fhirlake/http/client.h"
 #include "fhirlake/server/fault_plan.h"
+#include "fhirlake/server/import_jobs.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::server {
@@ -48,7 +50,8 @@ struct ServerOptions {
   std::vector<std::filesystem::path> import_roots;  // $import may read file:// URLs under these
   int import_concurrency = 1;
   int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
-  http::ClientOptions pull_client;           // how imports reach sources (TLS, retry, tokens)
+  http::ClientOptions pull_client;           // how imports reach sources (TLS, retry)
+  std::vector<PullSource> pull_sources;      // credentials per source prefix
 };
 
 class Server {
