@@ -189,6 +189,13 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
   }
   if (r.inputs.empty()) return InvalidArgument("the manifest lists no 'input'");
   for (const auto& in : r.inputs) {
+    if (in.url.rfind("s3://", 0) == 0) {
+      return InvalidArgument("input " + in.url.substr(0, in.url.find('/', 5)) +
+                             "/…: s3:// inputs are not supported yet; give file:// or http(s):// URLs");
+    }
+    if (in.url.rfind("file://", 0) != 0 && in.url.rfind("http://", 0) != 0 && in.url.rfind("https://", 0) != 0) {
+      return InvalidArgument("input URLs must be file://, http:// or https://");
+    }
     if (in.type.empty() || !std::isupper(static_cast<unsigned char>(in.type[0])) ||
         in.type.find_first_of("/.\\ ") != std::string::npos) {
       return InvalidArgument("'" + in.type + "' is not a resource type");

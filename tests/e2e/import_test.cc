@@ -216,6 +216,10 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   }
   json foreign = {{"input", {{{"type", "Patient"}, {"url", "http://198.51.100.7/Patient.ndjson"}}}}};
   EXPECT_EQ(Send("POST", b->base_url() + "/$import", foreign.dump()).status, 403);
+  json s3 = {{"input", {{{"type", "Patient"}, {"url", "s3://bucket/Patient.ndjson"}}}}};
+  auto unsupported = Send("POST", b->base_url() + "/$import", s3.dump());
+  EXPECT_EQ(unsupported.status, 400);
+  EXPECT_NE(unsupported.body.find("s3:// inputs are not supported"), std::string::npos) << unsupported.body;
   json no_input = {{"inputFormat", "application/fhir+ndjson"}, {"input", json::array()}};
   auto empty = Send("POST", b->base_url() + "/$import", no_input.dump());
   EXPECT_EQ(empty.status, 400);
@@ -452,6 +456,49 @@ TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("sources[0]"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find("s3cr3t-value"), std::string::npos) << bad.err;
+}
+
+TEST_F(ImportPnpTest, TheWarehouseServesGroupAndPatientLevelExports) {
+  auto patients = Source("Patient");
+  const std::string first = patients.begin()->first, second = std::next(patients.begin())->first;
+  std::ofstream(src() / "Group.000.ndjson")
+      << json{{"resourceType", "Group"}, {"id", "cohort"}, {"type", "person"}, {"actual", true},
+              {"member", {{{"entity", {{"reference", "Patient/" + first}}}},
+                          {{"entity", {{"reference", "Patient/" + second}}}}}}}.dump() << "\n";
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  ASSERT_EQ(Import(*b, PnpBody(a.base_url())).status, 200);
+  ASSERT_TRUE(fs::exists(wh() / "Group" / "_delta_log"));
+
+  auto group = RunFhirlake({"export", b->base_url(), (dir_ / "cohort").string(), "--group", "cohort", "--type",
+                            "Patient,Observation", "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(group.exit_code, 0) << group.err;
+  auto exported_patients = Lines(dir_ / "cohort" / "Patient.000.ndjson");
+  ASSERT_EQ(exported_patients.size(), 2u);
+  for (const auto& l : exported_patients) EXPECT_TRUE(l == patients[first] || l == patients[second]) << l;
+  size_t observations = 0;
+  for (const auto& l : Lines(dir_ / "cohort" / "Observation.000.ndjson")) {
+    const std::string subject = json::parse(l)["subject"]["reference"];
+    EXPECT_TRUE(subject == "Patient/" + first || subject == "Patient/" + second) << l;
+    ++observations;
+  }
+  size_t expected = 0;
+  for (const auto& [id, l] : Source("Observation")) {
+    const std::string subject = json::parse(l)["subject"]["reference"];
+    expected += subject == "Patient/" + first || subject == "Patient/" + second;
+  }
+  EXPECT_GT(expected, 0u);
+  EXPECT_EQ(observations, expected) << "every observation of the members, no other";
+
+  auto everyone = RunFhirlake({"export", b->base_url(), (dir_ / "patients").string(), "--level", "patient", "--type",
+                               "Patient", "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(everyone.exit_code, 0) << everyone.err;
+  EXPECT_EQ(Lines(dir_ / "patients" / "Patient.000.ndjson").size(), patients.size());
+  auto unknown = RunFhirlake({"export", b->base_url(), (dir_ / "none").string(), "--group", "missing", "--quiet"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("Group/missing"), std::string::npos) << unknown.err;
 }
 
 }  // namespace
