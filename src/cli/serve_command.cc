@@ -24,7 +24,7 @@ struct ServeArgs {
   std::string faults, request_log, auth_file;
   int token_lifetime = 0;
   bool no_well_known = false;
-  int retry_after = 1, threads = 256;
+  int retry_after = 1, threads = 256, keep_alive_requests = 1;
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
   std::string warehouse;
@@ -103,6 +103,7 @@ int Run(const ServeArgs& a) {
   o.requires_access_token = a.requires_token;
   o.request_log = a.request_log;
   o.threads = std::max(4, a.threads);
+  o.keep_alive_requests = a.keep_alive_requests;
   o.auth_file = a.auth_file;
   o.token_lifetime_seconds = a.token_lifetime;
   o.well_known = !a.no_well_known;
@@ -208,6 +209,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_flag("--requires-access-token", args->requires_token, "Say requiresAccessToken: true in manifests");
   cmd->add_option("--request-log", args->request_log, "Append one JSON line per request to this file");
   cmd->add_option("--threads", args->threads, "Request threads, one per open connection (default 256)");
+  cmd->add_option("--keep-alive-requests", args->keep_alive_requests,
+                  "Requests per connection before it is closed (default 1: none kept open; idle kept-open connections cost CPU)");
   cmd->add_option("--auth", args->auth_file,
                   "Require SMART Backend Services tokens; JSON file of clients (clientId, jwks or jwksFile, "
                   "clientSecret, scopes)");

@@ -88,6 +88,7 @@ struct Server::Impl {
   std::unique_ptr<auth::Authorizer> authorizer;  // null: no authorization
   fs::path temp_work_dir;  // removed on exit when we made it
   int bound_port = 0;
+  int listen_fd = -1;
   std::mutex log_mu;
   std::ofstream request_log;
   std::mutex polls_mu;
@@ -590,6 +591,14 @@ struct Server::Impl {
     const int threads = opt.threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(16u << 20);
+    http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, opt.keep_alive_requests)));
+    // httplib listens with a backlog of 5, so a burst of clients connecting at once (pollers)
+    // loses SYNs, which are resent only a second later. The listening socket is noted here
+    // and, once bound, listen() is called again with a deep backlog (Linux takes the new size).
+    http.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
   }
 };
 
@@ -647,6 +656,7 @@ Status Server::Bind() {
     }
     impl_->bound_port = o.port;
   }
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 1024);
   return Status::Ok();
 }
 
