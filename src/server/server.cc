@@ -71,6 +71,11 @@ class Pacer {
     auto due = start_ + std::chrono::duration<double>(static_cast<double>(sent_) / rate_);
     std::this_thread::sleep_until(due);
   }
+  // How much to send at once: everything when unpaced, else about a tenth of a second's worth,
+  // so a paced transfer notices a gone client (and a stopping server) soon.
+  size_t Chunk(size_t max) const {
+    return rate_ <= 0 ? max : std::clamp(static_cast<size_t>(rate_ / 10), size_t{1024}, max);
+  }
 
  private:
   double rate_;
@@ -297,7 +302,7 @@ struct Server::Impl {
   static httplib::ContentProvider FileChunks(std::shared_ptr<Fd> fd, std::shared_ptr<Pacer> pacer,
                                              uint64_t cut = UINT64_MAX) {
     return [fd, pacer, cut](size_t offset, size_t len, httplib::DataSink& sink) {
-      std::vector<char> buf(std::min(len, kChunk));
+      std::vector<char> buf(pacer->Chunk(std::min(len, kChunk)));
       size_t want = buf.size();
       if (offset + want > cut) want = cut > offset ? static_cast<size_t>(cut - offset) : 0;
       ssize_t n = want ? ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
@@ -320,7 +325,7 @@ struct Server::Impl {
     auto st = std::make_shared<GzipState>(rate);
     res.set_header("Content-Encoding", "gzip");
     res.set_chunked_content_provider("application/fhir+ndjson", [fd, st](size_t, httplib::DataSink& sink) {
-      std::vector<char> in(kChunk), out(kChunk + 1024);
+      std::vector<char> in(st->pacer.Chunk(kChunk)), out(kChunk + 1024);
       ssize_t n = ::pread(fd->fd, in.data(), in.size(), st->pos);
       if (n < 0) return false;
       st->pos += n;
