@@ -389,6 +389,14 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
   // 3. Download.
   phase("downloading");
   std::vector<http::DownloadTask> tasks = PlanDownloads(manifest, o.out_dir);
+  if (o.same_origin_files_only) {
+    for (const auto& t : tasks) {
+      if (!http::MayReceiveToken(t.url, o.client.token_origin)) {
+        return ServerError("the manifest lists a file on another origin than the FHIR server (" +
+                           http::RedactUrl(t.url) + "); files must come from " + o.client.token_origin);
+      }
+    }
+  }
   if (manifest.requires_access_token) {
     for (const auto& t : tasks) {
       if (!http::MayReceiveToken(t.url, o.client.token_origin)) {

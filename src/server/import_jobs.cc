@@ -331,8 +331,9 @@ std::string ImportJobs::Submit(ImportRequest request) {
   return job->view.id;
 }
 
-std::optional<ImportJobView> ImportJobs::Get(const std::string& id) const {
+std::optional<ImportJobView> ImportJobs::Get(const std::string& id) {
   std::lock_guard lock(mu_);
+  Expire();
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return std::nullopt;
   return it->second->view;
@@ -499,6 +500,7 @@ void ImportJobs::Run(Job& job) {
   eo.client = ClientFor(request.export_url);
   eo.poll_interval = http::Millis(200);
   eo.stop = &job.cancelled;
+  eo.same_origin_files_only = true;
   if (request.static_manifest) eo.resume_status_url = request.export_url;
   bulk::ExportClient exporter(eo);
   ExportProgress progress(*this, job);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "tests/e2e/sync_fixture.h"
@@ -316,6 +317,33 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(Send("DELETE", location).status, 202);
   EXPECT_EQ(Send("GET", location).status, 404) << "a cancelled job is gone";
   EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404);
+  auto huge = Send("POST", pnp, std::string(17u << 20, ' '));
+  EXPECT_EQ(huge.status, 413) << "request bodies are limited";
+}
+
+TEST_F(ImportPnpTest, FinishedJobsExpireAndMetadataListsTheOperations) {
+  std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n";
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url(), "--import-job-ttl", "1s"});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  const json metadata = json::parse(Send("GET", b.base_url() + "/metadata", "", false).body);
+  std::set<std::string> operations;
+  for (const auto& op : metadata["rest"][0]["operation"]) operations.insert(op["name"].get<std::string>());
+  EXPECT_EQ(operations, (std::set<std::string>{"export", "import", "import-pnp"}));
+
+  const std::string location = Kick(b, PnpBody(a.base_url()));
+  ASSERT_EQ(Await(location).status, 200);
+  const std::string id = location.substr(location.find("id=") + 3);
+  const fs::path record = wh() / "_fhirlake" / "imports" / (id + ".json");
+  EXPECT_TRUE(fs::exists(record));
+  ASSERT_FALSE(fs::is_empty(wh() / "_errors"));
+  EXPECT_TRUE(WaitFor([&] { return Send("GET", location).status == 404; }, std::chrono::seconds(10)))
+      << "the job is forgotten a second after it finished";
+  EXPECT_FALSE(fs::exists(record));
+  EXPECT_FALSE(fs::exists(wh() / "_fhirlake" / "imports" / id));
+  EXPECT_TRUE(fs::is_empty(wh() / "_errors")) << "and so are its error files";
+  EXPECT_EQ(Table("Patient").size(), 12u) << "the data stays";
 }
 
 TEST_F(ImportPnpTest, PerLineProblemsAreLinkedFromTheResult) {
@@ -499,6 +527,21 @@ TEST_F(ImportPnpTest, TheWarehouseServesGroupAndPatientLevelExports) {
   auto unknown = RunFhirlake({"export", b->base_url(), (dir_ / "none").string(), "--group", "missing", "--quiet"});
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.err.find("Group/missing"), std::string::npos) << unknown.err;
+}
+
+TEST_F(ImportPnpTest, AManifestPointingToAnotherOriginFailsTheJob) {
+  TempDir work;
+  // The source's manifest names files on another origin (another port): B must not fetch them.
+  ServerProcess files(src(), {"--work-dir", work.path().string()});
+  ServerProcess a(src(), {"--work-dir", work.path().string(), "--file-base-url", files.base_url()});
+  ASSERT_TRUE(files.ok() && a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  auto done = Import(*b, PnpBody(a.base_url()));
+  EXPECT_EQ(done.status, 502) << done.body;
+  EXPECT_NE(done.body.find("another origin"), std::string::npos) << done.body;
+  EXPECT_TRUE(RequestsTo(files, "/bulkfiles/").empty()) << "nothing was fetched from the other origin";
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
 }
 
 }  // namespace

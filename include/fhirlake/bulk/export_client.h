@@ -44,6 +44,11 @@ struct ExportOptions {
   // When set (from another thread), Run returns kCancelled soon: while polling, or within
   // about 100 ms while downloading (finished files and .part files stay for a resume).
   const std::atomic<bool>* stop = nullptr;
+  // When true, a manifest listing a file on another origin than the FHIR server fails the
+  // export (kServer) before anything is downloaded; otherwise such files are fetched without
+  // the token. A server pulling on someone else's behalf sets it: a manifest must not make it
+  // fetch arbitrary URLs.
+  bool same_origin_files_only = false;
 };
 
 struct ExportSummary {

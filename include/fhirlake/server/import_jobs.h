@@ -98,7 +98,7 @@ class ImportJobs {
   ~ImportJobs();  // cancels and joins
 
   std::string Submit(ImportRequest request);
-  std::optional<ImportJobView> Get(const std::string& id) const;
+  std::optional<ImportJobView> Get(const std::string& id);  // nullopt: unknown, cancelled or expired
   // Marks the job cancelled (it stops at its next step) and forgets it: later Gets find nothing.
   bool Cancel(const std::string& id);
 
