@@ -288,18 +288,22 @@ void ImportJobs::Recover() {
 
 void ImportJobs::Expire() {
   const int64_t cutoff = fhir::NowMicros() - static_cast<int64_t>(options_.ttl.count()) * 1'000'000;
-  std::error_code ec;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const ImportJobView& v = it->second->view;
     if (v.finished_at > 0 && v.finished_at < cutoff) {
-      fs::remove(work_dir_ / (v.id + ".json"), ec);
-      fs::remove_all(work_dir_ / v.id, ec);
-      for (const auto& name : v.error_files) fs::remove(options_.warehouse / "_errors" / name, ec);
+      Forget(v);
       it = jobs_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+void ImportJobs::Forget(const ImportJobView& v) const {
+  std::error_code ec;
+  fs::remove(work_dir_ / (v.id + ".json"), ec);
+  fs::remove_all(work_dir_ / v.id, ec);
+  for (const auto& name : v.error_files) fs::remove(options_.warehouse / "_errors" / name, ec);
 }
 
 ImportJobs::~ImportJobs() {
@@ -410,6 +414,7 @@ void ImportJobs::Worker() {
     {
       std::lock_guard lock(mu_);
       busy_sources_.erase(job->view.request.base_url);
+      if (job->cancelled) Forget(job->view);  // its record is gone already; its files go too
     }
     cv_.notify_all();
   }

@@ -436,14 +436,20 @@ TEST_F(ImportPnpTest, OneJobAtATimeLoadsATable) {
   const std::string second = kick(manifest("merge"));
   EXPECT_TRUE(WaitFor([&] { return Progress(second).find("waiting for table Patient") != std::string::npos; }))
       << "the second job waits for the table instead of loading it too: " << Progress(second);
+  // Cancelling a job that is loading lets its load finish (commits are atomic per table); the
+  // job is forgotten at once and its files once the load is done.
+  EXPECT_EQ(Send("DELETE", first).status, 202);
+  EXPECT_EQ(Send("GET", first).status, 404);
   std::ofstream(gate / "open");
-  EXPECT_EQ(Await(first).status, 200);
   auto done = Await(second);
   ASSERT_EQ(done.status, 200) << done.body;
   EXPECT_TRUE(Table("Patient") == Source("Patient"));
   int commits = 0;
   for (const auto& e : fs::directory_iterator(wh() / "Patient" / "_delta_log")) commits += e.path().extension() == ".json";
   EXPECT_EQ(commits, 2) << "one commit each, none lost to a conflict";
+  const std::string first_id = first.substr(first.find("id=") + 3);
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(wh() / "_fhirlake" / "imports" / first_id); }))
+      << "the cancelled job's work folder is removed";
   b.Signal(SIGTERM);
   EXPECT_EQ(b.Wait(), 0);
 }

@@ -121,6 +121,7 @@ class ImportJobs {
   void Save(const Job& job) const;   // REQUIRES: mu_ held
   void Recover();
   void Expire();                     // REQUIRES: mu_ held
+  void Forget(const ImportJobView& job) const;  // removes its record, work folder and error files
 
   const ImportJobsOptions options_;
   const std::filesystem::path work_dir_;
