@@ -430,15 +430,17 @@ struct Server::Impl {
     out.Add("request", "Uri", job->request.export_url);
     json result = json::parse(out.ToJson());
     for (const auto& t : job->tables) {
-      result["parameter"].push_back(
-          {{"name", "output"},
-           {"part", {{{"name", "inputUrl"}, {"valueUrl", job->request.export_url}},
-                     {{"name", "resourceType"}, {"valueCode", t.type}},
-                     {{"name", "rows"}, {"valueInteger", t.rows}},
-                     {{"name", "inserted"}, {"valueInteger", t.inserted}},
-                     {{"name", "updated"}, {"valueInteger", t.updated}},
-                     {{"name", "deleted"}, {"valueInteger", t.deleted}},
-                     {{"name", "badLines"}, {"valueInteger", t.bad_lines}}}}});
+      // inputUrl: the export's URL, or each manifest input of the table's type.
+      json parts = json::array();
+      if (!job->request.export_url.empty()) parts.push_back({{"name", "inputUrl"}, {"valueUrl", job->request.export_url}});
+      for (const auto& in : job->request.inputs) {
+        if (in.type == t.type) parts.push_back({{"name", "inputUrl"}, {"valueUrl", in.url}});
+      }
+      parts.push_back({{"name", "resourceType"}, {"valueCode", t.type}});
+      const std::pair<const char*, uint64_t> counts[] = {{"rows", t.rows}, {"inserted", t.inserted}, {"updated", t.updated},
+                                                         {"deleted", t.deleted}, {"badLines", t.bad_lines}};
+      for (const auto& [name, n] : counts) parts.push_back({{"name", name}, {"valueInteger", n}});
+      result["parameter"].push_back({{"name", "output"}, {"part", parts}});
     }
     for (const auto& name : job->error_files) {
       result["parameter"].push_back(

@@ -183,6 +183,8 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   auto first = run(manifest);
   ASSERT_EQ(first.status, 200) << first.body;
   EXPECT_TRUE(Table("Patient") == Source("Patient"));
+  EXPECT_NE(first.body.find(R"({"name":"inputUrl","valueUrl":"file://)" + (src() / "Patient.000.ndjson").string()),
+            std::string::npos) << "the output names its input: " << first.body;
 
   // The Parameters form with http:// inputs: the file URLs of an export A ran.
   auto kick = Send("GET", a.base_url() + "/$export?_type=Observation");
@@ -317,6 +319,10 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(Send("DELETE", location).status, 202);
   EXPECT_EQ(Send("GET", location).status, 404) << "a cancelled job is gone";
   EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404);
+  ServerProcess closed(fs::path(), {"--warehouse", (dir_ / "other-warehouse").string()});
+  ASSERT_TRUE(closed.ok());
+  EXPECT_EQ(Send("POST", closed.base_url() + "/$import-pnp", PnpBody(a.base_url()).dump()).status, 403)
+      << "no --allow-source: every import is refused";
   auto huge = Send("POST", pnp, std::string(17u << 20, ' '));
   EXPECT_EQ(huge.status, 413) << "request bodies are limited";
 }
