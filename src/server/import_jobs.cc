@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 
 struct ImportJobs::Job {
   ImportJobView view;
-  std::atomic<bool> cancelled{false};
+  std::atomic<bool> cancelled{false};  // stop at the next step: a client's cancel, or shutdown
+  std::atomic<bool> forgotten{false};  // a client's cancel: the record is gone, the files go too
 };
 
 namespace {
@@ -348,6 +349,7 @@ bool ImportJobs::Cancel(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return false;
   it->second->cancelled = true;
+  it->second->forgotten = true;
   it->second->view.state = "cancelled";
   std::error_code ec;
   fs::remove(work_dir_ / (id + ".json"), ec);
@@ -411,10 +413,16 @@ void ImportJobs::Worker() {
       if (stopping_) return;
     }
     Run(*job);
+    // The work folder (the downloaded export) is no longer needed once the job has finished or
+    // was cancelled; a job stopped by a shutdown keeps it, so that a restart resumes its export.
+    if (job->forgotten || job->view.finished_at > 0) {
+      std::error_code ec;
+      fs::remove_all(work_dir_ / job->view.id, ec);
+    }
     {
       std::lock_guard lock(mu_);
       busy_sources_.erase(job->view.request.base_url);
-      if (job->cancelled) Forget(job->view);  // its record is gone already; its files go too
+      if (job->forgotten) Forget(job->view);
     }
     cv_.notify_all();
   }
@@ -510,7 +518,7 @@ void ImportJobs::Run(Job& job) {
   bulk::ExportClient exporter(eo);
   ExportProgress progress(*this, job);
   auto exported = exporter.Run(&progress);
-  if (job.cancelled) return fs::remove_all(dir, ec), void();
+  if (job.cancelled) return;
   store::CrashPoint("import-after-export");
   if (!exported.ok()) return Fail(job, exported.status(), 502);
   if (!exported->complete()) {
@@ -581,7 +589,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
       if (!r.status.ok()) problem = r.status;
     }
   }
-  if (job.cancelled) return fs::remove_all(dir, ec), void();
+  if (job.cancelled) return;
   if (!problem.ok()) return Fail(job, problem, 502);
   Update(job, [](ImportJobView& v) {
     v.phase = "load";

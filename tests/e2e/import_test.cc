@@ -164,9 +164,28 @@ TEST_F(ImportPnpTest, AJobInterruptedByAKillFinishesAfterARestart) {
   }, std::chrono::seconds(60)));
   EXPECT_EQ(done.status, 200) << done.body;
   for (const auto& type : kTypes) EXPECT_TRUE(Table(type) == Source(type)) << type;
-  int kickoffs = 0;
-  for (const auto& r : a.Requests()) kickoffs += r.value("path", "").find("$export") != std::string::npos;
-  EXPECT_EQ(kickoffs, 1) << "the restarted job resumed the export instead of starting another";
+  EXPECT_EQ(RequestsTo(a, "$export").size(), 1u) << "the restarted job resumed the export instead of starting another";
+}
+
+TEST_F(ImportPnpTest, AJobStoppedByAShutdownResumesAfterARestart) {
+  // A keeps the export pending for three status polls, a second apart: B stops in between.
+  ServerProcess a(src(), {"--faults", "status:pending=3"});
+  ASSERT_TRUE(a.ok());
+  auto b1 = StartImporter(a);
+  ASSERT_TRUE(b1->ok()) << b1->stderr_text();
+  const std::string location = Kick(*b1, PnpBody(a.base_url()));
+  const std::string job_id = location.substr(location.find("id=") + 3);
+  ASSERT_TRUE(WaitFor([&] { return !RequestsTo(a, "/bulkstatus/").empty(); })) << "the job is waiting on A";
+  b1.reset();  // SIGTERM: a clean shutdown mid-job
+  EXPECT_TRUE(fs::exists(wh() / "_fhirlake" / "imports" / job_id / "export" / "export-state.json"))
+      << "the stopped job keeps its export's state";
+  auto b2 = StartImporter(a);
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  auto done = Await(b2->base_url() + "/$job?id=" + job_id);
+  EXPECT_EQ(done.status, 200) << done.body;
+  ExpectWarehouseEqualsSource("a job resumed after a shutdown");
+  EXPECT_EQ(RequestsTo(a, "$export").size(), 1u) << "the export was resumed, not started again";
+  EXPECT_FALSE(fs::exists(wh() / "_fhirlake" / "imports" / job_id)) << "the finished job's work folder is removed";
 }
 
 TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {

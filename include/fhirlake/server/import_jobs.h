@@ -9,10 +9,11 @@
 // time (a job that reaches a table another job is loading waits for it).
 //
 // Jobs persist: each job's record is WAREHOUSE/_fhirlake/imports/<id>.json (rewritten
-// atomically at every change) beside its work folder <id>/. A restarted server requeues jobs
-// that were queued or running; a running job resumes its export (the export directory keeps
-// the status URL and the finished files) and its load is made exact by a Delta txn per job.
-// Records of finished jobs expire after `ttl`.
+// atomically at every change) beside its work folder <id>/, which is removed when the job
+// finishes or is cancelled. A restarted server (after a kill or a shutdown) requeues jobs that
+// were queued or running; a running job resumes its export (the export directory keeps the
+// status URL and the finished files) and its load is made exact by a Delta txn per job.
+// Records of finished jobs (and their error files) expire after `ttl`.
 #pragma once
 
 #include <atomic>
