@@ -21,6 +21,7 @@
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/load/stored_rows.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
@@ -400,33 +401,16 @@ class DataFiles {
 
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
 Status CopyKeptRows(const fs::path& root, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
-  auto reader = parquet::FileReader::Open(root / plan.file->path);
-  if (!reader.ok()) return reader.status();
-  const int json_col = (*reader)->FindColumn("_json");
-  if (json_col < 0) return DataLoss((root / plan.file->path).string() + " has no _json column");
-  const std::vector<uint64_t> gone = plan.AllGone();
-  size_t next_drop = 0;
-  uint64_t row = 0;
   std::string padded;
-  for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-    auto jsons = (*reader)->ReadColumn(g, json_col);
-    if (!jsons.ok()) return jsons.status();
-    for (size_t i = 0; i < jsons->size(); ++i, ++row) {
-      if (next_drop < gone.size() && gone[next_drop] == row) {
-        ++next_drop;
-        continue;
-      }
-      if (!jsons->present[i]) return DataLoss((root / plan.file->path).string() + " has a row without _json");
-      const std::string_view line = jsons->string(i);
-      padded.assign(line);
-      padded.append(fhir::NdjsonReader::kPadding, '\0');
-      Status refused;
-      FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
-      if (!refused.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + refused.message());
-      ++rows;
-    }
-  }
-  return Status::Ok();
+  return ForEachStoredJson(root / plan.file->path, plan.AllGone(), [&](std::string_view line) {
+    padded.assign(line);
+    padded.append(fhir::NdjsonReader::kPadding, '\0');
+    Status refused;
+    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
+    if (!refused.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + refused.message());
+    ++rows;
+    return Status::Ok();
+  });
 }
 
 Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,

@@ -7,7 +7,7 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
-#include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/load/stored_rows.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -28,27 +28,11 @@ Status WriteTable(const fs::path& root, const std::string& type, const fs::path&
       if (!rows.ok()) return rows.status();
       gone = std::move(rows.value());
     }
-    auto reader = parquet::FileReader::Open(root / add.path);
-    if (!reader.ok()) return reader.status();
-    const int json_col = (*reader)->FindColumn("_json");
-    if (json_col < 0) return DataLoss((root / add.path).string() + " has no _json column");
-    size_t next_gone = 0;
-    uint64_t row = 0;
-    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-      if (stop && stop()) return Cancelled("cancelled");
-      auto values = (*reader)->ReadColumn(g, json_col);
-      if (!values.ok()) return values.status();
-      for (size_t i = 0; i < values->size(); ++i, ++row) {
-        if (next_gone < gone.size() && gone[next_gone] == row) {
-          ++next_gone;
-          continue;
-        }
-        if (!values->present[i]) continue;
-        std::string_view line = values->string(i);
-        out.write(line.data(), static_cast<std::streamsize>(line.size()));
-        out.put('\n');
-      }
-    }
+    FHIRLAKE_RETURN_IF_ERROR(ForEachStoredJson(root / add.path, gone, [&](std::string_view line) {
+      out.write(line.data(), static_cast<std::streamsize>(line.size()));
+      out.put('\n');
+      return Status::Ok();
+    }, stop));
   }
   out.close();
   if (!out) return IoError("cannot write " + (out_dir / (type + ".000.ndjson")).string());

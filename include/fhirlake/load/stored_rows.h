@@ -1,0 +1,24 @@
+// Reading a table's rows back: the `_json` of each row of a data file that a deletion (a
+// deletion vector, or a merge's plan) does not drop. Merges copy kept rows with it; unload
+// writes the live rows as NDJSON.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "fhirlake/status.h"
+
+namespace fhirlake::load {
+
+// Calls `row` with the `_json` of each row of the data file `path` that `gone` (row numbers,
+// ascending) does not drop, in file order, one row group in memory at a time. A row without
+// `_json` is kDataLoss; an error from `row` ends the walk and is returned. `stop`, when set, is
+// polled between row groups (true: kCancelled).
+Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<uint64_t>& gone,
+                         const std::function<Status(std::string_view json)>& row,
+                         const std::function<bool()>& stop = {});
+
+}  // namespace fhirlake::load

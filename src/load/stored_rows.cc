@@ -1,0 +1,32 @@
+#include "fhirlake/load/stored_rows.h"
+
+#include "fhirlake/parquet/file_reader.h"
+
+namespace fhirlake::load {
+
+Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<uint64_t>& gone,
+                         const std::function<Status(std::string_view json)>& row,
+                         const std::function<bool()>& stop) {
+  auto reader = parquet::FileReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  const int json_col = (*reader)->FindColumn("_json");
+  if (json_col < 0) return DataLoss(path.string() + " has no _json column");
+  size_t next_gone = 0;
+  uint64_t number = 0;
+  for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+    if (stop && stop()) return Cancelled("cancelled");
+    auto values = (*reader)->ReadColumn(g, json_col);
+    if (!values.ok()) return values.status();
+    for (size_t i = 0; i < values->size(); ++i, ++number) {
+      if (next_gone < gone.size() && gone[next_gone] == number) {
+        ++next_gone;
+        continue;
+      }
+      if (!values->present[i]) return DataLoss(path.string() + " has a row without _json");
+      FHIRLAKE_RETURN_IF_ERROR(row(values->string(i)));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace fhirlake::load
