@@ -42,9 +42,10 @@ struct ServerOptions {
   int token_lifetime_seconds = 0;        // overrides the clients file's lifetime when > 0
   bool well_known = true;                // serve /.well-known/smart-configuration
   int threads = 256;                     // httplib keeps a thread per open (keep-alive) connection
-  // Requests per connection. httplib's thread for an idle keep-alive connection wakes every
-  // 10 ms to look for the next request: 200 pollers holding connections cost ~0.2 CPU-s per
-  // second (bench/import_bench.sh). 1 closes each connection after its response.
+  // Requests per connection; 1 closes each connection after its response. httplib keeps
+  // polling an idle kept-open connection for its next request: with 200 pollers holding
+  // connections, B_ARGS="--keep-alive-requests 100" bench/import_bench.sh measured 1.0-1.7
+  // more CPU-s for B over a 5 s import than without pollers.
   int keep_alive_requests = 1;
 
   // Imports (ping and pull) into this warehouse: POST /$import-pnp (and $import with an
