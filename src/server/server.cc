@@ -403,9 +403,10 @@ struct Server::Impl {
     SendOutcome(res, 202, "informational", "import job " + id + " accepted", "information");
   }
 
-  std::optional<ImportJobView> OwnImport(const httplib::Request& req, httplib::Response& res, auth::Grant& grant) {
+  // The import job `id` when it exists and belongs to the caller; otherwise answers 401 or 404.
+  std::optional<ImportJobView> OwnImport(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    auth::Grant grant;
     if (!Authorize(req, res, grant)) return std::nullopt;
-    const std::string id = req.get_param_value("id");
     auto job = imports->Get(id);
     if (!job || (authorizer && job->request.owner != grant.client_id)) {
       SendOutcome(res, 404, "not-found", "no import job '" + id + "'");
@@ -415,8 +416,7 @@ struct Server::Impl {
   }
 
   void ImportStatus(const httplib::Request& req, httplib::Response& res) {
-    auth::Grant grant;
-    auto job = OwnImport(req, res, grant);
+    auto job = OwnImport(req, res, req.get_param_value("id"));
     if (!job) return;
     if (job->state == "queued" || job->state == "running") {
       res.status = 202;
@@ -455,11 +455,9 @@ struct Server::Impl {
 
   // GET importerrors/{job}/{name}: one of a finished job's files of per-line problems.
   void ImportErrors(const httplib::Request& req, httplib::Response& res, const std::string& id, const std::string& name) {
-    auth::Grant grant;
-    if (!Authorize(req, res, grant)) return;
-    auto job = imports->Get(id);
-    const bool listed = job && std::find(job->error_files.begin(), job->error_files.end(), name) != job->error_files.end();
-    if (!listed || (authorizer && job->request.owner != grant.client_id)) {
+    auto job = OwnImport(req, res, id);
+    if (!job) return;
+    if (std::find(job->error_files.begin(), job->error_files.end(), name) == job->error_files.end()) {
       return SendOutcome(res, 404, "not-found", "no error file '" + name + "' in import job '" + id + "'");
     }
     const fs::path path = opt.warehouse / "_errors" / name;
@@ -472,8 +470,7 @@ struct Server::Impl {
   }
 
   void ImportCancel(const httplib::Request& req, httplib::Response& res) {
-    auth::Grant grant;
-    auto job = OwnImport(req, res, grant);
+    auto job = OwnImport(req, res, req.get_param_value("id"));
     if (!job) return;
     imports->Cancel(job->id);
     SendOutcome(res, 202, "informational", "import job " + job->id + " cancelled", "information");
