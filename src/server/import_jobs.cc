@@ -14,6 +14,7 @@
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/sync/export_load.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -24,185 +25,118 @@ struct ImportJobs::Job {
   std::atomic<bool> forgotten{false};  // a client's cancel: the record is gone, the files go too
 };
 
-namespace {
-
 using nlohmann::json;
 
-// Splits an exportUrl into its FHIR base, the export level it names and its query.
-Status SplitExportUrl(const std::string& url, ImportRequest& r) {
-  auto parsed = http::Url::Parse(url);
-  if (!parsed.ok()) return InvalidArgument("exportUrl: " + parsed.status().message());
-  std::string path = url.substr(0, url.find('?'));
-  std::string query = url.find('?') == std::string::npos ? "" : url.substr(url.find('?') + 1);
-  bulk::ExportLevel level = bulk::ExportLevel::kSystem;
-  std::string group;
-  auto strip = [&](const std::string& suffix) {
-    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      path.resize(path.size() - suffix.size());
-      return true;
-    }
-    return false;
-  };
-  if (strip("/Patient/$export")) {
-    level = bulk::ExportLevel::kPatient;
-  } else if (strip("/$export")) {
-    size_t g = path.rfind("/Group/");
-    if (g != std::string::npos) {
-      group = http::DecodeQueryComponent(path.substr(g + 7));
-      path.resize(g);
-      level = bulk::ExportLevel::kGroup;
-    }
-  }
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  r.base_url = path;
-  auto params = bulk::ExportParameters::FromQuery(level, group, http::ParseQuery(query));
-  if (!params.ok()) return InvalidArgument("exportUrl: " + params.status().message());
-  r.parameters = std::move(params.value());
-  return Status::Ok();
-}
-
-}  // namespace
-
-Result<ImportRequest> ParseImportPnp(std::string_view body) {
-  auto p = fhir::Parameters::Parse(body);
-  if (!p.ok()) return InvalidArgument("the body is not a FHIR Parameters resource: " + p.status().message());
-  ImportRequest r;
-  auto url = p->First("exportUrl");
-  if (!url || url->empty()) return InvalidArgument("the parameter 'exportUrl' is required");
-  r.export_url = *url;
-  FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
-  if (auto t = p->First("exportType")) {
-    if (*t != "dynamic" && *t != "static") return InvalidArgument("the parameter 'exportType' must be dynamic or static");
-    r.static_manifest = *t == "static";
-  }
-  for (const char* name : {"saveMode", "mode"}) {
-    if (auto m = p->First(name)) {
-      auto mode = load::ParseSaveMode(*m);
-      if (!mode.ok()) return InvalidArgument(std::string("the parameter '") + name + "': " + mode.status().message());
-      r.mode = *mode;
-    }
-  }
-  if (auto f = p->First("inputFormat"); f && *f != "application/fhir+ndjson" && *f != "ndjson" &&
-                                        *f != "application/ndjson") {
-    return InvalidArgument("the parameter 'inputFormat' must be application/fhir+ndjson");
-  }
-  bulk::ExportParameters& e = r.parameters;
-  auto list = [&](const char* name, std::vector<std::string>& out) {
-    for (const auto& v : p->Values(name)) {
-      size_t start = 0;
-      while (start <= v.size()) {
-        size_t comma = v.find(',', start);
-        std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    }
-  };
-  list("_type", e.types);
-  list("_elements", e.elements);
-  list("includeAssociatedData", e.include_associated_data);
-  for (const auto& f : p->Values("_typeFilter")) e.type_filters.push_back(f);
-  if (auto v = p->First("_since")) e.since = *v;
-  if (auto v = p->First("_until")) e.until = *v;
-  if (auto v = p->First("_outputFormat")) e.output_format = *v;
-  return r;
-}
-
 namespace {
 
-json RequestJson(const ImportRequest& r) {
-  json inputs = json::array();
-  for (const auto& in : r.inputs) inputs.push_back({{"type", in.type}, {"url", in.url}});
-  return {{"inputs", inputs},
-          {"exportUrl", r.export_url},
-          {"staticManifest", r.static_manifest},
-          {"parameters", r.parameters.ToParametersJson()},
-          {"level", static_cast<int>(r.parameters.level)},
-          {"group", r.parameters.group_id},
-          {"mode", static_cast<int>(r.mode)},
-          {"owner", r.owner}};
+// A job's record (WAREHOUSE/_fhirlake/imports/<id>.json): every field is named once, in
+// Fields(), which both directions walk.
+struct RecordWriter {
+  json& j;
+  template <typename T>
+  void operator()(const char* name, const T& value, const T& = T{}) { j[name] = value; }
+  void operator()(const char* name, ImportState s, ImportState = {}) { j[name] = ImportStateName(s); }
+  void operator()(const char* name, ImportPhase p, ImportPhase = {}) { j[name] = ImportPhaseName(p); }
+};
+
+struct RecordReader {
+  const json& j;
+  template <typename T>
+  void operator()(const char* name, T& value, const T& fallback = T{}) { value = j.value(name, fallback); }
+  template <typename E>
+  void Enum(const char* name, E& value, E fallback, const char* (*names)(E), E last) {
+    const std::string text = j.value(name, "");
+    value = fallback;
+    for (int i = 0; i <= static_cast<int>(last); ++i) {
+      if (text == names(static_cast<E>(i))) value = static_cast<E>(i);
+    }
+  }
+  void operator()(const char* name, ImportState& s, ImportState fallback = {}) {
+    Enum(name, s, fallback, ImportStateName, ImportState::kCancelled);
+  }
+  void operator()(const char* name, ImportPhase& p, ImportPhase fallback = {}) {
+    Enum(name, p, fallback, ImportPhaseName, ImportPhase::kDone);
+  }
+};
+
+template <typename Io, typename Table>
+void TableFields(Io& io, Table& t) {
+  io("type", t.type);
+  io("rows", t.rows);
+  io("inserted", t.inserted);
+  io("updated", t.updated);
+  io("deleted", t.deleted);
+  io("badLines", t.bad_lines);
+  io("version", t.version, int64_t{-1});
 }
 
-Result<ImportRequest> RequestFromJson(const json& j) {
-  ImportRequest r;
-  for (const auto& in : j.value("inputs", json::array())) r.inputs.push_back({in.value("type", ""), in.value("url", "")});
-  r.export_url = j.value("exportUrl", "");
-  if (!r.export_url.empty()) FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
-  auto params = bulk::ExportParameters::FromParametersJson(static_cast<bulk::ExportLevel>(j.value("level", 0)),
-                                                            j.value("group", ""), j.value("parameters", "{}"));
-  if (!params.ok()) return params.status();
-  r.parameters = std::move(params.value());
-  r.static_manifest = j.value("staticManifest", false);
-  r.mode = static_cast<load::SaveMode>(j.value("mode", 0));
-  r.owner = j.value("owner", "");
-  return r;
+template <typename Io, typename View>
+void Fields(Io& io, View& v) {
+  io("id", v.id);
+  io("state", v.state, ImportState::kFailed);  // (a record without a known state is not rerun)
+  io("phase", v.phase, ImportPhase::kDone);
+  io("progress", v.progress);
+  io("transactionTime", v.transaction_time);
+  io("error", v.error);
+  io("errorStatus", v.error_status, 500);
+  io("finishedAt", v.finished_at, int64_t{0});
+  io("errorFiles", v.error_files);
 }
 
 }  // namespace
 
-Result<ImportRequest> ParseImportManifest(std::string_view body) {
-  json doc = json::parse(body, nullptr, false);
-  if (!doc.is_object()) return InvalidArgument("the body is neither a JSON manifest nor a Parameters resource");
-  ImportRequest r;
-  auto mode = [&](const std::string& name, const std::string& value) -> Status {
-    auto m = load::ParseSaveMode(value);
-    if (!m.ok()) return InvalidArgument("the parameter '" + name + "': " + m.status().message());
-    r.mode = *m;
-    return Status::Ok();
-  };
-  auto format = [](const std::string& f) -> Status {
-    if (f.empty() || f == "application/fhir+ndjson" || f == "ndjson" || f == "application/ndjson") return Status::Ok();
-    return InvalidArgument("the parameter 'inputFormat' must be application/fhir+ndjson");
-  };
-  if (doc.value("resourceType", "") == "Parameters") {
-    auto p = fhir::Parameters::Parse(body);
-    if (!p.ok()) return InvalidArgument(p.status().message());
-    if (p->First("exportUrl")) return ParseImportPnp(body);  // the ping-and-pull form of $import
-    for (const auto& item : p->items()) {
-      if (item.name == "input") {
-        ImportInput in;
-        for (const auto& part : item.parts) {
-          if (part.name == "resourceType" || part.name == "type") in.type = part.value;
-          if (part.name == "url") in.url = part.value;
-        }
-        if (in.type.empty() || in.url.empty()) return InvalidArgument("each 'input' needs the parts 'resourceType' and 'url'");
-        r.inputs.push_back(std::move(in));
-      } else if (item.name == "saveMode" || item.name == "mode") {
-        FHIRLAKE_RETURN_IF_ERROR(mode(item.name, item.value));
-      } else if (item.name == "inputFormat") {
-        FHIRLAKE_RETURN_IF_ERROR(format(item.value));
-      }
-    }
-  } else {
-    if (!doc.contains("input") || !doc["input"].is_array()) return InvalidArgument("the manifest needs an 'input' array");
-    for (const auto& in : doc["input"]) {
-      if (!in.is_object() || !in.contains("type") || !in.contains("url") || !in["type"].is_string() ||
-          !in["url"].is_string()) {
-        return InvalidArgument("each 'input' needs 'type' and 'url' strings");
-      }
-      r.inputs.push_back({in["type"].get<std::string>(), in["url"].get<std::string>()});
-    }
-    for (const char* name : {"saveMode", "mode"}) {
-      if (doc.contains(name) && doc[name].is_string()) FHIRLAKE_RETURN_IF_ERROR(mode(name, doc[name].get<std::string>()));
-    }
-    if (doc.contains("inputFormat") && doc["inputFormat"].is_string()) FHIRLAKE_RETURN_IF_ERROR(format(doc["inputFormat"]));
+const char* ImportStateName(ImportState state) {
+  switch (state) {
+    case ImportState::kQueued: return "queued";
+    case ImportState::kRunning: return "running";
+    case ImportState::kCompleted: return "completed";
+    case ImportState::kFailed: return "failed";
+    case ImportState::kCancelled: return "cancelled";
   }
-  if (r.inputs.empty()) return InvalidArgument("the manifest lists no 'input'");
-  for (const auto& in : r.inputs) {
-    if (in.url.rfind("s3://", 0) == 0) {
-      return InvalidArgument("input " + in.url.substr(0, in.url.find('/', 5)) +
-                             "/…: s3:// inputs are not supported yet; give file:// or http(s):// URLs");
-    }
-    if (in.url.rfind("file://", 0) != 0 && in.url.rfind("http://", 0) != 0 && in.url.rfind("https://", 0) != 0) {
-      return InvalidArgument("input URLs must be file://, http:// or https://");
-    }
-    if (in.type.empty() || !std::isupper(static_cast<unsigned char>(in.type[0])) ||
-        in.type.find_first_of("/.\\ ") != std::string::npos) {
-      return InvalidArgument("'" + in.type + "' is not a resource type");
-    }
+  return "?";
+}
+
+const char* ImportPhaseName(ImportPhase phase) {
+  switch (phase) {
+    case ImportPhase::kQueued: return "queued";
+    case ImportPhase::kFetch: return "fetch";
+    case ImportPhase::kExport: return "export";
+    case ImportPhase::kLoad: return "load";
+    case ImportPhase::kDone: return "done";
   }
-  return r;
+  return "?";
+}
+
+json ImportJobs::RecordOf(const ImportJobView& v) {
+  json record = json::object();
+  RecordWriter writer{record};
+  Fields(writer, v);
+  record["request"] = ImportRequestToJson(v.request);
+  json tables = json::array();
+  for (const auto& t : v.tables) {
+    json table = json::object();
+    RecordWriter w{table};
+    TableFields(w, t);
+    tables.push_back(std::move(table));
+  }
+  record["tables"] = std::move(tables);
+  return record;
+}
+
+Result<ImportJobView> ImportJobs::ViewOf(const json& record) {
+  auto request = ImportRequestFromJson(record.value("request", json::object()));
+  if (!request.ok()) return request.status();
+  ImportJobView v;
+  RecordReader reader{record};
+  Fields(reader, v);
+  v.request = std::move(request.value());
+  for (const auto& t : record.value("tables", json::array())) {
+    load::TableResult table;
+    RecordReader r{t};
+    TableFields(r, table);
+    v.tables.push_back(std::move(table));
+  }
+  return v;
 }
 
 ImportJobs::ImportJobs(ImportJobsOptions options)
@@ -227,19 +161,9 @@ http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
 }
 
 void ImportJobs::Save(const Job& job) const {
-  const ImportJobView& v = job.view;
-  json tables = json::array();
-  for (const auto& t : v.tables) {
-    tables.push_back({{"type", t.type}, {"rows", t.rows}, {"inserted", t.inserted}, {"updated", t.updated},
-                      {"deleted", t.deleted}, {"badLines", t.bad_lines}, {"version", t.version}});
-  }
-  json record = {{"id", v.id}, {"state", v.state}, {"phase", v.phase}, {"progress", v.progress},
-                 {"request", RequestJson(v.request)}, {"transactionTime", v.transaction_time}, {"error", v.error},
-                 {"errorStatus", v.error_status}, {"finishedAt", v.finished_at}, {"tables", tables},
-                 {"errorFiles", v.error_files}};
   // A record that cannot be written leaves the job running; a restart then redoes it, which
   // the per-job txn makes harmless.
-  (void)store::WriteFileAtomically(work_dir_ / (v.id + ".json"), record.dump());
+  (void)store::WriteFileAtomically(work_dir_ / (job.view.id + ".json"), RecordOf(job.view).dump());
 }
 
 void ImportJobs::Recover() {
@@ -250,34 +174,13 @@ void ImportJobs::Recover() {
     if (!text.ok()) continue;
     json j = json::parse(*text, nullptr, false);
     if (!j.is_object()) continue;
-    auto request = RequestFromJson(j.value("request", json::object()));
-    if (!request.ok()) continue;
+    auto view = ViewOf(j);
+    if (!view.ok() || view->id.empty()) continue;
     auto job = std::make_shared<Job>();
+    job->view = std::move(view.value());
     ImportJobView& v = job->view;
-    v.id = j.value("id", "");
-    v.state = j.value("state", "");
-    v.phase = j.value("phase", "");
-    v.progress = j.value("progress", "");
-    v.request = std::move(request.value());
-    v.transaction_time = j.value("transactionTime", "");
-    v.error = j.value("error", "");
-    v.error_status = j.value("errorStatus", 500);
-    v.finished_at = j.value("finishedAt", int64_t{0});
-    v.error_files = j.value("errorFiles", std::vector<std::string>{});
-    for (const auto& t : j.value("tables", json::array())) {
-      load::TableResult r;
-      r.type = t.value("type", "");
-      r.rows = t.value("rows", uint64_t{0});
-      r.inserted = t.value("inserted", uint64_t{0});
-      r.updated = t.value("updated", uint64_t{0});
-      r.deleted = t.value("deleted", uint64_t{0});
-      r.bad_lines = t.value("badLines", uint64_t{0});
-      r.version = t.value("version", int64_t{-1});
-      v.tables.push_back(r);
-    }
-    if (v.id.empty()) continue;
-    if (v.state == "queued" || v.state == "running") {  // interrupted: run it (again)
-      v.state = "queued";
+    if (v.state == ImportState::kQueued || v.state == ImportState::kRunning) {  // interrupted: run it (again)
+      v.state = ImportState::kQueued;
       v.progress = "queued (resumed after a restart)";
       queue_.push_back(job);
     }
@@ -323,8 +226,8 @@ std::string ImportJobs::Submit(ImportRequest request) {
   char prefix[17];
   std::snprintf(prefix, sizeof prefix, "%016llx", static_cast<unsigned long long>(fhir::NowMicros()));
   job->view.id = std::string(prefix) + store::RandomHex(4);
-  job->view.state = "queued";
-  job->view.phase = "queued";
+  job->view.state = ImportState::kQueued;
+  job->view.phase = ImportPhase::kQueued;
   job->view.progress = "queued";
   job->view.request = std::move(request);
   std::lock_guard lock(mu_);
@@ -350,7 +253,7 @@ bool ImportJobs::Cancel(const std::string& id) {
   if (it == jobs_.end()) return false;
   it->second->cancelled = true;
   it->second->forgotten = true;
-  it->second->view.state = "cancelled";
+  it->second->view.state = ImportState::kCancelled;
   std::error_code ec;
   fs::remove(work_dir_ / (id + ".json"), ec);
   jobs_.erase(it);
@@ -362,7 +265,7 @@ std::string ImportJobs::Metrics() const {
   std::map<std::string, int> by_state = {{"queued", 0}, {"running", 0}, {"completed", 0}, {"failed", 0}};
   uint64_t inserted = 0, updated = 0, deleted = 0;
   for (const auto& [id, job] : jobs_) {
-    ++by_state[job->view.state];
+    ++by_state[ImportStateName(job->view.state)];
     for (const auto& t : job->view.tables) {
       inserted += t.inserted;
       updated += t.updated;
@@ -397,7 +300,7 @@ std::shared_ptr<ImportJobs::Job> ImportJobs::NextRunnable() {
     }
     queue_.erase(it);
     if (!source.empty()) busy_sources_[source] = job->view.id;
-    job->view.state = "running";
+    job->view.state = ImportState::kRunning;
     Save(*job);
     return job;
   }
@@ -487,8 +390,8 @@ void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& cha
 
 void ImportJobs::Fail(Job& job, const Status& status, int http_status) {
   Update(job, [&](ImportJobView& v) {
-    v.state = job.cancelled ? "cancelled" : "failed";
-    v.phase = "done";
+    v.state = job.cancelled ? ImportState::kCancelled : ImportState::kFailed;
+    v.phase = ImportPhase::kDone;
     v.finished_at = fhir::NowMicros();
     v.error = status.message();
     v.error_status = http_status;
@@ -503,10 +406,11 @@ void ImportJobs::Run(Job& job) {
 
   if (!request.inputs.empty()) return RunManifest(job, dir);
   Update(job, [](ImportJobView& v) {
-    v.phase = "export";
+    v.phase = ImportPhase::kExport;
     v.progress = "exporting";
   });
-  bulk::ExportOptions eo;
+  sync::ExportLoadOptions pipeline_options;
+  bulk::ExportOptions& eo = pipeline_options.export_options;
   eo.base_url = request.base_url;
   eo.out_dir = dir / "export";
   eo.parameters = request.parameters;
@@ -515,39 +419,37 @@ void ImportJobs::Run(Job& job) {
   eo.stop = &job.cancelled;
   eo.same_origin_files_only = true;
   if (request.static_manifest) eo.resume_status_url = request.export_url;
-  bulk::ExportClient exporter(eo);
-  ExportProgress progress(*this, job);
-  auto exported = exporter.Run(&progress);
-  if (job.cancelled) return;
-  store::CrashPoint("import-after-export");
-  if (!exported.ok()) return Fail(job, exported.status(), 502);
-  if (!exported->complete()) {
-    return Fail(job, NetworkError(std::to_string(exported->failures.size()) + " files could not be downloaded: " +
-                             exported->failures[0]),
-                502);
-  }
-
-  Update(job, [&](ImportJobView& v) {
-    v.phase = "load";
-    v.progress = "loading " + std::to_string(exported->resources) + " resources";
-    v.transaction_time = exported->transaction_time;
-  });
-  load::LoadOptions lo;
-  lo.export_dir = dir / "export";
+  load::LoadOptions& lo = pipeline_options.load_options;
   lo.warehouse = options_.warehouse;
   lo.mode = request.mode;
   lo.types = request.parameters.types;
-  if (auto tt = fhir::ParseFhirTime(exported->transaction_time)) lo.txn = std::make_pair("fhirlake-import-" + job.view.id, *tt);
-  LoadInto(job, lo);
+  lo.hold_table = [this, &job](const std::string& type) { return HoldTable(job, type); };
+  pipeline_options.txn_app_id = "fhirlake-import-" + job.view.id;
+  sync::ExportLoad pipeline(std::move(pipeline_options));
+  ExportProgress progress(*this, job);
+  auto exported = pipeline.Export(&progress);
+  if (job.cancelled) return;
+  store::CrashPoint("import-after-export");
+  if (!exported.ok()) return Fail(job, exported.status(), 502);
+
+  Update(job, [&](ImportJobView& v) {
+    v.phase = ImportPhase::kLoad;
+    v.progress = "loading " + std::to_string(exported->resources) + " resources";
+    v.transaction_time = exported->transaction_time;
+  });
+  Finish(job, pipeline.Load(*exported));
 }
 
 void ImportJobs::LoadInto(Job& job, load::LoadOptions lo) {
   lo.hold_table = [this, &job](const std::string& type) { return HoldTable(job, type); };
-  auto loaded = load::Load(lo);
+  Finish(job, load::Load(lo));
+}
+
+void ImportJobs::Finish(Job& job, const Result<load::LoadSummary>& loaded) {
   if (!loaded.ok()) return Fail(job, loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
   Update(job, [&](ImportJobView& v) {
-    v.state = "completed";
-    v.phase = "done";
+    v.state = ImportState::kCompleted;
+    v.phase = ImportPhase::kDone;
     v.progress = "done";
     v.finished_at = fhir::NowMicros();
     v.tables = loaded->tables;
@@ -563,7 +465,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(in_dir, ec);
   Update(job, [](ImportJobView& v) {
-    v.phase = "fetch";
+    v.phase = ImportPhase::kFetch;
     v.progress = "fetching " + std::to_string(v.request.inputs.size()) + " files";
   });
   std::vector<http::DownloadTask> downloads;
@@ -592,7 +494,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   if (job.cancelled) return;
   if (!problem.ok()) return Fail(job, problem, 502);
   Update(job, [](ImportJobView& v) {
-    v.phase = "load";
+    v.phase = ImportPhase::kLoad;
     v.progress = "loading";
     v.transaction_time = fhir::FormatInstant(fhir::NowMicros());
   });

@@ -15,6 +15,7 @@
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/sync/export_load.h"
 #include "fhirlake/sync/state.h"
 
 namespace fhirlake::sync {
@@ -93,159 +94,230 @@ std::vector<fs::path> ArchivedExports(const fs::path& archive) {
   return out;
 }
 
-Result<SyncSummary> RunSync(const SyncOptions& o, bulk::ExportObserver* user_observer, FailureKind* kind) {
-  auto phase = [&](std::string_view name) {
-    if (o.on_phase) o.on_phase(name);
+namespace {
+
+// One run of RunSync, as its steps. Each step returns a status; a failure of the source or
+// the warehouse is recorded in the state (RecordError) and `kind` says which it was.
+class SyncRun {
+ public:
+  SyncRun(const SyncOptions& o, bulk::ExportObserver* observer, FailureKind* kind)
+      : o_(o), observer_(observer), kind_(kind), state_(o.warehouse) {}
+
+  Result<SyncSummary> Run() {
+    const auto started = std::chrono::steady_clock::now();
+    *kind_ = FailureKind::kConfig;
+    FHIRLAKE_RETURN_IF_ERROR(CheckOptions());
+    FHIRLAKE_RETURN_IF_ERROR(ReadEntry());
+    LockGuard lock;
+    FHIRLAKE_RETURN_IF_ERROR(LockKey(lock));
+    FHIRLAKE_RETURN_IF_ERROR(ResumeOrStartInFlight());
+    if (Stopping()) return Stopped("stopped before the export");
+    Phase("export");
+    ExportLoad pipeline(PipelineOptions());
+    auto exported = Export(pipeline);
+    if (!exported.ok()) return exported.status();
+    Phase("load");
+    FHIRLAKE_RETURN_IF_ERROR(Load(pipeline, *exported));
+    store::CrashPoint("after-load");
+    Phase("archive");
+    FHIRLAKE_RETURN_IF_ERROR(Archive());
+    store::CrashPoint("after-archive");
+    FHIRLAKE_RETURN_IF_ERROR(AdvanceState());
+    store::CrashPoint("after-state");
+    PruneArchive();
+    summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    *kind_ = FailureKind::kNone;
+    return summary_;
+  }
+
+ private:
+  // Closes the advisory lock's file (which releases the lock) when the run returns.
+  struct LockGuard {
+    int fd = -1;
+    ~LockGuard() {
+      if (fd >= 0) ::close(fd);
+    }
   };
-  *kind = FailureKind::kConfig;
-  auto started = std::chrono::steady_clock::now();
-  if (o.source.empty()) return InvalidArgument("no source: give --source (or FHIRLAKE_SOURCE, or \"source\" in the config file)");
-  if (o.warehouse.empty()) return InvalidArgument("no warehouse: give --warehouse (or FHIRLAKE_WAREHOUSE, or \"warehouse\")");
-  if (o.since && !fhir::ParseFhirTime(*o.since)) return InvalidArgument("--since '" + *o.since + "' is not a FHIR instant");
 
-  SyncSummary summary;
-  summary.key = SyncKey(o.source, o.group, o.types);
-  StateFile state(o.warehouse);
-  auto entries = state.Read();
-  if (!entries.ok()) return entries.status();
-  SyncEntry entry = (*entries)[summary.key];
-  entry.source = o.source;
-  entry.group = o.group;
-  entry.types = o.types;
-  std::sort(entry.types.begin(), entry.types.end());
+  void Phase(std::string_view name) const {
+    if (o_.on_phase) o_.on_phase(name);
+  }
+  bool Stopping() const { return o_.stop && o_.stop->load(); }
+  Status Stopped(std::string message) const {
+    *kind_ = FailureKind::kNone;
+    return Cancelled(std::move(message));
+  }
 
-  auto record_error = [&](FailureKind k, const Status& s) -> Status {
-    *kind = k;
-    entry.last_error = s.message();
-    entry.last_error_at = fhir::FormatInstant(fhir::NowMicros());
-    Status written = state.Put(summary.key, entry);
+  // Records the failure as the entry's lastError (the last success is kept).
+  Status RecordError(FailureKind k, const Status& s) {
+    *kind_ = k;
+    entry_.last_error = s.message();
+    entry_.last_error_at = fhir::FormatInstant(fhir::NowMicros());
+    Status written = state_.Put(summary_.key, entry_);
     return written.ok() ? s : Status(s.code(), s.message() + " (and the state could not be written: " + written.message() + ")");
-  };
+  }
+
+  Status CheckOptions() const {
+    if (o_.source.empty()) return InvalidArgument("no source: give --source (or FHIRLAKE_SOURCE, or \"source\" in the config file)");
+    if (o_.warehouse.empty()) return InvalidArgument("no warehouse: give --warehouse (or FHIRLAKE_WAREHOUSE, or \"warehouse\")");
+    if (o_.since && !fhir::ParseFhirTime(*o_.since)) return InvalidArgument("--since '" + *o_.since + "' is not a FHIR instant");
+    return Status::Ok();
+  }
+
+  // The state's entry for this source + group + types.
+  Status ReadEntry() {
+    summary_.key = SyncKey(o_.source, o_.group, o_.types);
+    auto entries = state_.Read();
+    if (!entries.ok()) return entries.status();
+    entry_ = (*entries)[summary_.key];
+    entry_.source = o_.source;
+    entry_.group = o_.group;
+    entry_.types = o_.types;
+    std::sort(entry_.types.begin(), entry_.types.end());
+    inflight_dir_ = o_.warehouse / "_fhirlake" / "inflight" / KeyHash(summary_.key);
+    return Status::Ok();
+  }
 
   // One run at a time per key: an advisory lock held until this process ends or returns.
-  const fs::path inflight_dir = o.warehouse / "_fhirlake" / "inflight" / KeyHash(summary.key);
-  std::error_code mk;
-  fs::create_directories(inflight_dir.parent_path(), mk);
-  const std::string lock_path = inflight_dir.string() + ".lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return IoError("cannot create " + lock_path + ": " + std::strerror(errno));
-  struct LockGuard {
-    int fd;
-    ~LockGuard() { ::close(fd); }
-  } lock_guard{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    *kind = FailureKind::kLoad;
-    return Status(StatusCode::kConflict, "another sync of " + o.source + " into " + o.warehouse.string() +
-                                             " is running; try again when it has finished");
+  Status LockKey(LockGuard& lock) {
+    std::error_code mk;
+    fs::create_directories(inflight_dir_.parent_path(), mk);
+    const std::string lock_path = inflight_dir_.string() + ".lock";
+    lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock.fd < 0) return IoError("cannot create " + lock_path + ": " + std::strerror(errno));
+    if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+      *kind_ = FailureKind::kLoad;
+      return Status(StatusCode::kConflict, "another sync of " + o_.source + " into " + o_.warehouse.string() +
+                                               " is running; try again when it has finished");
+    }
+    return Status::Ok();
   }
 
   // The export: resume the one in flight when it asked for the same thing, else start anew.
-  summary.full_refresh = o.full_refresh;
-  summary.since = o.since ? *o.since : (o.full_refresh ? "" : entry.transaction_time);
-  std::error_code ec;
-  if (entry.in_flight && fs::exists(inflight_dir, ec) && entry.in_flight->since == summary.since &&
-      entry.in_flight->full_refresh == o.full_refresh) {
-    summary.resumed = true;
-  } else {
-    fs::remove_all(inflight_dir, ec);
-    entry.in_flight = InFlight{inflight_dir.string(), summary.since, o.full_refresh,
-                               fhir::FormatInstant(fhir::NowMicros()), ""};
-    FHIRLAKE_RETURN_IF_ERROR(state.Put(summary.key, entry));
-  }
-  fs::create_directories(inflight_dir, ec);
-
-  auto stopping = [&] { return o.stop && o.stop->load(); };
-  if (stopping()) {
-    *kind = FailureKind::kNone;
-    return Cancelled("stopped before the export");
-  }
-  CrashPoints observer(user_observer);
-  phase("export");
-  bulk::ExportOptions eo = o.export_options;
-  eo.base_url = o.source;
-  eo.out_dir = inflight_dir;
-  eo.parameters.types = o.types;
-  if (!o.group.empty()) {
-    eo.parameters.level = bulk::ExportLevel::kGroup;
-    eo.parameters.group_id = o.group;
-  }
-  if (!summary.since.empty()) eo.parameters.since = summary.since;
-  eo.stop = o.stop;  // a stop request interrupts the wait and the downloads; the next run resumes
-  bulk::ExportClient exporter(eo);
-  auto exported = exporter.Run(&observer);
-  if (!exported.ok() && stopping()) {
-    *kind = FailureKind::kNone;
-    return Cancelled("stopped during the export; the next run resumes it");
-  }
-  if (!exported.ok()) return record_error(FailureKind::kSource, exported.status());
-  if (!exported->complete()) {
-    return record_error(FailureKind::kSource,
-                        NetworkError(std::to_string(exported->failures.size()) + " of " +
-                                     std::to_string(exported->files) + " files could not be downloaded (first: " +
-                                     exported->failures[0] + "); run again to resume"));
-  }
-  summary.exported = *exported;
-  summary.transaction_time = exported->transaction_time;
-  if (summary.transaction_time.empty() || !fhir::ParseFhirTime(summary.transaction_time)) {
-    return record_error(FailureKind::kSource, DataLoss("the export's manifest has no valid transactionTime"));
-  }
-  if (entry.in_flight->status_url.empty()) {
-    entry.in_flight->status_url = exported->status_url;
-    FHIRLAKE_RETURN_IF_ERROR(state.Put(summary.key, entry));
-  }
-  store::CrashPoint("after-export");
-  if (stopping()) {
-    *kind = FailureKind::kNone;
-    return Cancelled("stopped after the export; the next run loads it");
+  Status ResumeOrStartInFlight() {
+    summary_.full_refresh = o_.full_refresh;
+    summary_.since = o_.since ? *o_.since : (o_.full_refresh ? "" : entry_.transaction_time);
+    std::error_code ec;
+    if (entry_.in_flight && fs::exists(inflight_dir_, ec) && entry_.in_flight->since == summary_.since &&
+        entry_.in_flight->full_refresh == o_.full_refresh) {
+      summary_.resumed = true;
+    } else {
+      fs::remove_all(inflight_dir_, ec);
+      entry_.in_flight = InFlight{inflight_dir_.string(), summary_.since, o_.full_refresh,
+                                  fhir::FormatInstant(fhir::NowMicros()), ""};
+      FHIRLAKE_RETURN_IF_ERROR(state_.Put(summary_.key, entry_));
+    }
+    fs::create_directories(inflight_dir_, ec);
+    return Status::Ok();
   }
 
-  // The load: merge (overwrite for a full refresh), with this export's txn in every commit.
-  phase("load");
-  load::LoadOptions lo = o.load_options;
-  lo.export_dir = inflight_dir;
-  lo.warehouse = o.warehouse;
-  lo.mode = o.full_refresh ? load::SaveMode::kOverwrite : load::SaveMode::kMerge;
-  lo.types = o.types;
-  lo.txn = std::make_pair("fhirlake-sync-" + KeyHash(summary.key), *fhir::ParseFhirTime(summary.transaction_time));
-  auto loaded = load::Load(lo);
-  if (!loaded.ok()) return record_error(FailureKind::kLoad, loaded.status());
-  summary.tables = loaded->tables;
-  summary.bad_lines = loaded->bad_lines;
-  for (const auto& t : loaded->tables) {
-    summary.rows += t.rows;
-    summary.inserted += t.inserted;
-    summary.updated += t.updated;
-    summary.deleted += t.deleted;
+  // The export (with _since) into the in-flight directory, then a merge (overwrite for a full
+  // refresh) with this export's txn in every commit.
+  ExportLoadOptions PipelineOptions() const {
+    ExportLoadOptions pipeline_options;
+    bulk::ExportOptions& eo = pipeline_options.export_options;
+    eo = o_.export_options;
+    eo.base_url = o_.source;
+    eo.out_dir = inflight_dir_;
+    eo.parameters.types = o_.types;
+    if (!o_.group.empty()) {
+      eo.parameters.level = bulk::ExportLevel::kGroup;
+      eo.parameters.group_id = o_.group;
+    }
+    if (!summary_.since.empty()) eo.parameters.since = summary_.since;
+    eo.stop = o_.stop;  // a stop request interrupts the wait and the downloads; the next run resumes
+    load::LoadOptions& lo = pipeline_options.load_options;
+    lo = o_.load_options;
+    lo.warehouse = o_.warehouse;
+    lo.mode = o_.full_refresh ? load::SaveMode::kOverwrite : load::SaveMode::kMerge;
+    lo.types = o_.types;
+    pipeline_options.txn_app_id = "fhirlake-sync-" + KeyHash(summary_.key);
+    return pipeline_options;
   }
-  store::CrashPoint("after-load");
 
-  // Archive, then advance the state.
-  phase("archive");
-  const fs::path archive = o.archive.empty() ? o.warehouse / "_exports" : o.archive;
-  fs::create_directories(archive, ec);
-  fs::path target = archive / DirName(summary.transaction_time);
-  for (int n = 2; fs::exists(target, ec); ++n) target = archive / (DirName(summary.transaction_time) + "-" + std::to_string(n));
-  fs::rename(inflight_dir, target, ec);
-  if (ec) return record_error(FailureKind::kLoad, IoError("cannot archive the export to " + target.string() + ": " + ec.message()));
-  summary.archived_to = target;
-  store::CrashPoint("after-archive");
-
-  entry.transaction_time = summary.transaction_time;
-  entry.last_success = fhir::FormatInstant(fhir::NowMicros());
-  entry.last_error.clear();
-  entry.last_error_at.clear();
-  entry.in_flight.reset();
-  Status written = state.Put(summary.key, entry);
-  if (!written.ok()) return record_error(FailureKind::kLoad, written);
-  store::CrashPoint("after-state");
-
-  if (o.keep > 0) {
-    auto archived = ArchivedExports(archive);
-    for (size_t i = 0; i + static_cast<size_t>(o.keep) < archived.size(); ++i) fs::remove_all(archived[i], ec);
+  Result<bulk::ExportSummary> Export(ExportLoad& pipeline) {
+    CrashPoints observer(observer_);
+    auto exported = pipeline.Export(&observer);
+    if (!exported.ok() && Stopping()) return Stopped("stopped during the export; the next run resumes it");
+    if (!exported.ok() && exported.status().code() == StatusCode::kNetwork) {
+      return RecordError(FailureKind::kSource, NetworkError(exported.status().message() + "; run again to resume"));
+    }
+    if (!exported.ok()) return RecordError(FailureKind::kSource, exported.status());
+    summary_.exported = *exported;
+    summary_.transaction_time = exported->transaction_time;
+    if (summary_.transaction_time.empty() || !fhir::ParseFhirTime(summary_.transaction_time)) {
+      return RecordError(FailureKind::kSource, DataLoss("the export's manifest has no valid transactionTime"));
+    }
+    if (entry_.in_flight->status_url.empty()) {
+      entry_.in_flight->status_url = exported->status_url;
+      FHIRLAKE_RETURN_IF_ERROR(state_.Put(summary_.key, entry_));
+    }
+    store::CrashPoint("after-export");
+    if (Stopping()) return Stopped("stopped after the export; the next run loads it");
+    return exported;
   }
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  *kind = FailureKind::kNone;
-  return summary;
+
+  Status Load(const ExportLoad& pipeline, const bulk::ExportSummary& exported) {
+    auto loaded = pipeline.Load(exported);
+    if (!loaded.ok()) return RecordError(FailureKind::kLoad, loaded.status());
+    summary_.tables = loaded->tables;
+    summary_.bad_lines = loaded->bad_lines;
+    for (const auto& t : loaded->tables) {
+      summary_.rows += t.rows;
+      summary_.inserted += t.inserted;
+      summary_.updated += t.updated;
+      summary_.deleted += t.deleted;
+    }
+    return Status::Ok();
+  }
+
+  // The finished export moves to ARCHIVE/<transactionTime>/ (-2, -3, ... when taken).
+  Status Archive() {
+    archive_ = o_.archive.empty() ? o_.warehouse / "_exports" : o_.archive;
+    std::error_code ec;
+    fs::create_directories(archive_, ec);
+    fs::path target = archive_ / DirName(summary_.transaction_time);
+    for (int n = 2; fs::exists(target, ec); ++n) target = archive_ / (DirName(summary_.transaction_time) + "-" + std::to_string(n));
+    fs::rename(inflight_dir_, target, ec);
+    if (ec) return RecordError(FailureKind::kLoad, IoError("cannot archive the export to " + target.string() + ": " + ec.message()));
+    summary_.archived_to = target;
+    return Status::Ok();
+  }
+
+  // Last: the next run's _since is this export's transactionTime.
+  Status AdvanceState() {
+    entry_.transaction_time = summary_.transaction_time;
+    entry_.last_success = fhir::FormatInstant(fhir::NowMicros());
+    entry_.last_error.clear();
+    entry_.last_error_at.clear();
+    entry_.in_flight.reset();
+    Status written = state_.Put(summary_.key, entry_);
+    if (!written.ok()) return RecordError(FailureKind::kLoad, written);
+    return Status::Ok();
+  }
+
+  // --keep N: only the newest N archived exports stay.
+  void PruneArchive() const {
+    if (o_.keep <= 0) return;
+    std::error_code ec;
+    auto archived = ArchivedExports(archive_);
+    for (size_t i = 0; i + static_cast<size_t>(o_.keep) < archived.size(); ++i) fs::remove_all(archived[i], ec);
+  }
+
+  const SyncOptions& o_;
+  bulk::ExportObserver* observer_;
+  FailureKind* kind_;
+  StateFile state_;
+  SyncEntry entry_;
+  SyncSummary summary_;
+  fs::path inflight_dir_;
+  fs::path archive_;
+};
+
+}  // namespace
+
+Result<SyncSummary> RunSync(const SyncOptions& o, bulk::ExportObserver* observer, FailureKind* kind) {
+  return SyncRun(o, observer, kind).Run();
 }
 
 }  // namespace fhirlake::sync

@@ -1,20 +1,26 @@
-// server::ImportJobs: the ping-and-pull imports behind `$import-pnp` (and the ping-and-pull
-// form of `$import`). A job exports from the requested Bulk Data endpoint into its own work
-// folder and loads the result into the warehouse with the requested save mode, on a worker
-// thread; at most `concurrency` jobs run, the rest wait in order. Cancel stops a job at its
-// next step boundary; nothing it had not committed becomes visible.
+// server::ImportJobs: the jobs behind `$import-pnp` and `$import`. A ping-and-pull job runs
+// sync::ExportLoad (export from the requested Bulk Data endpoint into the job's work folder,
+// then load into the warehouse with the requested save mode and a Delta txn per job); a
+// `$import` job with a manifest fetches the listed files (file:// copied, http(s):// downloaded
+// without a token) and loads them. Jobs run on worker threads; at most `concurrency` run, the
+// rest wait in order. Cancel stops a job at its next step boundary (the export's wait and
+// downloads stop at once; a load runs to its commits); nothing it had not committed becomes
+// visible.
 //
 // Scheduling: a job does not start while another job pulls from the same FHIR base (it stays
 // queued, later jobs for other sources may pass it), and a table is loaded by one job at a
 // time (a job that reaches a table another job is loading waits for it).
 //
 // Jobs persist: each job's record is WAREHOUSE/_fhirlake/imports/<id>.json (rewritten
-// atomically at every change) beside its work folder <id>/, which is removed when the job
-// finishes or is cancelled. A restarted server (after a kill or a shutdown) requeues jobs that
-// were queued or running; a running job resumes its export (the export directory keeps the
-// status URL and the finished files) and its load is made exact by a Delta txn per job.
-// Records of finished jobs (and their error files) expire after `ttl`.
+// atomically at every change; its fields are spelled in one place, RecordOf/ViewOf) beside its
+// work folder <id>/. The work folder goes when the job finishes or is cancelled; a shutdown
+// keeps it. A restarted server (after a kill or a shutdown) requeues jobs that were queued or
+// running; a running job resumes its export (the export directory keeps the status URL and
+// the finished files) and its load is made exact by the job's Delta txn. Records of finished
+// jobs (and their error files) expire after `ttl`.
 #pragma once
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -30,39 +36,13 @@
 #include <thread>
 #include <vector>
 
-#include "fhirlake/bulk/export_parameters.h"
 #include "fhirlake/http/client.h"
 #include "fhirlake/http/token_source.h"
 #include "fhirlake/load/loader.h"
+#include "fhirlake/server/import_request.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::server {
-
-// One file of an `$import` manifest: NDJSON of one resource type at a file://, http:// or
-// https:// URL.
-struct ImportInput {
-  std::string type;
-  std::string url;
-};
-
-struct ImportRequest {
-  std::vector<ImportInput> inputs;     // $import with a manifest: these files, no export
-  std::string export_url;              // as the client gave it
-  std::string base_url;                // the FHIR base it names
-  bool static_manifest = false;        // exportType static: export_url is a finished manifest
-  bulk::ExportParameters parameters;   // from export_url's query and the pass-through parameters
-  load::SaveMode mode = load::SaveMode::kMerge;
-  std::string owner;                   // client id with auth on
-};
-
-// Parses a `$import-pnp` Parameters body. kInvalidArgument names the bad parameter.
-Result<ImportRequest> ParseImportPnp(std::string_view body);
-
-// Parses an `$import` body in either of Pathling's forms: the JSON manifest
-// ({"inputFormat", "input": [{"type", "url"}], "saveMode"|"mode"}) or a Parameters resource
-// (`input` parameters with `resourceType` and `url` parts, `saveMode`, `inputFormat`). A
-// Parameters body with an `exportUrl` is the ping-and-pull form: ParseImportPnp.
-Result<ImportRequest> ParseImportManifest(std::string_view body);
 
 // Credentials for the sources under one URL prefix (the longest matching prefix wins). Export
 // URLs under no prefix with credentials are pulled without a token.
@@ -79,11 +59,19 @@ struct ImportJobsOptions {
   std::chrono::seconds ttl = std::chrono::hours(24);
 };
 
+enum class ImportState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
+// What a job is doing: waiting its turn, fetching a manifest's files ($import with inputs),
+// exporting from the source (ping and pull), loading, or finished.
+enum class ImportPhase { kQueued, kFetch, kExport, kLoad, kDone };
+// Lower-case names, as job records and metrics spell them.
+const char* ImportStateName(ImportState state);
+const char* ImportPhaseName(ImportPhase phase);
+
 struct ImportJobView {
   std::string id;
-  std::string state;          // queued, running, completed, failed, cancelled
-  std::string phase;          // queued, export, load, done
-  std::string progress;       // for X-Progress
+  ImportState state = ImportState::kQueued;
+  ImportPhase phase = ImportPhase::kQueued;
+  std::string progress;       // for X-Progress (not saved on every change)
   ImportRequest request;
   std::string transaction_time;
   std::string error;
@@ -117,9 +105,12 @@ class ImportJobs {
   void Run(Job& job);
   void RunManifest(Job& job, const std::filesystem::path& dir);
   void LoadInto(Job& job, load::LoadOptions options);
+  void Finish(Job& job, const Result<load::LoadSummary>& loaded);  // completed or failed
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
+  static nlohmann::json RecordOf(const ImportJobView& view);       // the job's record file
+  static Result<ImportJobView> ViewOf(const nlohmann::json& record);
   void Recover();
   void Expire();                     // REQUIRES: mu_ held
   void Forget(const ImportJobView& job) const;  // removes its record, work folder and error files

@@ -1,0 +1,131 @@
+#include "src/server/file_responder.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace fhirlake::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kChunk = 256u << 10;
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Paces a transfer to `rate` bytes per second.
+class Pacer {
+ public:
+  explicit Pacer(double rate) : rate_(rate), start_(std::chrono::steady_clock::now()) {}
+  void Sent(size_t n) {
+    if (rate_ <= 0) return;
+    sent_ += n;
+    auto due = start_ + std::chrono::duration<double>(static_cast<double>(sent_) / rate_);
+    std::this_thread::sleep_until(due);
+  }
+  // How much to send at once: everything when unpaced, else about a tenth of a second's worth,
+  // so a paced transfer notices a gone client (and a stopping server) soon.
+  size_t Chunk(size_t max) const {
+    return rate_ <= 0 ? max : std::clamp(static_cast<size_t>(rate_ / 10), size_t{1024}, max);
+  }
+
+ private:
+  double rate_;
+  std::chrono::steady_clock::time_point start_;
+  uint64_t sent_ = 0;
+};
+
+// Serves the file's bytes from `offset` on, paced; at the offset `cut` (a reset fault) or
+// on a read error the connection is dropped.
+httplib::ContentProvider FileChunks(std::shared_ptr<Fd> fd, std::shared_ptr<Pacer> pacer, uint64_t cut) {
+  return [fd, pacer, cut](size_t offset, size_t len, httplib::DataSink& sink) {
+    std::vector<char> buf(pacer->Chunk(std::min(len, kChunk)));
+    size_t want = buf.size();
+    if (offset + want > cut) want = cut > offset ? static_cast<size_t>(cut - offset) : 0;
+    ssize_t n = want ? ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
+    if (n <= 0) return false;
+    if (!sink.write(buf.data(), static_cast<size_t>(n))) return false;
+    pacer->Sent(static_cast<size_t>(n));
+    return true;
+  };
+}
+
+void ServeGzip(httplib::Response& res, std::shared_ptr<Fd> fd, double rate) {
+  struct GzipState {
+    z_stream z{};
+    off_t pos = 0;
+    bool finished = false;
+    Pacer pacer;
+    explicit GzipState(double r) : pacer(r) { deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY); }
+    ~GzipState() { deflateEnd(&z); }
+  };
+  auto st = std::make_shared<GzipState>(rate);
+  res.set_header("Content-Encoding", "gzip");
+  res.set_chunked_content_provider("application/fhir+ndjson", [fd, st](size_t, httplib::DataSink& sink) {
+    std::vector<char> in(st->pacer.Chunk(kChunk)), out(kChunk + 1024);
+    ssize_t n = ::pread(fd->fd, in.data(), in.size(), st->pos);
+    if (n < 0) return false;
+    st->pos += n;
+    int flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+    st->z.next_in = reinterpret_cast<Bytef*>(in.data());
+    st->z.avail_in = static_cast<uInt>(n);
+    do {
+      st->z.next_out = reinterpret_cast<Bytef*>(out.data());
+      st->z.avail_out = static_cast<uInt>(out.size());
+      int rc = deflate(&st->z, flush);
+      if (rc == Z_STREAM_ERROR) return false;
+      size_t have = out.size() - st->z.avail_out;
+      if (have && !sink.write(out.data(), have)) return false;
+      st->pacer.Sent(have);
+    } while (st->z.avail_out == 0);
+    if (flush == Z_FINISH) sink.done();
+    return true;
+  });
+}
+
+}  // namespace
+
+Status FileResponder::Send(const httplib::Request& req, httplib::Response& res, const fs::path& path,
+                           const FileResponse& how) {
+  auto fd = std::make_shared<Fd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (fd->fd < 0 || ec) return IoError("cannot open " + path.string());
+  if (req.ranges.size() == 1) {
+    auto [start, end] = req.ranges[0];
+    if (start >= 0 && static_cast<uint64_t>(start) >= size) {
+      res.status = 416;
+      res.set_header("Content-Range", "bytes */" + std::to_string(size));
+      return Status::Ok();
+    }
+  }
+  uint64_t length = size;
+  uint64_t cut = UINT64_MAX;  // absolute offset where a reset drops the connection
+  if (how.truncate && req.ranges.empty()) {
+    length = static_cast<uint64_t>(static_cast<double>(size) * *how.truncate);
+  } else if (how.reset) {
+    cut = static_cast<uint64_t>(static_cast<double>(size) * *how.reset);
+  }
+  if (how.gzip) {
+    ServeGzip(res, fd, how.rate);
+    return Status::Ok();
+  }
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content_provider(static_cast<size_t>(length), "application/fhir+ndjson",
+                           FileChunks(fd, std::make_shared<Pacer>(how.rate), cut));
+  return Status::Ok();
+}
+
+}  // namespace fhirlake::server

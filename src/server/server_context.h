@@ -1,0 +1,32 @@
+// What every route of `fhirlake serve` shares: the server's options, the URLs clients see,
+// and the bearer-token check (when authorization is on). The routes (ExportRoutes,
+// ImportRoutes) and the answers they build (reply.h, FileResponder) sit on top of it.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "fhirlake/auth/authorizer.h"
+#include "fhirlake/server/server.h"
+
+namespace fhirlake::server {
+
+struct ServerContext {
+  ServerOptions opt;
+  std::unique_ptr<auth::Authorizer> authorizer;  // null: no authorization
+  int bound_port = 0;
+
+  // The FHIR base as clients see it: --public-url, else from the Host header.
+  std::string FhirBase(const httplib::Request& req) const;
+  // The base of file URLs in manifests: --file-base-url, else the FHIR base.
+  std::string FileBase(const httplib::Request& req) const;
+  std::string TokenUrl(const httplib::Request& req) const { return FhirBase(req) + "/auth/token"; }
+
+  // Checks the bearer token when authorization is on (`grant` is then the caller's). Returns
+  // false after answering 401.
+  bool Authorize(const httplib::Request& req, httplib::Response& res, auth::Grant& grant) const;
+};
+
+}  // namespace fhirlake::server
