@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <thread>
 
 #include "fhirlake/bulk/export_log.h"
+#include "fhirlake/bulk/status_poll.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/local_file.h"
@@ -21,34 +21,6 @@ namespace {
 
 constexpr const char* kStateFile = "export-state.json";
 constexpr const char* kManifestFile = "manifest.json";
-
-struct ExportState {
-  std::string request;   // kick-off URL
-  std::string method;    // GET | POST
-  std::string body;      // POST body
-  std::string status_url;
-  std::string phase;     // polling | downloading | complete
-
-  std::string ToJson() const {
-    return json{{"request", request}, {"method", method}, {"body", body},
-                {"statusUrl", status_url}, {"phase", phase}}.dump(2);
-  }
-  static Result<ExportState> Load(const fs::path& path) {
-    auto text = store::ReadSmallFile(path);
-    if (!text.ok()) return text.status();
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return InvalidArgument(path.string() + " is not valid JSON; delete it to start a new export");
-    }
-    ExportState s;
-    s.request = j.value("request", "");
-    s.method = j.value("method", "GET");
-    s.body = j.value("body", "");
-    s.status_url = j.value("statusUrl", "");
-    s.phase = j.value("phase", "");
-    return s;
-  }
-};
 
 std::string ErrorText(const http::Response& r) {
   return "HTTP " + std::to_string(r.status) + ": " + fhir::DescribeErrorBody(r.body);
@@ -65,6 +37,34 @@ std::string ErrorDetail(const http::Response* r, const std::string& message) {
               {"message", message},
               {"responseHeaders", r ? json::parse(ExportLog::HeadersJson(r->headers)) : json(nullptr)}}
       .dump();
+}
+
+void Notice(ExportObserver* observer, const std::string& text) {
+  if (observer) observer->OnNotice(text);
+}
+
+void Phase(ExportObserver* observer, const char* phase) {
+  if (observer) observer->OnPhase(phase);
+}
+
+// The source's CapabilityStatement software and fhirVersion, for the log's kickoff event; an
+// empty object when /metadata does not answer (one try: it only decorates the log).
+json SourceSoftware(const ExportOptions& o) {
+  json software = json::object();
+  http::Request meta_req;
+  meta_req.url = o.base_url + (o.base_url.ends_with("/") ? "" : "/") + "metadata";
+  meta_req.headers.Add("Accept", "application/fhir+json");
+  http::ClientOptions once = o.client;
+  once.retry.max_attempts = 1;
+  http::Client meta_client(once);
+  if (auto meta = meta_client.Send(meta_req); meta.ok() && meta->status == 200) {
+    json cs = json::parse(meta->body, nullptr, false);
+    if (!cs.is_discarded() && cs.is_object()) {
+      software = cs.value("software", json::object());
+      software["fhirVersion"] = cs.value("fhirVersion", "");
+    }
+  }
+  return software;
 }
 
 const char* ItemType(size_t index, const Manifest& m) {
@@ -130,6 +130,35 @@ class LoggingDownloadObserver : public http::DownloadObserver {
 
 }  // namespace
 
+// What export-state.json keeps, so that a rerun resumes.
+struct ExportClient::State {
+  std::string request;   // kick-off URL
+  std::string method;    // GET | POST
+  std::string body;      // POST body
+  std::string status_url;
+  std::string phase;     // polling | downloading | complete
+
+  std::string ToJson() const {
+    return json{{"request", request}, {"method", method}, {"body", body},
+                {"statusUrl", status_url}, {"phase", phase}}.dump(2);
+  }
+  static Result<State> Load(const fs::path& path) {
+    auto text = store::ReadSmallFile(path);
+    if (!text.ok()) return text.status();
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return InvalidArgument(path.string() + " is not valid JSON; delete it to start a new export");
+    }
+    State s;
+    s.request = j.value("request", "");
+    s.method = j.value("method", "GET");
+    s.body = j.value("body", "");
+    s.status_url = j.value("statusUrl", "");
+    s.phase = j.value("phase", "");
+    return s;
+  }
+};
+
 std::vector<http::DownloadTask> PlanDownloads(const Manifest& manifest, const fs::path& out_dir) {
   std::vector<http::DownloadTask> tasks;
   auto plan = [&](const std::vector<ManifestFile>& files, const fs::path& dir) {
@@ -180,18 +209,23 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
   fs::create_directories(o.out_dir, ec);
   if (ec) return IoError("cannot create " + o.out_dir.string() + ": " + ec.message());
   ExportLog log(o.out_dir / "log.ndjson");
-  auto notice = [&](const std::string& text) {
-    if (observer) observer->OnNotice(text);
-  };
-  auto phase = [&](const char* p) {
-    if (observer) observer->OnPhase(p);
-  };
-
   http::Client client(o.client);
-  const fs::path state_path = o.out_dir / kStateFile;
-  const fs::path manifest_path = o.out_dir / kManifestFile;
 
-  ExportState state;
+  auto state = ResumeOrStart(observer);
+  if (!state.ok()) return state.status();
+  log.set_export_id(state->status_url);
+  if (state->status_url.empty()) FHIRLAKE_RETURN_IF_ERROR(KickOff(client, *state, log, observer));
+  auto manifest = ObtainManifest(client, *state, log, observer);
+  if (!manifest.ok()) return manifest.status();
+  return Download(*manifest, *state, log, observer);
+}
+
+// The request this run makes, or the saved one it resumes (same request into the same
+// directory, or the status URL given to resume).
+Result<ExportClient::State> ExportClient::ResumeOrStart(ExportObserver* observer) const {
+  const ExportOptions& o = options_;
+  const fs::path state_path = o.out_dir / kStateFile;
+  State state;
   if (!o.base_url.empty()) {
     state.method = o.use_post ? "POST" : "GET";
     state.request = o.parameters.KickoffPath(o.base_url);
@@ -202,7 +236,7 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
     }
   }
   if (fs::exists(state_path)) {
-    auto saved = ExportState::Load(state_path);
+    auto saved = State::Load(state_path);
     if (!saved.ok()) return saved.status();
     bool same = o.base_url.empty() || (saved->request == state.request && saved->method == state.method &&
                                        saved->body == state.body);
@@ -214,181 +248,179 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
     }
     if (same) {
       state = std::move(saved.value());
-      if (!state.status_url.empty()) notice("resuming export " + http::RedactUrl(state.status_url));
+      if (!state.status_url.empty()) Notice(observer, "resuming export " + http::RedactUrl(state.status_url));
     }
   }
   if (!o.resume_status_url.empty() && state.status_url != o.resume_status_url) {
     state.status_url = o.resume_status_url;
     state.phase = "polling";
     if (state.request.empty()) state.request = o.resume_status_url;
-    notice("resuming export " + http::RedactUrl(state.status_url));
+    Notice(observer, "resuming export " + http::RedactUrl(state.status_url));
   }
   if (state.request.empty()) return InvalidArgument("no source: give BASE_URL or --resume STATUS_URL");
-  log.set_export_id(state.status_url);
+  return state;
+}
 
-  // 1. Kick-off.
-  if (state.status_url.empty()) {
-    phase("kick-off");
-    json software = json::object();
-    http::Request meta_req;
-    meta_req.url = o.base_url + (o.base_url.ends_with("/") ? "" : "/") + "metadata";
-    meta_req.headers.Add("Accept", "application/fhir+json");
-    // Only decorates the log: one try, no retries.
-    http::ClientOptions once = o.client;
-    once.retry.max_attempts = 1;
-    http::Client meta_client(once);
-    if (auto meta = meta_client.Send(meta_req); meta.ok() && meta->status == 200) {
-      json cs = json::parse(meta->body, nullptr, false);
-      if (!cs.is_discarded() && cs.is_object()) {
-        software = cs.value("software", json::object());
-        software["fhirVersion"] = cs.value("fhirVersion", "");
-      }
+// Bulk Data IG §5.1: the kick-off request; a 202's Content-Location is the status URL, which
+// is saved before anything else happens so that a rerun polls it instead of kicking off again.
+Status ExportClient::KickOff(http::Client& client, State& state, ExportLog& log, ExportObserver* observer) {
+  const ExportOptions& o = options_;
+  Phase(observer, "kick-off");
+  json software = SourceSoftware(o);
+  http::Request req;
+  req.method = state.method;
+  req.url = state.request;
+  req.body = state.body;
+  req.headers.Add("Accept", "application/fhir+json");
+  req.headers.Add("Prefer", o.lenient ? "respond-async, handling=lenient" : "respond-async");
+  if (o.use_post) req.headers.Add("Content-Type", "application/fhir+json");
+  auto resp = client.Send(req);
+  json params = json::object();
+  if (auto u = http::Url::Parse(state.request); u.ok()) {
+    for (auto& [name, value] : http::ParseQuery(u->query)) {
+      if (name != "patient") params[name] = std::move(value);  // the log must not name patients
     }
-    http::Request req;
-    req.method = state.method;
-    req.url = state.request;
-    req.body = state.body;
-    req.headers.Add("Accept", "application/fhir+json");
-    req.headers.Add("Prefer", o.lenient ? "respond-async, handling=lenient" : "respond-async");
-    if (o.use_post) req.headers.Add("Content-Type", "application/fhir+json");
-    auto resp = client.Send(req);
-    json params = json::object();
-    if (auto u = http::Url::Parse(state.request); u.ok()) {
-      for (auto& [name, value] : http::ParseQuery(u->query)) {
-        if (name != "patient") params[name] = std::move(value);  // the log must not name patients
-      }
-    }
-    json detail = {{"exportUrl", http::RedactUrl(state.request)},
-                   {"softwareName", software.value("name", json(nullptr))},
-                   {"softwareVersion", software.value("version", json(nullptr))},
-                   {"softwareReleaseDate", software.value("releaseDate", json(nullptr))},
-                   {"fhirVersion", software.value("fhirVersion", json(nullptr))},
-                   {"requestParameters", params},
-                   {"errorCode", nullptr},
-                   {"errorBody", nullptr},
-                   {"responseHeaders", nullptr}};
-    if (!resp.ok()) {
-      detail["errorBody"] = resp.status().message();
-      log.Event("kickoff", detail.dump());
-      return resp.status().WithContext("kick-off failed");
-    }
-    detail["responseHeaders"] = json::parse(ExportLog::HeadersJson(resp->headers));
-    if (resp->status != 202) {
-      detail["errorCode"] = resp->status;
-      detail["errorBody"] = fhir::DescribeErrorBody(resp->body);
-      log.Event("kickoff", detail.dump());
-      return ServerError("kick-off of " + http::RedactUrl(state.request) + " failed: " + ErrorText(*resp));
-    }
-    auto location = resp->headers.Get("Content-Location");
-    if (!location || location->empty()) {
-      log.Event("kickoff", detail.dump());
-      return ServerError("kick-off answered 202 without a Content-Location header: the server is not a "
-                         "Bulk Data server, or a proxy removed the header");
-    }
-    auto status_url = http::ResolveUrl(resp->url, *location);
-    if (!status_url.ok()) return status_url.status().WithContext("Content-Location");
-    state.status_url = status_url.value();
-    state.phase = "polling";
-    log.set_export_id(state.status_url);
-    log.Event("kickoff", detail.dump());
-    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(state_path, state.ToJson()));
-    notice("export started; status URL " + http::RedactUrl(state.status_url));
   }
+  json detail = {{"exportUrl", http::RedactUrl(state.request)},
+                 {"softwareName", software.value("name", json(nullptr))},
+                 {"softwareVersion", software.value("version", json(nullptr))},
+                 {"softwareReleaseDate", software.value("releaseDate", json(nullptr))},
+                 {"fhirVersion", software.value("fhirVersion", json(nullptr))},
+                 {"requestParameters", params},
+                 {"errorCode", nullptr},
+                 {"errorBody", nullptr},
+                 {"responseHeaders", nullptr}};
+  if (!resp.ok()) {
+    detail["errorBody"] = resp.status().message();
+    log.Event("kickoff", detail.dump());
+    return resp.status().WithContext("kick-off failed");
+  }
+  detail["responseHeaders"] = json::parse(ExportLog::HeadersJson(resp->headers));
+  if (resp->status != 202) {
+    detail["errorCode"] = resp->status;
+    detail["errorBody"] = fhir::DescribeErrorBody(resp->body);
+    log.Event("kickoff", detail.dump());
+    return ServerError("kick-off of " + http::RedactUrl(state.request) + " failed: " + ErrorText(*resp));
+  }
+  auto location = resp->headers.Get("Content-Location");
+  if (!location || location->empty()) {
+    log.Event("kickoff", detail.dump());
+    return ServerError("kick-off answered 202 without a Content-Location header: the server is not a "
+                       "Bulk Data server, or a proxy removed the header");
+  }
+  auto status_url = http::ResolveUrl(resp->url, *location);
+  if (!status_url.ok()) return status_url.status().WithContext("Content-Location");
+  state.status_url = status_url.value();
+  state.phase = "polling";
+  log.set_export_id(state.status_url);
+  log.Event("kickoff", detail.dump());
+  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(o.out_dir / kStateFile, state.ToJson()));
+  Notice(observer, "export started; status URL " + http::RedactUrl(state.status_url));
+  return Status::Ok();
+}
 
-  // 2. Wait for the manifest (all pages).
-  Manifest manifest;
+// The complete manifest: the saved one once polling has finished, else polled (all pages),
+// then saved with the state moved on to downloading.
+Result<Manifest> ExportClient::ObtainManifest(http::Client& client, State& state, ExportLog& log,
+                                              ExportObserver* observer) {
+  const fs::path manifest_path = options_.out_dir / kManifestFile;
   if (state.phase != "polling" && fs::exists(manifest_path)) {
     auto text = store::ReadSmallFile(manifest_path);
     if (!text.ok()) return text.status();
     auto m = Manifest::Parse(*text, state.status_url);
     if (!m.ok()) return m.status().WithContext(manifest_path.string());
-    manifest = std::move(m.value());
-  } else {
-    phase("waiting");
-    const auto deadline = Clock::now() + o.timeout;
-    std::string page_url = state.status_url;
-    int pages = 0;
-    http::Millis interval = o.poll_interval;
-    while (true) {
-      http::Request req;
-      req.url = page_url;
-      req.headers.Add("Accept", "application/json");
-      auto resp = client.Send(req);
-      if (!resp.ok()) {
-        log.Event("status_error", ErrorDetail(nullptr, resp.status().message()));
-        return resp.status().WithContext("status request failed (run the same command again to resume)");
-      }
-      if (resp->status == 202) {
-        std::string progress = resp->headers.Get("X-Progress").value_or("");
-        auto retry_after = resp->headers.Get("Retry-After");
-        std::optional<http::Millis> wait;
-        if (retry_after) wait = http::ParseRetryAfter(*retry_after);
-        if (!wait) {
-          wait = interval;
-          interval = std::min(o.poll_interval_max, http::Millis(interval.count() * 3 / 2));
-        }
-        wait = std::clamp(*wait, http::Millis(50), o.max_retry_after);
-        log.Event("status_progress", json{{"body", nullptr},
-                                          {"xProgress", progress.empty() ? json(nullptr) : json(progress)},
-                                          {"retryAfter", retry_after ? json(*retry_after) : json(nullptr)}}.dump());
-        if (observer) observer->OnServerProgress(progress.empty() ? "in progress" : progress);
-        if (Clock::now() + *wait > deadline) {
-          log.Event("status_error", ErrorDetail(&resp.value(), "timed out"));
-          return Status(StatusCode::kCancelled,
-                        "the export did not finish within the timeout; run the same command again to "
-                        "keep waiting (status URL " + http::RedactUrl(state.status_url) + ")");
-        }
-        for (auto until = Clock::now() + *wait; Clock::now() < until;) {
-          if (o.stop && o.stop->load()) return Cancelled("the export was cancelled");
-          std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
-        }
-        continue;
-      }
-      if (resp->status != 200) {
-        std::string text = ErrorText(*resp);
-        log.Event("status_error", ErrorDetail(&resp.value(), text));
-        if (resp->status == 404 || resp->status == 410) {
-          return ServerError("the server no longer knows export " + http::RedactUrl(page_url) + " (" + text +
-                             "); it was cancelled or has expired: delete " + state_path.string() +
-                             " or use another directory to start a new export");
-        }
-        return ServerError("export failed: " + text);
-      }
-      auto page = Manifest::Parse(resp->body, page_url);
-      if (!page.ok()) {
-        log.Event("status_error", ErrorDetail(&resp.value(), page.status().message()));
-        return InvalidArgument("malformed manifest from " + http::RedactUrl(page_url) + ": " + page.status().message());
-      }
-      ++pages;
-      if (pages == 1) {
-        log.Event("status_complete", json{{"transactionTime", page->transaction_time}}.dump());
-        manifest = page.value();
-        manifest.next.reset();
-      } else {
-        manifest.AppendPage(page.value());
-      }
-      log.Event("status_page_complete", json{{"transactionTime", page->transaction_time},
-                                             {"outputFileCount", page->output.size()},
-                                             {"deletedFileCount", page->deleted.size()},
-                                             {"errorFileCount", page->error.size()}}.dump());
-      if (!page->next) break;
-      page_url = *page->next;
-      interval = o.poll_interval;
-    }
-    manifest.next.reset();
-    log.Event("manifest_complete", json{{"transactionTime", manifest.transaction_time},
-                                        {"totalOutputFileCount", manifest.output.size()},
-                                        {"totalDeletedFileCount", manifest.deleted.size()},
-                                        {"totalErrorFileCount", manifest.error.size()},
-                                        {"totalManifests", pages}}.dump());
-    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(manifest_path, manifest.ToJson()));
-    state.phase = "downloading";
-    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(state_path, state.ToJson()));
+    return m;
   }
+  Phase(observer, "waiting");
+  auto manifest = PollManifest(client, state, log, observer);
+  if (!manifest.ok()) return manifest.status();
+  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(manifest_path, manifest->ToJson()));
+  state.phase = "downloading";
+  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(options_.out_dir / kStateFile, state.ToJson()));
+  return manifest;
+}
 
-  // 3. Download.
-  phase("downloading");
-  std::vector<http::DownloadTask> tasks = PlanDownloads(manifest, o.out_dir);
+// Bulk Data IG §5.3: polls the status URL until the export is done (202: wait as StatusPoll
+// says; 200: a manifest page, following `link` next pages), merging the pages.
+Result<Manifest> ExportClient::PollManifest(http::Client& client, const State& state, ExportLog& log,
+                                            ExportObserver* observer) {
+  const ExportOptions& o = options_;
+  const fs::path state_path = o.out_dir / kStateFile;
+  Manifest manifest;
+  StatusPoll poll(o.poll_interval, o.poll_interval_max, o.max_retry_after, Clock::now() + o.timeout);
+  std::string page_url = state.status_url;
+  int pages = 0;
+  while (true) {
+    http::Request req;
+    req.url = page_url;
+    req.headers.Add("Accept", "application/json");
+    auto resp = client.Send(req);
+    if (!resp.ok()) {
+      log.Event("status_error", ErrorDetail(nullptr, resp.status().message()));
+      return resp.status().WithContext("status request failed (run the same command again to resume)");
+    }
+    if (resp->status == 202) {
+      std::string progress = resp->headers.Get("X-Progress").value_or("");
+      auto retry_after = resp->headers.Get("Retry-After");
+      const http::Millis wait = poll.NextWait(retry_after);
+      log.Event("status_progress", json{{"body", nullptr},
+                                        {"xProgress", progress.empty() ? json(nullptr) : json(progress)},
+                                        {"retryAfter", retry_after ? json(*retry_after) : json(nullptr)}}.dump());
+      if (observer) observer->OnServerProgress(progress.empty() ? "in progress" : progress);
+      if (poll.PastDeadline(wait)) {
+        log.Event("status_error", ErrorDetail(&resp.value(), "timed out"));
+        return Status(StatusCode::kCancelled,
+                      "the export did not finish within the timeout; run the same command again to "
+                      "keep waiting (status URL " + http::RedactUrl(state.status_url) + ")");
+      }
+      if (!StatusPoll::Wait(wait, o.stop)) return Cancelled("the export was cancelled");
+      continue;
+    }
+    if (resp->status != 200) {
+      std::string text = ErrorText(*resp);
+      log.Event("status_error", ErrorDetail(&resp.value(), text));
+      if (resp->status == 404 || resp->status == 410) {
+        return ServerError("the server no longer knows export " + http::RedactUrl(page_url) + " (" + text +
+                           "); it was cancelled or has expired: delete " + state_path.string() +
+                           " or use another directory to start a new export");
+      }
+      return ServerError("export failed: " + text);
+    }
+    auto page = Manifest::Parse(resp->body, page_url);
+    if (!page.ok()) {
+      log.Event("status_error", ErrorDetail(&resp.value(), page.status().message()));
+      return InvalidArgument("malformed manifest from " + http::RedactUrl(page_url) + ": " + page.status().message());
+    }
+    ++pages;
+    if (pages == 1) {
+      log.Event("status_complete", json{{"transactionTime", page->transaction_time}}.dump());
+      manifest = page.value();
+      manifest.next.reset();
+    } else {
+      manifest.AppendPage(page.value());
+    }
+    log.Event("status_page_complete", json{{"transactionTime", page->transaction_time},
+                                           {"outputFileCount", page->output.size()},
+                                           {"deletedFileCount", page->deleted.size()},
+                                           {"errorFileCount", page->error.size()}}.dump());
+    if (!page->next) break;
+    page_url = *page->next;
+    poll.Restart();
+  }
+  manifest.next.reset();
+  log.Event("manifest_complete", json{{"transactionTime", manifest.transaction_time},
+                                      {"totalOutputFileCount", manifest.output.size()},
+                                      {"totalDeletedFileCount", manifest.deleted.size()},
+                                      {"totalErrorFileCount", manifest.error.size()},
+                                      {"totalManifests", pages}}.dump());
+  return manifest;
+}
+
+// Files must come from the FHIR server's origin when same_origin_files_only is set; otherwise
+// files elsewhere are fetched without the token, which the user is told once.
+Status ExportClient::CheckFileOrigins(const Manifest& manifest, const std::vector<http::DownloadTask>& tasks,
+                                      ExportObserver* observer) const {
+  const ExportOptions& o = options_;
   if (o.same_origin_files_only) {
     for (const auto& t : tasks) {
       if (!http::MayReceiveToken(t.url, o.client.token_origin)) {
@@ -400,12 +432,23 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
   if (manifest.requires_access_token) {
     for (const auto& t : tasks) {
       if (!http::MayReceiveToken(t.url, o.client.token_origin)) {
-        notice("file URLs on another origin than the FHIR server (" + http::RedactUrl(t.url) +
-               ") are requested without the access token");
+        Notice(observer, "file URLs on another origin than the FHIR server (" + http::RedactUrl(t.url) +
+                             ") are requested without the access token");
         break;
       }
     }
   }
+  return Status::Ok();
+}
+
+// Downloads every file the manifest lists (finished ones are skipped, partial ones resumed)
+// and summarises; a complete export moves the state to complete.
+Result<ExportSummary> ExportClient::Download(const Manifest& manifest, State& state, ExportLog& log,
+                                             ExportObserver* observer) {
+  const ExportOptions& o = options_;
+  Phase(observer, "downloading");
+  std::vector<http::DownloadTask> tasks = PlanDownloads(manifest, o.out_dir);
+  FHIRLAKE_RETURN_IF_ERROR(CheckFileOrigins(manifest, tasks, observer));
   if (observer) observer->OnDownloadsPlanned(tasks);
   http::DownloadOptions dopt;
   dopt.client = o.client;
@@ -435,7 +478,7 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
   }
   if (summary.complete()) {
     state.phase = "complete";
-    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(state_path, state.ToJson()));
+    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(o.out_dir / kStateFile, state.ToJson()));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     log.Event("export_complete", json{{"files", summary.files},
                                       {"resources", summary.resources},

@@ -27,6 +27,8 @@
 
 namespace fhirlake::bulk {
 
+class ExportLog;
+
 struct ExportOptions {
   std::string base_url;                 // FHIR base of the source; may be empty with resume_status_url
   std::filesystem::path out_dir;
@@ -85,6 +87,17 @@ class ExportClient {
   static Status Cancel(const std::string& status_url, http::ClientOptions client);
 
  private:
+  struct State;  // request, status URL and phase, saved in export-state.json
+
+  // The steps of Run, in order.
+  Result<State> ResumeOrStart(ExportObserver* observer) const;
+  Status KickOff(http::Client& client, State& state, ExportLog& log, ExportObserver* observer);
+  Result<Manifest> ObtainManifest(http::Client& client, State& state, ExportLog& log, ExportObserver* observer);
+  Result<Manifest> PollManifest(http::Client& client, const State& state, ExportLog& log, ExportObserver* observer);
+  Status CheckFileOrigins(const Manifest& manifest, const std::vector<http::DownloadTask>& tasks,
+                          ExportObserver* observer) const;
+  Result<ExportSummary> Download(const Manifest& manifest, State& state, ExportLog& log, ExportObserver* observer);
+
   ExportOptions options_;
 };
 
