@@ -20,6 +20,8 @@
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/load/commit_retry.h"
+#include "fhirlake/load/data_files.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/parquet/file_reader.h"
@@ -317,88 +319,6 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
   return Status::Ok();
 }
 
-// The data files one load writes into a table: rows go to the open file until it reaches the
-// target size (checked as row groups are written), then the next one starts. Files are opened
-// on the first row, so an empty load writes none. Files that do not get committed are removed
-// with Discard().
-class DataFiles {
- public:
-  DataFiles(fs::path root, const parquet::Schema& schema, const LoadOptions& o)
-      : root_(std::move(root)), schema_(schema), options_(o.writer), target_(o.target_file_bytes),
-        json_leaf_(schema.leaves().size() - 1) {}
-  ~DataFiles() = default;
-
-  // Shreds `line` (padded) into a row. When the line is refused (see JsonShredder::ShredRow),
-  // nothing is written and `*refused` says why.
-  Status Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused) {
-    if (!writer_) FHIRLAKE_RETURN_IF_ERROR(Open());
-    Status s = shredder_->ShredRow(line, check);
-    if (!s.ok()) {
-      *refused = std::move(s);
-      return Status::Ok();
-    }
-    writer_->column(json_leaf_).AddBytes(0, line);
-    FHIRLAKE_RETURN_IF_ERROR(writer_->EndRow());
-    ++current_rows_;
-    if (target_ > 0 && writer_->bytes_written() >= target_) return CloseCurrent();
-    return Status::Ok();
-  }
-
-  // Finishes the open file; then Adds() describes every file written.
-  Status Close() { return writer_ ? CloseCurrent() : Status::Ok(); }
-
-  std::vector<delta::AddFile> Adds() const {
-    std::vector<delta::AddFile> adds;
-    for (const auto& [name, rows] : done_) {
-      std::error_code ec;
-      adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
-                      static_cast<int64_t>(rows), json{{"numRecords", rows}}.dump(), std::nullopt});
-    }
-    return adds;
-  }
-
-  void Discard() {
-    std::error_code ec;
-    shredder_.reset();
-    writer_.reset();
-    if (!current_.empty()) fs::remove(root_ / current_, ec);
-    for (const auto& [name, rows] : done_) fs::remove(root_ / name, ec);
-    done_.clear();
-    current_.clear();
-  }
-
- private:
-  Status Open() {
-    current_ = "part-" + store::RandomHex(16) + ".parquet";
-    auto w = parquet::FileWriter::Open(root_ / current_, schema_, options_);
-    if (!w.ok()) return w.status();
-    writer_ = std::move(w.value());
-    shredder_ = std::make_unique<JsonShredder>(schema_, *writer_, std::vector<std::string>{"_json"});
-    current_rows_ = 0;
-    return Status::Ok();
-  }
-  Status CloseCurrent() {
-    shredder_.reset();
-    Status s = writer_->Close();
-    writer_.reset();
-    if (!s.ok()) return s;
-    done_.emplace_back(current_, current_rows_);
-    current_.clear();
-    return Status::Ok();
-  }
-
-  fs::path root_;
-  const parquet::Schema& schema_;
-  parquet::WriterOptions options_;
-  uint64_t target_;
-  size_t json_leaf_;
-  std::unique_ptr<parquet::FileWriter> writer_;
-  std::unique_ptr<JsonShredder> shredder_;
-  std::string current_;
-  uint64_t current_rows_ = 0;
-  std::vector<std::pair<std::string, uint64_t>> done_;
-};
-
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
 Status CopyKeptRows(const fs::path& root, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
   std::string padded;
@@ -413,179 +333,231 @@ Status CopyKeptRows(const fs::path& root, const FilePlan& plan, DataFiles& out, 
   });
 }
 
+// What stays the same across the attempts of one table's load.
+struct TableLoad {
+  const LoadOptions& o;
+  const std::string& type;
+  const std::vector<fs::path>& files;
+  const DeletedIds* deleted;             // ids deleted/ names for this type; may be null
+  const std::string& transaction_time;
+  fs::path root;
+  std::optional<parquet::Schema> schema = {};  // set by PlanTable
+  std::string schema_string = {};
+  IncomingIndex index = {};              // merge and overwrite: the batch's winners
+};
+
+// One attempt at a table's commit: the files it wrote (data files, a deletion-vector file)
+// and its error log are removed when it is dropped without Keep().
+class LoadAttempt : public PreparedCommit {
+ public:
+  explicit LoadAttempt(const TableLoad& load)
+      : out(load.root, *load.schema, load.o.writer, load.o.target_file_bytes), errors(load.o.warehouse, load.type) {
+    result.type = load.type;
+  }
+  ~LoadAttempt() override {
+    if (kept_) return;
+    std::error_code ec;
+    if (!dv_file.empty()) fs::remove(dv_file, ec);
+    errors.Discard();
+  }
+  void Keep() override {
+    kept_ = true;
+    out.Keep();
+  }
+
+  DataFiles out;
+  ErrorLog errors;
+  fs::path dv_file;
+  TableResult result;
+  uint64_t kept_rows = 0, incoming_rows = 0;
+  std::vector<std::string> deleted_ids;  // recorded in commitInfo: the table's tombstones
+
+ private:
+  bool kept_ = false;
+};
+
+// Plan, part 1: whether the table is to be written at all. A result when it is not (this
+// load's txn is in the log, mode ignore, or nothing to write); an error for mode error on an
+// existing table; nullopt to go on.
+Result<std::optional<TableResult>> SkipOrRefuse(const TableLoad& load, const delta::Snapshot& snapshot) {
+  const LoadOptions& o = load.o;
+  TableResult result;
+  result.type = load.type;
+  if (o.txn) {
+    auto it = snapshot.app_versions.find(o.txn->first);
+    if (it != snapshot.app_versions.end() && it->second >= o.txn->second) {
+      result.skipped = result.already_committed = true;
+      result.version = snapshot.version;
+      return std::optional<TableResult>(result);
+    }
+  }
+  if (snapshot.version >= 0 && o.mode == SaveMode::kIgnore) {
+    result.skipped = true;
+    return std::optional<TableResult>(result);
+  }
+  if (snapshot.version >= 0 && o.mode == SaveMode::kError) {
+    return InvalidArgument("table " + load.root.string() + " exists and the save mode is 'error'");
+  }
+  if (load.files.empty() && (o.mode != SaveMode::kMerge || snapshot.version < 0)) {
+    result.skipped = true;  // only deletions, and nothing to delete them from
+    result.version = snapshot.version;
+    return std::optional<TableResult>(result);
+  }
+  return std::optional<TableResult>();
+}
+
+// Plan, part 2: the table's schema and directory, and the batch's winners (duplicates within
+// the batch keep the latest meta.lastUpdated; append keeps every line).
+Status PlanTable(TableLoad& load) {
+  load.schema.emplace(BuildTableSchema(load.type, load.o.schema));
+  load.schema_string = delta::SparkSchemaJson(*load.schema);
+  std::error_code ec;
+  fs::create_directories(load.root, ec);
+  if (load.o.mode != SaveMode::kAppend) {
+    auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes);
+    if (!indexed.ok()) return indexed.status();
+    load.index = std::move(indexed.value());
+  }
+  return Status::Ok();
+}
+
+// Write, part 1: the rows a merge drops. With deletion vectors, a touched file stays and gets
+// a vector of its gone rows (or is removed when no row is left); without, its remaining rows
+// are copied into the new data files and the file is removed.
+Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool use_dvs, LoadAttempt& a) {
+  std::vector<delta::AddFile> dv_adds, dv_removes;
+  std::vector<std::vector<uint64_t>> dv_rows;
+  for (const FilePlan& plan : plans) {
+    if (use_dvs) {
+      dv_removes.push_back(*plan.file);
+      auto gone = plan.AllGone();
+      if (gone.size() < plan.physical_rows) {
+        dv_adds.push_back(*plan.file);
+        dv_rows.push_back(std::move(gone));
+      }
+      continue;
+    }
+    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.root, plan, a.out, a.kept_rows));
+    a.commit.removes.push_back(*plan.file);
+  }
+  if (!dv_rows.empty()) {
+    auto dvs = delta::WriteDeletionVectors(load.root, dv_rows);
+    if (!dvs.ok()) return dvs.status();
+    a.dv_file = delta::DeletionVectorFile(load.root, (*dvs)[0]);
+    for (size_t i = 0; i < dv_adds.size(); ++i) {
+      dv_adds[i].deletion_vector = (*dvs)[i];
+      dv_adds[i].modification_time = NowMillis();
+    }
+  }
+  if (use_dvs) {
+    a.commit.removes = std::move(dv_removes);
+    a.commit.adds = std::move(dv_adds);
+    a.commit.enable_deletion_vectors = !a.commit.adds.empty();
+  }
+  return Status::Ok();
+}
+
+// Write, part 2: the incoming lines that won, into the data files; refused lines go to the
+// error log.
+Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
+  for (size_t f = 0; f < load.files.size(); ++f) {
+    FHIRLAKE_RETURN_IF_ERROR(ForEachLine(
+        load.files[f], load.o.max_line_bytes,
+        [&](std::string_view line, uint64_t number) {
+          if (index.skip.count(PositionOf(f, number))) return Status::Ok();
+          JsonShredder::RowInfo info{load.type, ""};
+          Status refused;
+          FHIRLAKE_RETURN_IF_ERROR(a.out.Add(line, &info, &refused));
+          if (!refused.ok()) {
+            a.errors.Add(load.files[f], number, refused.message());
+            return Status::Ok();
+          }
+          ++a.incoming_rows;
+          return Status::Ok();
+        },
+        [&](uint64_t number, const std::string& why) { a.errors.Add(load.files[f], number, why); }));
+  }
+  return a.out.Close();
+}
+
+// Commit: the actions and commitInfo for what the attempt wrote.
+void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAttempt& a) {
+  const LoadOptions& o = load.o;
+  TableResult& r = a.result;
+  r.rows = a.incoming_rows;
+  r.bad_lines = a.errors.count();
+  r.inserted = o.mode == SaveMode::kMerge ? a.incoming_rows - r.updated : a.incoming_rows;
+  if (o.mode == SaveMode::kOverwrite) r.deleted = 0;
+
+  delta::Commit& commit = a.commit;
+  commit.operation = o.mode == SaveMode::kMerge ? "MERGE" : "WRITE";
+  commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
+  commit.txn = o.txn;
+  if (snapshot.version < 0 || snapshot.schema_string != load.schema_string) commit.schema_string = load.schema_string;
+  std::vector<delta::AddFile> adds = a.out.Adds();
+  adds.insert(adds.end(), commit.adds.begin(), commit.adds.end());  // new files first, then re-added ones
+  commit.adds = std::move(adds);
+  if (o.mode == SaveMode::kOverwrite) commit.removes = snapshot.files;
+  commit.commit_info_extra_json =
+      json{{"transactionTime", load.transaction_time}, {"numOutputRows", a.incoming_rows},
+           {"numCopiedRows", a.kept_rows}, {"numTargetRowsInserted", r.inserted},
+           {"numTargetRowsUpdated", r.updated}, {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
+           {"deletedIds", a.deleted_ids}, {"source", fs::absolute(o.export_dir).string()}}.dump();
+}
+
+// One attempt against `snapshot`: plan the merge, write the data files, build the commit.
+Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const delta::Snapshot& snapshot) {
+  const LoadOptions& o = load.o;
+  auto a = std::make_unique<LoadAttempt>(load);
+  IncomingIndex index = load.index;
+  std::vector<FilePlan> plans;
+  if (o.mode == SaveMode::kMerge) {
+    FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.root, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
+  }
+  const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
+  FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
+  FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
+  BuildCommit(load, snapshot, *a);
+  return a;
+}
+
+// One type's table: plan (skip? schema, winners), then attempts of write + commit until one
+// commits or fails for a reason other than a lost race.
 Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
                              const DeletedIds* deleted, const std::string& transaction_time,
                              LoadSummary& summary) {
-  TableResult result;
-  result.type = type;
   const std::shared_ptr<void> held = o.hold_table ? o.hold_table(type) : nullptr;
-  const fs::path root = o.warehouse / type;
-  delta::Table table(root);
+  TableLoad load{o, type, files, deleted, transaction_time, o.warehouse / type};
+  delta::Table table(load.root);
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
-  if (o.txn) {
-    auto it = snapshot->app_versions.find(o.txn->first);
-    if (it != snapshot->app_versions.end() && it->second >= o.txn->second) {
-      result.skipped = result.already_committed = true;
-      result.version = snapshot->version;
-      return result;
-    }
-  }
-  if (snapshot->version >= 0 && o.mode == SaveMode::kIgnore) {
-    result.skipped = true;
-    return result;
-  }
-  if (snapshot->version >= 0 && o.mode == SaveMode::kError) {
-    return InvalidArgument("table " + root.string() + " exists and the save mode is 'error'");
-  }
-  if (files.empty() && (o.mode != SaveMode::kMerge || snapshot->version < 0)) {
-    result.skipped = true;  // only deletions, and nothing to delete them from
-    result.version = snapshot->version;
-    return result;
-  }
+  auto skipped = SkipOrRefuse(load, *snapshot);
+  if (!skipped.ok()) return skipped.status();
+  if (*skipped) return **skipped;
+  FHIRLAKE_RETURN_IF_ERROR(PlanTable(load));
 
-  parquet::Schema schema = BuildTableSchema(type, o.schema);
-  const std::string schema_string = delta::SparkSchemaJson(schema);
-  std::error_code ec;
-  fs::create_directories(root, ec);
-
-  // Duplicates within the batch keep the latest meta.lastUpdated (append keeps every line).
-  IncomingIndex index;
-  if (o.mode != SaveMode::kAppend) {
-    auto indexed = IndexIncoming(type, files, o.max_line_bytes);
-    if (!indexed.ok()) return indexed.status();
-    index = std::move(indexed.value());
-  }
-
-  for (int attempt = 1;; ++attempt) {
-    TableResult r = result;
-    std::vector<FilePlan> plans;
-    IncomingIndex attempt_index = index;
-    std::vector<std::string> deleted_ids;  // recorded in commitInfo: the table's tombstones
-    if (o.mode == SaveMode::kMerge) {
-      FHIRLAKE_RETURN_IF_ERROR(PlanMerge(root, *snapshot, attempt_index, deleted, plans, r, deleted_ids));
-    }
-
-    DataFiles out(root, schema, o);
-    auto discard = [&] { out.Discard(); };  // never visible; do not leave them behind
-    uint64_t kept = 0, incoming = 0;
-    // With deletion vectors, a touched file stays and gets a vector of its gone rows (or is
-    // removed when no row is left); without, its remaining rows are copied into the new file.
-    const bool use_dvs = o.deletion_vectors || snapshot->deletion_vectors_enabled();
-    std::vector<delta::AddFile> dv_adds, dv_removes;
-    std::vector<std::vector<uint64_t>> dv_rows;
-    for (const FilePlan& plan : plans) {
-      if (use_dvs) {
-        dv_removes.push_back(*plan.file);
-        auto gone = plan.AllGone();
-        if (gone.size() < plan.physical_rows) {
-          dv_adds.push_back(*plan.file);
-          dv_rows.push_back(std::move(gone));
-        }
-        continue;
-      }
-      Status s = CopyKeptRows(root, plan, out, kept);
-      if (!s.ok()) {
-        discard();
-        return s;
-      }
-    }
-    fs::path dv_file;
-    if (!dv_rows.empty()) {
-      auto dvs = delta::WriteDeletionVectors(root, dv_rows);
-      if (!dvs.ok()) {
-        discard();
-        return dvs.status();
-      }
-      dv_file = delta::DeletionVectorFile(root, (*dvs)[0]);
-      for (size_t i = 0; i < dv_adds.size(); ++i) {
-        dv_adds[i].deletion_vector = (*dvs)[i];
-        dv_adds[i].modification_time = NowMillis();
-      }
-    }
-    auto discard_all = [&] {
-      discard();
-      if (!dv_file.empty()) fs::remove(dv_file, ec);
-    };
-    ErrorLog errors(o.warehouse, type);
-    for (size_t f = 0; f < files.size(); ++f) {
-      Status s = ForEachLine(
-          files[f], o.max_line_bytes,
-          [&](std::string_view line, uint64_t number) {
-            if (attempt_index.skip.count(PositionOf(f, number))) return Status::Ok();
-            JsonShredder::RowInfo info{type, ""};
-            Status refused;
-            FHIRLAKE_RETURN_IF_ERROR(out.Add(line, &info, &refused));
-            if (!refused.ok()) {
-              errors.Add(files[f], number, refused.message());
-              return Status::Ok();
-            }
-            ++incoming;
-            return Status::Ok();
-          },
-          [&](uint64_t number, const std::string& why) { errors.Add(files[f], number, why); });
-      if (!s.ok()) {
-        discard_all();
-        return s;
-      }
-    }
-    Status closed = out.Close();
-    if (!closed.ok()) {
-      discard_all();
-      return closed;
-    }
-    r.rows = incoming;
-    r.bad_lines = errors.count();
-    r.inserted = o.mode == SaveMode::kMerge ? incoming - r.updated : incoming;
-    if (o.mode == SaveMode::kOverwrite) r.deleted = 0;
-
-    delta::Commit commit;
-    commit.operation = o.mode == SaveMode::kMerge ? "MERGE" : "WRITE";
-    commit.operation_parameters_json = json{{"mode", ModeName(o.mode)}}.dump();
-    commit.txn = o.txn;
-    if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
-    commit.adds = out.Adds();
-    if (o.mode == SaveMode::kOverwrite) {
-      commit.removes = snapshot->files;
-    } else if (use_dvs) {
-      commit.removes = dv_removes;
-      commit.adds.insert(commit.adds.end(), dv_adds.begin(), dv_adds.end());
-      commit.enable_deletion_vectors = !dv_adds.empty();
-    } else {
-      for (const FilePlan& plan : plans) commit.removes.push_back(*plan.file);
-    }
-    if (commit.adds.empty() && commit.removes.empty() && snapshot->version >= 0) {
-      r.version = snapshot->version;  // nothing changed: no new version
-      result = r;
-      if (errors.count()) summary.error_files.push_back(errors.path());
-      break;
-    }
-    commit.commit_info_extra_json =
-        json{{"transactionTime", transaction_time}, {"numOutputRows", incoming}, {"numCopiedRows", kept},
-             {"numTargetRowsInserted", r.inserted}, {"numTargetRowsUpdated", r.updated},
-             {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
-             {"deletedIds", deleted_ids}, {"source", fs::absolute(o.export_dir).string()}}.dump();
+  CommitRetryOptions retry;
+  retry.attempts = o.commit_attempts;
+  retry.before_write = [](int attempt) {
     store::CrashPoint("before-commit");
     if (attempt == 1) MaybeWaitAtGate();
-    auto version = table.Write(*snapshot, commit);
-    if (version.ok()) {
-      store::CrashPoint("after-commit");
-      r.version = *version;
-      result = r;
-      if (errors.count()) summary.error_files.push_back(errors.path());
-      break;
+  };
+  retry.after_write = [] { store::CrashPoint("after-commit"); };
+  retry.check_new_snapshot = [&](const delta::Snapshot& s) {
+    if (o.mode == SaveMode::kError && s.version >= 0) {
+      return InvalidArgument("table " + load.root.string() + " was created meanwhile and the save mode is 'error'");
     }
-    discard_all();
-    errors.Discard();
-    if (!delta::Table::IsConflict(version.status()) || attempt >= o.commit_attempts) return version.status();
-    snapshot = table.Load();  // another writer won: re-plan on the new version
-    if (!snapshot.ok()) return snapshot.status();
-    if (o.mode == SaveMode::kError && snapshot->version >= 0) {
-      return InvalidArgument("table " + root.string() + " was created meanwhile and the save mode is 'error'");
-    }
-  }
-  summary.bad_lines += result.bad_lines;
-  return result;
+    return Status::Ok();
+  };
+  auto committed = CommitWithRetries<LoadAttempt>(
+      table, std::move(snapshot.value()), retry,
+      [&](const delta::Snapshot& s) { return PrepareAttempt(load, s); });
+  if (!committed.ok()) return committed.status();
+  LoadAttempt& a = **committed;
+  a.result.version = a.version;
+  if (a.errors.count()) summary.error_files.push_back(a.errors.path());
+  summary.bad_lines += a.result.bad_lines;
+  return a.result;
 }
 
 }  // namespace

@@ -1,0 +1,72 @@
+// load::DataFiles: the rolling data-file writer of one table write. Resources (NDJSON lines)
+// are shredded into the open Parquet file until it reaches the target size (checked as row
+// groups are written), then the next file starts; files open on the first row, so a write of
+// nothing makes none. Loads, and later views and compaction, write a table's new files with it
+// and commit them with load::CommitWithRetries.
+//
+// Ownership: the files are the writer's until Keep(); destroying it (a failed or lost attempt)
+// removes every file it wrote, so nothing uncommitted is left behind.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fhirlake/delta/table.h"
+#include "fhirlake/load/json_shredder.h"
+#include "fhirlake/parquet/file_writer.h"
+#include "fhirlake/parquet/schema.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::load {
+
+class DataFiles {
+ public:
+  // Files go under `root` (the table's directory) as part-<random>.parquet. `schema` must
+  // outlive this object; its last leaf is `_json`, which gets each line as received.
+  // `target_file_bytes` 0: one file.
+  DataFiles(std::filesystem::path root, const parquet::Schema& schema, parquet::WriterOptions options,
+            uint64_t target_file_bytes);
+  ~DataFiles();  // removes the files unless Keep() was called
+  DataFiles(const DataFiles&) = delete;
+  DataFiles& operator=(const DataFiles&) = delete;
+
+  // Shreds `line` (padded as NdjsonReader pads) into a row. When the line is refused (see
+  // JsonShredder::ShredRow), nothing is written and `*refused` says why; the returned status
+  // is for I/O errors.
+  Status Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused);
+
+  // Finishes the open file; then Adds() describes every file written.
+  Status Close();
+
+  // The add actions for the files written. REQUIRES: Close() succeeded.
+  std::vector<delta::AddFile> Adds() const;
+
+  // The files are committed: the destructor leaves them.
+  void Keep() { kept_ = true; }
+
+  // Removes every file written so far (also done by the destructor without Keep()).
+  void Discard();
+
+ private:
+  Status Open();
+  Status CloseCurrent();
+
+  std::filesystem::path root_;
+  const parquet::Schema& schema_;
+  parquet::WriterOptions options_;
+  uint64_t target_;
+  size_t json_leaf_;
+  std::unique_ptr<parquet::FileWriter> writer_;
+  std::unique_ptr<JsonShredder> shredder_;
+  std::string current_;
+  uint64_t current_rows_ = 0;
+  std::vector<std::pair<std::string, uint64_t>> done_;
+  bool kept_ = false;
+};
+
+}  // namespace fhirlake::load
