@@ -1,15 +1,22 @@
 // FaultPlan: failures a test (or an operator rehearsing an outage) asks `fhirlake serve` to
-// inject in front of its real handlers, chosen per run with `--faults SPEC`.
+// inject, chosen per run with `--faults SPEC`. The export routes (kick-off, status, files) and
+// /metadata consult it first, before the bearer-token check and the real handler; the import
+// routes and /health have no faults.
 //
 // SPEC is a comma list of rules `TARGET:KIND[=ARG][*COUNT]`:
 //   TARGET  kickoff | status | file | metadata
 //   KIND    401 | 429 | 500 | 503 answer with this status (Retry-After: ARG seconds, default 1)
-//           pending=N             (status) answer 202 for N more polls of each job
+//           pending=N             (status) the first N polls of each job answer 202 (progress
+//                                 capped at 99%) even when the job is done
 //           malformed             (status) answer 200 with a manifest that is not valid
 //           miscount              (status) the manifest overstates each file's count by one
-//           reset=F               (file) drop the connection after fraction F of the file
+//                                 (taken again if the job still runs)
+//           reset=F               (file) drop the connection at fraction F of the file
 //           truncate=F            (file) send only fraction F, with a matching Content-Length
+//                                 (requests without Range only)
 //           slow=BPS              (file) send at most BPS bytes per second (every request)
+//   F is a fraction below 1 (default 0.5). A file request that meets a one-shot fault is never
+//   gzip-compressed.
 //   COUNT   how many requests the rule hits (default 1; slow and pending apply always)
 // Example: "kickoff:429*2,status:503,file:reset=0.5,file:truncate=0.3"
 #pragma once

@@ -1,15 +1,18 @@
 // server::Server: `fhirlake serve`. An HTTP server (cpp-httplib) whose FHIR base (default
-// /fhir) answers the Bulk Data export operations over a source directory (ExportJobs), with
-// an optional fault layer (FaultPlan) in front of the real handlers for tests and drills.
+// /fhir) answers the Bulk Data export operations over a source directory or the warehouse
+// (ExportJobs), and with a warehouse the imports (ImportJobs). Its parts (src/server/):
+// ServerContext (options, public URLs, bearer-token check), ExportRoutes, ImportRoutes, and
+// FileResponder, which streams bulk files and import error files alike. An optional fault layer
+// (FaultPlan) answers in front of the export routes and /metadata, for tests and drills.
 //
 // Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
 // /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
 // Content-Length, Range, optional gzip). Outside the base: GET /health. With a warehouse:
 // POST /$import-pnp and /$import, GET|DELETE /$job?id= (ImportJobs), GET /importerrors/{id}/{name}
-// (a job's per-line problems as OperationOutcome NDJSON).
+// (a job's per-line problems as OperationOutcome NDJSON), and GET /metrics outside the base.
 // With an auth file: GET /.well-known/smart-configuration and POST /auth/token under the base,
 // and every other FHIR endpoint but /metadata requires a bearer token with a read scope for the
-// types it touches; a job is visible only to the client that started it.
+// types it touches (imports: a write scope); a job is visible only to the client that started it.
 #pragma once
 
 #include <filesystem>
