@@ -24,6 +24,7 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/export_jobs.h"
 #include "fhirlake/server/import_jobs.h"
+#include "fhirlake/store/s3_store.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -353,6 +354,17 @@ struct Server::Impl {
     return false;
   }
 
+  // An s3:// URL is allowed in the bucket of an allowed S3 prefix, under it at a '/' boundary.
+  bool AllowedS3(const std::string& url) const {
+    auto location = store::S3Location::Parse(url);
+    if (!location.ok()) return false;
+    for (const auto& prefix : opt.allowed_s3_prefixes) {
+      auto allowed = store::S3Location::Parse(prefix);
+      if (allowed.ok() && store::S3PrefixAllows(*allowed, *location)) return true;
+    }
+    return false;
+  }
+
   // A file:// URL is allowed when its path, with `..` and symlinks resolved, is a file under
   // one of the import roots (resolved the same way).
   bool AllowedFile(const std::string& url) const {
@@ -389,6 +401,11 @@ struct Server::Impl {
     }
     for (const auto& in : request->inputs) {
       const bool file = in.url.rfind("file://", 0) == 0;
+      if (store::IsS3Location(in.url)) {
+        if (AllowedS3(in.url)) continue;
+        return SendOutcome(res, 403, "forbidden",
+                           "input " + in.url + " is not under an allowed S3 prefix (serve --allow-s3 s3://BUCKET/PREFIX)");
+      }
       if (file ? !AllowedFile(in.url) : !AllowedSource(in.url)) {
         return SendOutcome(res, 403, "forbidden",
                            "input " + http::RedactUrl(in.url) +

@@ -1,23 +1,6 @@
 #include "fhirlake/store/upload_queue.h"
 
-#include <fstream>
-
 namespace fhirlake::store {
-
-Status UploadFile(ObjectStore& store, const std::filesystem::path& file, std::string_view key) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return IoError("cannot open " + file.string() + " to upload it");
-  auto writer = store.NewWriter(key);
-  if (!writer.ok()) return writer.status();
-  std::string buffer(1u << 20, '\0');
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    std::streamsize n = in.gcount();
-    if (n > 0) FHIRLAKE_RETURN_IF_ERROR((*writer)->Append(std::string_view(buffer.data(), static_cast<size_t>(n))));
-  }
-  if (in.bad()) return IoError("cannot read " + file.string() + " to upload it");
-  return (*writer)->Close().WithContext("uploading " + file.string());
-}
 
 UploadQueue::UploadQueue(ObjectStore& store, std::string prefix) : store_(store) {
   auto listed = ListAll(store_, prefix);

@@ -16,13 +16,11 @@
 #include <string>
 #include <thread>
 
+#include "fhirlake/store/file_transfer.h"
 #include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::store {
-
-// Streams `file` into `store` under `key`; the object appears only when complete.
-[[nodiscard]] Status UploadFile(ObjectStore& store, const std::filesystem::path& file, std::string_view key);
 
 class UploadQueue {
  public:
