@@ -141,11 +141,11 @@ class S3Store : public ObjectStore {
     S3Call call;
     call.method = "PUT";
     call.key = FullKey(key);
-    call.body = std::string(content);
     call.headers.emplace_back("If-None-Match", "*");
     // 409 ConditionalRequestConflict: a concurrent conditional write was in flight; AWS asks
     // for a retry, which then gets 412 if the other writer won.
     for (int attempt = 0;; ++attempt) {
+      call.body = std::string(content);
       auto response = Send(call);
       if (!response.ok()) return response.status();
       if (response->status == 200) return Status::Ok();
@@ -297,7 +297,8 @@ class S3Store : public ObjectStore {
     std::unique_ptr<http::Client> client_;
   };
 
-  Result<http::Response> Send(const S3Call& call) {
+  // Sends `call`, signed. Consumes call.body (moved into the request: parts are 8 MiB).
+  Result<http::Response> Send(S3Call& call) {
     std::string host = config_.path_style ? host_ : root_.bucket + "." + host_;
     std::string path = config_.path_style ? "/" + root_.bucket : "";
     if (!call.key.empty() || !config_.path_style) path += "/" + UriEncode(call.key, true);
@@ -316,7 +317,7 @@ class S3Store : public ObjectStore {
     request.method = call.method;
     request.url = scheme_ + "://" + host + path;
     if (!call.query.empty()) request.url += "?" + CanonicalQuery(call.query);
-    request.body = call.body;
+    request.body = std::move(call.body);
     request.send_token = false;
     for (const auto& [name, value] : call.headers) request.headers.Add(name, value);
     for (auto& [name, value] : SignV4(sign, credentials, std::chrono::system_clock::now())) {

@@ -3,36 +3,12 @@
 // refuses s3:// URLs outside the allowed prefixes.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <optional>
-
 #include "tests/e2e/sync_fixture.h"
 #include "tests/support/s3_server.h"
+#include "tests/support/scoped_env.h"
 
 namespace fhirlake::testing {
 namespace {
-
-// Sets the variables for the rest of the test; child processes inherit them.
-class ScopedEnvironment {
- public:
-  explicit ScopedEnvironment(const std::vector<std::string>& assignments) {
-    for (const auto& a : assignments) {
-      std::string name = a.substr(0, a.find('='));
-      const char* old = std::getenv(name.c_str());
-      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-      ::setenv(name.c_str(), a.substr(a.find('=') + 1).c_str(), 1);
-    }
-  }
-  ~ScopedEnvironment() {
-    for (const auto& [name, value] : saved_) {
-      if (value) ::setenv(name.c_str(), value->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 class ImportS3Test : public SyncTest {
  protected:
@@ -48,7 +24,7 @@ class ImportS3Test : public SyncTest {
 TEST_F(ImportS3Test, ImportReadsS3InputsUnderAnAllowedPrefix) {
   S3Server s3;
   ASSERT_TRUE(s3.ok());
-  ScopedEnvironment env(s3.env());
+  ScopedEnv env(s3.env());
   const std::string bucket = S3Server::kBucket;
   for (const char* type : {"Patient", "Observation"}) {
     ASSERT_EQ(s3.Sdk({"put", bucket, std::string("staging/run1/") + type + ".000.ndjson",
@@ -87,7 +63,7 @@ TEST_F(ImportS3Test, ImportReadsS3InputsUnderAnAllowedPrefix) {
 TEST_F(ImportS3Test, AMissingS3ObjectFailsTheJobNamingIt) {
   S3Server s3;
   ASSERT_TRUE(s3.ok());
-  ScopedEnvironment env(s3.env());
+  ScopedEnv env(s3.env());
   ServerProcess importer(fs::path(), {"--warehouse", wh().string(), "--allow-s3",
                                       std::string("s3://") + S3Server::kBucket, "--retry-after", "1"});
   ASSERT_TRUE(importer.ok());

@@ -13,12 +13,14 @@
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/s3_store.h"
 #include "tests/support/s3_server.h"
+#include "tests/support/scoped_env.h"
 #include "tests/support/temp_dir.h"
 
 namespace fhirlake::store {
 namespace {
 
 using fhirlake::testing::S3Server;
+using fhirlake::testing::ScopedEnv;
 using fhirlake::testing::TempDir;
 
 enum class Backend { kLocal, kS3 };
@@ -252,32 +254,16 @@ TEST(S3Store, WhatFhirlakeWritesTheAwsSdkReads) {
   EXPECT_EQ(fhirlake::testing::ReadFile(dir / "out"), data);
 }
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 TEST(S3Config, ReadsTheProfileFromTheSharedFiles) {
   TempDir dir;
   std::ofstream(dir / "credentials") << "[default]\naws_access_key_id = D\naws_secret_access_key = DS\n"
                                      << "[etl]\naws_access_key_id = AKETL\naws_secret_access_key = SECRETETL\n"
                                      << "aws_session_token = TOK\n";
   std::ofstream(dir / "config") << "[profile etl]\nregion = eu-west-1\nendpoint_url = http://127.0.0.1:9000\n";
-  ScopedEnv a("AWS_ACCESS_KEY_ID", ""), b("AWS_SECRET_ACCESS_KEY", ""), c("AWS_SESSION_TOKEN", ""),
-      d("AWS_REGION", ""), e("AWS_DEFAULT_REGION", ""), f("AWS_ENDPOINT_URL", ""), g("AWS_ENDPOINT_URL_S3", ""),
-      h("AWS_PROFILE", "etl"), i("AWS_SHARED_CREDENTIALS_FILE", (dir / "credentials").string()),
-      j("AWS_CONFIG_FILE", (dir / "config").string()), k("FHIRLAKE_S3_ADDRESSING", "");
+  ScopedEnv env({"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_REGION=",
+                 "AWS_DEFAULT_REGION=", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=", "AWS_PROFILE=etl",
+                 "AWS_SHARED_CREDENTIALS_FILE=" + (dir / "credentials").string(),
+                 "AWS_CONFIG_FILE=" + (dir / "config").string(), "FHIRLAKE_S3_ADDRESSING="});
   auto config = S3Config::FromEnvironment();
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->access_key_id, "AKETL");
@@ -289,9 +275,8 @@ TEST(S3Config, ReadsTheProfileFromTheSharedFiles) {
 }
 
 TEST(S3Config, VariablesWinAndAwsIsVirtualHosted) {
-  ScopedEnv a("AWS_ACCESS_KEY_ID", "AK"), b("AWS_SECRET_ACCESS_KEY", "SK"), c("AWS_REGION", "eu-central-1"),
-      d("AWS_ENDPOINT_URL", ""), e("AWS_ENDPOINT_URL_S3", ""), f("AWS_PROFILE", ""),
-      g("AWS_CONFIG_FILE", "/nonexistent"), h("FHIRLAKE_S3_ADDRESSING", "");
+  ScopedEnv env({"AWS_ACCESS_KEY_ID=AK", "AWS_SECRET_ACCESS_KEY=SK", "AWS_REGION=eu-central-1", "AWS_ENDPOINT_URL=",
+                 "AWS_ENDPOINT_URL_S3=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/nonexistent", "FHIRLAKE_S3_ADDRESSING="});
   auto config = S3Config::FromEnvironment();
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->access_key_id, "AK");
@@ -300,8 +285,8 @@ TEST(S3Config, VariablesWinAndAwsIsVirtualHosted) {
 }
 
 TEST(S3Config, NoCredentialsIsAClearError) {
-  ScopedEnv a("AWS_ACCESS_KEY_ID", ""), b("AWS_SECRET_ACCESS_KEY", ""), c("AWS_PROFILE", "missing"),
-      d("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"), e("AWS_CONFIG_FILE", "/nonexistent");
+  ScopedEnv env({"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=missing",
+                 "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_CONFIG_FILE=/nonexistent"});
   auto config = S3Config::FromEnvironment();
   ASSERT_FALSE(config.ok());
   EXPECT_NE(config.status().message().find("AWS_ACCESS_KEY_ID"), std::string::npos);
