@@ -1,12 +1,17 @@
-// fhirlake export BASE_URL OUT_DIR [options]: a Bulk Data export into a directory.
+// fhirlake export BASE_URL OUT_DIR [options]: a Bulk Data export into a directory, or into an
+// S3 prefix (OUT_DIR = s3://bucket/prefix): then the export runs in a local staging directory
+// and each file is uploaded as soon as it is complete.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/object_store.h"
+#include "fhirlake/store/upload_queue.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
@@ -22,10 +27,73 @@ struct ExportArgs {
   std::string since, until, group, level = "system", output_format, resume, cancel;
   std::string timeout = "24h", poll_interval = "1s";
   std::string ca_file;
+  std::string staging;  // for s3:// outputs
+  bool keep_staging = false;
   ClientAuthArgs auth;
   bool post = false, lenient = false, verbose = false, quiet = false, no_gzip = false, insecure = false, partial_manifests = false;
   int parallel = 4, retries = 6;
 };
+
+// Forwards every callback to the display and queues each completed file for upload.
+class UploadingObserver : public bulk::ExportObserver {
+ public:
+  // `resuming`: the staging directory holds an earlier run of this export, so objects of the
+  // same size are that run's uploads and are not sent again. A new export overwrites.
+  UploadingObserver(bulk::ExportObserver& display, store::ObjectStore& target, std::filesystem::path staging,
+                    bool resuming)
+      : display_(display), staging_(std::move(staging)), resuming_(resuming), queue_(target) {}
+
+  void OnPhase(std::string_view phase) override { display_.OnPhase(phase); }
+  void OnServerProgress(std::string_view text) override { display_.OnServerProgress(text); }
+  void OnDownloadsPlanned(const std::vector<http::DownloadTask>& tasks) override { display_.OnDownloadsPlanned(tasks); }
+  void OnNotice(std::string_view text) override { display_.OnNotice(text); }
+  void OnRequest(size_t index, const http::DownloadTask& task, uint64_t resume_from) override {
+    display_.OnRequest(index, task, resume_from);
+  }
+  void OnBytes(uint64_t n) override { display_.OnBytes(n); }
+  void OnRetry(size_t index, const http::DownloadTask& task, const std::string& reason, http::Millis delay) override {
+    display_.OnRetry(index, task, reason, delay);
+  }
+  void OnFinished(size_t index, const http::DownloadTask& task, const http::DownloadResult& result) override {
+    display_.OnFinished(index, task, result);
+    if (result.status.ok()) Queue(task.destination, /*always=*/!resuming_);
+  }
+  void OnTick() override { display_.OnTick(); }
+
+  // Uploads what is left (with a complete export: the manifest, log and state documents) and
+  // waits for every upload.
+  Status Finish(bool export_complete) {
+    if (export_complete) {
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::recursive_directory_iterator(staging_, ec)) {
+        if (!entry.is_regular_file() || entry.path().extension() == ".part") continue;
+        bool data = entry.path().extension() == ".ndjson" && entry.path().filename() != "log.ndjson";
+        Queue(entry.path(), /*always=*/!data || !resuming_);
+      }
+    }
+    return queue_.Finish();
+  }
+  const store::UploadQueue& queue() const { return queue_; }
+
+ private:
+  void Queue(const std::filesystem::path& file, bool always) {
+    std::string key = std::filesystem::relative(file, staging_).generic_string();
+    if (queued_.insert(key).second) queue_.Add(file, std::move(key), always);
+  }
+
+  bulk::ExportObserver& display_;
+  std::filesystem::path staging_;
+  bool resuming_;
+  std::set<std::string> queued_;  // keys queued in this run
+  store::UploadQueue queue_;
+};
+
+// The same S3 prefix always stages in the same directory, so a second run resumes the first.
+std::filesystem::path DefaultStaging(const std::string& location) {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : location) hash = (hash ^ c) * 1099511628211ull;
+  return std::filesystem::temp_directory_path() / "fhirlake-staging" / fmt::format("{:016x}", hash);
+}
 
 int Run(const ExportArgs& a) {
   DisplayMode mode = ChooseDisplayMode(a.quiet);
@@ -62,9 +130,27 @@ int Run(const ExportArgs& a) {
     return kExitUsage;
   }
 
+  std::unique_ptr<store::ObjectStore> target;
+  std::filesystem::path staging;
+  if (store::IsS3Location(args.out_dir)) {
+    auto opened = store::OpenStore(args.out_dir);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "fhirlake export: %s\n", opened.status().message().c_str());
+      return kExitUsage;
+    }
+    target = std::move(opened.value());
+    staging = args.staging.empty() ? DefaultStaging(args.out_dir) : std::filesystem::path(args.staging);
+    // Bad credentials or a missing bucket fail now, not after the download.
+    auto probe = target->List("", {}, 1);
+    if (!probe.ok()) {
+      std::fprintf(stderr, "fhirlake export: %s\n", probe.status().message().c_str());
+      return kExitFailed;
+    }
+  }
+
   bulk::ExportOptions o;
   o.base_url = args.base_url;
-  o.out_dir = args.out_dir;
+  o.out_dir = target ? staging : std::filesystem::path(args.out_dir);
   o.use_post = a.post;
   o.lenient = a.lenient;
   o.resume_status_url = a.resume;
@@ -106,10 +192,33 @@ int Run(const ExportArgs& a) {
   }
 
   ProgressDisplay display(mode);
+  std::unique_ptr<UploadingObserver> uploader;
+  if (target) {
+    bool resuming = std::filesystem::exists(staging / "export-state.json");
+    uploader = std::make_unique<UploadingObserver>(display, *target, staging, resuming);
+  }
   bulk::ExportClient exporter(o);
   auto started = std::chrono::steady_clock::now();
-  auto result = exporter.Run(&display);
+  auto result = exporter.Run(uploader ? static_cast<bulk::ExportObserver*>(uploader.get()) : &display);
   display.Finish();
+  if (uploader) {
+    Status uploaded = uploader->Finish(result.ok() && result->complete());
+    if (!uploaded.ok()) {
+      std::fprintf(stderr, "fhirlake export: %s\n(the export is kept in %s; run the same command again to retry)\n",
+                   uploaded.message().c_str(), staging.string().c_str());
+      return kExitFailed;
+    }
+    if (mode != DisplayMode::kQuiet) {
+      std::fprintf(stderr, "%s\n", fmt::format("uploaded {} files ({}) to {}; {} already there",
+                                               uploader->queue().files_uploaded(),
+                                               FormatBytes(uploader->queue().bytes_uploaded()), target->Describe(),
+                                               uploader->queue().files_skipped()).c_str());
+    }
+    if (result.ok() && result->complete() && !a.keep_staging) {
+      std::error_code ec;
+      std::filesystem::remove_all(staging, ec);
+    }
+  }
   if (!result.ok()) {
     std::fprintf(stderr, "fhirlake export: %s\n", result.status().message().c_str());
     return result.status().code() == StatusCode::kInvalidArgument && !result.status().message().starts_with("malformed")
@@ -144,7 +253,12 @@ void RegisterExport(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* cmd = app.add_subcommand("export", "Run a FHIR Bulk Data export into OUT_DIR (resumable)");
   cmd->add_option("BASE_URL", args->base_url, "FHIR base URL of the source server");
-  cmd->add_option("OUT_DIR", args->out_dir, "Directory for the NDJSON files, manifest.json and log.ndjson");
+  cmd->add_option("OUT_DIR", args->out_dir,
+                  "Directory (or s3://bucket/prefix) for the NDJSON files, manifest.json and log.ndjson");
+  cmd->add_option("--staging", args->staging,
+                  "With an s3:// OUT_DIR: local directory where the export runs before upload "
+                  "(default: one per OUT_DIR under the temp directory; removed when complete)");
+  cmd->add_flag("--keep-staging", args->keep_staging, "Keep the staging directory after a complete export to S3");
   cmd->add_option("--level", args->level, "system (BASE/$export) or patient (BASE/Patient/$export)")
       ->check(CLI::IsMember({"system", "patient"}));
   cmd->add_option("--group", args->group, "Group-level export of this Group id (BASE/Group/ID/$export)");

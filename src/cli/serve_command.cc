@@ -28,7 +28,7 @@ struct ServeArgs {
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
   std::string warehouse;
-  std::vector<std::string> allow_sources, import_roots;
+  std::vector<std::string> allow_sources, import_roots, allow_s3;
   int import_concurrency = 1;
   std::string import_job_ttl = "24h";
   ClientAuthArgs pull_auth;
@@ -116,6 +116,7 @@ int Run(const ServeArgs& a) {
   o.warehouse = a.warehouse;
   o.allowed_sources = a.allow_sources;
   for (const auto& r : a.import_roots) o.import_roots.emplace_back(r);
+  o.allowed_s3_prefixes = a.allow_s3;
   o.import_concurrency = std::max(1, a.import_concurrency);
   auto ttl = ParseDuration(a.import_job_ttl);
   if (!ttl) {
@@ -184,6 +185,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--allow-source", args->allow_sources,
                   "URL prefix imports may pull from (repeatable; none: every import is refused)");
   cmd->add_option("--import-root", args->import_roots, "Directory $import may read file:// inputs from (repeatable)");
+  cmd->add_option("--allow-s3", args->allow_s3,
+                  "s3://BUCKET/PREFIX $import may read s3:// inputs from (repeatable; AWS_* credentials)");
   cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
   cmd->add_option("--import-job-ttl", args->import_job_ttl, "Forget finished import jobs after this long (default 24h)");
   cmd->add_option("--pull-client-id", args->pull_auth.client_id, "SMART client id for pulling from the allowed source");

@@ -12,8 +12,10 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
+#include "fhirlake/store/file_transfer.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/s3_store.h"
 #include "fhirlake/sync/export_load.h"
 
 namespace fhirlake::server {
@@ -475,7 +477,14 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
     char number[16];
     std::snprintf(number, sizeof number, "%03d", per_type[in.type]++);
     const fs::path target = in_dir / (in.type + "." + number + ".ndjson");
-    if (in.url.rfind("file://", 0) == 0) {
+    if (store::IsS3Location(in.url)) {
+      // The bucket is the store; the URL's key is the object (the server checked the prefix).
+      auto location = store::S3Location::Parse(in.url);
+      auto bucket = location.ok() ? store::OpenStore("s3://" + location->bucket)
+                                  : Result<std::unique_ptr<store::ObjectStore>>(location.status());
+      Status copied = bucket.ok() ? store::DownloadFile(**bucket, location->key, target) : bucket.status();
+      if (!copied.ok()) problem = copied.WithContext("cannot read " + in.url);
+    } else if (in.url.rfind("file://", 0) == 0) {
       fs::copy_file(http::DecodeQueryComponent(in.url.substr(7)), target, fs::copy_options::overwrite_existing, ec);
       if (ec) problem = IoError("cannot read " + in.url + ": " + ec.message());
     } else {

@@ -6,6 +6,7 @@
 
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/store/s3_store.h"
 
 namespace fhirlake::server {
 using nlohmann::json;
@@ -170,12 +171,11 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
   }
   if (r.inputs.empty()) return InvalidArgument("the manifest lists no 'input'");
   for (const auto& in : r.inputs) {
-    if (in.url.rfind("s3://", 0) == 0) {
-      return InvalidArgument("input " + in.url.substr(0, in.url.find('/', 5)) +
-                             "/…: s3:// inputs are not supported yet; give file:// or http(s):// URLs");
-    }
-    if (in.url.rfind("file://", 0) != 0 && in.url.rfind("http://", 0) != 0 && in.url.rfind("https://", 0) != 0) {
-      return InvalidArgument("input URLs must be file://, http:// or https://");
+    if (store::IsS3Location(in.url)) {
+      if (auto location = store::S3Location::Parse(in.url); !location.ok()) return location.status();
+    } else if (in.url.rfind("file://", 0) != 0 && in.url.rfind("http://", 0) != 0 &&
+               in.url.rfind("https://", 0) != 0) {
+      return InvalidArgument("input URLs must be file://, http://, https:// or s3://");
     }
     if (in.type.empty() || !std::isupper(static_cast<unsigned char>(in.type[0])) ||
         in.type.find_first_of("/.\\ ") != std::string::npos) {

@@ -6,6 +6,7 @@
 
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/store/s3_store.h"
 #include "src/server/file_responder.h"
 #include "src/server/reply.h"
 
@@ -29,6 +30,17 @@ void ImportRoutes::Register(httplib::Server& http, const std::string& base) {
 bool ImportRoutes::AllowedSource(const std::string& url) const {
   for (const auto& prefix : ctx_.opt.allowed_sources) {
     if (url.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// An s3:// URL is allowed in the bucket of an allowed S3 prefix, under it at a '/' boundary.
+bool ImportRoutes::AllowedS3(const std::string& url) const {
+  auto location = store::S3Location::Parse(url);
+  if (!location.ok()) return false;
+  for (const auto& prefix : ctx_.opt.allowed_s3_prefixes) {
+    auto allowed = store::S3Location::Parse(prefix);
+    if (allowed.ok() && store::S3PrefixAllows(*allowed, *location)) return true;
   }
   return false;
 }
@@ -69,6 +81,11 @@ void ImportRoutes::Import(const httplib::Request& req, httplib::Response& res, b
   }
   for (const auto& in : request->inputs) {
     const bool file = in.url.rfind("file://", 0) == 0;
+    if (store::IsS3Location(in.url)) {
+      if (AllowedS3(in.url)) continue;
+      return SendOutcome(res, 403, "forbidden",
+                         "input " + in.url + " is not under an allowed S3 prefix (serve --allow-s3 s3://BUCKET/PREFIX)");
+    }
     if (file ? !AllowedFile(in.url) : !AllowedSource(in.url)) {
       return SendOutcome(res, 403, "forbidden",
                          "input " + http::RedactUrl(in.url) +

@@ -31,6 +31,7 @@ class ImportRoutes {
   std::optional<ImportJobView> OwnImport(const httplib::Request& req, httplib::Response& res, const std::string& id);
   bool AllowedSource(const std::string& url) const;
   bool AllowedFile(const std::string& url) const;
+  bool AllowedS3(const std::string& url) const;
 
   ServerContext& ctx_;
   ImportJobs& jobs_;

@@ -240,8 +240,8 @@ TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   EXPECT_EQ(Send("POST", b->base_url() + "/$import", foreign.dump()).status, 403);
   json s3 = {{"input", {{{"type", "Patient"}, {"url", "s3://bucket/Patient.ndjson"}}}}};
   auto unsupported = Send("POST", b->base_url() + "/$import", s3.dump());
-  EXPECT_EQ(unsupported.status, 400);
-  EXPECT_NE(unsupported.body.find("s3:// inputs are not supported"), std::string::npos) << unsupported.body;
+  EXPECT_EQ(unsupported.status, 403) << "no --allow-s3: s3:// inputs are refused";
+  EXPECT_NE(unsupported.body.find("not under an allowed S3 prefix"), std::string::npos) << unsupported.body;
   json no_input = {{"inputFormat", "application/fhir+ndjson"}, {"input", json::array()}};
   auto empty = Send("POST", b->base_url() + "/$import", no_input.dump());
   EXPECT_EQ(empty.status, 400);

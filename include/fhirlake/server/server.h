@@ -56,6 +56,8 @@ struct ServerOptions {
   std::filesystem::path warehouse;
   std::vector<std::string> allowed_sources;  // exportUrl prefixes; empty: every import is refused
   std::vector<std::filesystem::path> import_roots;  // $import may read file:// URLs under these
+  // $import may read s3:// URLs under these s3://bucket/prefix (credentials: S3Config::FromEnvironment)
+  std::vector<std::string> allowed_s3_prefixes;
   int import_concurrency = 1;
   int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry)

@@ -1,0 +1,30 @@
+#include "fhirlake/store/object_store.h"
+
+#include "fhirlake/store/s3_store.h"
+
+namespace fhirlake::store {
+
+Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix) {
+  std::vector<ObjectInfo> all;
+  std::string token;
+  do {
+    auto page = store.List(prefix, token);
+    if (!page.ok()) return page.status();
+    for (auto& object : page->objects) all.push_back(std::move(object));
+    token = std::move(page->next_token);
+  } while (!token.empty());
+  return all;
+}
+
+bool IsS3Location(std::string_view location) { return location.substr(0, 5) == "s3://"; }
+
+Result<std::unique_ptr<ObjectStore>> OpenStore(std::string_view location) {
+  if (!IsS3Location(location)) return NewLocalStore(std::string(location));
+  auto root = S3Location::Parse(location);
+  if (!root.ok()) return root.status();
+  auto config = S3Config::FromEnvironment();
+  if (!config.ok()) return config.status().WithContext(std::string(location));
+  return NewS3Store(std::move(config.value()), std::move(root.value()));
+}
+
+}  // namespace fhirlake::store

@@ -1,0 +1,94 @@
+#include "src/store/s3_xml.h"
+
+#include <cstdlib>
+
+namespace fhirlake::store {
+namespace {
+
+void AppendUtf8(std::string& out, unsigned long cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x110000) {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string_view> XmlElements(std::string_view doc, std::string_view tag) {
+  std::vector<std::string_view> out;
+  const std::string open = "<" + std::string(tag);
+  const std::string close = "</" + std::string(tag) + ">";
+  size_t pos = 0;
+  while ((pos = doc.find(open, pos)) != std::string_view::npos) {
+    size_t after = pos + open.size();
+    if (after >= doc.size()) break;
+    char next = doc[after];
+    if (next != '>' && next != ' ' && next != '/' && next != '\t' && next != '\n' && next != '\r') {
+      pos = after;  // a longer tag name that starts the same way
+      continue;
+    }
+    size_t tag_end = doc.find('>', after);
+    if (tag_end == std::string_view::npos) break;
+    if (doc[tag_end - 1] == '/') {  // <tag/>
+      out.emplace_back();
+      pos = tag_end + 1;
+      continue;
+    }
+    size_t end = doc.find(close, tag_end + 1);
+    if (end == std::string_view::npos) break;
+    out.push_back(doc.substr(tag_end + 1, end - tag_end - 1));
+    pos = end + close.size();
+  }
+  return out;
+}
+
+std::optional<std::string> XmlText(std::string_view doc, std::string_view tag) {
+  auto elements = XmlElements(doc, tag);
+  if (elements.empty()) return std::nullopt;
+  return XmlDecode(elements.front());
+}
+
+std::string XmlDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '&') {
+      out.push_back(text[i]);
+      continue;
+    }
+    size_t semi = text.find(';', i);
+    if (semi == std::string_view::npos || semi - i > 10) {
+      out.push_back('&');
+      continue;
+    }
+    std::string_view entity = text.substr(i + 1, semi - i - 1);
+    if (entity == "amp") out.push_back('&');
+    else if (entity == "lt") out.push_back('<');
+    else if (entity == "gt") out.push_back('>');
+    else if (entity == "quot") out.push_back('"');
+    else if (entity == "apos") out.push_back('\'');
+    else if (!entity.empty() && entity[0] == '#') {
+      std::string digits(entity.substr(1));
+      bool hex = !digits.empty() && (digits[0] == 'x' || digits[0] == 'X');
+      unsigned long cp = std::strtoul(hex ? digits.c_str() + 1 : digits.c_str(), nullptr, hex ? 16 : 10);
+      AppendUtf8(out, cp);
+    } else {
+      out.append(text.substr(i, semi - i + 1));  // unknown: keep as written
+    }
+    i = semi;
+  }
+  return out;
+}
+
+}  // namespace fhirlake::store

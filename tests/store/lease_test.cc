@@ -1,0 +1,138 @@
+// Leases on both stores: one holder at a time, release, a crashed holder's lease expiring.
+#include "fhirlake/store/lease.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "fhirlake/store/names.h"
+#include "fhirlake/store/s3_store.h"
+#include "tests/support/process.h"
+#include "tests/support/s3_server.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::store {
+namespace {
+
+using fhirlake::testing::S3Server;
+using fhirlake::testing::TempDir;
+using fhirlake::testing::WaitFor;
+using namespace std::chrono_literals;
+
+enum class Backend { kLocal, kS3 };
+
+class LeaseTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  static void SetUpTestSuite() { server_ = new S3Server(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (GetParam() == Backend::kLocal) {
+      store_ = NewLocalStore(dir_.path().string());
+    } else {
+      ASSERT_TRUE(server_->ok());
+      store_ = NewS3Store(server_->config(), {S3Server::kBucket, "lease-" + RandomHex(4)});
+    }
+  }
+  LeaseOptions Options(std::string owner, std::chrono::milliseconds ttl = 60s) {
+    return LeaseOptions{ttl, std::move(owner)};
+  }
+
+  static S3Server* server_;
+  TempDir dir_;
+  std::unique_ptr<ObjectStore> store_;
+};
+S3Server* LeaseTest::server_ = nullptr;
+
+TEST_P(LeaseTest, SecondHolderIsRefusedWithTheOwnersName) {
+  auto first = Lease::Acquire(*store_, "locks/sync", Options("sync pid 1 on host-a"));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  auto second = Lease::Acquire(*store_, "locks/sync", Options("sync pid 2"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kConflict);
+  EXPECT_NE(second.status().message().find("sync pid 1 on host-a"), std::string::npos) << second.status().message();
+}
+
+TEST_P(LeaseTest, ReleasedLeaseIsTakenAtOnce) {
+  auto first = Lease::Acquire(*store_, "locks/sync", Options("a"));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Release().ok());
+  auto second = Lease::Acquire(*store_, "locks/sync", Options("b"));
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(ListAll(*store_, "locks/sync/")->size(), 1u) << "older generations are removed";
+  second->reset();  // the destructor releases
+  EXPECT_TRUE(Lease::Acquire(*store_, "locks/sync", Options("c")).ok());
+}
+
+TEST_P(LeaseTest, CrashedHoldersLeaseExpiresAndIsTakenOver) {
+  // The holder is a child process that takes the lease and dies without releasing it.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto held = Lease::Acquire(*store_, "locks/sync", LeaseOptions{1500ms, "crashed holder"});
+    std::_Exit(held.ok() ? 0 : 1);  // no destructors: nothing releases the lease
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  auto refused = Lease::Acquire(*store_, "locks/sync", Options("next"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("crashed holder"), std::string::npos);
+  std::unique_ptr<Lease> taken;
+  EXPECT_TRUE(WaitFor([&] {
+    auto attempt = Lease::Acquire(*store_, "locks/sync", Options("next"));
+    if (attempt.ok()) taken = std::move(attempt.value());
+    return taken != nullptr;
+  }, 15s)) << "the expired lease must be taken over";
+}
+
+TEST_P(LeaseTest, RenewAfterATakeoverIsAConflict) {
+  auto first = Lease::Acquire(*store_, "locks/sync", Options("slow", 300ms));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Renew().ok());
+  std::unique_ptr<Lease> second;
+  ASSERT_TRUE(WaitFor([&] {
+    auto attempt = Lease::Acquire(*store_, "locks/sync", Options("fast"));
+    if (attempt.ok()) second = std::move(attempt.value());
+    return second != nullptr;
+  }, 15s));
+  Status renewed = (*first)->Renew();
+  EXPECT_EQ(renewed.code(), StatusCode::kConflict) << renewed.message();
+  EXPECT_TRUE((*first)->Release().ok());
+  first->reset();
+  EXPECT_TRUE(Lease::Acquire(*store_, "locks/sync", Options("third")).status().code() == StatusCode::kConflict)
+      << "the slow holder's release must not free the new holder's lease";
+}
+
+TEST_P(LeaseTest, RacingAcquirersHaveOneWinner) {
+  std::atomic<int> wins{0}, conflicts{0};
+  std::vector<std::unique_ptr<Lease>> held(6);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      auto lease = Lease::Acquire(*store_, "locks/race", Options("racer " + std::to_string(i)));
+      if (lease.ok()) {
+        ++wins;
+        held[i] = std::move(lease.value());
+      } else if (lease.status().code() == StatusCode::kConflict) {
+        ++conflicts;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(conflicts.load(), 5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LeaseTest, ::testing::Values(Backend::kLocal, Backend::kS3),
+                         [](const auto& info) { return info.param == Backend::kLocal ? "Local" : "S3"; });
+
+}  // namespace
+}  // namespace fhirlake::store

@@ -1,0 +1,119 @@
+// A loopback S3 server for the tests: s3rver (the S3 REST API on the filesystem) with three
+// additions in front of it, because the tests must exercise what real S3 does and s3rver does not:
+//   - Signature V4 is verified (s3rver accepts any V4 signature): a wrong secret gets 403
+//     SignatureDoesNotMatch, an unknown key id 403 InvalidAccessKeyId, as on AWS.
+//   - `If-None-Match: *` on PUT is enforced (s3rver ignores it): 412 PreconditionFailed when the
+//     object exists, checked and written under a per-key lock so two racing writers cannot both
+//     win.
+//   - Faults on request: `--slowdown N` answers the first N requests 503 SlowDown;
+//     `--fail-part N` answers every upload of part N 500 InternalError.
+// Usage: node s3rver_launcher.mjs --dir DIR --bucket NAME [--bucket NAME2] [--request-log FILE]
+// Prints one line {"port": N} on stdout once listening on 127.0.0.1.
+// Credentials: access key id S3RVER, secret S3RVER. Run node with --openssl-legacy-provider:
+// s3rver encrypts ListObjectsV2 continuation tokens with DES.
+import { createRequire } from 'node:module';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const require = createRequire(path.join(process.env.FHIRLAKE_S3_NODE_MODULES ?? process.cwd(), 'x.js'));
+const S3rver = require('s3rver');
+
+const args = process.argv.slice(2);
+const opt = { buckets: [], slowdown: 0, failPart: 0, dir: '', log: '' };
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--dir') opt.dir = args[++i];
+  else if (a === '--bucket') opt.buckets.push(args[++i]);
+  else if (a === '--slowdown') opt.slowdown = Number(args[++i]);
+  else if (a === '--fail-part') opt.failPart = Number(args[++i]);
+  else if (a === '--request-log') opt.log = args[++i];
+  else { console.error(`unknown argument ${a}`); process.exit(2); }
+}
+const kSecrets = new Map([['S3RVER', 'S3RVER']]);
+
+function s3Error(ctx, status, code, message) {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+}
+
+const rfc3986 = s => encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
+
+// AWS SigV4 header authentication, recomputed from the request as received.
+function checkSignature(ctx) {
+  const auth = ctx.get('authorization');
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(auth);
+  if (!m) return ['AccessDenied', 'missing or malformed SigV4 Authorization header'];
+  const [, keyId, date, region, signedHeaders, signature] = m;
+  const secret = kSecrets.get(keyId);
+  if (!secret) return ['InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.'];
+  const raw = ctx.req.url;
+  const q = raw.indexOf('?');
+  const uri = q < 0 ? raw : raw.slice(0, q);
+  const query = q < 0 ? [] : raw.slice(q + 1).split('&').filter(Boolean).map(p => {
+    const eq = p.indexOf('=');
+    const name = decodeURIComponent(eq < 0 ? p : p.slice(0, eq));
+    const value = eq < 0 ? '' : decodeURIComponent(p.slice(eq + 1).replace(/\+/g, '%20'));
+    return [rfc3986(name), rfc3986(value)];
+  }).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  const headers = signedHeaders.split(';').map(h => `${h}:${String(ctx.req.headers[h] ?? '').trim().replace(/ +/g, ' ')}\n`).join('');
+  const canonical = [ctx.method, uri, query.map(([n, v]) => `${n}=${v}`).join('&'), headers, signedHeaders,
+    ctx.get('x-amz-content-sha256')].join('\n');
+  const toSign = ['AWS4-HMAC-SHA256', ctx.get('x-amz-date'), `${date}/${region}/s3/aws4_request`,
+    crypto.createHash('sha256').update(canonical).digest('hex')].join('\n');
+  let k = hmac('AWS4' + secret, date);
+  k = hmac(k, region);
+  k = hmac(k, 's3');
+  k = hmac(k, 'aws4_request');
+  if (hmac(k, toSign).toString('hex') !== signature) {
+    return ['SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'];
+  }
+  return null;
+}
+
+const locks = new Map();  // key -> promise of the request holding it
+async function withKeyLock(key, fn) {
+  const previous = locks.get(key) ?? Promise.resolve();
+  let release;
+  const mine = new Promise(r => { release = r; });
+  const chained = previous.then(() => mine);
+  locks.set(key, chained);
+  await previous;
+  try { return await fn(); } finally {
+    release();
+    if (locks.get(key) === chained) locks.delete(key);
+  }
+}
+
+const server = new S3rver({
+  address: '127.0.0.1', port: 0, silent: true, directory: opt.dir, vhostBuckets: false,
+  configureBuckets: opt.buckets.map(name => ({ name, configs: [] })),
+});
+let requests = 0;
+const front = async (ctx, next) => {
+  requests++;
+  if (opt.log) fs.appendFileSync(opt.log, JSON.stringify({ method: ctx.method, url: ctx.req.url }) + '\n');
+  if (requests <= opt.slowdown) return s3Error(ctx, 503, 'SlowDown', 'Please reduce your request rate.');
+  const bad = checkSignature(ctx);
+  if (bad) return s3Error(ctx, 403, bad[0], bad[1]);
+  if (opt.failPart && ctx.method === 'PUT' && ctx.query.partNumber === String(opt.failPart)) {
+    return s3Error(ctx, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+  }
+  if (ctx.method === 'PUT' && ctx.get('if-none-match') === '*' && !('partNumber' in ctx.query)) {
+    const [, bucket, ...rest] = ctx.path.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    return withKeyLock(`${bucket}/${key}`, async () => {
+      if (await server.store.existsObject(bucket, key)) {
+        return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      }
+      return next();
+    });
+  }
+  return next();
+};
+server.middleware.unshift(front);
+const address = await server.run();
+process.stdout.write(JSON.stringify({ port: address.port }) + '\n');
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
