@@ -20,6 +20,7 @@
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/parquet/file_reader.h"
@@ -349,10 +350,11 @@ class DataFiles {
 
   std::vector<delta::AddFile> Adds() const {
     std::vector<delta::AddFile> adds;
-    for (const auto& [name, rows] : done_) {
+    for (size_t i = 0; i < done_.size(); ++i) {
+      const auto& [name, rows] = done_[i];
       std::error_code ec;
       adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
-                      static_cast<int64_t>(rows), json{{"numRecords", rows}}.dump(), std::nullopt});
+                      static_cast<int64_t>(rows), stats_[i], std::nullopt});
     }
     return adds;
   }
@@ -364,6 +366,7 @@ class DataFiles {
     if (!current_.empty()) fs::remove(root_ / current_, ec);
     for (const auto& [name, rows] : done_) fs::remove(root_ / name, ec);
     done_.clear();
+    stats_.clear();
     current_.clear();
   }
 
@@ -380,6 +383,7 @@ class DataFiles {
   Status CloseCurrent() {
     shredder_.reset();
     Status s = writer_->Close();
+    if (s.ok()) stats_.push_back(DeltaFileStats(schema_, *writer_));
     writer_.reset();
     if (!s.ok()) return s;
     done_.emplace_back(current_, current_rows_);
@@ -397,6 +401,7 @@ class DataFiles {
   std::string current_;
   uint64_t current_rows_ = 0;
   std::vector<std::pair<std::string, uint64_t>> done_;
+  std::vector<std::string> stats_;  // add.stats of each of done_
 };
 
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
@@ -444,7 +449,9 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     return result;
   }
 
-  parquet::Schema schema = BuildTableSchema(type, o.schema);
+  TableSchemaOptions schema_options = o.schema;  // a table with text decimals keeps them until overwritten
+  schema_options.decimals_as_text |= o.mode != SaveMode::kOverwrite && HasTextDecimals(snapshot->schema_string);
+  parquet::Schema schema = BuildTableSchema(type, schema_options);
   const std::string schema_string = delta::SparkSchemaJson(schema);
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -545,6 +552,10 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
     commit.txn = o.txn;
     if (snapshot->version < 0 || snapshot->schema_string != schema_string) commit.schema_string = schema_string;
     commit.adds = out.Adds();
+    if (use_dvs) {  // PROTOCOL.md: tightBounds once deletion vectors apply
+      for (auto& add : commit.adds) add.stats_json = WithTightBounds(add.stats_json, true);
+      for (auto& add : dv_adds) add.stats_json = WithTightBounds(add.stats_json, false);
+    }
     if (o.mode == SaveMode::kOverwrite) {
       commit.removes = snapshot->files;
     } else if (use_dvs) {
