@@ -38,6 +38,11 @@ json SparkType(const parquet::SchemaNode& n) {
       return n.logical == parquet::LogicalType::kTimestampMicrosUtc ? "timestamp" : "long";
     case parquet::PhysicalType::kDouble: return "double";
     case parquet::PhysicalType::kByteArray: return n.logical == parquet::LogicalType::kString ? "string" : "binary";
+    case parquet::PhysicalType::kFixedLenByteArray:
+      if (n.logical == parquet::LogicalType::kDecimal) {
+        return "decimal(" + std::to_string(n.precision) + "," + std::to_string(n.scale) + ")";
+      }
+      return "binary";
   }
   return "string";
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "fhirlake/load/file_stats.h"
 #include "fhirlake/store/names.h"
 
 namespace fhirlake::load {
@@ -45,10 +46,11 @@ Status DataFiles::Close() { return writer_ ? CloseCurrent() : Status::Ok(); }
 
 std::vector<delta::AddFile> DataFiles::Adds() const {
   std::vector<delta::AddFile> adds;
-  for (const auto& [name, rows] : done_) {
+  for (size_t i = 0; i < done_.size(); ++i) {
+    const auto& [name, rows] = done_[i];
     std::error_code ec;
     adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
-                    static_cast<int64_t>(rows), json{{"numRecords", rows}}.dump(), std::nullopt});
+                    static_cast<int64_t>(rows), stats_[i], std::nullopt});
   }
   return adds;
 }
@@ -60,6 +62,7 @@ void DataFiles::Discard() {
   if (!current_.empty()) fs::remove(root_ / current_, ec);
   for (const auto& [name, rows] : done_) fs::remove(root_ / name, ec);
   done_.clear();
+  stats_.clear();
   current_.clear();
 }
 
@@ -76,6 +79,7 @@ Status DataFiles::Open() {
 Status DataFiles::CloseCurrent() {
   shredder_.reset();
   Status s = writer_->Close();
+  if (s.ok()) stats_.push_back(DeltaFileStats(schema_, *writer_));
   writer_.reset();
   if (!s.ok()) return s;
   done_.emplace_back(current_, current_rows_);

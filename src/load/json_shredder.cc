@@ -15,7 +15,63 @@ using parquet::Repetition;
 using parquet::SchemaNode;
 namespace od = simdjson::ondemand;
 
-enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4 };
+enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4, kDecimal = 5 };
+
+bool ParseDecimal(std::string_view text, int precision, int scale, __int128& unscaled) {
+  size_t i = 0;
+  const bool negative = i < text.size() && text[i] == '-';
+  if (negative) ++i;
+  // The digits without the point, and where the point goes among them.
+  std::string digits;
+  long point = 0;
+  bool seen_point = false, any = false;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= '0' && c <= '9') {
+      any = true;
+      if (digits.empty() && c == '0') {  // leading zeros carry no digits
+        if (seen_point) --point;
+        continue;
+      }
+      digits.push_back(c);
+      if (!seen_point) ++point;
+    } else if (c == '.' && !seen_point) {
+      seen_point = true;
+    } else {
+      break;
+    }
+  }
+  if (!any) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    bool exp_negative = i < text.size() && text[i] == '-';
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+    long exp = 0;
+    bool exp_any = false;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      exp_any = true;
+      if (exp < 100000) exp = exp * 10 + (text[i] - '0');
+    }
+    if (!exp_any) return false;
+    point += exp_negative ? -exp : exp;
+  }
+  if (i != text.size()) return false;
+  // value = 0.digits × 10^point; unscaled = value × 10^scale, rounded.
+  const long keep = point + scale;  // digits that stay left of the scaled point
+  if (keep > precision) {
+    return digits.empty() ? (unscaled = 0, true) : false;
+  }
+  unsigned __int128 v = 0;
+  for (long k = 0; k < keep; ++k) {
+    v = v * 10 + (k < static_cast<long>(digits.size()) ? static_cast<unsigned>(digits[static_cast<size_t>(k)] - '0') : 0u);
+  }
+  if (keep >= 0 && keep < static_cast<long>(digits.size()) && digits[static_cast<size_t>(keep)] >= '5') ++v;
+  unsigned __int128 limit = 1;
+  for (int k = 0; k < precision; ++k) limit *= 10;
+  if (v >= limit) return false;
+  unscaled = negative ? -static_cast<__int128>(v) : static_cast<__int128>(v);
+  return true;
+}
 
 struct JsonShredder::Impl {
   od::parser parser;
@@ -87,13 +143,21 @@ struct JsonShredder::Impl {
           if (auto e = v.get_string().get(s)) return e;
           Stage(n, rep, here, kBytes, 0, 0, s);
         } else if (n.number_as_text && type == od::json_type::number) {
-          std::string_view raw = v.raw_json_token();
-          while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
-            raw.remove_suffix(1);
-          Stage(n, rep, here, kBytes, 0, 0, raw);  // exact source text, e.g. "72.50"
+          Stage(n, rep, here, kBytes, 0, 0, TrimmedToken(v));  // exact source text, e.g. "72.50"
         } else {
           return Skip(n, v, rep, def);
         }
+        return simdjson::SUCCESS;
+      }
+      case PhysicalType::kFixedLenByteArray: {
+        __int128 unscaled = 0;
+        if (n.logical != LogicalType::kDecimal || type != od::json_type::number ||
+            !ParseDecimal(TrimmedToken(v), n.precision, n.scale, unscaled)) {
+          NullAll(n, rep, def);  // out of range: the exact text is in `_json`
+          return simdjson::SUCCESS;
+        }
+        Stage(n, rep, here, kDecimal, static_cast<int64_t>(static_cast<unsigned __int128>(unscaled)));
+        self->staged_.back().high = static_cast<int64_t>(unscaled >> 64);
         return simdjson::SUCCESS;
       }
       case PhysicalType::kInt32:
@@ -134,6 +198,14 @@ struct JsonShredder::Impl {
       }
     }
     return simdjson::SUCCESS;
+  }
+
+  // A number's source text.
+  static std::string_view TrimmedToken(od::value& v) {
+    std::string_view raw = v.raw_json_token();
+    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+      raw.remove_suffix(1);
+    return raw;
   }
 
   // A value of the wrong JSON type: null in the typed columns (the `_json` column keeps it).
@@ -238,6 +310,16 @@ void JsonShredder::Commit() {
         break;
       case kDouble: c.AddDouble(e.rep, e.d); break;
       case kBytes: c.AddBytes(e.rep, e.s); break;
+      case kDecimal: {
+        char be[16];
+        const auto lo = static_cast<uint64_t>(e.i), hi = static_cast<uint64_t>(e.high);
+        for (int b = 0; b < 8; ++b) {
+          be[b] = static_cast<char>(hi >> (56 - 8 * b));
+          be[8 + b] = static_cast<char>(lo >> (56 - 8 * b));
+        }
+        c.AddFixed(e.rep, std::string_view(be, 16));
+        break;
+      }
     }
   }
   staged_.clear();

@@ -22,6 +22,7 @@
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/commit_retry.h"
 #include "fhirlake/load/data_files.h"
+#include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/parquet/file_reader.h"
@@ -408,8 +409,10 @@ Result<std::optional<TableResult>> SkipOrRefuse(const TableLoad& load, const del
 
 // Plan, part 2: the table's schema and directory, and the batch's winners (duplicates within
 // the batch keep the latest meta.lastUpdated; append keeps every line).
-Status PlanTable(TableLoad& load) {
-  load.schema.emplace(BuildTableSchema(load.type, load.o.schema));
+Status PlanTable(TableLoad& load, const delta::Snapshot& snapshot) {
+  TableSchemaOptions schema_options = load.o.schema;  // a table with text decimals keeps them until overwritten
+  schema_options.decimals_as_text |= load.o.mode != SaveMode::kOverwrite && HasTextDecimals(snapshot.schema_string);
+  load.schema.emplace(BuildTableSchema(load.type, schema_options));
   load.schema_string = delta::SparkSchemaJson(*load.schema);
   std::error_code ec;
   fs::create_directories(load.root, ec);
@@ -495,6 +498,10 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
   commit.txn = o.txn;
   if (snapshot.version < 0 || snapshot.schema_string != load.schema_string) commit.schema_string = load.schema_string;
   std::vector<delta::AddFile> adds = a.out.Adds();
+  if (o.deletion_vectors || snapshot.deletion_vectors_enabled()) {  // PROTOCOL.md: tightBounds once DVs apply
+    for (auto& add : adds) add.stats_json = WithTightBounds(add.stats_json, true);
+    for (auto& add : commit.adds) add.stats_json = WithTightBounds(add.stats_json, false);
+  }
   adds.insert(adds.end(), commit.adds.begin(), commit.adds.end());  // new files first, then re-added ones
   commit.adds = std::move(adds);
   if (o.mode == SaveMode::kOverwrite) commit.removes = snapshot.files;
@@ -534,7 +541,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
   auto skipped = SkipOrRefuse(load, *snapshot);
   if (!skipped.ok()) return skipped.status();
   if (*skipped) return **skipped;
-  FHIRLAKE_RETURN_IF_ERROR(PlanTable(load));
+  FHIRLAKE_RETURN_IF_ERROR(PlanTable(load, *snapshot));
 
   CommitRetryOptions retry;
   retry.attempts = o.commit_attempts;

@@ -24,7 +24,10 @@ class Builder {
     if (type == "boolean") return parquet::Leaf(name, PhysicalType::kBoolean);
     if (type == "integer" || type == "positiveInt" || type == "unsignedInt") return parquet::Leaf(name, PhysicalType::kInt32);
     if (type == "instant") return parquet::Leaf(name, PhysicalType::kInt64, LogicalType::kTimestampMicrosUtc);
-    if (type == "decimal") return parquet::DecimalText(name);
+    if (type == "decimal") {
+      return options_.decimals_as_text ? parquet::DecimalText(name)
+                                       : parquet::Decimal(name, kDecimalPrecision, kDecimalScale);
+    }
     return parquet::Leaf(name, PhysicalType::kByteArray, LogicalType::kString);
   }
 
@@ -98,6 +101,10 @@ class Builder {
 };
 
 }  // namespace
+
+bool HasTextDecimals(std::string_view schema_string) {
+  return !schema_string.empty() && schema_string.find("\"decimal(") == std::string_view::npos;
+}
 
 parquet::Schema BuildTableSchema(std::string_view resource_type, const TableSchemaOptions& options) {
   const auto& model = fhir::TypeModel::R4();

@@ -16,7 +16,7 @@ namespace {
 
 constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary = 8;
 constexpr int32_t kPageData = 0, kPageDictionary = 2;
-constexpr size_t kMaxStatBytes = 64;  // longer strings get no min/max (exact values only)
+constexpr size_t kMaxStatBytes = 64;  // a chunk whose min or max is longer gets no min/max (exact values only)
 
 template <typename T>
 void AppendLe(std::string& out, T v) {
@@ -48,6 +48,11 @@ bool Less(PhysicalType type, std::string_view a, std::string_view b) {
       return x < y;
     }
     case PhysicalType::kByteArray: return a < b;  // char_traits<char> compares as unsigned bytes
+    case PhysicalType::kFixedLenByteArray: {
+      // DECIMAL: big-endian two's complement, so signed on the first byte.
+      auto x = static_cast<unsigned char>(a[0] ^ 0x80), y = static_cast<unsigned char>(b[0] ^ 0x80);
+      return x != y ? x < y : a.substr(1) < b.substr(1);
+    }
   }
   return false;
 }
@@ -112,20 +117,65 @@ ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row)
     : leaf_(leaf), current_row_(current_row) {}
 
 void ColumnWriter::PadRows(uint64_t rows) {
+  if (def_.empty() && rows > 0) {
+    null_rows_ = rows;
+    rows_ = rows;
+    return;
+  }
+  PadTo(rows);
+}
+
+void ColumnWriter::PadTo(uint64_t rows) {
   if (rows <= rows_) return;
   const size_t n = rows - rows_;
   if (leaf_.max_rep > 0) rep_.insert(rep_.end(), n, 0);
   def_.insert(def_.end(), n, 0);
   rows_ = rows;
+  if (last_level_ != 0) {
+    ++level_runs_;
+    last_level_ = 0;
+  }
+}
+
+void ColumnWriter::AccumulateStats() {
+  stats_.levels += static_cast<int64_t>(def_.size() + null_rows_);
+  stats_.nulls += static_cast<int64_t>(def_.size() + null_rows_ - present_);
+  if (leaf_.max_rep > 0) {
+    stats_.rows_by_def.resize(static_cast<size_t>(leaf_.max_def) + 1);
+    stats_.rows_by_def[0] += static_cast<int64_t>(null_rows_);
+    for (size_t i = 0; i < def_.size(); ++i) {
+      if (rep_[i] == 0) ++stats_.rows_by_def[def_[i]];
+    }
+  }
+  if (!has_min_max_) return;
+  if (!stats_.has_bounds) {
+    stats_.has_bounds = true;
+    stats_.min = min_;
+    stats_.max = max_;
+    stats_.max_cut = max_cut_;
+    return;
+  }
+  if (Less(leaf_.type, min_, stats_.min)) stats_.min = min_;
+  if (Less(leaf_.type, stats_.max, max_)) {
+    stats_.max = max_;
+    stats_.max_cut = max_cut_;
+  } else if (max_cut_ && stats_.max == max_) {
+    stats_.max_cut = true;
+  }
 }
 
 void ColumnWriter::Level(uint16_t rep, uint16_t def) {
   if (rep == 0) {
-    if (current_row_) PadRows(*current_row_);
+    if (current_row_) PadTo(*current_row_);
     ++rows_;
   }
   if (leaf_.max_rep > 0) rep_.push_back(static_cast<uint8_t>(rep));
   def_.push_back(static_cast<uint8_t>(def));
+  const uint16_t level = static_cast<uint16_t>(rep << 8 | def);
+  if (level != last_level_) {
+    ++level_runs_;
+    last_level_ = level;
+  }
 }
 
 void ColumnWriter::AddNull(uint16_t rep, uint16_t def) { Level(rep, def); }
@@ -136,19 +186,26 @@ void ColumnWriter::Present(uint16_t rep) {
 }
 
 void ColumnWriter::UpdateMinMax(std::string_view plain) {
-  if (min_max_too_long_) return;
-  if (plain.size() > kMaxStatBytes) {
-    min_max_too_long_ = true;
-    has_min_max_ = false;
-    return;
-  }
+  // Only BYTE_ARRAY values can be longer than the cut; a cut value's prefix stays a lower
+  // bound, and a cut maximum is flagged.
+  const bool cut = plain.size() > ColumnStats::kBoundBytes;
+  if (cut) plain = plain.substr(0, ColumnStats::kBoundBytes);
   if (!has_min_max_) {
     min_ = max_ = std::string(plain);
+    min_cut_ = max_cut_ = cut;
     has_min_max_ = true;
     return;
   }
-  if (Less(leaf_.type, plain, min_)) min_ = std::string(plain);
-  if (Less(leaf_.type, max_, plain)) max_ = std::string(plain);
+  if (Less(leaf_.type, plain, min_)) {
+    min_.assign(plain);
+    min_cut_ = cut;
+  }
+  if (Less(leaf_.type, max_, plain)) {
+    max_.assign(plain);
+    max_cut_ = cut;
+  } else if (cut && !max_cut_ && plain == max_) {
+    max_cut_ = true;
+  }
 }
 
 void ColumnWriter::AddBool(uint16_t rep, bool v) {
@@ -187,14 +244,60 @@ void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
   UpdateMinMax(v);
 }
 
+// A chunk where no row reached the column: one data page whose levels are a single run of
+// zeros and which has no values.
+Status ColumnWriter::WriteNullChunk(const Options& o, int64_t file_offset, ColumnChunkInfo& info, std::string& out) {
+  info.num_values = static_cast<int64_t>(null_rows_);
+  info.null_count = static_cast<int64_t>(null_rows_);
+  info.has_min_max = false;
+  std::string raw, levels;
+  for (int max_level : {leaf_.max_rep, leaf_.max_def}) {
+    if (max_level == 0) continue;
+    levels.clear();
+    EncodeRleRun(0, null_rows_, BitWidth(static_cast<uint64_t>(max_level)), levels);
+    AppendLe<uint32_t>(raw, static_cast<uint32_t>(levels.size()));
+    raw += levels;
+  }
+  auto compressed = Compress(o, raw);
+  if (!compressed.ok()) return compressed.status();
+  ThriftCompactWriter header;
+  PageHeader(kPageData, raw.size(), compressed->size(), static_cast<int32_t>(null_rows_), kEncodingPlain, header);
+  const size_t start = out.size();
+  info.data_page_offset = file_offset;
+  out += header.bytes();
+  out += *compressed;
+  info.uncompressed_size = static_cast<int64_t>(header.bytes().size() + raw.size());
+  info.compressed_size = static_cast<int64_t>(out.size() - start);
+  return Status::Ok();
+}
+
+void ColumnWriter::AddFixed(uint16_t rep, std::string_view v) {
+  Present(rep);
+  values_.append(v);
+  UpdateMinMax(v);
+}
+
 Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_offset, std::string& out) {
   ColumnChunkInfo info;
   info.file_offset = file_offset;
   info.num_values = static_cast<int64_t>(def_.size());
   info.null_count = static_cast<int64_t>(def_.size() - present_);
-  info.has_min_max = has_min_max_;
-  info.min = min_;
-  info.max = max_;
+  // Parquet statistics are exact values: a chunk whose bounds were cut or are long gets none.
+  info.has_min_max = has_min_max_ && !min_cut_ && !max_cut_ && min_.size() <= kMaxStatBytes &&
+                     max_.size() <= kMaxStatBytes;
+  if (info.has_min_max) {
+    info.min = min_;
+    info.max = max_;
+  }
+  AccumulateStats();
+  if (null_rows_ > 0) {
+    FHIRLAKE_RETURN_IF_ERROR(WriteNullChunk(o, file_offset, info, out));
+    rows_ = 0;
+    null_rows_ = 0;
+    level_runs_ = 0;
+    last_level_ = 0xFFFF;
+    return info;
+  }
   const size_t start = out.size();
   ThriftCompactWriter header;
 
@@ -236,7 +339,10 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   // Data pages, split at row boundaries (rep == 0) once they reach the page size.
   info.data_page_offset = file_offset + static_cast<int64_t>(out.size() - start);
   const size_t n = def_.size();
-  const size_t fixed = leaf_.type == PhysicalType::kInt32 ? 4 : leaf_.type == PhysicalType::kBoolean ? 0 : 8;
+  const size_t fixed = leaf_.type == PhysicalType::kInt32               ? 4
+                       : leaf_.type == PhysicalType::kBoolean           ? 0
+                       : leaf_.type == PhysicalType::kFixedLenByteArray ? static_cast<size_t>(leaf_.type_length)
+                                                                        : 8;
   size_t level = 0, value = 0;
   while (level < n || (n == 0 && level == 0)) {
     size_t page_end = level, page_values = 0, bytes = 0;
@@ -299,7 +405,9 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   offsets_.clear();
   bools_.clear();
   present_ = 0;
-  has_min_max_ = min_max_too_long_ = false;
+  level_runs_ = 0;
+  last_level_ = 0xFFFF;
+  has_min_max_ = min_cut_ = max_cut_ = false;
   min_.clear();
   max_.clear();
   return info;

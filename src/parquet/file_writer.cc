@@ -42,9 +42,14 @@ Status FileWriter::EndRow() {
   ++rows_in_group_;
   ++total_rows_;
   if ((rows_in_group_ & 255) == 0) {
-    size_t buffered = 0;
-    for (const auto& c : columns_) buffered += c->buffered_bytes(rows_in_group_);
-    if (buffered >= options_.row_group_bytes) return FlushRowGroup();
+    // A row group ends when its encoded size reaches the target, or when what it holds in
+    // memory (a byte per level written) reaches four times the target.
+    size_t encoded = 0, memory = 0;
+    for (const auto& c : columns_) {
+      encoded += c->encoded_bytes();
+      memory += c->memory_bytes();
+    }
+    if (encoded >= options_.row_group_bytes || memory >= 4 * options_.row_group_bytes) return FlushRowGroup();
   }
   return Status::Ok();
 }
@@ -74,7 +79,7 @@ Status FileWriter::Close() {
   closed_ = true;
   FHIRLAKE_RETURN_IF_ERROR(FlushRowGroup());
   ThriftCompactWriter w;
-  w.I32(1, 2);  // version
+  w.I32(1, 1);  // version: 1 (parquet-format's FileMetaData.version; 2 is not defined)
   schema_.WriteThrift(w);
   w.I64(3, static_cast<int64_t>(total_rows_));
   w.BeginList(4, ThriftType::kStruct, row_groups_.size());
@@ -87,7 +92,7 @@ Status FileWriter::Close() {
       const SchemaNode& leaf = *schema_.leaves()[i];
       compressed_total += c.compressed_size;
       w.BeginElementStruct();
-      w.I64(2, c.file_offset);
+      w.I64(2, 0);  // file_offset: deprecated (parquet.thrift), 0 as current writers do
       w.BeginStruct(3);  // ColumnMetaData
       w.I32(1, static_cast<int32_t>(leaf.type));
       if (c.dictionary) {

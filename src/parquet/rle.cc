@@ -64,6 +64,8 @@ void Encode(const T* values, size_t n, int width, std::string& out) {
 
 }  // namespace
 
+void EncodeRleRun(uint32_t value, size_t count, int bit_width, std::string& out) { Rle(value, count, bit_width, out); }
+
 int BitWidth(uint64_t max_value) {
   int w = 0;
   while (max_value > 0) {

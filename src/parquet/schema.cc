@@ -6,7 +6,7 @@ namespace fhirlake::parquet {
 namespace {
 
 // Parquet ConvertedType values, written beside the logical type for older readers.
-constexpr int32_t kConvertedUtf8 = 0, kConvertedList = 3, kConvertedTimestampMicros = 10;
+constexpr int32_t kConvertedUtf8 = 0, kConvertedList = 3, kConvertedDecimal = 5, kConvertedTimestampMicros = 10;
 
 void Number(SchemaNode& node, int def, int rep, std::vector<std::string> path, std::vector<const SchemaNode*>& leaves) {
   if (node.repetition != Repetition::kRequired) ++def;
@@ -40,6 +40,7 @@ size_t CountNodes(const SchemaNode& n) {
 void WriteElement(const SchemaNode& n, bool is_root, ThriftCompactWriter& w) {
   w.BeginElementStruct();
   if (n.is_leaf) w.I32(1, static_cast<int32_t>(n.type));
+  if (n.is_leaf && n.type_length > 0) w.I32(2, n.type_length);
   if (!is_root) w.I32(3, static_cast<int32_t>(n.repetition));
   w.Binary(4, n.name);
   if (!n.is_leaf) w.I32(5, static_cast<int32_t>(n.children.size()));
@@ -47,6 +48,11 @@ void WriteElement(const SchemaNode& n, bool is_root, ThriftCompactWriter& w) {
     case LogicalType::kString: w.I32(6, kConvertedUtf8); break;
     case LogicalType::kList: w.I32(6, kConvertedList); break;
     case LogicalType::kTimestampMicrosUtc: w.I32(6, kConvertedTimestampMicros); break;
+    case LogicalType::kDecimal:
+      w.I32(6, kConvertedDecimal);
+      w.I32(7, n.scale);
+      w.I32(8, n.precision);
+      break;
     case LogicalType::kNone: break;
   }
   if (n.logical != LogicalType::kNone) {
@@ -61,6 +67,12 @@ void WriteElement(const SchemaNode& n, bool is_root, ThriftCompactWriter& w) {
         w.BeginStruct(2);  // MICROS
         w.EndStruct();
         w.EndStruct();
+        w.EndStruct();
+        break;
+      case LogicalType::kDecimal:
+        w.BeginStruct(5);  // DecimalType
+        w.I32(1, n.scale);
+        w.I32(2, n.precision);
         w.EndStruct();
         break;
       case LogicalType::kNone: break;
@@ -94,6 +106,14 @@ std::unique_ptr<SchemaNode> Group(std::string name, std::vector<std::unique_ptr<
 std::unique_ptr<SchemaNode> DecimalText(std::string name) {
   auto n = Leaf(std::move(name), PhysicalType::kByteArray, LogicalType::kString);
   n->number_as_text = true;
+  return n;
+}
+
+std::unique_ptr<SchemaNode> Decimal(std::string name, int precision, int scale) {
+  auto n = Leaf(std::move(name), PhysicalType::kFixedLenByteArray, LogicalType::kDecimal);
+  n->type_length = 16;
+  n->precision = precision;
+  n->scale = scale;
   return n;
 }
 

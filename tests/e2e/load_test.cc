@@ -8,6 +8,7 @@
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/sample_generator.h"
 #include "tests/support/duckdb.h"
+#include "tests/support/parquet_readers.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -20,6 +21,11 @@ using nlohmann::json;
 class LoadTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(fhir::GenerateSample(src(), {25, 3, 100000}).ok()); }
+  // Every Parquet file the test wrote (data files, live or removed) is read whole by arrow-rs
+  // and hyparquet too.
+  void TearDown() override {
+    for (const auto& failure : ParquetReaderFailures(wh())) ADD_FAILURE() << failure;
+  }
   fs::path src() const { return dir_ / "export"; }
   fs::path wh() const { return dir_ / "warehouse"; }
 
@@ -97,6 +103,47 @@ TEST_F(LoadTest, LargeLoadsAreSplitIntoFilesOfTheTargetSize) {
   json back = DuckDb("SELECT count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids FROM t", {{"t", wh() / "Observation"}});
   EXPECT_EQ(back[0]["n"], lines) << back.dump();
   EXPECT_EQ(back[0]["ids"], lines);
+}
+
+// Every add carries Delta statistics, and they are what DuckDB computes over the file itself.
+TEST_F(LoadTest, EveryAddCarriesStatisticsEqualToTheData) {
+  fs::create_directories(dir_ / "big");
+  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {300, 9, 100000}).ok());
+  auto r = RunFhirlake({"load", (dir_ / "big").string(), wh().string(), "--types", "Observation,Patient",
+                        "--target-file-mb", "1", "--row-group-mb", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string type : {"Observation", "Patient"}) {
+    auto snap = delta::Table(wh() / type).Load();
+    ASSERT_TRUE(snap.ok());
+    ASSERT_FALSE(snap->files.empty());
+    for (const auto& f : snap->files) {
+      json stats = json::parse(f.stats_json);
+      const std::string file = (wh() / type / f.path).string();
+      const std::string code = type == "Observation" ? "status" : "gender";  // a string column of each
+      json want = DuckDb(
+          "SELECT count(*)::INTEGER AS n, min(id) AS min_id, max(id) AS max_id, (count(*) - count(id))::INTEGER AS null_id, "
+          "strftime(min(meta.lastUpdated), '%Y-%m-%dT%H:%M:%S.%gZ') AS min_lu, "
+          "strftime(max(meta.lastUpdated), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_lu, "
+          "(count(*) - count(meta.lastUpdated))::INTEGER AS null_lu, min(" + code + ") AS min_code, "
+          "max(" + code + ") AS max_code, (count(*) - count(" + code + "))::INTEGER AS null_code, "
+          "(count(*) - count(identifier))::INTEGER AS null_identifier, "
+          "(count(*) - count(meta.versionId))::INTEGER AS null_version FROM '" + file + "'");
+      ASSERT_TRUE(want.is_array() && want.size() == 1) << want.dump();
+      const json& w = want[0];
+      EXPECT_EQ(stats["numRecords"], w["n"]) << file;
+      EXPECT_EQ(stats["minValues"]["id"], w["min_id"]) << file;
+      EXPECT_EQ(stats["maxValues"]["id"], w["max_id"]) << file;
+      EXPECT_EQ(stats["nullCount"]["id"], w["null_id"]) << file;
+      EXPECT_EQ(stats["minValues"]["meta"]["lastUpdated"], w["min_lu"]) << file;
+      EXPECT_EQ(stats["maxValues"]["meta"]["lastUpdated"], w["max_lu"]) << file;
+      EXPECT_EQ(stats["nullCount"]["meta"]["lastUpdated"], w["null_lu"]) << file;
+      EXPECT_EQ(stats["nullCount"]["meta"]["versionId"], w["null_version"]) << file;
+      EXPECT_EQ(stats["nullCount"]["identifier"], w["null_identifier"]) << file << ": a list's null rows";
+      EXPECT_EQ(stats["minValues"][code], w["min_code"]) << file;
+      EXPECT_EQ(stats["maxValues"][code], w["max_code"]) << file;
+      EXPECT_EQ(stats["nullCount"][code], w["null_code"]) << file;
+    }
+  }
 }
 
 TEST_F(LoadTest, IgnoreSkipsAndErrorRefusesAnExistingTable) {

@@ -49,14 +49,26 @@ TEST(TableSchema, PatientColumnsFollowTheModel) {
   EXPECT_EQ(FindLeaf(s, "name.list.element.extension.list.element.url"), nullptr) << "no extensions below the root";
 }
 
-TEST(TableSchema, DepthIsConfigurableAndDecimalsAreExactText) {
+TEST(TableSchema, DepthIsConfigurableAndDecimalsAreTyped) {
   parquet::Schema deep = BuildTableSchema("Observation", {4});
   parquet::Schema shallow = BuildTableSchema("Observation", {2});
   EXPECT_GT(deep.leaves().size(), shallow.leaves().size());
   const auto* value = FindLeaf(shallow, "valueQuantity.value");
   ASSERT_NE(value, nullptr);
-  EXPECT_TRUE(value->number_as_text);
+  EXPECT_EQ(value->logical, parquet::LogicalType::kDecimal);
+  EXPECT_EQ(value->precision, kDecimalPrecision);
+  EXPECT_EQ(value->scale, kDecimalScale);
   EXPECT_NE(FindLeaf(shallow, "component.list.element.valueQuantity.value"), nullptr);
+}
+
+TEST(TableSchema, TablesWithTextDecimalsKeepThem) {
+  parquet::Schema legacy = BuildTableSchema("Observation", {.max_depth = 3, .decimals_as_text = true});
+  const auto* value = FindLeaf(legacy, "valueQuantity.value");
+  ASSERT_NE(value, nullptr);
+  EXPECT_TRUE(value->number_as_text);
+  EXPECT_TRUE(HasTextDecimals(R"({"type":"struct","fields":[{"name":"value","type":"string"}]})"));
+  EXPECT_FALSE(HasTextDecimals(R"j({"type":"struct","fields":[{"name":"value","type":"decimal(38,18)"}]})j"));
+  EXPECT_FALSE(HasTextDecimals("")) << "a new table";
 }
 
 TEST(TableSchema, UnknownTypesGetIdMetaAndJson) {
@@ -110,7 +122,9 @@ TEST(TableSchema, GeneratedResourcesAreQueryableInDuckDb) {
     std::string lu = src["meta"]["lastUpdated"];  // 2023-05-06T07:08:09.000Z → 2023-05-06 07:08:09+00
     EXPECT_EQ(p[i]["lu"], lu.substr(0, 10) + " " + lu.substr(11, 8) + "+00");
   }
-  json o = DuckDb("SELECT valueQuantity.value AS v, len(component)::INTEGER AS parts, "
+  json o = DuckDb("SELECT CAST(valueQuantity.value AS VARCHAR) AS v, "
+                  "valueQuantity.value = CAST(json_extract(_json, '$.valueQuantity.value')::VARCHAR AS DECIMAL(38,18)) AS same, "
+                  "len(component)::INTEGER AS parts, "
                   "component[1].valueQuantity.value AS systolic, valueCodeableConcept.coding[1].code AS smoking, _json "
                   "FROM '" + (dir / "observation.parquet").string() + "'");
   ASSERT_TRUE(o.is_array()) << o.dump();
@@ -121,9 +135,8 @@ TEST(TableSchema, GeneratedResourcesAreQueryableInDuckDb) {
     EXPECT_EQ(o[i]["_json"], line);
     if (!o[i]["v"].is_null()) {
       ++quantities;
-      // The exact source text of the decimal, e.g. "36.50".
-      std::string needle = "\"value\":" + o[i]["v"].get<std::string>() + ",";
-      EXPECT_NE(line.find(needle), std::string::npos) << needle << " not in " << line;
+      // DECIMAL(38,18) holding the source text's value, e.g. 36.50 → 36.500000000000000000.
+      EXPECT_EQ(o[i]["same"], true) << o[i]["v"] << " is not the value in " << line;
     }
     if (!o[i]["parts"].is_null()) {
       ++panels;

@@ -133,6 +133,61 @@ TEST(ParquetFile, ManyRowsAcrossPagesAndRowGroupsWithDictionaries) {
   EXPECT_EQ(minmax[0]["nulls"], 0);
 }
 
+TEST(ParquetFile, DecimalsReadBackAsTheSourceTextsValues) {
+  TempDir dir;
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(Leaf("id", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Decimal("value", 38, 18));
+  cols.push_back(List("values", Decimal("element", 38, 18)));
+  cols.push_back(Leaf("_json", PhysicalType::kByteArray, LogicalType::kString));
+  Schema schema(std::move(cols));
+  // Source text → the value DuckDB must read (DECIMAL(38,18) as text); null where it cannot hold it.
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"72.50", "72.500000000000000000"},
+      {"-0.001", "-0.001000000000000000"},
+      {"0", "0.000000000000000000"},
+      {"1e3", "1000.000000000000000000"},
+      {"-2.5E-2", "-0.025000000000000000"},
+      {"12345678901234567890.123456789012345678", "12345678901234567890.123456789012345678"},
+      {"0.0000000000000000015", "0.000000000000000002"},  // rounded at the 18th fractional digit
+      {"123456789012345678901", nullptr},                   // 21 integer digits: does not fit
+      {"\"7\"", nullptr},                                  // not a number
+  };
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    lines.push_back(R"({"id":"r)" + std::to_string(i) + R"(","value":)" + cases[i].first + R"(,"values":[1.5,)" +
+                    cases[i].first + "]}");
+  }
+  WriteFile(dir / "d.parquet", schema, lines);
+  json rows = DuckDb("SELECT id, CAST(value AS VARCHAR) AS v, CAST(\"values\"[1] AS VARCHAR) AS first, "
+                     "typeof(value) AS t FROM '" + (dir / "d.parquet").string() + "' ORDER BY id");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  ASSERT_EQ(rows.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(rows[i]["v"], cases[i].second) << cases[i].first;
+    EXPECT_EQ(rows[i]["first"], "1.500000000000000000");
+    EXPECT_EQ(rows[i]["t"], "DECIMAL(38,18)");
+  }
+  // Footer statistics compare decimals as signed numbers.
+  json minmax = DuckDb("SELECT stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata('" + (dir / "d.parquet").string() +
+                       "') WHERE path_in_schema = 'value'");
+  ASSERT_TRUE(minmax.is_array() && minmax.size() == 1) << minmax.dump();
+  EXPECT_EQ(minmax[0]["lo"], "-0.025000000000000000");
+  EXPECT_EQ(minmax[0]["hi"], "12345678901234567890.123456789012345678");
+}
+
+TEST(ParquetFile, FooterFollowsParquetThrift) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  WriteFile(dir / "f.parquet", schema, kLines);
+  json meta = DuckDb("SELECT format_version::INTEGER AS v FROM parquet_file_metadata('" + (dir / "f.parquet").string() + "')");
+  ASSERT_TRUE(meta.is_array() && meta.size() == 1) << meta.dump();
+  EXPECT_EQ(meta[0]["v"], 1) << "FileMetaData.version";
+  json chunks = DuckDb("SELECT max(file_offset)::INTEGER AS o FROM parquet_metadata('" + (dir / "f.parquet").string() + "')");
+  ASSERT_TRUE(chunks.is_array()) << chunks.dump();
+  EXPECT_EQ(chunks[0]["o"], 0) << "ColumnChunk.file_offset is deprecated and 0";
+}
+
 TEST(ParquetFile, MalformedLineLeavesNoTrace) {
   TempDir dir;
   Schema schema = PatientLikeSchema();

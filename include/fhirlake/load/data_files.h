@@ -66,6 +66,7 @@ class DataFiles {
   std::string current_;
   uint64_t current_rows_ = 0;
   std::vector<std::pair<std::string, uint64_t>> done_;
+  std::vector<std::string> stats_;  // add.stats of each of done_
   bool kept_ = false;
 };
 

@@ -1,8 +1,8 @@
 // JsonShredder: turns one JSON resource into the repetition/definition levels and values of a
 // Parquet schema's leaves (Dremel record shredding), for parquet::FileWriter. Elements the
 // schema does not have are skipped (they live on in the `_json` column); values of the wrong
-// JSON type become nulls. Numbers kept as strings (FHIR decimals) keep their source text
-// exactly. A row is staged and reaches the columns only when the whole line parsed, so a
+// JSON type become nulls. FHIR decimals become DECIMAL values (see ParseDecimal), or, in a
+// schema that keeps them as text, their source text exactly. A row is staged and reaches the columns only when the whole line parsed, so a
 // malformed line leaves the file untouched.
 #pragma once
 
@@ -15,6 +15,11 @@
 #include "fhirlake/status.h"
 
 namespace fhirlake::load {
+
+// The JSON number `text` as the unscaled value of a DECIMAL with `scale` fractional digits
+// (digits beyond the scale are rounded half away from zero). False when `text` is not a JSON
+// number or its value needs more than `precision` digits.
+bool ParseDecimal(std::string_view text, int precision, int scale, __int128& unscaled);
 
 class JsonShredder {
  public:
@@ -39,10 +44,11 @@ class JsonShredder {
   struct Entry {
     uint32_t leaf;
     uint16_t rep, def;
-    uint8_t kind;  // 0 null, 1 bool, 2 int64, 3 double, 4 bytes
+    uint8_t kind;  // 0 null, 1 bool, 2 int64, 3 double, 4 bytes, 5 decimal (i: low, high: high 64 bits)
     int64_t i;
     double d;
     std::string_view s;
+    int64_t high = 0;
   };
   struct Impl;
   void Commit();

@@ -31,6 +31,24 @@ struct ColumnChunkInfo {  // what the footer needs about a written chunk
   bool has_min_max = false;
 };
 
+// What one column held across every chunk written so far (the whole file once the writer is
+// closed), for table-level statistics such as Delta's `add.stats`.
+struct ColumnStats {
+  static constexpr size_t kBoundBytes = 260;  // BYTE_ARRAY bounds keep at most this prefix
+
+  int64_t levels = 0;  // definition levels written (one per row for a leaf without a repeated ancestor)
+  int64_t nulls = 0;   // levels without a value
+  // Leaves with a repeated ancestor: rows counted by the definition level of their first
+  // level; rows[d] for d < node.max_def are the rows where an ancestor `node` is null.
+  std::vector<int64_t> rows_by_def;
+  // Bounds of the present values, PLAIN-encoded; BYTE_ARRAY values are the raw bytes, cut to
+  // kBoundBytes: `min` is then still a lower bound, and `max_cut` says that the maximum
+  // value continues past `max` (so `max` alone is not an upper bound).
+  bool has_bounds = false;
+  std::string min, max;
+  bool max_cut = false;
+};
+
 class ColumnWriter {
  public:
   // With `current_row` (the 0-based row being written, kept by the FileWriter), rows that never
@@ -46,16 +64,22 @@ class ColumnWriter {
   void AddInt64(uint16_t rep, int64_t v);
   void AddDouble(uint16_t rep, double v);
   void AddBytes(uint16_t rep, std::string_view v);
+  // FIXED_LEN_BYTE_ARRAY: `v` has exactly the leaf's type_length bytes (DECIMAL: big-endian).
+  void AddFixed(uint16_t rep, std::string_view v);
 
-  // Ends the chunk's rows at `rows`: rows the column has not seen become level-0 nulls.
+  // Ends the chunk's rows at `rows`: rows the column has not seen become level-0 nulls. A
+  // chunk the rows never reached is kept as a count (written as one run), not as levels.
   void PadRows(uint64_t rows);
 
-  // Bytes buffered (levels and values), for row-group sizing.
-  // Rows up to `current_rows` that are still to be padded are counted as well.
-  size_t buffered_bytes(uint64_t current_rows) const {
-    size_t pending = current_rows > rows_ ? current_rows - rows_ : 0;
-    return values_.size() + offsets_.size() * 4 + def_.size() + rep_.size() + pending * (leaf_.max_rep > 0 ? 2 : 1);
-  }
+  // About the bytes the buffered rows will take encoded (before compression), for row-group
+  // sizing: the PLAIN values plus a couple of bytes per run of equal levels (the RLE hybrid
+  // encodes a run in a few bytes, so a column of nulls costs almost nothing, while padding
+  // to the current row is one run).
+  size_t encoded_bytes() const { return values_.size() + bools_.size() / 8 + 2 * level_runs_; }
+  // Bytes held in memory (levels and values), for bounding memory.
+  size_t memory_bytes() const { return values_.size() + offsets_.size() * 4 + def_.size() + rep_.size(); }
+  // Kept for callers that sized row groups by buffered bytes: now encoded_bytes().
+  size_t buffered_bytes(uint64_t /*current_rows*/) const { return encoded_bytes(); }
   size_t level_count() const { return def_.size(); }
 
   struct Options {
@@ -69,22 +93,32 @@ class ColumnWriter {
   Result<ColumnChunkInfo> WriteChunk(const Options& options, int64_t file_offset, std::string& out);
 
   const SchemaNode& leaf() const { return leaf_; }
+  // The statistics of every chunk written so far (not of rows still buffered).
+  const ColumnStats& stats() const { return stats_; }
 
  private:
+  void PadTo(uint64_t rows);  // rows before `rows` the column has not seen become nulls
   void Level(uint16_t rep, uint16_t def);
+  Status WriteNullChunk(const Options& options, int64_t file_offset, ColumnChunkInfo& info, std::string& out);
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
+  void AccumulateStats();  // adds the chunk being written to stats_
 
   const SchemaNode& leaf_;
   const uint64_t* current_row_;
   uint64_t rows_ = 0;  // rows started in this chunk (levels with rep 0)
   std::vector<uint8_t> rep_, def_;  // levels fit a byte: schemas nest far less than 255 deep
-  std::string values_;              // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed)
+  std::string values_;              // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed;
+                                    // FIXED_LEN_BYTE_ARRAY: the bytes back to back)
   std::vector<uint32_t> offsets_;   // BYTE_ARRAY: start of each value's bytes in values_
   std::vector<bool> bools_;         // BOOLEAN values (bit-packed when written)
   size_t present_ = 0;
-  std::string min_, max_;
-  bool has_min_max_ = false, min_max_too_long_ = false;
+  uint64_t null_rows_ = 0;  // a chunk of nothing but level-0 nulls, not materialised (def_ is empty)
+  size_t level_runs_ = 0;  // runs of equal (rep, def) levels in this chunk
+  uint16_t last_level_ = 0xFFFF;  // the last (rep << 8 | def)
+  std::string min_, max_;  // chunk bounds (BYTE_ARRAY: cut to ColumnStats::kBoundBytes)
+  bool has_min_max_ = false, min_cut_ = false, max_cut_ = false;
+  ColumnStats stats_;
 };
 
 }  // namespace fhirlake::parquet

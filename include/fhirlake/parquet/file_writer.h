@@ -18,7 +18,7 @@ namespace fhirlake::parquet {
 
 struct WriterOptions {
   ColumnWriter::Options column;
-  size_t row_group_bytes = 64u << 20;
+  size_t row_group_bytes = 64u << 20;  // encoded (uncompressed) size at which a row group ends
   std::string created_by = "fhirlake version 0.1.0";
 };
 
@@ -30,6 +30,8 @@ class FileWriter {
   ~FileWriter();
 
   ColumnWriter& column(size_t leaf_index) { return *columns_[leaf_index]; }
+  // Stays valid after Close(): its stats() then describe the whole file.
+  const ColumnWriter& column(size_t leaf_index) const { return *columns_[leaf_index]; }
   size_t column_count() const { return columns_.size(); }
 
   // Marks the end of a row (after its values went to every column); may write a row group.

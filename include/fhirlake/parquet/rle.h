@@ -19,6 +19,9 @@ int BitWidth(uint64_t max_value);
 void EncodeRleHybrid(const std::vector<uint32_t>& values, int bit_width, std::string& out);
 void EncodeRleHybrid(const uint8_t* values, size_t count, int bit_width, std::string& out);
 
+// Appends one RLE run: `count` times `value` (< 2^bit_width), without a length prefix.
+void EncodeRleRun(uint32_t value, size_t count, int bit_width, std::string& out);
+
 // Decodes `count` values of the hybrid encoding from `in` (no length prefix) into `out`.
 // Fails when `in` ends early or a value does not fit `bit_width`.
 Status DecodeRleHybrid(std::string_view in, int bit_width, size_t count, std::vector<uint32_t>& out);

@@ -13,9 +13,11 @@ namespace fhirlake::parquet {
 
 class ThriftCompactWriter;
 
-enum class PhysicalType : int32_t { kBoolean = 0, kInt32 = 1, kInt64 = 2, kDouble = 5, kByteArray = 6 };
+enum class PhysicalType : int32_t {
+  kBoolean = 0, kInt32 = 1, kInt64 = 2, kDouble = 5, kByteArray = 6, kFixedLenByteArray = 7
+};
 enum class Repetition : int32_t { kRequired = 0, kOptional = 1, kRepeated = 2 };
-enum class LogicalType { kNone, kString, kTimestampMicrosUtc, kList };
+enum class LogicalType { kNone, kString, kTimestampMicrosUtc, kList, kDecimal };
 
 struct SchemaNode {
   std::string name;
@@ -24,6 +26,8 @@ struct SchemaNode {
   PhysicalType type = PhysicalType::kByteArray;  // leaves
   LogicalType logical = LogicalType::kNone;
   bool number_as_text = false;  // a STRING leaf holding JSON numbers as their exact text (decimal)
+  int type_length = 0;          // FIXED_LEN_BYTE_ARRAY leaves: bytes per value
+  int precision = 0, scale = 0; // DECIMAL leaves
   std::vector<std::unique_ptr<SchemaNode>> children;
 
   // Set by Schema::Finalize.
@@ -45,6 +49,9 @@ std::unique_ptr<SchemaNode> Group(std::string name, std::vector<std::unique_ptr<
                                   Repetition repetition = Repetition::kOptional);
 // An optional STRING leaf that keeps JSON numbers as their exact source text (FHIR decimal).
 std::unique_ptr<SchemaNode> DecimalText(std::string name);
+// An optional DECIMAL(precision, scale) leaf stored as FIXED_LEN_BYTE_ARRAY(16): the unscaled
+// value as a big-endian two's-complement integer (Parquet "DECIMAL"). REQUIRES: precision ≤ 38.
+std::unique_ptr<SchemaNode> Decimal(std::string name, int precision, int scale);
 // optional group <name> (LIST) { repeated group list { <element named "element"> } }
 std::unique_ptr<SchemaNode> List(std::string name, std::unique_ptr<SchemaNode> element);
 

@@ -1,0 +1,21 @@
+// Independent Parquet readers besides DuckDB: arrow-rs (parquet-wasm) and hyparquet, run by
+// node from build/parquet-readers (installed by scripts/setup). They read every row of every
+// column, so a file they accept is readable by engines built on either.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace fhirlake::testing {
+
+// Reads every *.parquet file under `root` with both readers. Returns one line per file that a
+// reader failed on or whose row counts disagree with its footer (empty: all read), or a
+// single line saying why the readers could not run.
+std::vector<std::string> ParquetReaderFailures(const std::filesystem::path& root);
+
+// How many files ParquetReaderFailures read under `root` in its last call (for tests that
+// check the readers ran at all).
+size_t ParquetFilesReadLastCall();
+
+}  // namespace fhirlake::testing

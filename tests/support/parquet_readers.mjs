@@ -1,0 +1,56 @@
+// Reads every Parquet file under the given files or directories with two readers that share no
+// code with fhirlake or DuckDB, and prints one JSON object per file:
+//   node parquet_readers.mjs PATH...
+//   [{"file", "footerRows", "arrowRows", "hyparquetRows", "error"?}, ...]
+// - parquet-wasm: arrow-rs's Parquet reader compiled to WebAssembly, reading the whole file
+//   into Arrow record batches (every column, every row group);
+// - hyparquet (with hyparquet-compressors for ZSTD and Snappy): a JavaScript reader, reading
+//   every row as objects.
+// A file that either reader fails on, or whose row counts disagree with the footer, has "error".
+import fs from 'node:fs';
+import path from 'node:path';
+import { readParquet } from 'parquet-wasm/node';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+
+function parquetFiles(p, out) {
+  const st = fs.statSync(p);
+  if (st.isDirectory()) {
+    for (const name of fs.readdirSync(p).sort()) parquetFiles(path.join(p, name), out);
+  } else if (p.endsWith('.parquet')) {
+    out.push(p);
+  }
+  return out;
+}
+
+const results = [];
+for (const file of process.argv.slice(2).flatMap((p) => parquetFiles(p, []))) {
+  const r = { file };
+  try {
+    const bytes = fs.readFileSync(file);
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const meta = parquetMetadata(buffer);
+    r.footerRows = Number(meta.num_rows);
+    try {
+      const table = readParquet(new Uint8Array(bytes));
+      let rows = 0;
+      for (let i = 0; i < table.numBatches; i++) rows += table.recordBatch(i).numRows;
+      r.arrowRows = rows;
+    } catch (e) {
+      r.error = `parquet-wasm: ${e.message ?? e}`;
+    }
+    try {
+      const rows = await parquetReadObjects({ file: buffer, metadata: meta, compressors });
+      r.hyparquetRows = rows.length;
+    } catch (e) {
+      r.error = (r.error ? r.error + '; ' : '') + `hyparquet: ${e.message ?? e}`;
+    }
+    if (!r.error && (r.arrowRows !== r.footerRows || r.hyparquetRows !== r.footerRows)) {
+      r.error = 'row counts disagree with the footer';
+    }
+  } catch (e) {
+    r.error = `footer: ${e.message ?? e}`;
+  }
+  results.push(r);
+}
+console.log(JSON.stringify(results));
