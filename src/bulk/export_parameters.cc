@@ -4,6 +4,7 @@
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/parameters.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/url.h"
 
 namespace fhirlake::bulk {
@@ -145,6 +146,41 @@ Result<ExportParameters> ExportParameters::FromParametersJson(ExportLevel level,
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& item : parsed->items()) pairs.emplace_back(item.name, item.value);
   return FromQuery(level, std::move(group_id), pairs);
+}
+
+Result<std::vector<std::string>> ExportParameters::CheckTypes(bool lenient) {
+  const fhir::TypeModel& model = fhir::TypeModel::R4();
+  std::vector<std::string> unknown, warnings;
+  std::vector<std::string> kept;
+  for (auto& type : types) {
+    if (model.IsResource(type)) {
+      kept.push_back(std::move(type));
+    } else {
+      unknown.push_back(type);
+    }
+  }
+  std::vector<std::string> kept_filters;
+  for (auto& filter : type_filters) {
+    std::string type = filter.substr(0, filter.find('?'));
+    if (model.IsResource(type)) {
+      kept_filters.push_back(std::move(filter));
+    } else {
+      unknown.push_back(type);
+    }
+  }
+  // Every requested type unknown: even a lenient request is refused, since dropping them all
+  // would turn "these types" into "every type".
+  if (!unknown.empty() && (!lenient || (!types.empty() && kept.empty()))) {
+    std::string names;
+    for (const auto& t : unknown) names += (names.empty() ? "'" : ", '") + t.substr(0, 64) + "'";
+    return InvalidArgument("_type " + names + (unknown.size() == 1 ? " is not" : " are not") +
+                           " a FHIR R4 resource type this server exports; resend without " +
+                           (unknown.size() == 1 ? "it" : "them") + " or with Prefer: handling=lenient");
+  }
+  for (const auto& t : unknown) warnings.push_back("_type '" + t.substr(0, 64) + "' is not a FHIR R4 resource type and was ignored");
+  types = std::move(kept);
+  type_filters = std::move(kept_filters);
+  return warnings;
 }
 
 }  // namespace fhirlake::bulk

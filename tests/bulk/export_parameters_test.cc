@@ -74,6 +74,31 @@ TEST(ExportParameters, RejectsBadTimes) {
   EXPECT_NE(p.status().message().find("_since"), std::string::npos);
 }
 
+TEST(ExportParameters, UnknownTypesAreRefusedOrDroppedWhenLenient) {
+  auto p = ExportParameters::FromQuery(ExportLevel::kSystem, "",
+                                       {{"_type", "Patient,Bogus"}, {"_typeFilter", "Nope?x=1,Patient?gender=male"}});
+  ASSERT_TRUE(p.ok());
+  ExportParameters strict = *p;
+  auto refused = strict.CheckTypes(false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("'Bogus'"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("handling=lenient"), std::string::npos);
+
+  ExportParameters lenient = *p;
+  auto warnings = lenient.CheckTypes(true);
+  ASSERT_TRUE(warnings.ok());
+  EXPECT_EQ(warnings->size(), 2u);
+  EXPECT_EQ(lenient.types, (std::vector<std::string>{"Patient"}));
+  EXPECT_EQ(lenient.type_filters, (std::vector<std::string>{"Patient?gender=male"}));
+
+  ExportParameters none;
+  none.types = {"Bogus", "patient"};
+  EXPECT_FALSE(none.CheckTypes(true).ok()) << "dropping every type would export all of them";
+  ExportParameters all;
+  EXPECT_TRUE(all.CheckTypes(false).ok());
+}
+
 TEST(SplitTypeFilters, KeepsCommasInsideAFilter) {
   EXPECT_EQ(SplitTypeFilters("Observation?code=a,b,Condition?x=y"),
             (std::vector<std::string>{"Observation?code=a,b", "Condition?x=y"}));
