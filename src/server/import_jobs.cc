@@ -218,9 +218,10 @@ http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
   client.tokens.reset();
   size_t longest = 0;
   for (const auto& source : options_.sources) {
-    if (url.rfind(source.prefix, 0) == 0 && source.prefix.size() >= longest) {
+    // Longest match by normalised path: the most specific source's credentials.
+    if (auto under = http::UnderPrefixLength(url, source.prefix); under && *under >= longest) {
       client.tokens = source.tokens;
-      longest = source.prefix.size();
+      longest = *under;
     }
   }
   return client;

@@ -347,10 +347,7 @@ struct Server::Impl {
   }
 
   bool AllowedSource(const std::string& url) const {
-    for (const auto& prefix : opt.allowed_sources) {
-      if (url.rfind(prefix, 0) == 0) return true;
-    }
-    return false;
+    return http::IsAllowedSource(url, opt.allowed_sources);
   }
 
   // A file:// URL is allowed when its path, with `..` and symlinks resolved, is a file under

@@ -346,6 +346,40 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(huge.status, 413) << "request bodies are limited";
 }
 
+TEST_F(ImportPnpTest, AllowedSourcesCannotBeBypassedByLookalikeUrls) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  const std::string port = std::to_string(a.port());
+  const std::string origin = "http://127.0.0.1:" + port;
+  // B1 allows a host name and a port that the hostile URLs start with; B2 allows A's /fhir.
+  ServerProcess b1(fs::path(), {"--warehouse", (dir_ / "wh1").string(), "--allow-source", "http://localhost",
+                                "--allow-source", "http://127.0.0.1:" + port.substr(0, port.size() - 1)});
+  ServerProcess b2(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url()});
+  ASSERT_TRUE(b1.ok()) << b1.stderr_text();
+  ASSERT_TRUE(b2.ok()) << b2.stderr_text();
+  const std::vector<std::pair<const ServerProcess*, std::string>> hostile = {
+      {&b1, "http://localhost.evil.example/fhir"},
+      {&b1, "http://localhost@127.0.0.1:" + port + "/fhir"},
+      {&b1, origin + "/fhir"},
+      {&b2, origin + "/fhirx/"},
+      {&b2, origin + "/fhir/../admin"},
+      {&b2, origin + "/fhir/%2e%2e/admin"},
+      {&b2, origin + "/fhir%2f..%2fadmin"},
+      {&b2, "http://localhost@127.0.0.1:" + port + "/fhir"},
+  };
+  for (const auto& [importer, url] : hostile) {
+    auto r = Send("POST", importer->base_url() + "/$import-pnp", PnpBody(url).dump());
+    EXPECT_TRUE(r.status == 403 || r.status == 400) << url << " got " << r.status << " " << r.body;
+    EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos) << url << ": " << r.body;
+  }
+  EXPECT_TRUE(RequestsTo(a, "/admin").empty()) << "no kick-off reached /admin";
+  EXPECT_TRUE(RequestsTo(a, "/fhirx").empty());
+  EXPECT_TRUE(RequestsTo(a, "$export").empty()) << "no hostile URL started a job";
+  // The allowed source written another way is still the allowed source.
+  auto ok = Import(b2, PnpBody(origin + "/fhir/Patient/$export"));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
 TEST_F(ImportPnpTest, FinishedJobsExpireAndMetadataListsTheOperations) {
   std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n";
   ServerProcess a(src());
