@@ -188,6 +188,35 @@ TEST_F(ImportPnpTest, AJobStoppedByAShutdownResumesAfterARestart) {
   EXPECT_FALSE(fs::exists(wh() / "_fhirlake" / "imports" / job_id)) << "the finished job's work folder is removed";
 }
 
+TEST_F(ImportPnpTest, SigtermStopsTheServerPromptlyEvenDuringARetryBackoff) {
+  // A answers the kick-off with 503 and Retry-After: 30, so B's job sits in a 30 s backoff.
+  ServerProcess a(src(), {"--faults", "kickoff:503=30"});
+  ASSERT_TRUE(a.ok());
+  Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
+            a.base_url()},
+           {}, dir_ / "b1.out", dir_ / "b1.err");
+  const std::string b1_base = ServedBase(dir_ / "b1.out");
+  ASSERT_FALSE(b1_base.empty()) << ReadFile(dir_ / "b1.err");
+  auto kick = Send("POST", b1_base + "/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  const std::string id = location.substr(location.find("id=") + 3);
+  ASSERT_TRUE(WaitFor([&] { return !RequestsTo(a, "$export").empty(); })) << "the kick-off got its 503";
+  const auto signalled = std::chrono::steady_clock::now();
+  b1.Signal(SIGTERM);
+  const int code = b1.Wait();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  std::printf("serve stopped %.2f s after SIGTERM, during a 30 s retry backoff\n", seconds);
+  EXPECT_EQ(code, 0) << ReadFile(dir_ / "b1.err");
+  EXPECT_LT(seconds, 10.0) << "the backoff was not interrupted";
+
+  auto b2 = StartImporter(a);  // the job is requeued and runs to its end
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  auto done = Await(b2->base_url() + "/$job?id=" + id);
+  EXPECT_EQ(done.status, 200) << done.body;
+  ExpectWarehouseEqualsSource("a job stopped during a backoff, after a restart");
+}
+
 TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());
