@@ -10,6 +10,7 @@
 #include "fhirlake/http/downloader.h"
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/server/job_log.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
@@ -333,6 +334,7 @@ std::string ImportJobs::Submit(ImportRequest request) {
   jobs_[job->view.id] = job;
   queue_.push_back(job);
   Save(*job);
+  LogImportAccepted(job->view);
   cv_.notify_one();
   return job->view.id;
 }
@@ -355,6 +357,7 @@ bool ImportJobs::Cancel(const std::string& id) {
   std::error_code ec;
   fs::remove(work_dir_ / (id + ".json"), ec);
   jobs_.erase(it);
+  LogImportCancelled(id);
   return true;
 }
 
@@ -400,6 +403,7 @@ std::shared_ptr<ImportJobs::Job> ImportJobs::NextRunnable() {
     if (!source.empty()) busy_sources_[source] = job->view.id;
     job->view.state = "running";
     Save(*job);
+    LogImportStarted(job->view);
     return job;
   }
   return nullptr;
@@ -482,8 +486,10 @@ class ImportJobs::ExportProgress : public bulk::ExportObserver {
 
 void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& change) {
   std::lock_guard lock(mu_);
+  const std::string state = job.view.state, phase = job.view.phase;
   change(job.view);
   if (!job.cancelled) Save(job);  // a cancelled job's record is gone
+  if (!job.forgotten) LogImportTransition(state, phase, job.view);
 }
 
 void ImportJobs::Fail(Job& job, const Status& status, int http_status) {

@@ -542,6 +542,44 @@ TEST_F(ImportPnpTest, OneJobAtATimeLoadsATable) {
   EXPECT_EQ(b.Wait(), 0);
 }
 
+TEST_F(ImportPnpTest, TheServerLogsEachJobsLifecycleWithoutCredentials) {
+  std::ofstream(dir_ / "a-clients.json")
+      << json{{"clients", {{{"clientId", "b"}, {"clientSecret", "lifecycle-secret-value"}}}}}.dump();
+  ServerProcess a(src(), {"--auth", (dir_ / "a-clients.json").string()});
+  ASSERT_TRUE(a.ok());
+  std::ofstream(dir_ / "pull.json")
+      << json{{"sources", {{{"url", a.base_url()}, {"clientId", "b"}, {"clientSecret", "lifecycle-secret-value"}}}}}.dump();
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--pull-sources", (dir_ / "pull.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  const std::string ok_location = Kick(b, PnpBody(a.base_url(), {{"_type", "Patient"}}));
+  EXPECT_EQ(Await(ok_location).status, 200);
+  const std::string bad_location = Kick(b, PnpBody(a.base_url() + "/Group/no-such-group/$export"));
+  EXPECT_NE(Await(bad_location).status, 200);
+  const std::string ok_id = ok_location.substr(ok_location.find("id=") + 3);
+  const std::string bad_id = bad_location.substr(bad_location.find("id=") + 3);
+
+  std::map<std::string, std::vector<std::string>> events;  // job id -> events in order
+  std::string reason;
+  const std::string log = b.stderr_text();
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("job")) continue;  // other output of serve
+    std::string event = j["event"];
+    if (event == "phase") event += ":" + j["phase"].get<std::string>();
+    events[j["job"]].push_back(event);
+    if (j["event"] == "failed") reason = j.value("reason", "");
+  }
+  EXPECT_EQ(events[ok_id], (std::vector<std::string>{"accepted", "started", "phase:export", "phase:load", "finished"}))
+      << log;
+  ASSERT_GE(events[bad_id].size(), 3u) << log;
+  EXPECT_EQ(events[bad_id].front(), "accepted");
+  EXPECT_EQ(events[bad_id].back(), "failed");
+  EXPECT_NE(reason.find("no-such-group"), std::string::npos) << log;
+  EXPECT_EQ(log.find("lifecycle-secret-value"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Bearer "), std::string::npos) << log;
+}
+
 TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {
   auto keys = RunFhirlake({"keygen", "--alg", "ES384", "--out", (dir_ / "keys").string()});
   ASSERT_EQ(keys.exit_code, 0) << keys.err;
