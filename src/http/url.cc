@@ -127,6 +127,24 @@ bool ValidHost(const std::string& host) {
   return host.find("..") == std::string::npos && host.front() != '.';
 }
 
+// WHATWG URL's "ends in a number": the last label is decimal digits or 0x-hex.
+bool EndsInANumber(const std::string& host) {
+  if (host.empty() || host.front() == '[') return false;
+  std::string_view last(host);
+  last.remove_prefix(host.rfind('.') == std::string::npos ? 0 : host.rfind('.') + 1);
+  if (last.empty()) return false;
+  bool digits = true;
+  for (char c : last) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+  if (digits) return true;
+  if (last.size() >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
+    for (char c : last.substr(2)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<std::string> NormalizePath(std::string_view path) { return Normalize(path, true); }
@@ -170,6 +188,17 @@ Result<Url> Url::Parse(std::string_view text) {
   }
   if (url.host.size() > 1 && url.host.back() == '.' && url.host.front() != '[') url.host.pop_back();
   if (!ValidHost(url.host)) return refuse("host name has characters a host name cannot have");
+  if (EndsInANumber(url.host)) {
+    // curl folds numeric IPv4 forms (2130706433, 0x7f.1) to a dotted quad; what is left and
+    // still ends in a number ("127.0.0." without its dot, "0x7f.1.") is an address whose
+    // meaning depends on the resolver: refused rather than guessed.
+    unsigned char addr[4];
+    char canonical[INET_ADDRSTRLEN];
+    if (inet_pton(AF_INET, url.host.c_str(), addr) != 1 ||
+        inet_ntop(AF_INET, addr, canonical, sizeof canonical) == nullptr || url.host != canonical) {
+      return refuse("a host that ends in a number must be a dotted-quad IPv4 address");
+    }
+  }
   if (url.host.front() == '[') {  // one spelling per IPv6 address: [0:0::1] is [::1]
     unsigned char addr[16];
     char text_form[INET6_ADDRSTRLEN];

@@ -110,6 +110,9 @@ constexpr UnderCase kHostileUrls[] = {
     {"http://localhost%2f.evil.example/fhir", "http://localhost", false},
     {"http://[::1%25eth0]:18081/fhir", "http://[::1]:18081", false},
     {"http:/\\/evil.example/fhir", "http://localhost", false},
+    {"http://127.0.0./1:18081/fhir", "http://127.0.0.0", false},  // fuzz: "127.0.0." read as 127.0.0.0
+    {"http://127.0.0.:18081/fhir", "http://127.0.0.0:18081", false},
+    {"http://0x7f.1.:18081/fhir", "http://127.0.0.1:18081", false},
     {"http:evil.example/fhir", "http://evil.example", false},
     {"//127.0.0.1:18081/fhir", "http://127.0.0.1:18081", false},
     {" http://127.0.0.1:18081/fhir", "http://127.0.0.1:18081", false},
@@ -179,8 +182,20 @@ TEST(Url, HostileUrlsAreUnderTheirPrefixOnlyWhenTheyTrulyAre) {
 TEST(Url, ParseRefusesUserinfoNonAsciiHostsAndBackslashes) {
   for (const char* text : {"http://user@h/", "http://user:pw@h/", "http://@h/", "http://h\\@x/",
                            "http://h\xc3\xa4/", "http://ex%C3%A4mple/", "http://h%00/", "http://[::1%25lo]/",
-                           "http://h/..;/x", "http://h/%zz", "http:/h/x"}) {
+                           "http://h/..;/x", "http://h/%zz", "http:/h/x", "http://127.0.0./1:18081/fhir/$expor't",
+                           "http://1.2.3.4.5/", "http://example.0x1/"}) {
     EXPECT_FALSE(Url::Parse(text).ok()) << text;
+  }
+}
+
+TEST(Url, NormalFormParsesToItself) {
+  // Found by fuzz/url_fuzz: "127.0.0." printed without its dot re-parsed as 127.0.0.0.
+  for (const char* text : {"http://127.0.0.1./fhir", "http://LOCALHOST.:80/a/./b", "http://[0::1]:8080/x%2fy?q"}) {
+    auto u = Url::Parse(text);
+    ASSERT_TRUE(u.ok()) << text << ": " << u.status().message();
+    auto again = Url::Parse(u->ToString());
+    ASSERT_TRUE(again.ok()) << u->ToString();
+    EXPECT_EQ(again->ToString(), u->ToString());
   }
 }
 
