@@ -47,6 +47,39 @@ Status CheckTime(const char* name, const std::optional<std::string>& value) {
   return Status::Ok();
 }
 
+// Query values arrive percent-decoded, so any bytes at all; everything downstream (Parameters
+// bodies, manifests, OperationOutcomes) is JSON, which needs UTF-8.
+bool IsUtf8(std::string_view s) {  // Unicode §3.9 Table 3-7: no overlongs, no surrogates
+  auto at = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  for (size_t i = 0; i < s.size();) {
+    const unsigned c = at(i);
+    size_t n = 0;
+    unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (at(i + 1) < lo || at(i + 1) > hi) return false;
+    for (size_t k = 2; k <= n; ++k) {
+      if (at(i + k) < 0x80 || at(i + k) > 0xbf) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 struct Setter {
   ExportParameters& p;
   // Applies one named value; returns false for names that are not export parameters.
@@ -131,6 +164,7 @@ Result<ExportParameters> ExportParameters::FromQuery(
   p.group_id = std::move(group_id);
   Setter set{p};
   for (const auto& [name, value] : query) {
+    if (!IsUtf8(name) || !IsUtf8(value)) return InvalidArgument("a query parameter is not valid UTF-8");
     auto known = set.Apply(name, value);
     if (!known.ok()) return known.status();
   }

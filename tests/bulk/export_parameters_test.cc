@@ -99,6 +99,19 @@ TEST(ExportParameters, UnknownTypesAreRefusedOrDroppedWhenLenient) {
   EXPECT_TRUE(all.CheckTypes(false).ok());
 }
 
+TEST(ExportParameters, QueryValuesThatAreNotUtf8AreRefused) {
+  // Found by fuzz/export_parameters_fuzz: a percent-decoded \xb0 in _typeFilter made
+  // ToParametersJson throw (JSON needs UTF-8).
+  auto bad = ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_typeFilter", "Observation?code=a\xb0" "b"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("UTF-8"), std::string::npos);
+  EXPECT_FALSE(ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_type", "\xed\xa0\x80"}}).ok()) << "a surrogate";
+  EXPECT_FALSE(ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_type", "\xc0\xaf"}}).ok()) << "an overlong";
+  auto good = ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_typeFilter", "Patient?name=J\xc3\xbcrgen"}});
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  EXPECT_NE(good->ToParametersJson().find("rgen"), std::string::npos);
+}
+
 TEST(SplitTypeFilters, KeepsCommasInsideAFilter) {
   EXPECT_EQ(SplitTypeFilters("Observation?code=a,b,Condition?x=y"),
             (std::vector<std::string>{"Observation?code=a,b", "Condition?x=y"}));
