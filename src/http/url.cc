@@ -110,7 +110,8 @@ Result<std::string> Normalize(std::string_view path, bool escaped_slashes_are_se
 }
 
 // Host bytes allowed after curl's decoding: letters, digits, '-', '.', '_' (DNS names, IPv4),
-// or an IPv6 literal in brackets without a zone id.
+// or an IPv6 literal in brackets without a zone id. No empty labels: after the one trailing
+// dot Parse drops, "h.." would still end in one and print differently from how it parses.
 bool ValidHost(const std::string& host) {
   if (host.empty()) return false;
   if (host.front() == '[') {
@@ -124,7 +125,7 @@ bool ValidHost(const std::string& host) {
   for (unsigned char c : host) {
     if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_')) return false;
   }
-  return host.find("..") == std::string::npos && host.front() != '.';
+  return host.find("..") == std::string::npos && host.front() != '.' && host.back() != '.';
 }
 
 // WHATWG URL's "ends in a number": the last label is decimal digits or 0x-hex.

@@ -183,7 +183,7 @@ TEST(Url, ParseRefusesUserinfoNonAsciiHostsAndBackslashes) {
   for (const char* text : {"http://user@h/", "http://user:pw@h/", "http://@h/", "http://h\\@x/",
                            "http://h\xc3\xa4/", "http://ex%C3%A4mple/", "http://h%00/", "http://[::1%25lo]/",
                            "http://h/..;/x", "http://h/%zz", "http:/h/x", "http://127.0.0./1:18081/fhir/$expor't",
-                           "http://1.2.3.4.5/", "http://example.0x1/"}) {
+                           "http://1.2.3.4.5/", "http://example.0x1/", "http://p2fd..?%RG/"}) {
     EXPECT_FALSE(Url::Parse(text).ok()) << text;
   }
 }
