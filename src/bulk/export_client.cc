@@ -182,6 +182,7 @@ std::vector<http::DownloadTask> PlanDownloads(const Manifest& manifest, const fs
 }
 
 ExportClient::ExportClient(ExportOptions options) : options_(std::move(options)) {
+  if (!options_.client.stop) options_.client.stop = options_.stop;  // stops cut retry backoffs short
   if (options_.client.token_origin.empty()) {
     std::string origin_source = !options_.base_url.empty() ? options_.base_url : options_.resume_status_url;
     if (auto u = http::Url::Parse(origin_source); u.ok()) options_.client.token_origin = u->Origin();

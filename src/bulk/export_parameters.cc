@@ -4,6 +4,7 @@
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/parameters.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/url.h"
 
 namespace fhirlake::bulk {
@@ -44,6 +45,39 @@ Status CheckTime(const char* name, const std::optional<std::string>& value) {
     return InvalidArgument(std::string(name) + " must be a FHIR instant like 2024-01-31T00:00:00Z, got '" + *value + "'");
   }
   return Status::Ok();
+}
+
+// Query values arrive percent-decoded, so any bytes at all; everything downstream (Parameters
+// bodies, manifests, OperationOutcomes) is JSON, which needs UTF-8.
+bool IsUtf8(std::string_view s) {  // Unicode §3.9 Table 3-7: no overlongs, no surrogates
+  auto at = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  for (size_t i = 0; i < s.size();) {
+    const unsigned c = at(i);
+    size_t n = 0;
+    unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (at(i + 1) < lo || at(i + 1) > hi) return false;
+    for (size_t k = 2; k <= n; ++k) {
+      if (at(i + k) < 0x80 || at(i + k) > 0xbf) return false;
+    }
+    i += n + 1;
+  }
+  return true;
 }
 
 struct Setter {
@@ -130,6 +164,7 @@ Result<ExportParameters> ExportParameters::FromQuery(
   p.group_id = std::move(group_id);
   Setter set{p};
   for (const auto& [name, value] : query) {
+    if (!IsUtf8(name) || !IsUtf8(value)) return InvalidArgument("a query parameter is not valid UTF-8");
     auto known = set.Apply(name, value);
     if (!known.ok()) return known.status();
   }
@@ -145,6 +180,41 @@ Result<ExportParameters> ExportParameters::FromParametersJson(ExportLevel level,
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& item : parsed->items()) pairs.emplace_back(item.name, item.value);
   return FromQuery(level, std::move(group_id), pairs);
+}
+
+Result<std::vector<std::string>> ExportParameters::CheckTypes(bool lenient) {
+  const fhir::TypeModel& model = fhir::TypeModel::R4();
+  std::vector<std::string> unknown, warnings;
+  std::vector<std::string> kept;
+  for (auto& type : types) {
+    if (model.IsResource(type)) {
+      kept.push_back(std::move(type));
+    } else {
+      unknown.push_back(type);
+    }
+  }
+  std::vector<std::string> kept_filters;
+  for (auto& filter : type_filters) {
+    std::string type = filter.substr(0, filter.find('?'));
+    if (model.IsResource(type)) {
+      kept_filters.push_back(std::move(filter));
+    } else {
+      unknown.push_back(type);
+    }
+  }
+  // Every requested type unknown: even a lenient request is refused, since dropping them all
+  // would turn "these types" into "every type".
+  if (!unknown.empty() && (!lenient || (!types.empty() && kept.empty()))) {
+    std::string names;
+    for (const auto& t : unknown) names += (names.empty() ? "'" : ", '") + t.substr(0, 64) + "'";
+    return InvalidArgument("_type " + names + (unknown.size() == 1 ? " is not" : " are not") +
+                           " a FHIR R4 resource type this server exports; resend without " +
+                           (unknown.size() == 1 ? "it" : "them") + " or with Prefer: handling=lenient");
+  }
+  for (const auto& t : unknown) warnings.push_back("_type '" + t.substr(0, 64) + "' is not a FHIR R4 resource type and was ignored");
+  types = std::move(kept);
+  type_filters = std::move(kept_filters);
+  return warnings;
 }
 
 }  // namespace fhirlake::bulk

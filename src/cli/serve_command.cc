@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "fhirlake/http/url.h"
 #include "fhirlake/server/server.h"
 #include "fhirlake/store/local_file.h"
 #include "src/cli/client_auth.h"
@@ -146,6 +147,14 @@ int Run(const ServeArgs& a) {
     for (auto& source : sources.value()) {
       o.allowed_sources.push_back(source.prefix);
       o.pull_sources.push_back(std::move(source));
+    }
+  }
+  for (const auto& prefix : o.allowed_sources) {
+    // Allowed sources are compared as parsed URLs (http::IsUnder); one that does not parse
+    // would silently allow nothing, so it is a usage error.
+    if (auto parsed = http::Url::Parse(prefix); !parsed.ok()) {
+      std::fprintf(stderr, "fhirlake serve: allowed source: %s\n", parsed.status().message().c_str());
+      return kExitUsage;
     }
   }
 

@@ -162,8 +162,7 @@ int Run(const SyncArgs& a) {
     std::fflush(stdout);
   });
   if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "fhirlake sync: stopped\n");
-  (void)last;
-  return kExitOk;
+  return last;  // the exit code of the last run that ended: a failing schedule exits non-zero
 }
 
 int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::FailureKind kind) {

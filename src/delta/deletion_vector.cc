@@ -175,6 +175,15 @@ std::string EncodeRowBitmap(const std::vector<uint64_t>& rows) {
   return out;
 }
 
+// Readers look rows up by binary search: a bitmap whose buckets, containers or values are out
+// of order (only a corrupt or hostile file has them) is refused rather than misread.
+static Result<std::vector<uint64_t>> Ascending(std::vector<uint64_t> rows) {
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i] <= rows[i - 1]) return DataLoss("a deletion vector's rows are not in ascending order");
+  }
+  return rows;
+}
+
 Result<std::vector<uint64_t>> DecodeRowBitmap(std::string_view bytes) {
   Cursor in(bytes);
   std::vector<uint64_t> rows;
@@ -190,7 +199,7 @@ Result<std::vector<uint64_t>> DecodeRowBitmap(std::string_view bytes) {
         FHIRLAKE_RETURN_IF_ERROR(DecodeBitmap32(native, i, rows));
       }
       if (!native.done()) return DataLoss("a deletion vector has trailing bytes");
-      return rows;
+      return Ascending(std::move(rows));
     }
   }
   uint32_t magic;
@@ -205,7 +214,7 @@ Result<std::vector<uint64_t>> DecodeRowBitmap(std::string_view bytes) {
     FHIRLAKE_RETURN_IF_ERROR(DecodeBitmap32(in, key, rows));
   }
   if (!in.done()) return DataLoss("a deletion vector has trailing bytes");
-  return rows;
+  return Ascending(std::move(rows));
 }
 
 std::string Z85Encode(std::string_view bytes) {

@@ -125,11 +125,14 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
                                       std::string owner) {
   auto job = std::make_shared<Job>();
   job->params = params;
+  auto unknown_types = job->params.CheckTypes(lenient);
+  if (!unknown_types.ok()) return unknown_types.status();
+  job->ignored = std::move(unknown_types.value());
   const std::string& fmt = params.output_format;
   if (!fmt.empty() && fmt != "application/fhir+ndjson" && fmt != "application/ndjson" && fmt != "ndjson") {
     return InvalidArgument("_outputFormat '" + fmt + "' is not supported; use application/fhir+ndjson");
   }
-  for (const auto& text : params.type_filters) {
+  for (const auto& text : job->params.type_filters) {
     auto f = ParseTypeFilter(text);
     if (f) {
       job->filters.push_back(std::move(*f));

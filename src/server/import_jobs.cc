@@ -10,6 +10,7 @@
 #include "fhirlake/http/downloader.h"
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/server/job_log.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/file_transfer.h"
@@ -154,9 +155,10 @@ http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
   client.tokens.reset();
   size_t longest = 0;
   for (const auto& source : options_.sources) {
-    if (url.rfind(source.prefix, 0) == 0 && source.prefix.size() >= longest) {
+    // Longest match by normalised path: the most specific source's credentials.
+    if (auto under = http::UnderPrefixLength(url, source.prefix); under && *under >= longest) {
       client.tokens = source.tokens;
-      longest = source.prefix.size();
+      longest = *under;
     }
   }
   return client;
@@ -237,6 +239,7 @@ std::string ImportJobs::Submit(ImportRequest request) {
   jobs_[job->view.id] = job;
   queue_.push_back(job);
   Save(*job);
+  LogImportAccepted(job->view);
   cv_.notify_one();
   return job->view.id;
 }
@@ -259,6 +262,7 @@ bool ImportJobs::Cancel(const std::string& id) {
   std::error_code ec;
   fs::remove(work_dir_ / (id + ".json"), ec);
   jobs_.erase(it);
+  LogImportCancelled(id);
   return true;
 }
 
@@ -304,6 +308,7 @@ std::shared_ptr<ImportJobs::Job> ImportJobs::NextRunnable() {
     if (!source.empty()) busy_sources_[source] = job->view.id;
     job->view.state = ImportState::kRunning;
     Save(*job);
+    LogImportStarted(job->view);
     return job;
   }
   return nullptr;
@@ -386,8 +391,11 @@ class ImportJobs::ExportProgress : public bulk::ExportObserver {
 
 void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& change) {
   std::lock_guard lock(mu_);
+  const ImportState state = job.view.state;
+  const ImportPhase phase = job.view.phase;
   change(job.view);
   if (!job.cancelled) Save(job);  // a cancelled job's record is gone
+  if (!job.forgotten) LogImportTransition(state, phase, job.view);
 }
 
 void ImportJobs::Fail(Job& job, const Status& status, int http_status) {

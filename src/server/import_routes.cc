@@ -28,10 +28,7 @@ void ImportRoutes::Register(httplib::Server& http, const std::string& base) {
 }
 
 bool ImportRoutes::AllowedSource(const std::string& url) const {
-  for (const auto& prefix : ctx_.opt.allowed_sources) {
-    if (url.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
+  return http::IsAllowedSource(url, ctx_.opt.allowed_sources);
 }
 
 // An s3:// URL is allowed in the bucket of an allowed S3 prefix, under it at a '/' boundary.

@@ -74,6 +74,44 @@ TEST(ExportParameters, RejectsBadTimes) {
   EXPECT_NE(p.status().message().find("_since"), std::string::npos);
 }
 
+TEST(ExportParameters, UnknownTypesAreRefusedOrDroppedWhenLenient) {
+  auto p = ExportParameters::FromQuery(ExportLevel::kSystem, "",
+                                       {{"_type", "Patient,Bogus"}, {"_typeFilter", "Nope?x=1,Patient?gender=male"}});
+  ASSERT_TRUE(p.ok());
+  ExportParameters strict = *p;
+  auto refused = strict.CheckTypes(false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("'Bogus'"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("handling=lenient"), std::string::npos);
+
+  ExportParameters lenient = *p;
+  auto warnings = lenient.CheckTypes(true);
+  ASSERT_TRUE(warnings.ok());
+  EXPECT_EQ(warnings->size(), 2u);
+  EXPECT_EQ(lenient.types, (std::vector<std::string>{"Patient"}));
+  EXPECT_EQ(lenient.type_filters, (std::vector<std::string>{"Patient?gender=male"}));
+
+  ExportParameters none;
+  none.types = {"Bogus", "patient"};
+  EXPECT_FALSE(none.CheckTypes(true).ok()) << "dropping every type would export all of them";
+  ExportParameters all;
+  EXPECT_TRUE(all.CheckTypes(false).ok());
+}
+
+TEST(ExportParameters, QueryValuesThatAreNotUtf8AreRefused) {
+  // Found by fuzz/export_parameters_fuzz: a percent-decoded \xb0 in _typeFilter made
+  // ToParametersJson throw (JSON needs UTF-8).
+  auto bad = ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_typeFilter", "Observation?code=a\xb0" "b"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("UTF-8"), std::string::npos);
+  EXPECT_FALSE(ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_type", "\xed\xa0\x80"}}).ok()) << "a surrogate";
+  EXPECT_FALSE(ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_type", "\xc0\xaf"}}).ok()) << "an overlong";
+  auto good = ExportParameters::FromQuery(ExportLevel::kSystem, "", {{"_typeFilter", "Patient?name=J\xc3\xbcrgen"}});
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  EXPECT_NE(good->ToParametersJson().find("rgen"), std::string::npos);
+}
+
 TEST(SplitTypeFilters, KeepsCommasInsideAFilter) {
   EXPECT_EQ(SplitTypeFilters("Observation?code=a,b,Condition?x=y"),
             (std::vector<std::string>{"Observation?code=a,b", "Condition?x=y"}));

@@ -80,5 +80,20 @@ TEST(DeletionVector, FilesHoldSeveralVectorsAndDetectDamage) {
   EXPECT_FALSE(ReadDeletionVector(dir.path(), wrong).ok());
 }
 
+TEST(DeletionVector, ABitmapWithRowsOutOfOrderIsRefused) {
+  // Found by fuzz/deletion_vector_fuzz: containers with descending keys decoded to rows out of
+  // order, which readers' binary searches would misread.
+  const std::string bytes(
+      "\xd1\xd3\x39\x64\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x3a\x30\x00\x00\x02\x00\x00\x00"
+      "\x00\x04\x01\x00\x01\x00\x00\x00\x18\x00\x00\x00\xc0\xc7\xa1\x56\xfe\x7f\x00\x00\x70\x11",
+      46);
+  auto rows = DecodeRowBitmap(bytes);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().code(), StatusCode::kDataLoss);
+  auto good = DecodeRowBitmap(EncodeRowBitmap({1, 5, 70000, (1ull << 32) + 3}));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  EXPECT_EQ(good.value(), (std::vector<uint64_t>{1, 5, 70000, (1ull << 32) + 3}));
+}
+
 }  // namespace
 }  // namespace fhirlake::delta

@@ -155,6 +155,21 @@ TEST_F(ExportTest, LenientRequestGetsAnErrorFile) {
   EXPECT_NE(errors.find("includeAssociatedData"), std::string::npos) << errors;
 }
 
+TEST_F(ExportTest, UnknownTypesGet400UnlessLenient) {
+  ServerProcess server(source());
+  ASSERT_TRUE(server.ok());
+  auto strict = Export(server, {"--type", "Patient,Patinet"});
+  EXPECT_EQ(strict.exit_code, 1);
+  EXPECT_NE(strict.err.find("HTTP 400"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("'Patinet' is not a FHIR R4 resource type"), std::string::npos) << strict.err;
+
+  auto lenient = Export(server, {"--lenient", "--type", "Patient,Patinet"});
+  ASSERT_EQ(lenient.exit_code, 0) << lenient.err;
+  EXPECT_TRUE(fs::exists(out() / "Patient.000.ndjson"));
+  std::string errors = ReadFile(out() / "error" / "OperationOutcome.000.ndjson");
+  EXPECT_NE(errors.find("'Patinet'"), std::string::npos) << errors;
+}
+
 TEST_F(ExportTest, OutputFormatReachesTheServer) {
   ServerProcess server(source());
   ASSERT_TRUE(server.ok());

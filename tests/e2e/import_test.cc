@@ -188,6 +188,35 @@ TEST_F(ImportPnpTest, AJobStoppedByAShutdownResumesAfterARestart) {
   EXPECT_FALSE(fs::exists(wh() / "_fhirlake" / "imports" / job_id)) << "the finished job's work folder is removed";
 }
 
+TEST_F(ImportPnpTest, SigtermStopsTheServerPromptlyEvenDuringARetryBackoff) {
+  // A answers the kick-off with 503 and Retry-After: 30, so B's job sits in a 30 s backoff.
+  ServerProcess a(src(), {"--faults", "kickoff:503=30"});
+  ASSERT_TRUE(a.ok());
+  Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
+            a.base_url()},
+           {}, dir_ / "b1.out", dir_ / "b1.err");
+  const std::string b1_base = ServedBase(dir_ / "b1.out");
+  ASSERT_FALSE(b1_base.empty()) << ReadFile(dir_ / "b1.err");
+  auto kick = Send("POST", b1_base + "/$import-pnp", PnpBody(a.base_url()).dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  const std::string id = location.substr(location.find("id=") + 3);
+  ASSERT_TRUE(WaitFor([&] { return !RequestsTo(a, "$export").empty(); })) << "the kick-off got its 503";
+  const auto signalled = std::chrono::steady_clock::now();
+  b1.Signal(SIGTERM);
+  const int code = b1.Wait();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  std::printf("serve stopped %.2f s after SIGTERM, during a 30 s retry backoff\n", seconds);
+  EXPECT_EQ(code, 0) << ReadFile(dir_ / "b1.err");
+  EXPECT_LT(seconds, 10.0) << "the backoff was not interrupted";
+
+  auto b2 = StartImporter(a);  // the job is requeued and runs to its end
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  auto done = Await(b2->base_url() + "/$job?id=" + id);
+  EXPECT_EQ(done.status, 200) << done.body;
+  ExpectWarehouseEqualsSource("a job stopped during a backoff, after a restart");
+}
+
 TEST_F(ImportPnpTest, ImportTakesPathlingsManifestFormsFromFilesAndUrls) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());
@@ -346,6 +375,40 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(huge.status, 413) << "request bodies are limited";
 }
 
+TEST_F(ImportPnpTest, AllowedSourcesCannotBeBypassedByLookalikeUrls) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  const std::string port = std::to_string(a.port());
+  const std::string origin = "http://127.0.0.1:" + port;
+  // B1 allows a host name and a port that the hostile URLs start with; B2 allows A's /fhir.
+  ServerProcess b1(fs::path(), {"--warehouse", (dir_ / "wh1").string(), "--allow-source", "http://localhost",
+                                "--allow-source", "http://127.0.0.1:" + port.substr(0, port.size() - 1)});
+  ServerProcess b2(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url()});
+  ASSERT_TRUE(b1.ok()) << b1.stderr_text();
+  ASSERT_TRUE(b2.ok()) << b2.stderr_text();
+  const std::vector<std::pair<const ServerProcess*, std::string>> hostile = {
+      {&b1, "http://localhost.evil.example/fhir"},
+      {&b1, "http://localhost@127.0.0.1:" + port + "/fhir"},
+      {&b1, origin + "/fhir"},
+      {&b2, origin + "/fhirx/"},
+      {&b2, origin + "/fhir/../admin"},
+      {&b2, origin + "/fhir/%2e%2e/admin"},
+      {&b2, origin + "/fhir%2f..%2fadmin"},
+      {&b2, "http://localhost@127.0.0.1:" + port + "/fhir"},
+  };
+  for (const auto& [importer, url] : hostile) {
+    auto r = Send("POST", importer->base_url() + "/$import-pnp", PnpBody(url).dump());
+    EXPECT_TRUE(r.status == 403 || r.status == 400) << url << " got " << r.status << " " << r.body;
+    EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos) << url << ": " << r.body;
+  }
+  EXPECT_TRUE(RequestsTo(a, "/admin").empty()) << "no kick-off reached /admin";
+  EXPECT_TRUE(RequestsTo(a, "/fhirx").empty());
+  EXPECT_TRUE(RequestsTo(a, "$export").empty()) << "no hostile URL started a job";
+  // The allowed source written another way is still the allowed source.
+  auto ok = Import(b2, PnpBody(origin + "/fhir/Patient/$export"));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
 TEST_F(ImportPnpTest, FinishedJobsExpireAndMetadataListsTheOperations) {
   std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n";
   ServerProcess a(src());
@@ -477,6 +540,44 @@ TEST_F(ImportPnpTest, OneJobAtATimeLoadsATable) {
       << "the cancelled job's work folder is removed";
   b.Signal(SIGTERM);
   EXPECT_EQ(b.Wait(), 0);
+}
+
+TEST_F(ImportPnpTest, TheServerLogsEachJobsLifecycleWithoutCredentials) {
+  std::ofstream(dir_ / "a-clients.json")
+      << json{{"clients", {{{"clientId", "b"}, {"clientSecret", "lifecycle-secret-value"}}}}}.dump();
+  ServerProcess a(src(), {"--auth", (dir_ / "a-clients.json").string()});
+  ASSERT_TRUE(a.ok());
+  std::ofstream(dir_ / "pull.json")
+      << json{{"sources", {{{"url", a.base_url()}, {"clientId", "b"}, {"clientSecret", "lifecycle-secret-value"}}}}}.dump();
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--pull-sources", (dir_ / "pull.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  const std::string ok_location = Kick(b, PnpBody(a.base_url(), {{"_type", "Patient"}}));
+  EXPECT_EQ(Await(ok_location).status, 200);
+  const std::string bad_location = Kick(b, PnpBody(a.base_url() + "/Group/no-such-group/$export"));
+  EXPECT_NE(Await(bad_location).status, 200);
+  const std::string ok_id = ok_location.substr(ok_location.find("id=") + 3);
+  const std::string bad_id = bad_location.substr(bad_location.find("id=") + 3);
+
+  std::map<std::string, std::vector<std::string>> events;  // job id -> events in order
+  std::string reason;
+  const std::string log = b.stderr_text();
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("job")) continue;  // other output of serve
+    std::string event = j["event"];
+    if (event == "phase") event += ":" + j["phase"].get<std::string>();
+    events[j["job"]].push_back(event);
+    if (j["event"] == "failed") reason = j.value("reason", "");
+  }
+  EXPECT_EQ(events[ok_id], (std::vector<std::string>{"accepted", "started", "phase:export", "phase:load", "finished"}))
+      << log;
+  ASSERT_GE(events[bad_id].size(), 3u) << log;
+  EXPECT_EQ(events[bad_id].front(), "accepted");
+  EXPECT_EQ(events[bad_id].back(), "failed");
+  EXPECT_NE(reason.find("no-such-group"), std::string::npos) << log;
+  EXPECT_EQ(log.find("lifecycle-secret-value"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Bearer "), std::string::npos) << log;
 }
 
 TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {

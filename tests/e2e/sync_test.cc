@@ -277,7 +277,29 @@ TEST_F(SyncTest, ScheduledSyncsServeHealthAndMetricsAndStopOnSigterm) {
   EXPECT_EQ(metrics.find("fhirlake_sync_runs_total 0\n"), std::string::npos) << metrics;
 
   child.Signal(SIGTERM);
-  EXPECT_EQ(child.Wait(), 0) << ReadFile(dir_ / "sched.err");
+  EXPECT_EQ(child.Wait(), 3) << "the last run failed (source unreachable): the schedule exits non-zero\n"
+                             << ReadFile(dir_ / "sched.err");
+}
+
+TEST_F(SyncTest, SigtermStopsAScheduledSyncPromptlyEvenDuringARetryBackoff) {
+  ServerProcess server(src(), {"--faults", "kickoff:503=30"});
+  ASSERT_TRUE(server.ok());
+  auto args = SyncArgs(server, {"--every", "1h"});
+  args.insert(args.begin(), FhirlakeBinary());
+  Child child(args, {}, dir_ / "sched.out", dir_ / "sched.err");
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& r : server.Requests()) {
+      if (r.value("path", "").find("$export") != std::string::npos) return true;
+    }
+    return false;
+  })) << "the kick-off got its 503 (Retry-After: 30)";
+  const auto signalled = std::chrono::steady_clock::now();
+  child.Signal(SIGTERM);
+  const int code = child.Wait();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  std::printf("sync --every stopped %.2f s after SIGTERM, during a 30 s retry backoff\n", seconds);
+  EXPECT_EQ(code, 0) << "a run cut short by the stop is not a failure\n" << ReadFile(dir_ / "sched.err");
+  EXPECT_LT(seconds, 10.0) << "the backoff was not interrupted";
 }
 
 TEST_F(SyncTest, AFailedSyncIsReportedToSentry) {

@@ -45,6 +45,15 @@ struct ExportParameters {
   // Parses a POST kick-off body.
   static Result<ExportParameters> FromParametersJson(ExportLevel level, std::string group_id,
                                                      std::string_view body);
+
+  // Checks `types` (and the type of each `_typeFilter`) against the FHIR R4 resource types.
+  // Bulk Data IG v2, "Query Parameters": a server that does not support a requested type
+  // answers an error (400 with an OperationOutcome), unless the client sent
+  // `Prefer: handling=lenient`, in which case the type is dropped and the returned warnings
+  // say so (for the manifest's OperationOutcome). Without `lenient`, returns kInvalidArgument
+  // naming the unknown types, also when lenient but no requested type is known (dropping
+  // them all would export every type).
+  Result<std::vector<std::string>> CheckTypes(bool lenient);
 };
 
 // Splits a comma list of _typeFilter values without splitting inside a filter's own search

@@ -7,6 +7,7 @@
 // token refresh and one more try.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -66,6 +67,10 @@ struct ClientOptions {
   // debug output. Never given headers or bodies.
   std::function<void(const std::string& method, const std::string& url, long status)> on_response;
   size_t max_body_bytes = 64u << 20;           // documents larger than this are an error
+  // When set (from another thread, e.g. on SIGTERM), Send returns kCancelled within about
+  // 100 ms: a retry backoff (which Retry-After can make minutes long) is cut short and a
+  // transfer in progress is aborted.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 class Client {

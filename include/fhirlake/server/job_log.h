@@ -1,0 +1,30 @@
+// JobLog: what `serve` tells operators about its import jobs. One line per lifecycle event of a
+// job (accepted, started, phase, finished, failed, cancelled), each naming the job id, on
+// stderr: readable text when stderr is a terminal, one JSON object per line otherwise (for log
+// shippers). FHIRLAKE_LOG_FORMAT=text|json overrides the choice.
+//
+// Never credentials: URLs lose their userinfo and credential-like query values (RedactUrl),
+// and anything after "Bearer " or "Basic " is masked, in every value, whatever its origin.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "fhirlake/server/import_jobs.h"
+
+namespace fhirlake::server {
+
+// A job was accepted (queued).
+void LogImportAccepted(const ImportJobView& job);
+// A worker took the job up (also after a restart requeued it).
+void LogImportStarted(const ImportJobView& job);
+// After a change to the job: logs the phase change, or the job's end (finished, failed with
+// its reason, cancelled), comparing with the state and phase it had before.
+void LogImportTransition(ImportState old_state, ImportPhase old_phase, const ImportJobView& job);
+// The job was cancelled by its client.
+void LogImportCancelled(const std::string& id);
+
+// `text` with URL credentials and bearer/basic credentials masked.
+std::string RedactSecrets(std::string_view text);
+
+}  // namespace fhirlake::server
