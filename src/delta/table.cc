@@ -130,7 +130,10 @@ std::string WriteRefusal(const Snapshot& s) {
     } else if (f == "generatedColumns") {
       ok = s.schema_string.find("delta.generationExpression") == std::string::npos;
     } else if (f == "columnMapping") {
-      ok = config("delta.columnMapping.mode").empty() || config("delta.columnMapping.mode") == "none";
+      // Only at a legacy writer version, where it is implied, and with no mapping in use: a
+      // table that lists the feature expects writers to assign physical names.
+      ok = s.protocol.min_writer_version < 7 &&
+           (config("delta.columnMapping.mode").empty() || config("delta.columnMapping.mode") == "none");
     } else if (f == "identityColumns") {
       ok = s.schema_string.find("delta.identity") == std::string::npos;
     }
@@ -148,7 +151,7 @@ std::string WriteRefusal(const Snapshot& s) {
   if (refused.empty()) return "";
   std::string list;
   for (const auto& f : refused) list += (list.empty() ? "" : ", ") + f;
-  return "the table uses Delta features fhirlake cannot write correctly (" + list + "; protocol reader " +
+  return "the table uses Delta protocol features fhirlake does not support (" + list + "; protocol reader " +
          std::to_string(s.protocol.min_reader_version) + ", writer " + std::to_string(s.protocol.min_writer_version) +
          "); refusing to write it. Load into another warehouse, or remove those features with the engine that added them";
 }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fhirlake/delta/maintenance.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
@@ -238,6 +239,14 @@ Result<SyncSummary> RunSync(const SyncOptions& o, bulk::ExportObserver* user_obs
   Status written = state.Put(summary.key, entry);
   if (!written.ok()) return record_error(FailureKind::kLoad, written);
   store::CrashPoint("after-state");
+
+  // Table maintenance after the load (vacuum, log cleanup; commits checkpoint themselves),
+  // best effort: a table not maintained now is by the next run or `fhirlake maintain`.
+  for (const auto& t : loaded->tables) {
+    delta::MaintenancePolicy policy;
+    policy.checkpoint = false;
+    (void)delta::Maintain(o.warehouse / t.type, policy);
+  }
 
   if (o.keep > 0) {
     auto archived = ArchivedExports(archive);
