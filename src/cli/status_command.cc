@@ -91,6 +91,8 @@ int Run(const StatusArgs& a) {
       t["diskBytes"] = usage->disk_bytes;  // everything in the folder: old versions, the log
       t["logFiles"] = usage->log_files;
       t["logFilesRead"] = snap->log_files_read;
+    } else {
+      t["usageError"] = usage.status().message();
     }
     t["transactionTime"] = synced_as_of(root.filename().string(), snap->last_transaction_time);
     auto tt = fhir::ParseFhirTime(t["transactionTime"].get<std::string>());
