@@ -1,6 +1,8 @@
 // fhirlake maintain WAREHOUSE [--dry-run] [--retention 7d] [--allow-short-retention]
-//   [--types Patient,Observation]: per table, a checkpoint of the current version, vacuum of
-// data files no retained version needs, and cleanup of expired log files (delta::Maintain).
+//   [--types Patient,Observation] [--no-compact] [--purge-deletion-vectors]: per table,
+// compaction of small files and files with many deleted rows (load::Compact), a checkpoint of
+// the current version, vacuum of data files no retained version needs, and cleanup of expired
+// log files (delta::Maintain).
 // For cron; sync and serve run the same after their loads.
 #include <algorithm>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/maintenance.h"
+#include "fhirlake/load/compaction.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
 #include "src/cli/progress_display.h"
@@ -26,6 +29,10 @@ struct MaintainArgs {
   bool allow_short_retention = false;
   std::vector<std::string> types;
   bool json = false;
+  bool no_compact = false;
+  bool purge_deletion_vectors = false;
+  int max_depth = 3;
+  uint64_t target_file_mb = 256;
 };
 
 int Run(const MaintainArgs& a) {
@@ -53,8 +60,27 @@ int Run(const MaintainArgs& a) {
   int failures = 0;
   json out = json::array();
   for (const auto& root : tables) {
-    auto report = delta::Maintain(root, policy);
     const std::string name = root.filename().string();
+    json compacted = nullptr;
+    if (!a.no_compact && !a.dry_run) {
+      load::CompactionPolicy cp;
+      cp.purge_deletion_vectors = a.purge_deletion_vectors;
+      cp.schema.max_depth = a.max_depth;
+      cp.target_file_bytes = a.target_file_mb << 20;
+      auto c = load::Compact(root, name, cp);
+      if (!c.ok()) {
+        std::fprintf(stderr, "fhirlake maintain: %s: compaction: %s\n", name.c_str(), c.status().message().c_str());
+        ++failures;
+      } else if (c->version >= 0) {
+        compacted = {{"version", c->version}, {"filesRemoved", c->files_removed}, {"filesAdded", c->files_added},
+                     {"rows", c->rows}};
+        if (!a.json) {
+          std::printf("%s: compacted %d files into %d (%lld rows), version %lld\n", name.c_str(), c->files_removed,
+                      c->files_added, static_cast<long long>(c->rows), static_cast<long long>(c->version));
+        }
+      }
+    }
+    auto report = delta::Maintain(root, policy);
     if (!report.ok()) {
       std::fprintf(stderr, "fhirlake maintain: %s: %s\n", name.c_str(), report.status().message().c_str());
       out.push_back({{"table", name}, {"error", report.status().message()}});
@@ -68,7 +94,7 @@ int Run(const MaintainArgs& a) {
     }
     out.push_back({{"table", name}, {"version", report->version}, {"checkpoint", report->checkpoint_written},
                    {"deletedFiles", report->deleted_files}, {"deletedBytes", report->deleted_bytes},
-                   {"deletedLogFiles", report->deleted_log_files}, {"dryRun", a.dry_run}});
+                   {"deletedLogFiles", report->deleted_log_files}, {"dryRun", a.dry_run}, {"compacted", compacted}});
     if (a.json) continue;
     const char* verb = a.dry_run ? "would delete" : "deleted";
     for (const auto& f : report->deleted_files) std::printf("%s: %s %s\n", name.c_str(), verb, f.c_str());
@@ -88,7 +114,7 @@ int Run(const MaintainArgs& a) {
 void RegisterMaintain(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<MaintainArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "maintain", "Checkpoint, vacuum and clean the logs of the warehouse's Delta tables");
+      "maintain", "Compact, checkpoint, vacuum and clean the logs of the warehouse's Delta tables");
   cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory")->required();
   cmd->add_flag("--dry-run", args->dry_run, "List what would be deleted; change nothing");
   cmd->add_option("--retention", args->retention,
@@ -97,6 +123,11 @@ void RegisterMaintain(CLI::App& app, int& exit_code) {
   cmd->add_flag("--allow-short-retention", args->allow_short_retention,
                 "Allow a retention below the table's delta.deletedFileRetentionDuration");
   cmd->add_option("--types", args->types, "Only these tables (comma list)")->delimiter(',');
+  cmd->add_flag("--no-compact", args->no_compact, "Do not rewrite small files and files with many deleted rows");
+  cmd->add_flag("--purge-deletion-vectors", args->purge_deletion_vectors,
+                "Rewrite every file that has a deletion vector (the way back from --deletion-vectors)");
+  cmd->add_option("--max-depth", args->max_depth, "The tables' --max-depth, as loaded (default 3)");
+  cmd->add_option("--target-file-mb", args->target_file_mb, "Size of compacted files (default 256)");
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });
 }
