@@ -1,4 +1,5 @@
-// fhirlake status WAREHOUSE [--json]: per table its live rows, data files, size, Delta version
+// fhirlake status WAREHOUSE [--json]: per table its live rows, data files, size (and bytes on
+// disk, old versions and the log included), Delta version
 // and the source transactionTime it is current to (its last load, or a later sync of its type
 // that found no changes), with the lag behind now; then each sync's last success and last
 // error from the state file.
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "fhirlake/delta/maintenance.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/http/url.h"
@@ -84,6 +86,14 @@ int Run(const StatusArgs& a) {
     t["files"] = snap->files.size();
     t["bytes"] = bytes;
     t["version"] = snap->version;
+    if (auto usage = delta::MeasureUsage(root, *snap); usage.ok()) {
+      t["liveBytes"] = usage->live_bytes;  // what the current version needs
+      t["diskBytes"] = usage->disk_bytes;  // everything in the folder: old versions, the log
+      t["logFiles"] = usage->log_files;
+      t["logFilesRead"] = snap->log_files_read;
+    } else {
+      t["usageError"] = usage.status().message();
+    }
     t["transactionTime"] = synced_as_of(root.filename().string(), snap->last_transaction_time);
     auto tt = fhir::ParseFhirTime(t["transactionTime"].get<std::string>());
     t["lagSeconds"] = tt ? json((now - *tt) / 1'000'000) : json(nullptr);
@@ -94,15 +104,18 @@ int Run(const StatusArgs& a) {
     return failures ? kExitFailed : kExitOk;
   }
   auto lag = [](const json& v) { return v.is_null() ? std::string("-") : FormatDuration(v.get<double>()); };
-  std::printf("%-22s %12s %6s %10s %8s  %-25s %s\n", "table", "rows", "files", "size", "version", "transactionTime", "lag");
+  std::printf("%-22s %12s %6s %10s %10s %8s  %-25s %s\n", "table", "rows", "files", "size", "on disk", "version",
+              "transactionTime", "lag");
   for (const auto& t : out["tables"]) {
     if (t.contains("error")) {
       std::printf("%-22s error: %s\n", t["table"].get<std::string>().c_str(), t["error"].get<std::string>().c_str());
       continue;
     }
-    std::printf("%-22s %12lld %6zu %10s %8lld  %-25s %s\n", t["table"].get<std::string>().c_str(),
+    std::printf("%-22s %12lld %6zu %10s %10s %8lld  %-25s %s\n", t["table"].get<std::string>().c_str(),
                 static_cast<long long>(t["rows"].get<int64_t>()), t["files"].get<size_t>(),
-                FormatBytes(t["bytes"].get<uint64_t>()).c_str(), static_cast<long long>(t["version"].get<int64_t>()),
+                FormatBytes(t["bytes"].get<uint64_t>()).c_str(),
+                t.contains("diskBytes") ? FormatBytes(t["diskBytes"].get<uint64_t>()).c_str() : "-",
+                static_cast<long long>(t["version"].get<int64_t>()),
                 t["transactionTime"].get<std::string>().c_str(), lag(t["lagSeconds"]).c_str());
   }
   for (const auto& s : out["syncs"]) {

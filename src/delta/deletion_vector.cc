@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr uint32_t kMagic = 1681511377;        // the portable format (little-endian)
-constexpr uint32_t kNativeMagic = 1681511376;  // the older native format (big-endian framing)
+constexpr uint32_t kNativeMagic = 1681511376;  // Delta's native format (little-endian too)
 constexpr uint32_t kCookieNoRuns = 12346, kCookieRuns = 12347;
 constexpr size_t kArrayMax = 4096;  // containers with more values are bitmaps
 constexpr char kZ85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -188,18 +188,40 @@ Result<std::vector<uint64_t>> DecodeRowBitmap(std::string_view bytes) {
   Cursor in(bytes);
   std::vector<uint64_t> rows;
   {
+    // Delta's native RoaringBitmapArray format (RoaringBitmapArray.scala,
+    // NativeRoaringBitmapArraySerializationFormat), written through a little-endian buffer:
+    // the magic number, the bitmap count, then per bitmap i (high half i) its size in bytes
+    // and the 32-bit RoaringBitmap.
     Cursor native(bytes);
     uint32_t magic = 0, count = 0;
-    if (native.Be32(magic).ok() && magic == kNativeMagic) {
-      // Native: a big-endian bitmap count, then per bitmap i (high half i) its size and bytes.
-      FHIRLAKE_RETURN_IF_ERROR(native.Be32(count));
+    if (native.Le(magic).ok() && magic == kNativeMagic) {
+      FHIRLAKE_RETURN_IF_ERROR(native.Le(count));
+      if (count > bytes.size()) return DataLoss("a deletion vector has too many bitmaps");
       for (uint32_t i = 0; i < count; ++i) {
         uint32_t size;
-        FHIRLAKE_RETURN_IF_ERROR(native.Be32(size));
+        FHIRLAKE_RETURN_IF_ERROR(native.Le(size));
+        if (size > bytes.size()) return DataLoss("a deletion vector's bitmap size is wrong");
         FHIRLAKE_RETURN_IF_ERROR(DecodeBitmap32(native, i, rows));
       }
       if (!native.done()) return DataLoss("a deletion vector has trailing bytes");
       return Ascending(std::move(rows));
+    }
+  }
+  {
+    // The inline example of PROTOCOL.md ("JSON Example 3") frames the same content big-endian;
+    // Delta itself never writes that, but it is read so the published example decodes.
+    Cursor example(bytes);
+    uint32_t magic = 0, count = 0;
+    if (example.Be32(magic).ok() && magic == kNativeMagic) {
+      FHIRLAKE_RETURN_IF_ERROR(example.Be32(count));
+      if (count > bytes.size()) return DataLoss("a deletion vector has too many bitmaps");
+      for (uint32_t i = 0; i < count; ++i) {
+        uint32_t size;
+        FHIRLAKE_RETURN_IF_ERROR(example.Be32(size));
+        FHIRLAKE_RETURN_IF_ERROR(DecodeBitmap32(example, i, rows));
+      }
+      if (!example.done()) return DataLoss("a deletion vector has trailing bytes");
+      return rows;
     }
   }
   uint32_t magic;

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
+#include "fhirlake/delta/checkpoint.h"
+#include "fhirlake/delta/log_files.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 
@@ -47,38 +50,8 @@ json SparkType(const parquet::SchemaNode& n) {
   return "string";
 }
 
-std::string CommitName(int64_t version) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%020lld.json", static_cast<long long>(version));
-  return buf;
-}
-
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// Reader 1 / writer ≤ 2 without features, or reader 3 / writer 7 whose only feature is
-// deletionVectors.
-Status CheckProtocol(const json& p, Snapshot& snap) {
-  const int reader = p.value("minReaderVersion", 1), writer = p.value("minWriterVersion", 2);
-  auto only_dvs = [&](const char* key) {
-    if (!p.contains(key)) return false;
-    for (const auto& f : p[key]) {
-      if (f != "deletionVectors") return false;
-    }
-    return true;
-  };
-  if (reader <= 1 && writer <= 2 && !p.contains("readerFeatures") && !p.contains("writerFeatures")) {
-    snap.deletion_vectors_supported = false;
-    return Status::Ok();
-  }
-  if (reader == 3 && writer == 7 && only_dvs("readerFeatures") && only_dvs("writerFeatures")) {
-    snap.deletion_vectors_supported = true;
-    return Status::Ok();
-  }
-  return InvalidArgument("the table uses Delta protocol features fhirlake does not support (reader " +
-                         std::to_string(reader) + ", writer " + std::to_string(writer) + ", features " +
-                         p.value("writerFeatures", json::array()).dump() + "); refusing to write it");
 }
 
 std::optional<DeletionVector> DvFromJson(const json& action) {
@@ -105,81 +78,332 @@ std::string FileKey(const std::string& path, const std::optional<DeletionVector>
   return dv ? path + "\n" + dv->UniqueId() : path;
 }
 
+std::optional<std::vector<std::string>> Features(const json& p, const char* key) {
+  if (!p.contains(key) || !p[key].is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& f : p[key]) {
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  }
+  return out;
+}
+
+// Features a legacy protocol version implies (PROTOCOL.md, "Table Features": "Legacy
+// protocol versions").
+std::vector<std::string> LegacyWriterFeatures(int writer) {
+  std::vector<std::string> out;
+  if (writer >= 2) out.insert(out.end(), {"appendOnly", "invariants"});
+  if (writer >= 3) out.push_back("checkConstraints");
+  if (writer >= 4) out.insert(out.end(), {"changeDataFeed", "generatedColumns"});
+  if (writer >= 5) out.push_back("columnMapping");
+  if (writer >= 6) out.push_back("identityColumns");
+  return out;
+}
+
+std::vector<std::string> EffectiveWriterFeatures(const Protocol& p) {
+  return p.min_writer_version >= 7 ? p.writer_features.value_or(std::vector<std::string>{})
+                                   : LegacyWriterFeatures(p.min_writer_version);
+}
+
+std::vector<std::string> EffectiveReaderFeatures(const Protocol& p) {
+  if (p.min_reader_version >= 3) return p.reader_features.value_or(std::vector<std::string>{});
+  if (p.min_reader_version == 2) return {"columnMapping"};
+  return {};
+}
+
+// Why fhirlake must not write a table with this protocol and metadata, or "". A writer must
+// honour every feature the table supports (PROTOCOL.md, "Table Features"); fhirlake honours
+// appendOnly and deletionVectors, and a feature that is supported but provably unused (no
+// invariant, constraint, generated or identity column, change data feed or column mapping
+// configured) asks nothing of it.
+std::string WriteRefusal(const Snapshot& s) {
+  const auto& c = s.configuration;
+  auto config = [&](const std::string& key) {
+    auto it = c.find(key);
+    return it == c.end() ? std::string() : it->second;
+  };
+  std::vector<std::string> refused;
+  for (const std::string& f : EffectiveWriterFeatures(s.protocol)) {
+    bool ok = false;
+    if (f == "appendOnly" || f == "deletionVectors" || f == "timestampNtz" || f == "vacuumProtocolCheck") {
+      ok = true;
+    } else if (f == "invariants") {
+      ok = s.schema_string.find("delta.invariants") == std::string::npos;
+    } else if (f == "checkConstraints") {
+      ok = c.lower_bound("delta.constraints.") == c.end() || !c.lower_bound("delta.constraints.")->first.starts_with("delta.constraints.");
+    } else if (f == "changeDataFeed") {
+      ok = config("delta.enableChangeDataFeed") != "true";
+    } else if (f == "generatedColumns") {
+      ok = s.schema_string.find("delta.generationExpression") == std::string::npos;
+    } else if (f == "columnMapping") {
+      // Only at a legacy writer version, where it is implied, and with no mapping in use: a
+      // table that lists the feature expects writers to assign physical names.
+      ok = s.protocol.min_writer_version < 7 &&
+           (config("delta.columnMapping.mode").empty() || config("delta.columnMapping.mode") == "none");
+    } else if (f == "identityColumns") {
+      ok = s.schema_string.find("delta.identity") == std::string::npos;
+    }
+    if (!ok) refused.push_back(f);
+  }
+  if (s.protocol.min_writer_version > 7) refused.push_back("writer version " + std::to_string(s.protocol.min_writer_version));
+  if (s.protocol.min_writer_version == 7 && !s.protocol.writer_features) refused.push_back("writer version 7 without writerFeatures");
+  for (const std::string& f : EffectiveReaderFeatures(s.protocol)) {
+    // PROTOCOL.md: every reader feature is listed among the writer features too.
+    auto w = EffectiveWriterFeatures(s.protocol);
+    if (s.protocol.min_writer_version == 7 && std::find(w.begin(), w.end(), f) == w.end()) {
+      refused.push_back(f + " (a reader feature missing from writerFeatures)");
+    }
+  }
+  if (refused.empty()) return "";
+  std::string list;
+  for (const auto& f : refused) list += (list.empty() ? "" : ", ") + f;
+  return "the table uses Delta protocol features fhirlake does not support (" + list + "; protocol reader " +
+         std::to_string(s.protocol.min_reader_version) + ", writer " + std::to_string(s.protocol.min_writer_version) +
+         "); refusing to write it. Load into another warehouse, or remove those features with the engine that added them";
+}
+
+// Reader features whose tables fhirlake reads correctly.
+Status CheckReadable(const Snapshot& s, const fs::path& root) {
+  for (const std::string& f : EffectiveReaderFeatures(s.protocol)) {
+    if (f == "deletionVectors" || f == "timestampNtz" || f == "vacuumProtocolCheck") continue;
+    if (f == "columnMapping") {
+      auto it = s.configuration.find("delta.columnMapping.mode");
+      if (it == s.configuration.end() || it->second == "none") continue;
+    }
+    return InvalidArgument(root.string() + ": the table needs the Delta reader feature " + f +
+                           ", which fhirlake does not support; read it with an engine that does");
+  }
+  if (s.protocol.min_reader_version > 3) {
+    return InvalidArgument(root.string() + ": the table needs Delta reader version " +
+                           std::to_string(s.protocol.min_reader_version) + ", which fhirlake does not support");
+  }
+  return Status::Ok();
+}
+
+json ProtocolJson(const Protocol& p) {
+  json j = {{"minReaderVersion", p.min_reader_version}, {"minWriterVersion", p.min_writer_version}};
+  if (p.reader_features) j["readerFeatures"] = *p.reader_features;
+  if (p.writer_features) j["writerFeatures"] = *p.writer_features;
+  return j;
+}
+
+// Log replay: applies actions in log order to the state being built.
+class Replay {
+ public:
+  explicit Replay(Snapshot& snap) : snap_(snap) {}
+
+  Status Apply(const json& action) {
+    if (action.contains("commitInfo") && action["commitInfo"].is_object()) {
+      const json& info = action["commitInfo"];
+      if (info.contains("timestamp") && info["timestamp"].is_number()) snap_.last_commit_ms = info["timestamp"].get<int64_t>();
+      std::string tt = info.value("transactionTime", "");
+      if (!tt.empty()) snap_.last_transaction_time = tt;
+    } else if (action.contains("protocol") && action["protocol"].is_object()) {
+      const json& p = action["protocol"];
+      Protocol proto;
+      proto.min_reader_version = p.value("minReaderVersion", 1);
+      proto.min_writer_version = p.value("minWriterVersion", 2);
+      proto.reader_features = Features(p, "readerFeatures");
+      proto.writer_features = Features(p, "writerFeatures");
+      snap_.protocol = std::move(proto);
+    } else if (action.contains("metaData") && action["metaData"].is_object()) {
+      const auto& m = action["metaData"];
+      snap_.table_id = m.value("id", "");
+      snap_.schema_string = m.value("schemaString", "");
+      snap_.table_name.reset();
+      snap_.table_description.reset();
+      snap_.created_time.reset();
+      if (m.contains("name") && m["name"].is_string()) snap_.table_name = m["name"].get<std::string>();
+      if (m.contains("description") && m["description"].is_string()) snap_.table_description = m["description"].get<std::string>();
+      if (m.contains("createdTime") && m["createdTime"].is_number()) snap_.created_time = m["createdTime"].get<int64_t>();
+      snap_.partition_columns.clear();
+      if (m.contains("partitionColumns") && m["partitionColumns"].is_array()) {
+        for (const auto& c : m["partitionColumns"]) {
+          if (c.is_string()) snap_.partition_columns.push_back(c.get<std::string>());
+        }
+      }
+      snap_.configuration = StringMap(m, "configuration");
+      snap_.format_options = m.contains("format") && m["format"].is_object() ? StringMap(m["format"], "options")
+                                                                            : std::map<std::string, std::string>{};
+    } else if (action.contains("add") && action["add"].is_object()) {
+      const auto& a = action["add"];
+      AddFile f{DecodeActionPath(a.value("path", "")), a.value("size", int64_t{0}), a.value("modificationTime", int64_t{0}), 0,
+                a.contains("stats") && a["stats"].is_string() ? a["stats"].get<std::string>() : std::string(), DvFromJson(a),
+                StringMap(a, "partitionValues")};
+      json stats = json::parse(f.stats_json, nullptr, false);
+      if (stats.is_object()) f.num_records = stats.value("numRecords", int64_t{0});
+      const std::string key = FileKey(f.path, f.deletion_vector);
+      tombstones_.erase(key);
+      auto it = position_.find(key);
+      if (it != position_.end()) {
+        files_[it->second] = std::move(f);  // the same logical file again: the later action wins
+      } else {
+        position_[key] = files_.size();
+        files_.push_back(std::move(f));
+      }
+    } else if (action.contains("remove") && action["remove"].is_object()) {
+      const auto& r = action["remove"];
+      RemovedFile t{DecodeActionPath(r.value("path", "")), r.value("deletionTimestamp", int64_t{0}),
+                    r.value("size", int64_t{0}), r.value("dataChange", true), DvFromJson(r)};
+      const std::string key = FileKey(t.path, t.deletion_vector);
+      auto it = position_.find(key);
+      if (it != position_.end()) {
+        files_[it->second].reset();
+        position_.erase(it);
+      }
+      tombstones_[key] = std::move(t);
+    } else if (action.contains("txn") && action["txn"].is_object()) {
+      const json& t = action["txn"];
+      const std::string app = t.value("appId", "");
+      snap_.app_versions[app] = t.value("version", int64_t{0});
+      if (t.contains("lastUpdated") && t["lastUpdated"].is_number()) snap_.app_last_updated[app] = t["lastUpdated"].get<int64_t>();
+    }
+    return Status::Ok();
+  }
+
+  void Finish() {
+    for (auto& f : files_) {
+      if (f) snap_.files.push_back(std::move(*f));
+    }
+    for (auto& [key, t] : tombstones_) snap_.tombstones.push_back(std::move(t));
+    std::sort(snap_.tombstones.begin(), snap_.tombstones.end(),
+              [](const RemovedFile& a, const RemovedFile& b) { return a.deletion_timestamp < b.deletion_timestamp; });
+  }
+
+ private:
+  static std::map<std::string, std::string> StringMap(const json& parent, const char* key) {
+    std::map<std::string, std::string> out;
+    if (parent.contains(key) && parent[key].is_object()) {
+      for (const auto& [k, v] : parent[key].items()) {
+        if (v.is_string()) out[k] = v.get<std::string>();
+      }
+    }
+    return out;
+  }
+
+  Snapshot& snap_;
+  std::map<std::string, size_t> position_;  // file key → index in files_
+  std::vector<std::optional<AddFile>> files_;
+  std::map<std::string, RemovedFile> tombstones_;
+};
+
+Status ReplayCommit(const fs::path& file, Replay& replay) {
+  std::ifstream in(file);
+  if (!in) return IoError("cannot read " + file.string());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json action = json::parse(line, nullptr, false);
+    if (action.is_discarded()) return DataLoss(file.string() + " is not valid JSON");
+    FHIRLAKE_RETURN_IF_ERROR(replay.Apply(action));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string SparkSchemaJson(const parquet::Schema& schema) { return SparkType(schema.root()).dump(); }
 
 bool Table::IsConflict(const Status& status) { return status.code() == StatusCode::kConflict; }
 
+bool Protocol::HasWriterFeature(const std::string& feature) const {
+  auto all = EffectiveWriterFeatures(*this);
+  return std::find(all.begin(), all.end(), feature) != all.end();
+}
+
+bool Protocol::HasReaderFeature(const std::string& feature) const {
+  auto all = EffectiveReaderFeatures(*this);
+  return std::find(all.begin(), all.end(), feature) != all.end();
+}
+
+int64_t Snapshot::IntProperty(const std::string& key, int64_t fallback) const {
+  auto it = configuration.find(key);
+  if (it == configuration.end()) return fallback;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  return end && *end == '\0' && end != it->second.c_str() ? v : fallback;
+}
+
 Result<Snapshot> Table::Load() const {
   Snapshot snap;
-  const fs::path log = root_ / "_delta_log";
-  std::error_code ec;
-  if (!fs::is_directory(log, ec)) return snap;
-  std::vector<std::pair<int64_t, fs::path>> commits;
-  for (const auto& e : fs::directory_iterator(log, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.size() != 25 || !name.ends_with(".json") ||
-        name.find_first_not_of("0123456789") != 20) {
-      continue;  // temporary files, checkpoints, CRCs: not commits
-    }
-    commits.emplace_back(std::stoll(name.substr(0, 20)), e.path());
-  }
-  std::sort(commits.begin(), commits.end());
-  std::map<std::string, size_t> position;  // path → index in files
-  std::vector<std::optional<AddFile>> files;
-  for (size_t i = 0; i < commits.size(); ++i) {
-    if (commits[i].first != static_cast<int64_t>(i)) {
-      return DataLoss(root_.string() + ": the Delta log has no version " + std::to_string(i) +
-                      " (checkpoints are not read yet)");
-    }
-    std::ifstream in(commits[i].second);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      json action = json::parse(line, nullptr, false);
-      if (action.is_discarded()) return DataLoss(commits[i].second.string() + " is not valid JSON");
-      if (action.contains("commitInfo") && action["commitInfo"].is_object()) {
-        const json& info = action["commitInfo"];
-        snap.last_commit_ms = info.value("timestamp", snap.last_commit_ms);
-        std::string tt = info.value("transactionTime", "");
-        if (!tt.empty()) snap.last_transaction_time = tt;
-      } else if (action.contains("protocol")) {
-        FHIRLAKE_RETURN_IF_ERROR(CheckProtocol(action["protocol"], snap));
-      } else if (action.contains("metaData")) {
-        const auto& m = action["metaData"];
-        snap.table_id = m.value("id", "");
-        snap.schema_string = m.value("schemaString", "");
-        snap.configuration.clear();
-        if (m.contains("configuration") && m["configuration"].is_object()) {
-          for (const auto& [k, v] : m["configuration"].items()) {
-            if (v.is_string()) snap.configuration[k] = v.get<std::string>();
-          }
-        }
-      } else if (action.contains("add")) {
-        const auto& a = action["add"];
-        AddFile f{a.value("path", ""), a.value("size", int64_t{0}), a.value("modificationTime", int64_t{0}), 0,
-                  a.value("stats", ""), DvFromJson(a)};
-        json stats = json::parse(f.stats_json, nullptr, false);
-        if (stats.is_object()) f.num_records = stats.value("numRecords", int64_t{0});
-        position[FileKey(f.path, f.deletion_vector)] = files.size();
-        files.push_back(std::move(f));
-      } else if (action.contains("remove")) {
-        const auto& r = action["remove"];
-        auto it = position.find(FileKey(r.value("path", ""), DvFromJson(r)));
-        if (it != position.end()) {
-          files[it->second].reset();
-          position.erase(it);
-        }
-      } else if (action.contains("txn")) {
-        snap.app_versions[action["txn"].value("appId", "")] = action["txn"].value("version", int64_t{0});
+  auto listed = ListLogFiles(root_);
+  if (!listed.ok()) return listed.status();
+  const std::vector<LogFile>& log = *listed;
+  if (log.empty()) return snap;
+
+  // The newest complete checkpoint: a single file, or every part of a multi-part one.
+  int64_t checkpoint = -1;
+  std::vector<fs::path> checkpoint_files;
+  {
+    std::map<std::pair<int64_t, int>, std::vector<const LogFile*>> parts;  // (version, parts) → files
+    for (const LogFile& f : log) {
+      if (f.kind == LogFileKind::kCheckpoint && f.version > checkpoint) {
+        checkpoint = f.version;
+        checkpoint_files = {f.path};
+      } else if (f.kind == LogFileKind::kCheckpointPart) {
+        parts[{f.version, f.parts}].push_back(&f);
       }
     }
-    snap.version = commits[i].first;
+    for (const auto& [key, files] : parts) {
+      if (static_cast<int>(files.size()) == key.second && key.first > checkpoint) {
+        checkpoint = key.first;
+        checkpoint_files.clear();
+        for (const LogFile* f : files) checkpoint_files.push_back(f->path);  // sorted by part
+      }
+    }
   }
-  for (auto& f : files) {
-    if (f) snap.files.push_back(std::move(*f));
+  std::vector<const LogFile*> commits;
+  for (const LogFile& f : log) {
+    if (f.kind == LogFileKind::kCommit && f.version > checkpoint) commits.push_back(&f);
   }
+  int64_t expected = checkpoint + 1;
+  for (const LogFile* c : commits) {
+    if (c->version != expected) {
+      return DataLoss(root_.string() + ": the Delta log has no version " + std::to_string(expected) +
+                      (checkpoint < 0 ? " and no checkpoint to start from" : " after its checkpoint at version " +
+                                                                                 std::to_string(checkpoint)));
+    }
+    ++expected;
+  }
+  if (checkpoint < 0 && commits.empty()) return snap;
+
+  Replay replay(snap);
+  for (const fs::path& file : checkpoint_files) {
+    Status st = ReadCheckpointActions(file, [&](const json& action) { return replay.Apply(action); });
+    if (!st.ok()) return st.WithContext(root_.string() + ": cannot read checkpoint " + file.filename().string());
+    ++snap.log_files_read;
+  }
+  snap.checkpoint_version = checkpoint;
+  snap.version = checkpoint;
+  for (const LogFile* c : commits) {
+    FHIRLAKE_RETURN_IF_ERROR(ReplayCommit(c->path, replay));
+    ++snap.log_files_read;
+    snap.version = c->version;
+  }
+  replay.Finish();
+  // The checkpoint carries no commitInfo: take the latest transactionTime from the commits at
+  // or before it that are still there.
+  if (checkpoint >= 0 && snap.last_transaction_time.empty()) {
+    for (auto it = log.rbegin(); it != log.rend(); ++it) {
+      if (it->kind != LogFileKind::kCommit || it->version > checkpoint) continue;
+      std::ifstream in(it->path);
+      std::string line;
+      while (std::getline(in, line)) {
+        json action = json::parse(line, nullptr, false);
+        if (!action.is_object() || !action.contains("commitInfo") || !action["commitInfo"].is_object()) continue;
+        const json& info = action["commitInfo"];
+        if (snap.last_commit_ms == 0 && info.contains("timestamp") && info["timestamp"].is_number()) {
+          snap.last_commit_ms = info["timestamp"].get<int64_t>();
+        }
+        snap.last_transaction_time = info.value("transactionTime", "");
+        break;
+      }
+      if (!snap.last_transaction_time.empty()) break;
+    }
+  }
+  FHIRLAKE_RETURN_IF_ERROR(CheckReadable(snap, root_));
+  snap.deletion_vectors_supported = snap.protocol.HasReaderFeature("deletionVectors") &&
+                                    snap.protocol.HasWriterFeature("deletionVectors");
+  snap.write_refusal = WriteRefusal(snap);
   return snap;
 }
 
@@ -206,6 +430,19 @@ Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos() const 
 Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) const {
   const int64_t version = snapshot.version + 1;
   if (version == 0 && !commit.schema_string) return InvalidArgument("the first commit of a table must carry its schema");
+  if (!snapshot.write_refusal.empty()) return InvalidArgument(root_.string() + ": " + snapshot.write_refusal);
+  // PROTOCOL.md, "Append-only Tables": with delta.appendOnly=true (and the feature supported,
+  // as at every writer version >= 2) a writer must not remove data. Rearranging it
+  // (dataChange false) is allowed.
+  if (snapshot.append_only() && snapshot.protocol.HasWriterFeature("appendOnly") && commit.data_change) {
+    bool removes_data = !commit.removes.empty();
+    for (const auto& a : commit.adds) removes_data = removes_data || a.deletion_vector.has_value();
+    if (removes_data) {
+      return InvalidArgument(root_.string() + " has the table property delta.appendOnly=true, so " + commit.operation +
+                             " may not update or delete rows; load with --mode append, or set delta.appendOnly to "
+                             "false (ALTER TABLE ... SET TBLPROPERTIES ('delta.appendOnly' = 'false')) first");
+    }
+  }
   const fs::path log = root_ / "_delta_log";
   std::error_code ec;
   fs::create_directories(log, ec);
@@ -216,45 +453,67 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
   json info = {{"timestamp", now},
                {"operation", commit.operation},
                {"operationParameters", json::parse(commit.operation_parameters_json, nullptr, false)},
-               {"isBlindAppend", commit.removes.empty()},
+               {"isBlindAppend", commit.blind_append && commit.removes.empty() && version > 0},
                {"engineInfo", "fhirlake/0.1.0"}};
+  if (version > 0) info["readVersion"] = snapshot.version;
   json extra = json::parse(commit.commit_info_extra_json, nullptr, false);
   if (extra.is_object()) info.update(extra);
   line({{"commitInfo", info}});
   const bool upgrade = commit.enable_deletion_vectors && !snapshot.deletion_vectors_enabled();
-  if (upgrade) {
-    line({{"protocol", {{"minReaderVersion", 3}, {"minWriterVersion", 7}, {"readerFeatures", {"deletionVectors"}},
-                        {"writerFeatures", {"deletionVectors"}}}}});
+  if (upgrade && !snapshot.deletion_vectors_supported) {
+    // Reader 3 / writer 7 list features explicitly: keep every feature the table has, the
+    // ones its legacy versions implied included, and add deletionVectors.
+    Protocol p;
+    p.min_reader_version = 3;
+    p.min_writer_version = 7;
+    auto add = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
+      for (const auto& f : from) {
+        if (std::find(to.begin(), to.end(), f) == to.end()) to.push_back(f);
+      }
+    };
+    std::vector<std::string> reader, writer;
+    add(reader, EffectiveReaderFeatures(snapshot.protocol));
+    add(writer, version == 0 ? LegacyWriterFeatures(2) : EffectiveWriterFeatures(snapshot.protocol));
+    add(writer, reader);  // a reader feature is a writer feature too
+    add(reader, {"deletionVectors"});
+    add(writer, {"deletionVectors"});
+    p.reader_features = reader;
+    p.writer_features = writer;
+    line({{"protocol", ProtocolJson(p)}});
   } else if (version == 0) {
     line({{"protocol", {{"minReaderVersion", 1}, {"minWriterVersion", 2}}}});
   }
-  if (commit.schema_string || upgrade) {
+  if (commit.schema_string || upgrade || !commit.set_configuration.empty()) {
     json configuration(snapshot.configuration);
     if (commit.enable_deletion_vectors) configuration["delta.enableDeletionVectors"] = "true";
-    line({{"metaData", {{"id", snapshot.table_id.empty() ? store::UuidText(store::NewUuidBytes()) : snapshot.table_id},
-                        {"format", {{"provider", "parquet"}, {"options", json::object()}}},
-                        {"schemaString", commit.schema_string ? *commit.schema_string : snapshot.schema_string},
-                        {"partitionColumns", json::array()},
-                        {"configuration", configuration},
-                        {"createdTime", now}}}});
+    for (const auto& [k, v] : commit.set_configuration) configuration[k] = v;
+    json metadata = {{"id", snapshot.table_id.empty() ? store::UuidText(store::NewUuidBytes()) : snapshot.table_id},
+                     {"format", {{"provider", "parquet"}, {"options", snapshot.format_options}}},
+                     {"schemaString", commit.schema_string ? *commit.schema_string : snapshot.schema_string},
+                     {"partitionColumns", snapshot.partition_columns},
+                     {"configuration", configuration},
+                     {"createdTime", snapshot.created_time.value_or(now)}};
+    if (snapshot.table_name) metadata["name"] = *snapshot.table_name;
+    if (snapshot.table_description) metadata["description"] = *snapshot.table_description;
+    line({{"metaData", metadata}});
   }
   if (commit.txn) line({{"txn", {{"appId", commit.txn->first}, {"version", commit.txn->second}, {"lastUpdated", now}}}});
   for (const auto& r : commit.removes) {
-    json remove = {{"path", r.path}, {"deletionTimestamp", now}, {"dataChange", true}, {"extendedFileMetadata", true},
-                   {"partitionValues", json::object()}, {"size", r.size}};
+    json remove = {{"path", EncodeActionPath(r.path)}, {"deletionTimestamp", now}, {"dataChange", commit.data_change},
+                   {"extendedFileMetadata", true}, {"partitionValues", r.partition_values}, {"size", r.size}};
     if (r.deletion_vector) remove["deletionVector"] = DvToJson(*r.deletion_vector);
     line({{"remove", remove}});
   }
   for (const auto& a : commit.adds) {
-    json add = {{"path", a.path}, {"partitionValues", json::object()}, {"size", a.size},
-                {"modificationTime", a.modification_time}, {"dataChange", true}, {"stats", a.stats_json}};
+    json add = {{"path", EncodeActionPath(a.path)}, {"partitionValues", a.partition_values}, {"size", a.size},
+                {"modificationTime", a.modification_time}, {"dataChange", commit.data_change}, {"stats", a.stats_json}};
     if (a.deletion_vector) add["deletionVector"] = DvToJson(*a.deletion_vector);
     line({{"add", add}});
   }
   // Put-if-absent: write the whole commit under a temporary name, then hard-link it to the
   // version's name; link() fails with EEXIST when another writer already committed it.
-  fs::path target = log / CommitName(version);
-  fs::path tmp = log / ("." + CommitName(version) + "." + store::RandomHex(6) + ".tmp");
+  fs::path target = log / CommitFileName(version);
+  fs::path tmp = log / ("." + CommitFileName(version) + "." + store::RandomHex(6) + ".tmp");
   FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(tmp, text));
   int rc = ::link(tmp.c_str(), target.c_str());
   int err = errno;
@@ -271,7 +530,17 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
     ::fsync(dir);
     ::close(dir);
   }
+  MaybeCheckpoint(version, snapshot);
   return version;
+}
+
+void Table::MaybeCheckpoint(int64_t version, const Snapshot& before) const {
+  const int64_t interval = before.IntProperty("delta.checkpointInterval", kDefaultCheckpointInterval);
+  if (interval <= 0 || version == 0 || version % interval != 0) return;
+  // The state at `version`, replayed from the previous checkpoint and at most `interval`
+  // commits. A failure leaves the table without this checkpoint, which readers do not need.
+  auto snap = Load();
+  if (snap.ok() && snap->version == version) (void)WriteCheckpoint(root_, *snap, NowMillis());
 }
 
 }  // namespace fhirlake::delta

@@ -50,7 +50,7 @@ std::vector<delta::AddFile> DataFiles::Adds() const {
     const auto& [name, rows] = done_[i];
     std::error_code ec;
     adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
-                    static_cast<int64_t>(rows), stats_[i], std::nullopt});
+                    static_cast<int64_t>(rows), stats_[i], std::nullopt, {}});
   }
   return adds;
 }

@@ -77,6 +77,7 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::ve
         pos += len;
         break;
       }
+      default: return InvalidArgument("physical type " + std::to_string(static_cast<int>(type)) + " is not supported");
     }
   }
   return Status::Ok();
@@ -229,12 +230,12 @@ Status FileReader::ParseFooter(std::string_view footer) {
   // path and levels.
   struct Frame {
     size_t remaining;
-    int def, rep;
+    int def, rep, repeated_def;
     std::string path;
   };
   std::vector<Frame> stack;
   if (elements.empty()) return Corrupt("no schema");
-  stack.push_back({static_cast<size_t>(elements[0].children), 0, 0, ""});
+  stack.push_back({static_cast<size_t>(elements[0].children), 0, 0, 0, ""});
   for (size_t i = 1; i < elements.size(); ++i) {
     while (!stack.empty() && stack.back().remaining == 0) stack.pop_back();
     if (stack.empty()) return Corrupt("the schema has more elements than its tree");
@@ -244,10 +245,11 @@ Status FileReader::ParseFooter(std::string_view footer) {
     int def = parent.def + (e.repetition != 0 ? 1 : 0);
     int rep = parent.rep + (e.repetition == 2 ? 1 : 0);
     std::string path = parent.path.empty() ? std::string(e.name) : parent.path + "." + std::string(e.name);
+    int repeated_def = e.repetition == 2 ? def : parent.repeated_def;
     if (e.children > 0) {
-      stack.push_back({static_cast<size_t>(e.children), def, rep, path});
+      stack.push_back({static_cast<size_t>(e.children), def, rep, repeated_def, path});
     } else {
-      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep});
+      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep, repeated_def});
     }
   }
 
@@ -276,7 +278,6 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     return InvalidArgument("no such row group or column");
   }
   const Column& col = columns_[static_cast<size_t>(column)];
-  if (col.max_rep > 0) return InvalidArgument("column " + col.path + " is repeated; only flat columns can be read");
   const Chunk& chunk = row_groups_[group].chunks[static_cast<size_t>(column)];
   if (chunk.offset < 4 || chunk.size < 0 || chunk.size > (1ll << 31)) return Corrupt("a column chunk has a bad offset or size");
   std::string bytes(static_cast<size_t>(chunk.size), '\0');
@@ -287,9 +288,11 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
 
   ColumnValues out;
   std::string dictionary_bytes;               // the decompressed dictionary page
-  std::vector<std::string_view> dictionary;   // views into dictionary_bytes
-  std::vector<uint32_t> defs, indices;
+  std::vector<std::string_view> dictionary;   // BYTE_ARRAY: views into dictionary_bytes
+  std::vector<int64_t> dictionary_ints;       // other types
+  std::vector<uint32_t> defs, reps, indices;
   const int def_width = BitWidth(static_cast<uint64_t>(col.max_def));
+  const int rep_width = BitWidth(static_cast<uint64_t>(col.max_rep));
   size_t pos = 0;
   while (static_cast<int64_t>(out.size()) < chunk.num_values && pos < bytes.size()) {
     auto header = ReadThriftStruct(bytes, &pos);
@@ -307,11 +310,11 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed));
       if (!raw.ok()) return Corrupt(raw.status().message());
       size_t n = h ? static_cast<size_t>(h->Int(1)) : 0;
-      if (col.type != PhysicalType::kByteArray) return Corrupt("dictionaries are read for BYTE_ARRAY columns only");
       dictionary.clear();
+      dictionary_ints.clear();
       dictionary_bytes = std::move(raw.value());
-      std::vector<int64_t> unused;
-      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, dictionary_bytes, n, unused, dictionary));
+      Status ds = DecodePlain(col.type, dictionary_bytes, n, dictionary_ints, dictionary);
+      if (!ds.ok()) return Corrupt("the dictionary of column " + col.path + ": " + ds.message());
       continue;
     }
     if (type != kPageData && type != kPageDataV2) continue;  // index pages and the like
@@ -319,7 +322,7 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     size_t num_values;
     int64_t encoding;
     std::string levels_and_values;
-    std::string_view def_bytes, values;
+    std::string_view def_bytes, rep_bytes, values;
     if (type == kPageData) {
       const ThriftValue* h = header->Field(5);
       if (!h) return Corrupt("a data page has no header");
@@ -329,6 +332,14 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       if (!raw.ok()) return Corrupt(raw.status().message());
       levels_and_values = std::move(raw.value());
       std::string_view rest = levels_and_values;
+      if (col.max_rep > 0) {
+        if (rest.size() < 4) return Corrupt("repetition levels end early");
+        uint32_t len;
+        std::memcpy(&len, rest.data(), 4);
+        if (len > rest.size() - 4) return Corrupt("repetition levels end early");
+        rep_bytes = rest.substr(4, len);
+        rest.remove_prefix(4 + len);
+      }
       if (col.max_def > 0) {
         if (rest.size() < 4) return Corrupt("definition levels end early");
         uint32_t len;
@@ -345,6 +356,7 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       encoding = h->Int(4);
       size_t def_len = static_cast<size_t>(h->Int(5)), rep_len = static_cast<size_t>(h->Int(6));
       if (def_len + rep_len > body.size()) return Corrupt("levels end early");
+      rep_bytes = body.substr(0, rep_len);
       def_bytes = body.substr(rep_len, def_len);
       std::string_view rest = body.substr(rep_len + def_len);
       if (h->Int(7, 1) != 0) {
@@ -363,32 +375,50 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     } else {
       defs.assign(num_values, 0);
     }
+    if (col.max_rep > 0) {
+      Status s = DecodeRleHybrid(rep_bytes, rep_width, num_values, reps);
+      if (!s.ok()) return Corrupt(s.message());
+    }
     size_t present = 0;
     for (uint32_t d : defs) present += d == static_cast<uint32_t>(col.max_def);
 
     std::vector<int64_t> page_ints;
     std::vector<std::string_view> page_strings;
     if (encoding == kEncodingPlain) {
-      FHIRLAKE_RETURN_IF_ERROR(DecodePlain(col.type, values, present, page_ints, page_strings));
+      Status ps = DecodePlain(col.type, values, present, page_ints, page_strings);
+      if (!ps.ok()) return Corrupt("column " + col.path + ": " + ps.message());
     } else if (encoding == kEncodingRleDictionary || encoding == kEncodingPlainDictionary) {
       if (values.empty()) {
         if (present > 0) return Corrupt("dictionary indices are missing");
       } else {
         Status s = DecodeRleHybrid(values.substr(1), static_cast<uint8_t>(values[0]), present, indices);
         if (!s.ok()) return Corrupt(s.message());
+        const bool strings = col.type == PhysicalType::kByteArray;
         for (uint32_t i : indices) {
-          if (i >= dictionary.size()) return Corrupt("a dictionary index is out of range");
-          page_strings.push_back(dictionary[i]);
+          if (i >= (strings ? dictionary.size() : dictionary_ints.size())) return Corrupt("a dictionary index is out of range");
+          if (strings) {
+            page_strings.push_back(dictionary[i]);
+          } else {
+            page_ints.push_back(dictionary_ints[i]);
+          }
         }
       }
     } else {
       return Corrupt("encoding " + std::to_string(encoding) + " of column " + col.path + " is not supported");
     }
 
+    if ((col.type == PhysicalType::kByteArray ? page_strings.size() : page_ints.size()) < present) {
+      return Corrupt("column " + col.path + " has fewer values than its levels say");
+    }
     size_t next = 0;
-    for (uint32_t d : defs) {
+    for (size_t k = 0; k < defs.size(); ++k) {
+      const uint32_t d = defs[k];
       bool here = d == static_cast<uint32_t>(col.max_def);
       out.present.push_back(here);
+      if (col.max_rep > 0) {
+        out.def_levels.push_back(static_cast<uint8_t>(d));
+        out.rep_levels.push_back(static_cast<uint8_t>(k < reps.size() ? reps[k] : 0));
+      }
       if (col.type == PhysicalType::kByteArray) {
         if (here) out.bytes.append(page_strings[next]);
         out.ends.push_back(out.bytes.size());

@@ -6,7 +6,8 @@ namespace fhirlake::parquet {
 namespace {
 
 // Parquet ConvertedType values, written beside the logical type for older readers.
-constexpr int32_t kConvertedUtf8 = 0, kConvertedList = 3, kConvertedDecimal = 5, kConvertedTimestampMicros = 10;
+constexpr int32_t kConvertedUtf8 = 0, kConvertedMap = 1, kConvertedList = 3, kConvertedDecimal = 5,
+                  kConvertedTimestampMicros = 10;
 
 void Number(SchemaNode& node, int def, int rep, std::vector<std::string> path, std::vector<const SchemaNode*>& leaves) {
   if (node.repetition != Repetition::kRequired) ++def;
@@ -47,6 +48,7 @@ void WriteElement(const SchemaNode& n, bool is_root, ThriftCompactWriter& w) {
   switch (n.logical) {
     case LogicalType::kString: w.I32(6, kConvertedUtf8); break;
     case LogicalType::kList: w.I32(6, kConvertedList); break;
+    case LogicalType::kMap: w.I32(6, kConvertedMap); break;
     case LogicalType::kTimestampMicrosUtc: w.I32(6, kConvertedTimestampMicros); break;
     case LogicalType::kDecimal:
       w.I32(6, kConvertedDecimal);
@@ -60,6 +62,7 @@ void WriteElement(const SchemaNode& n, bool is_root, ThriftCompactWriter& w) {
     switch (n.logical) {
       case LogicalType::kString: w.BeginStruct(1); w.EndStruct(); break;
       case LogicalType::kList: w.BeginStruct(3); w.EndStruct(); break;
+      case LogicalType::kMap: w.BeginStruct(2); w.EndStruct(); break;
       case LogicalType::kTimestampMicrosUtc:
         w.BeginStruct(8);  // TimestampType
         w.Bool(1, true);   // isAdjustedToUTC
@@ -125,6 +128,17 @@ std::unique_ptr<SchemaNode> List(std::string name, std::unique_ptr<SchemaNode> e
   outer.push_back(Group("list", std::move(inner), Repetition::kRepeated));
   auto n = Group(std::move(name), std::move(outer), Repetition::kOptional);
   n->logical = LogicalType::kList;
+  return n;
+}
+
+std::unique_ptr<SchemaNode> StringMap(std::string name) {
+  std::vector<std::unique_ptr<SchemaNode>> entry;
+  entry.push_back(Leaf("key", PhysicalType::kByteArray, LogicalType::kString, Repetition::kRequired));
+  entry.push_back(Leaf("value", PhysicalType::kByteArray, LogicalType::kString));
+  std::vector<std::unique_ptr<SchemaNode>> outer;
+  outer.push_back(Group("key_value", std::move(entry), Repetition::kRepeated));
+  auto n = Group(std::move(name), std::move(outer), Repetition::kOptional);
+  n->logical = LogicalType::kMap;
   return n;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fhirlake/delta/maintenance.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
@@ -124,6 +125,7 @@ class SyncRun {
     store::CrashPoint("after-archive");
     FHIRLAKE_RETURN_IF_ERROR(AdvanceState());
     store::CrashPoint("after-state");
+    Maintain();
     PruneArchive();
     summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     *kind_ = FailureKind::kNone;
@@ -294,6 +296,16 @@ class SyncRun {
     Status written = state_.Put(summary_.key, entry_);
     if (!written.ok()) return RecordError(FailureKind::kLoad, written);
     return Status::Ok();
+  }
+
+  // Table maintenance after the load (vacuum, log cleanup; commits checkpoint themselves),
+  // best effort: a table not maintained now is by the next run or `fhirlake maintain`.
+  void Maintain() const {
+    for (const auto& t : summary_.tables) {
+      delta::MaintenancePolicy policy;
+      policy.checkpoint = false;
+      (void)delta::Maintain(o_.warehouse / t.type, policy);
+    }
   }
 
   // --keep N: only the newest N archived exports stay.

@@ -39,7 +39,7 @@ class DeltaTableTest : public ::testing::Test {
     }
     EXPECT_TRUE((*writer)->Close().ok());
     return AddFile{name, static_cast<int64_t>(fs::file_size(dir_ / name)), 1, count,
-                   json{{"numRecords", count}}.dump(), std::nullopt};
+                   json{{"numRecords", count}}.dump(), std::nullopt, {}};
   }
   Commit Write(std::vector<AddFile> adds, std::vector<AddFile> removes = {}) {
     Commit c;
@@ -136,8 +136,14 @@ TEST_F(DeltaTableTest, RefusesUnsupportedProtocolsAndGaps) {
   std::ofstream(dir_ / "_delta_log" / "00000000000000000000.json")
       << R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"]}})" << "\n";
   auto refused = table_.Load();
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("does not support"), std::string::npos);
+  ASSERT_TRUE(refused.ok()) << refused.status().message();  // readable, but not writable: no writerFeatures
+  EXPECT_FALSE(refused->write_refusal.empty());
+  std::ofstream(dir_ / "_delta_log" / "00000000000000000000.json")
+      << R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["columnMapping"],"writerFeatures":["columnMapping"]}})" << "\n"
+      << R"({"metaData":{"id":"x","schemaString":"{}","configuration":{"delta.columnMapping.mode":"name"}}})" << "\n";
+  auto unreadable = table_.Load();
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_NE(unreadable.status().message().find("does not support"), std::string::npos);
   TempDir other;
   fs::create_directories(other / "_delta_log");
   std::ofstream(other / "_delta_log" / "00000000000000000001.json") << "{}\n";

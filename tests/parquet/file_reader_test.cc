@@ -92,7 +92,10 @@ TEST_P(FileReaderTest, ReadsWhatTheWriterWrote) {
   ASSERT_GE(id, 0);
   ASSERT_GE(time, 0);
   ASSERT_GE(json, 0);
-  EXPECT_FALSE((*reader)->ReadColumn(0, (*reader)->FindColumn("tags.list.element")).ok()) << "repeated columns are refused";
+  auto tags = (*reader)->ReadColumn(0, (*reader)->FindColumn("tags.list.element"));
+  ASSERT_TRUE(tags.ok()) << tags.status().message();
+  EXPECT_EQ(static_cast<int64_t>(tags->size()), (*reader)->row_group_rows(0)) << "a null list is one slot per row";
+  EXPECT_EQ(tags->def_levels.size(), tags->size());
 
   size_t at = 0;
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
@@ -187,6 +190,51 @@ TEST(Rle, DecodesWhatItEncodes) {
     EXPECT_EQ(back, values) << width;
     EXPECT_FALSE(DecodeRleHybrid(std::string_view(encoded).substr(0, encoded.size() / 2), width, values.size(), back).ok());
   }
+}
+
+TEST(FileReaderNestedTest, ReadsListsAndMapsWithTheirLevels) {
+  // optional group m (MAP) { repeated group key_value { required key; optional value } } and
+  // optional group l (LIST) { repeated group list { optional element } }, as Delta checkpoints.
+  TempDir dir;
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(StringMap("m"));
+  cols.push_back(List("l", Leaf("element", PhysicalType::kInt64)));
+  Schema schema(std::move(cols));
+  {
+    auto w = FileWriter::Open(dir.path() / "n.parquet", schema);
+    ASSERT_TRUE(w.ok());
+    // row 0: m = {a: "1", b: null}, l = [7, null, 9]; row 1: m = {}, l = null; row 2: m = null, l = [].
+    (*w)->column(0).AddBytes(0, "a"), (*w)->column(1).AddBytes(0, "1");
+    (*w)->column(0).AddBytes(1, "b"), (*w)->column(1).AddNull(1, 2);
+    (*w)->column(2).AddInt64(0, 7), (*w)->column(2).AddNull(1, 2), (*w)->column(2).AddInt64(1, 9);
+    ASSERT_TRUE((*w)->EndRow().ok());
+    (*w)->column(0).AddNull(0, 1), (*w)->column(1).AddNull(0, 1), (*w)->column(2).AddNull(0, 0);
+    ASSERT_TRUE((*w)->EndRow().ok());
+    (*w)->column(0).AddNull(0, 0), (*w)->column(1).AddNull(0, 0), (*w)->column(2).AddNull(0, 1);
+    ASSERT_TRUE((*w)->EndRow().ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  auto r = FileReader::Open(dir.path() / "n.parquet");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const int key = (*r)->FindColumn("m.key_value.key"), value = (*r)->FindColumn("m.key_value.value");
+  const int element = (*r)->FindColumn("l.list.element");
+  EXPECT_EQ((*r)->repeated_def(key), 2);
+  EXPECT_EQ((*r)->repeated_def(element), 2);
+  auto keys = (*r)->ReadColumn(0, key);
+  auto values = (*r)->ReadColumn(0, value);
+  auto elements = (*r)->ReadColumn(0, element);
+  ASSERT_TRUE(keys.ok() && values.ok() && elements.ok()) << keys.status().message() << elements.status().message();
+  EXPECT_EQ(keys->rep_levels, (std::vector<uint8_t>{0, 1, 0, 0}));
+  EXPECT_EQ(keys->def_levels, (std::vector<uint8_t>{2, 2, 1, 0}));
+  EXPECT_EQ(keys->string(0), "a");
+  EXPECT_EQ(keys->string(1), "b");
+  EXPECT_TRUE(values->present[0]);
+  EXPECT_FALSE(values->present[1]);
+  EXPECT_EQ(values->string(0), "1");
+  EXPECT_EQ(elements->rep_levels, (std::vector<uint8_t>{0, 1, 1, 0, 0}));
+  EXPECT_EQ(elements->def_levels, (std::vector<uint8_t>{3, 2, 3, 0, 1}));
+  EXPECT_EQ(elements->ints[0], 7);
+  EXPECT_EQ(elements->ints[2], 9);
 }
 
 }  // namespace

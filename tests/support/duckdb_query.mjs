@@ -1,9 +1,10 @@
 // Runs one SQL statement in an in-memory DuckDB and prints the rows as a JSON array.
 // The tests' independent reader of what fhirlake writes:
 //   node query.mjs SQL [NAME=TABLE_DIR ...]
-// Each NAME=TABLE_DIR becomes a view NAME over a Delta table: the log is replayed here (add and
-// remove actions keyed by path and deletion vector), deletion vectors are decoded here (Z85,
-// DV file framing, 64-bit portable RoaringBitmaps), and DuckDB reads the Parquet files.
+// Each NAME=TABLE_DIR becomes a view NAME over a Delta table: the log is replayed here (the
+// newest checkpoint, then add and remove actions keyed by path and deletion vector), deletion
+// vectors are decoded here (Z85, DV file framing, 64-bit portable RoaringBitmaps), and DuckDB
+// reads the Parquet files.
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -96,13 +97,44 @@ function deletedRows(tableDir, dv) {
   return rows;
 }
 
-// The active files of a table: [{file, deleted: [row, ...]}].
-function activeFiles(tableDir) {
+// The active files of a table: [{file, deleted: [row, ...]}]. Replays the newest complete
+// checkpoint (classic single-file or multi-part Parquet, read by DuckDB) and the JSON commits
+// after it; without a checkpoint, every commit from version 0.
+async function activeFiles(connection, tableDir) {
   const log = path.join(tableDir, '_delta_log');
-  const commits = fs.readdirSync(log).filter((n) => /^\d{20}\.json$/.test(n)).sort();
+  const names = fs.readdirSync(log);
+  const checkpoints = new Map();  // version -> [file names] of complete checkpoints
+  const parts = new Map();        // "version/parts" -> [names]
+  for (const n of names) {
+    let m = /^(\d{20})\.checkpoint\.parquet$/.exec(n);
+    if (m) checkpoints.set(Number(m[1]), [n]);
+    m = /^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.parquet$/.exec(n);
+    if (m) {
+      const k = `${Number(m[1])}/${Number(m[3])}`;
+      parts.set(k, [...(parts.get(k) ?? []), n]);
+    }
+  }
+  for (const [k, files] of parts) {
+    const [version, count] = k.split('/').map(Number);
+    if (files.length === count) checkpoints.set(version, files.sort());
+  }
+  const start = checkpoints.size ? Math.max(...checkpoints.keys()) : -1;
   const active = new Map();
   const key = (a) => a.path + (a.deletionVector ? '#' + a.deletionVector.storageType + a.deletionVector.pathOrInlineDv +
                                                    '@' + (a.deletionVector.offset ?? '') : '');
+  if (start >= 0) {
+    const list = checkpoints.get(start).map((n) => `'${path.join(log, n).replaceAll("'", "''")}'`).join(',');
+    const result = await connection.runAndReadAll(
+      `SELECT add.path AS path, add.deletionVector AS dv FROM read_parquet([${list}]) WHERE add.path IS NOT NULL`);
+    for (const row of result.getRowObjectsJson()) {
+      const a = { path: row.path };
+      if (row.dv && row.dv.storageType != null) {
+        a.deletionVector = { ...row.dv, offset: row.dv.offset ?? undefined, cardinality: Number(row.dv.cardinality) };
+      }
+      active.set(key(a), a);
+    }
+  }
+  const commits = names.filter((n) => /^\d{20}\.json$/.test(n) && Number(n.slice(0, 20)) > start).sort();
   for (const name of commits) {
     for (const line of fs.readFileSync(path.join(log, name), 'utf8').split('\n')) {
       if (!line.trim()) continue;
@@ -122,7 +154,7 @@ const connection = await instance.connect();
 try {
   for (const arg of process.argv.slice(3)) {
     const [name, dir] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
-    const files = activeFiles(dir);
+    const files = await activeFiles(connection, dir);
     if (files.length === 0) {
       await connection.run(`CREATE VIEW ${name} AS SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS _json WHERE false`);
       continue;

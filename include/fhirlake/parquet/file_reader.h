@@ -1,7 +1,8 @@
-// parquet::FileReader: reads flat columns (no repeated field on their path) of a Parquet file,
-// one row group at a time: what a merge needs from a table's own data files (`id`,
-// `meta.lastUpdated`, `_json`). It decodes data pages v1 and v2, PLAIN and dictionary
-// encodings, RLE/bit-packed definition levels, and UNCOMPRESSED, SNAPPY and ZSTD pages;
+// parquet::FileReader: reads the leaf columns of a Parquet file, one row group at a time: what
+// a merge needs from a table's own data files (`id`, `meta.lastUpdated`, `_json`) and what a
+// Delta checkpoint holds (nested optional structs, MAPs and LISTs, as Spark writes them). It
+// decodes data pages v1 and v2, PLAIN and dictionary encodings (of any physical type),
+// RLE/bit-packed repetition and definition levels, and UNCOMPRESSED, SNAPPY and ZSTD pages;
 // anything else is refused with a message naming it. Memory is bounded by one column chunk.
 #pragma once
 
@@ -20,12 +21,14 @@
 
 namespace fhirlake::parquet {
 
-// The values of one flat column in one row group, a slot per row.
+// The values of one column in one row group: a slot per row for a flat column; for a column
+// with a repeated ancestor, a slot per level entry (a new row starts where rep_levels is 0).
 struct ColumnValues {
-  std::vector<bool> present;
+  std::vector<bool> present;     // the value is defined (definition level = the column's maximum)
   std::vector<int64_t> ints;     // BOOLEAN, INT32 and INT64 columns (0 where absent)
   std::string bytes;             // BYTE_ARRAY columns: the values back to back
   std::vector<size_t> ends;      // BYTE_ARRAY columns: where row i's value ends in `bytes`
+  std::vector<uint8_t> def_levels, rep_levels;  // repeated columns only: each slot's levels
   size_t size() const { return present.size(); }
   // Row i's BYTE_ARRAY value (empty where absent).
   std::string_view string(size_t i) const {
@@ -46,14 +49,24 @@ class FileReader {
   // The column whose path is `dotted` ("meta.lastUpdated"), or -1.
   int FindColumn(std::string_view dotted) const;
 
-  // Reads column `column` of row group `group`. Fails for a column with a repeated ancestor.
+  // Column `column`'s maximum definition and repetition levels. REQUIRES: a valid column.
+  int max_def(int column) const { return columns_[static_cast<size_t>(column)].max_def; }
+  int max_rep(int column) const { return columns_[static_cast<size_t>(column)].max_rep; }
+  // The definition level of the column's innermost repeated ancestor (a list's or map's entry
+  // exists where a slot's level reaches it), or 0 for a flat column.
+  int repeated_def(int column) const { return columns_[static_cast<size_t>(column)].repeated_def; }
+  size_t column_count() const { return columns_.size(); }
+  PhysicalType column_type(int column) const { return columns_[static_cast<size_t>(column)].type; }
+  const std::string& column_path(int column) const { return columns_[static_cast<size_t>(column)].path; }
+
+  // Reads column `column` of row group `group`.
   Result<ColumnValues> ReadColumn(size_t group, int column) const;
 
  private:
   struct Column {
     std::string path;  // dotted
     PhysicalType type = PhysicalType::kByteArray;
-    int max_def = 0, max_rep = 0;
+    int max_def = 0, max_rep = 0, repeated_def = 0;
   };
   struct Chunk {
     int64_t offset = 0, size = 0, num_values = 0;

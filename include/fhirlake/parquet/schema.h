@@ -17,7 +17,7 @@ enum class PhysicalType : int32_t {
   kBoolean = 0, kInt32 = 1, kInt64 = 2, kDouble = 5, kByteArray = 6, kFixedLenByteArray = 7
 };
 enum class Repetition : int32_t { kRequired = 0, kOptional = 1, kRepeated = 2 };
-enum class LogicalType { kNone, kString, kTimestampMicrosUtc, kList, kDecimal };
+enum class LogicalType { kNone, kString, kTimestampMicrosUtc, kList, kDecimal, kMap };
 
 struct SchemaNode {
   std::string name;
@@ -54,6 +54,9 @@ std::unique_ptr<SchemaNode> DecimalText(std::string name);
 std::unique_ptr<SchemaNode> Decimal(std::string name, int precision, int scale);
 // optional group <name> (LIST) { repeated group list { <element named "element"> } }
 std::unique_ptr<SchemaNode> List(std::string name, std::unique_ptr<SchemaNode> element);
+// optional group <name> (MAP) { repeated group key_value { required binary key (STRING);
+// optional binary value (STRING); } }: a map of strings, as Delta checkpoints hold them.
+std::unique_ptr<SchemaNode> StringMap(std::string name);
 
 class Schema {
  public:

@@ -1,0 +1,42 @@
+// The names of the files in a Delta table's `_delta_log` (PROTOCOL.md, "Delta Log Entries",
+// "Checkpoints", "Last Checkpoint File"): JSON commits `<v:020>.json`, classic single-file
+// checkpoints `<v:020>.checkpoint.parquet`, multi-part checkpoints
+// `<v:020>.checkpoint.<part:010>.<parts:010>.parquet`, and `_last_checkpoint`. This is the one
+// place that spells or parses them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhirlake/status.h"
+
+namespace fhirlake::delta {
+
+enum class LogFileKind { kCommit, kCheckpoint, kCheckpointPart };
+
+struct LogFile {
+  LogFileKind kind = LogFileKind::kCommit;
+  int64_t version = 0;
+  int part = 1, parts = 1;  // a multi-part checkpoint's part number (1-based) and part count
+  std::filesystem::path path;
+};
+
+inline constexpr char kLastCheckpointName[] = "_last_checkpoint";
+
+std::string CommitFileName(int64_t version);
+std::string CheckpointFileName(int64_t version);
+std::string CheckpointPartFileName(int64_t version, int part, int parts);
+
+// What `name` is, or nothing for files that are none of the above (CRCs, temporary files,
+// V2 checkpoints, compacted log files).
+std::optional<LogFile> ParseLogFileName(std::string_view name);
+
+// Every commit and checkpoint file in `<table>/_delta_log`, ordered by version, then commits
+// before checkpoints, then by part. A missing log directory gives an empty list.
+Result<std::vector<LogFile>> ListLogFiles(const std::filesystem::path& table_root);
+
+}  // namespace fhirlake::delta

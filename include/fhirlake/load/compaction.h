@@ -1,0 +1,39 @@
+// Compaction: rewrites a table's small files, and files with many deleted rows, into files of
+// the target size, in one Delta commit of `remove`s and `add`s with dataChange false (readers
+// and change feeds see no change of data). Rows are copied from each file's stored `_json`
+// (deleted rows skipped), so deletion vectors of the rewritten files are purged: once every
+// file with a vector is compacted, the table no longer needs a deletion-vector reader for its
+// data (the protocol still lists the feature; see README, "Leaving deletion vectors").
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "fhirlake/load/table_schema.h"
+#include "fhirlake/parquet/file_writer.h"
+#include "fhirlake/status.h"
+
+namespace fhirlake::load {
+
+struct CompactionPolicy {
+  uint64_t target_file_bytes = 256u << 20;   // new files end at the first row group past this
+  uint64_t small_file_bytes = 32u << 20;     // files below this are rewritten (when there are 2+)
+  double deleted_fraction = 0.1;             // files with more deleted rows than this are rewritten
+  bool purge_deletion_vectors = false;       // rewrite every file that has a deletion vector
+  TableSchemaOptions schema;                 // must give the table's schema string
+  parquet::WriterOptions writer;
+};
+
+struct CompactionResult {
+  int64_t version = -1;  // the commit written, or -1 when nothing needed compaction
+  int files_removed = 0, files_added = 0;
+  int64_t rows = 0;
+};
+
+// Compacts the table of `resource_type` at `table_root`. A lost commit race is returned as a
+// conflict (delta::Table::IsConflict), with the new files removed; nothing else changes.
+Result<CompactionResult> Compact(const std::filesystem::path& table_root, const std::string& resource_type,
+                                 const CompactionPolicy& policy);
+
+}  // namespace fhirlake::load

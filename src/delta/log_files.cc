@@ -1,0 +1,90 @@
+#include "fhirlake/delta/log_files.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace fhirlake::delta {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool Digits(std::string_view s, size_t n) {
+  return s.size() >= n && s.substr(0, n).find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+int64_t Number(std::string_view s) {
+  int64_t v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  return v;
+}
+
+}  // namespace
+
+std::string CommitFileName(int64_t version) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%020lld.json", static_cast<long long>(version));
+  return buf;
+}
+
+std::string CheckpointFileName(int64_t version) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%020lld.checkpoint.parquet", static_cast<long long>(version));
+  return buf;
+}
+
+std::string CheckpointPartFileName(int64_t version, int part, int parts) {
+  char buf[72];
+  std::snprintf(buf, sizeof buf, "%020lld.checkpoint.%010d.%010d.parquet", static_cast<long long>(version), part, parts);
+  return buf;
+}
+
+std::optional<LogFile> ParseLogFileName(std::string_view name) {
+  if (!Digits(name, 20)) return std::nullopt;
+  LogFile f;
+  f.version = Number(name.substr(0, 20));
+  std::string_view rest = name.substr(20);
+  if (rest == ".json") {
+    f.kind = LogFileKind::kCommit;
+    return f;
+  }
+  if (rest == ".checkpoint.parquet") {
+    f.kind = LogFileKind::kCheckpoint;
+    return f;
+  }
+  // .checkpoint.<10 digits>.<10 digits>.parquet
+  constexpr std::string_view kPrefix = ".checkpoint.";
+  if (rest.size() == kPrefix.size() + 10 + 1 + 10 + 8 && rest.starts_with(kPrefix) && rest.ends_with(".parquet")) {
+    std::string_view nums = rest.substr(kPrefix.size());
+    if (Digits(nums, 10) && nums[10] == '.' && Digits(nums.substr(11), 10)) {
+      f.kind = LogFileKind::kCheckpointPart;
+      f.part = static_cast<int>(Number(nums.substr(0, 10)));
+      f.parts = static_cast<int>(Number(nums.substr(11, 10)));
+      if (f.part >= 1 && f.part <= f.parts) return f;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<LogFile>> ListLogFiles(const fs::path& table_root) {
+  std::vector<LogFile> out;
+  const fs::path log = table_root / "_delta_log";
+  std::error_code ec;
+  if (!fs::is_directory(log, ec)) return out;
+  fs::directory_iterator it(log, ec), end;
+  if (ec) return IoError("cannot list " + log.string() + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return IoError("cannot list " + log.string() + ": " + ec.message());
+    auto f = ParseLogFileName(it->path().filename().string());
+    if (!f) continue;
+    f->path = it->path();
+    out.push_back(std::move(*f));
+  }
+  std::sort(out.begin(), out.end(), [](const LogFile& a, const LogFile& b) {
+    if (a.version != b.version) return a.version < b.version;
+    if (a.kind != b.kind) return a.kind == LogFileKind::kCommit;
+    return a.part < b.part;
+  });
+  return out;
+}
+
+}  // namespace fhirlake::delta

@@ -1,0 +1,170 @@
+#include "fhirlake/delta/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "fhirlake/delta/log_files.h"
+#include "fhirlake/delta/table.h"
+#include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/parquet/file_writer.h"
+#include "tests/support/duckdb.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::delta {
+namespace {
+
+namespace fs = std::filesystem;
+using fhirlake::testing::DuckDb;
+using fhirlake::testing::TempDir;
+using nlohmann::json;
+
+const fs::path kGolden = fs::path(FHIRLAKE_TEST_DATA) / "delta-golden";
+
+// Live rows of a snapshot: each data file's row count (from its footer) minus the rows its
+// deletion vector names (decoded, and checked against the vector's cardinality).
+int64_t LiveRows(const fs::path& root, const Snapshot& s) {
+  int64_t rows = 0;
+  for (const AddFile& f : s.files) {
+    auto reader = parquet::FileReader::Open(root / f.path);
+    EXPECT_TRUE(reader.ok()) << f.path << ": " << reader.status().message();
+    if (!reader.ok()) return -1;
+    rows += (*reader)->rows();
+    if (f.deletion_vector) {
+      auto deleted = ReadDeletionVector(root, *f.deletion_vector);
+      EXPECT_TRUE(deleted.ok()) << f.path << ": " << deleted.status().message();
+      if (!deleted.ok()) return -1;
+      EXPECT_EQ(static_cast<int64_t>(deleted->size()), f.deletion_vector->cardinality) << f.path;
+      rows -= static_cast<int64_t>(deleted->size());
+    }
+  }
+  return rows;
+}
+
+std::set<std::string> FileKeys(const Snapshot& s) {
+  std::set<std::string> keys;
+  for (const AddFile& f : s.files) keys.insert(f.path + (f.deletion_vector ? "#" + f.deletion_vector->UniqueId() : ""));
+  return keys;
+}
+
+struct GoldenCase {
+  const char* table;
+  int64_t version;     // the latest version
+  int64_t checkpoint;  // the checkpoint the state comes from, or -1
+  int64_t rows;        // live rows, from GoldenTables.scala
+};
+
+class GoldenTableTest : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(GoldenTableTest, ReadsTheStateDeltaWrote) {
+  const GoldenCase& c = GetParam();
+  const fs::path root = kGolden / c.table;
+  auto snap = Table(root).Load();
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  EXPECT_EQ(snap->version, c.version);
+  EXPECT_EQ(snap->checkpoint_version, c.checkpoint);
+  EXPECT_FALSE(snap->schema_string.empty());
+  EXPECT_EQ(LiveRows(root, *snap), c.rows);
+  // DuckDB over the same table, with the test script's own log replay and DV decoding.
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n FROM t", {{"t", root}});
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"].get<int64_t>(), c.rows);
+}
+
+TEST_P(GoldenTableTest, CheckpointStateEqualsJsonReplay) {
+  const GoldenCase& c = GetParam();
+  if (c.checkpoint < 0) GTEST_SKIP() << "no checkpoint";
+  TempDir dir;
+  fs::copy(kGolden / c.table, dir.path() / "t", fs::copy_options::recursive);
+  auto from_checkpoint = Table(dir.path() / "t").Load();
+  ASSERT_TRUE(from_checkpoint.ok()) << from_checkpoint.status().message();
+  auto listed = ListLogFiles(dir.path() / "t");
+  ASSERT_TRUE(listed.ok());
+  for (const auto& f : *listed) {
+    if (f.kind != LogFileKind::kCommit) fs::remove(f.path);
+  }
+  fs::remove(dir.path() / "t" / "_delta_log" / kLastCheckpointName);
+  auto from_json = Table(dir.path() / "t").Load();
+  ASSERT_TRUE(from_json.ok()) << from_json.status().message();
+  EXPECT_EQ(from_json->checkpoint_version, -1);
+  EXPECT_EQ(FileKeys(*from_checkpoint), FileKeys(*from_json));
+  EXPECT_EQ(from_checkpoint->schema_string, from_json->schema_string);
+  EXPECT_EQ(from_checkpoint->configuration, from_json->configuration);
+  EXPECT_EQ(from_checkpoint->partition_columns, from_json->partition_columns);
+  EXPECT_EQ(from_checkpoint->protocol.writer_features, from_json->protocol.writer_features);
+  EXPECT_LE(from_checkpoint->log_files_read, from_json->log_files_read);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Golden, GoldenTableTest,
+    ::testing::Values(GoldenCase{"basic-with-inserts-deletes-checkpoint", 13, 10, 41},
+                      GoldenCase{"multi-part-checkpoint", 1, 1, 31}, GoldenCase{"only-checkpoint-files", 2, 2, 25},
+                      GoldenCase{"dv-partitioned-with-checkpoint", 15, 10, 35},
+                      GoldenCase{"log-replay-dv-key-cases", 3, -1, 47}, GoldenCase{"data-reader-nested-struct", 0, -1, 10},
+                      GoldenCase{"data-reader-array-complex-objects", 0, -1, 10},
+                      GoldenCase{"data-skipping-basic-stats-all-types-checkpoint", 0, -1, 1}),
+    [](const ::testing::TestParamInfo<GoldenCase>& info) {
+      std::string name = info.param.table;
+      for (char& ch : name) {
+        if (ch == '-') ch = '_';
+      }
+      return name;
+    });
+
+TEST(GoldenCheckpointTest, ReadsTheLogOfFileActionsOnly) {
+  // `checkpoint`: 15 commits each adding file i and removing file i-1; a checkpoint at 10.
+  auto snap = Table(kGolden / "checkpoint").Load();
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  EXPECT_EQ(snap->version, 14);
+  EXPECT_EQ(snap->checkpoint_version, 10);
+  ASSERT_EQ(snap->files.size(), 1u);
+  EXPECT_EQ(snap->files[0].path, "15");
+  EXPECT_EQ(snap->log_files_read, 5);  // the checkpoint and commits 11..14
+}
+
+TEST(GoldenCheckpointTest, ReadsLastCheckpointHint) {
+  auto last = ReadLastCheckpoint(kGolden / "multi-part-checkpoint");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->version, 1);
+  EXPECT_EQ(last->parts, 2);
+  EXPECT_EQ(last->num_of_add_files, 10);
+  EXPECT_FALSE(ReadLastCheckpoint(kGolden / "log-replay-dv-key-cases").has_value());
+}
+
+TEST(GoldenCheckpointTest, CheckpointActionsCarryMapsListsAndVectors) {
+  std::vector<json> actions;
+  Status s = ReadCheckpointActions(kGolden / "dv-partitioned-with-checkpoint" / "_delta_log" / CheckpointFileName(10),
+                                   [&](const json& a) {
+                                     actions.push_back(a);
+                                     return Status::Ok();
+                                   });
+  ASSERT_TRUE(s.ok()) << s.message();
+  int adds = 0, with_dv = 0;
+  for (const json& a : actions) {
+    if (a.contains("protocol")) {
+      EXPECT_EQ(a["protocol"]["readerFeatures"], json::array({"deletionVectors"}));
+      EXPECT_EQ(a["protocol"]["minWriterVersion"], 7);
+    }
+    if (a.contains("metaData")) {
+      EXPECT_EQ(a["metaData"]["partitionColumns"], json::array({"part"}));
+      EXPECT_EQ(a["metaData"]["configuration"]["delta.enableDeletionVectors"], "true");
+      EXPECT_EQ(a["metaData"]["format"]["provider"], "parquet");
+    }
+    if (a.contains("add")) {
+      ++adds;
+      EXPECT_TRUE(a["add"]["partitionValues"].contains("part")) << a.dump();
+      EXPECT_FALSE(a["add"]["dataChange"].get<bool>());
+      if (a["add"].contains("deletionVector")) {
+        ++with_dv;
+        EXPECT_EQ(a["add"]["deletionVector"]["storageType"], "u");
+        EXPECT_TRUE(a["add"]["deletionVector"]["offset"].is_number());
+      }
+    }
+  }
+  EXPECT_EQ(adds, 18);  // _last_checkpoint's numOfAddFiles
+  EXPECT_GT(with_dv, 0);
+}
+
+}  // namespace
+}  // namespace fhirlake::delta

@@ -1,0 +1,201 @@
+// Maintenance: vacuum keeps every file a retained version needs (also across kill -9), log
+// cleanup keeps every retained version rebuildable, and both are checked by DuckDB.
+#include "fhirlake/delta/maintenance.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "fhirlake/delta/checkpoint.h"
+#include "fhirlake/delta/log_files.h"
+#include "fhirlake/delta/table.h"
+#include "fhirlake/parquet/file_writer.h"
+#include "fhirlake/parquet/schema.h"
+#include "tests/support/duckdb.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace fhirlake::delta {
+namespace {
+
+namespace fs = std::filesystem;
+using fhirlake::testing::DuckDb;
+using fhirlake::testing::RunFhirlake;
+using fhirlake::testing::TempDir;
+using nlohmann::json;
+
+constexpr int64_t kDay = 86400000;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  fs::path Root() const { return dir_ / "Patient"; }
+  // A data file of `count` rows, its modification time `age_days` in the past.
+  AddFile DataFile(const std::string& name, int first, int count, int age_days = 10) {
+    std::vector<std::unique_ptr<parquet::SchemaNode>> cols;
+    cols.push_back(parquet::Leaf("id", parquet::PhysicalType::kByteArray, parquet::LogicalType::kString));
+    parquet::Schema schema(std::move(cols));
+    fs::create_directories(Root());
+    auto w = parquet::FileWriter::Open(Root() / name, schema);
+    EXPECT_TRUE(w.ok());
+    for (int i = first; i < first + count; ++i) {
+      (*w)->column(0).AddBytes(0, "p" + std::to_string(i));
+      EXPECT_TRUE((*w)->EndRow().ok());
+    }
+    EXPECT_TRUE((*w)->Close().ok());
+    Age(name, age_days);
+    AddFile f;
+    f.path = name;
+    f.size = static_cast<int64_t>(fs::file_size(Root() / name));
+    f.modification_time = 1;
+    f.num_records = count;
+    f.stats_json = json{{"numRecords", count}}.dump();
+    return f;
+  }
+  void Age(const std::string& name, int days) {
+    fs::last_write_time(Root() / name, fs::file_time_type::clock::now() - std::chrono::hours(24 * days));
+  }
+  Snapshot Load() {
+    auto s = Table(Root()).Load();
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? *s : Snapshot{};
+  }
+  void Commit(std::vector<AddFile> adds, std::vector<AddFile> removes) {
+    delta::Commit c;
+    c.operation = "MERGE";
+    c.operation_parameters_json = "{}";
+    c.adds = std::move(adds);
+    c.removes = std::move(removes);
+    Snapshot s = Load();
+    if (s.version < 0) c.schema_string = R"({"type":"struct","fields":[{"name":"id","type":"string","nullable":true,"metadata":{}}]})";
+    ASSERT_TRUE(Table(Root()).Write(s, c).ok());
+  }
+  // A remove written by hand with an old deletionTimestamp: a file removed `days` ago.
+  void RemovedDaysAgo(const AddFile& f, int days) {
+    Snapshot s = Load();
+    std::ofstream out(Root() / "_delta_log" / CommitFileName(s.version + 1));
+    out << json{{"commitInfo", {{"timestamp", Now() - days * kDay}, {"operation", "DELETE"}}}}.dump() << "\n"
+        << json{{"remove", {{"path", f.path}, {"deletionTimestamp", Now() - days * kDay}, {"dataChange", true},
+                            {"size", f.size}}}}.dump() << "\n";
+  }
+  int Rows() {
+    json rows = DuckDb("SELECT count(*)::INTEGER AS n FROM t", {{"t", Root()}});
+    EXPECT_TRUE(rows.is_array()) << rows.dump();
+    return rows.is_array() ? rows[0]["n"].get<int>() : -1;
+  }
+  // Builds: a (removed 10 days ago), b (removed now: an older version still needs it),
+  // c (current), an orphan older than the window, and a young orphan (a load in flight).
+  void Build() {
+    AddFile a = DataFile("a.parquet", 0, 3), b = DataFile("b.parquet", 3, 4);
+    Commit({a, b}, {});
+    RemovedDaysAgo(a, 10);
+    AddFile c = DataFile("c.parquet", 7, 5);
+    Commit({c}, {Load().files[0]});  // removes b
+    DataFile("orphan-old.parquet", 100, 1, 10);
+    DataFile("orphan-young.parquet", 200, 1, 0);
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(MaintenanceTest, VacuumDeletesOnlyWhatNoRetainedVersionNeeds) {
+  Build();
+  ASSERT_EQ(Rows(), 5);
+  MaintenancePolicy dry;
+  dry.dry_run = true;
+  auto listed = Maintain(Root(), dry);
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  EXPECT_EQ(listed->deleted_files, (std::vector<std::string>{"a.parquet", "orphan-old.parquet"}));
+  EXPECT_TRUE(fs::exists(Root() / "a.parquet")) << "a dry run deletes nothing";
+  EXPECT_FALSE(fs::exists(Root() / "_delta_log" / CheckpointFileName(3)));
+
+  auto done = Maintain(Root(), MaintenancePolicy{});
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_TRUE(done->checkpoint_written);
+  EXPECT_FALSE(fs::exists(Root() / "a.parquet"));
+  EXPECT_FALSE(fs::exists(Root() / "orphan-old.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "b.parquet")) << "removed within the window: version 1 still reads it";
+  EXPECT_TRUE(fs::exists(Root() / "c.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "orphan-young.parquet")) << "may belong to a commit in flight";
+  EXPECT_EQ(Rows(), 5);
+
+  // Eight days on, b's tombstone has expired too.
+  MaintenancePolicy later;
+  later.now_ms = Now() + 8 * kDay;
+  auto after = Maintain(Root(), later);
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_FALSE(fs::exists(Root() / "b.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "c.parquet"));
+  EXPECT_EQ(Rows(), 5);
+}
+
+TEST_F(MaintenanceTest, RetentionBelowTheFloorNeedsAnOverride) {
+  Build();
+  MaintenancePolicy short_window;
+  short_window.retention_ms = kDay;
+  auto refused = Maintain(Root(), short_window);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--allow-short-retention"), std::string::npos);
+  EXPECT_TRUE(fs::exists(Root() / "a.parquet"));
+  short_window.allow_short_retention = true;
+  short_window.retention_ms = 0;
+  auto done = Maintain(Root(), short_window);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_FALSE(fs::exists(Root() / "b.parquet"));
+  EXPECT_EQ(Rows(), 5);
+}
+
+TEST_F(MaintenanceTest, LogCleanupKeepsEveryRetainedVersionReadable) {
+  Build();
+  Snapshot before = Load();
+  MaintenancePolicy later;
+  later.now_ms = Now() + 31 * kDay;  // every log file is older than the 30-day log retention
+  later.vacuum = false;
+  auto done = Maintain(Root(), later);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done->deleted_log_files.size(), 2u);  // commits 0 and 1; the checkpoint at 2 and commit 2 stay
+  auto listed = ListLogFiles(Root());
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  Snapshot after = Load();
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(after.files.size(), before.files.size());
+  EXPECT_TRUE(after.tombstones.empty());  // a month on, every tombstone has expired
+  EXPECT_EQ(Rows(), 5);
+}
+
+TEST_F(MaintenanceTest, KillNineDuringVacuumLosesNoRetainedFile) {
+  Build();
+  auto crashed = RunFhirlake({"maintain", dir_.path().string()}, {"FHIRLAKE_TEST_CRASH=vacuum-after-delete"});
+  EXPECT_EQ(crashed.exit_code, 86) << crashed.err;
+  EXPECT_TRUE(fs::exists(Root() / "b.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "c.parquet"));
+  EXPECT_EQ(Rows(), 5);
+  const int gone = !fs::exists(Root() / "a.parquet") + !fs::exists(Root() / "orphan-old.parquet");
+  EXPECT_EQ(gone, 1) << "the process stopped after its first deletion";
+  auto again = RunFhirlake({"maintain", dir_.path().string()});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(fs::exists(Root() / "a.parquet"));
+  EXPECT_FALSE(fs::exists(Root() / "orphan-old.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "b.parquet"));
+  EXPECT_EQ(Rows(), 5);
+  auto dry = RunFhirlake({"maintain", dir_.path().string(), "--dry-run", "--retention", "1h"});
+  EXPECT_EQ(dry.exit_code, 2) << "a retention below the floor is refused: " << dry.err;
+}
+
+TEST_F(MaintenanceTest, UsageCountsLiveBytesAgainstBytesOnDisk) {
+  Build();
+  Snapshot s = Load();
+  auto usage = MeasureUsage(Root(), s);
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->live_bytes, s.files[0].size);
+  EXPECT_GT(usage->disk_bytes, usage->live_bytes);
+  EXPECT_EQ(usage->log_files, 3);
+}
+
+}  // namespace
+}  // namespace fhirlake::delta
