@@ -948,11 +948,7 @@ nlohmann::json ValueToJson(const Value& value, const JsonTree& tree) {
     case Value::Kind::kBoolean: return value.boolean;
     case Value::Kind::kInteger: return value.integer;
     case Value::Kind::kDecimal:
-      if (!value.text.empty()) {
-        nlohmann::json parsed = nlohmann::json::parse(value.text, nullptr, false);
-        if (!parsed.is_discarded()) return parsed;
-      }
-      return value.decimal;
+      return value.decimal;  // NodeValue and Boundary set it from the text
     default: return value.text;
   }
 }

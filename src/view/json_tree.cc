@@ -1,5 +1,7 @@
 #include "fhirlake/view/json_tree.h"
 
+#include <charconv>
+#include <cstdlib>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -152,7 +154,14 @@ nlohmann::json JsonTree::ToJson(const JsonNode& node) const {
     case JsonNode::Kind::kNull: return nullptr;
     case JsonNode::Kind::kBool: return node.boolean;
     case JsonNode::Kind::kString: return std::string(node.text);
-    case JsonNode::Kind::kNumber: return nlohmann::json::parse(node.text);
+    case JsonNode::Kind::kNumber: {
+      if (node.text.find_first_of(".eE") == std::string_view::npos) {
+        int64_t i = 0;
+        auto [p, ec] = std::from_chars(node.text.data(), node.text.data() + node.text.size(), i);
+        if (ec == std::errc()) return i;
+      }
+      return std::strtod(std::string(node.text).c_str(), nullptr);
+    }
     case JsonNode::Kind::kObject: {
       nlohmann::json out = nlohmann::json::object();
       for (const Link* l = begin(node); l != end(node); ++l) out[std::string(l->key)] = ToJson(*l->node);
