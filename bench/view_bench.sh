@@ -14,7 +14,7 @@ bin=$PWD/build/fhirlake
 work=$PWD/build/bench-view
 view=$PWD/tests/data/views/observation_values.json
 [ -x "$bin" ] && [ -f build/duckdb-node/query.mjs ] || scripts/setup
-rm -rf "$work"; mkdir -p "$work/in"
+rm -rf "$work"; mkdir -p "$work/in"; touch "$work/pids"
 . bench/common.sh
 data=$(bench_data "$size_mb")
 ln -s "$data"/Observation.*.ndjson "$work/in/"
@@ -24,12 +24,12 @@ resources=$(cat "$work"/in/*.ndjson | wc -l)
 run_report() {  # label rows
   read -r wall user sys rss < "$work/time.txt"
   awk -v l="$1" -v n="$2" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$bytes" 'BEGIN {
-    printf "%-30s %10.0f rows/s %7.1f MB/s  %6.2f s wall  %6.2f s CPU  %7.1f MB peak RSS\n",
-           l, n / w, b / 1048576 / w, w, u + s, r / 1024 }'
+    printf "%-30s %9.0f rows/s %6.1f MB/s %9.0f rows/CPU-s  %6.2f s wall  %6.2f s CPU  %7.1f MB peak RSS\n",
+           l, n / w, b / 1048576 / w, n / (u + s), w, u + s, r / 1024 }'
 }
 count() { node build/duckdb-node/query.mjs "SELECT count(*)::INTEGER AS n FROM read_parquet('$1')" | sed -n 's/.*"n":\([0-9]*\).*/\1/p'; }
 
-echo "input: $(( bytes / 1048576 )) MB of Observation NDJSON, $resources resources"
+echo "input: $(( bytes / 1048576 )) MB of Observation NDJSON, $resources resources ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" view run "$view" --ndjson "$work/in" \
   --format parquet --out "$work/fhirlake.parquet" 2>/dev/null
 rows=$(count "$work/fhirlake.parquet")

@@ -18,6 +18,7 @@
 #include "fhirlake/view/view_definition.h"
 #include "fhirlake/view/view_runner.h"
 #include "src/cli/commands.h"
+#include "src/cli/view_refresh.h"
 
 namespace fhirlake::cli {
 namespace {
@@ -86,9 +87,11 @@ int Run(const ViewRunArgs& a) {
   return kExitOk;
 }
 
-int Materialize(const ViewMaterializeArgs& a) {
+}  // namespace
+
+int RefreshViews(const std::string& warehouse, const std::vector<std::string>& view_paths, bool quiet) {
   std::vector<std::string> files;
-  for (const std::string& v : a.views) {
+  for (const std::string& v : view_paths) {
     std::error_code ec;
     if (std::filesystem::is_directory(v, ec)) {
       std::vector<std::string> in_dir;
@@ -104,25 +107,29 @@ int Materialize(const ViewMaterializeArgs& a) {
   for (const std::string& f : files) {
     auto view = LoadView(f);
     if (!view.ok()) {
-      std::fprintf(stderr, "fhirlake view materialize: %s\n", view.status().message().c_str());
+      std::fprintf(stderr, "fhirlake: view %s\n", view.status().message().c_str());
       return kExitUsage;
     }
     views.push_back(std::move(view).value());
   }
   int rc = kExitOk;
   for (const auto& v : views) {
-    auto stats = view::MaterializeView(a.warehouse, v);
+    auto stats = view::MaterializeView(warehouse, v);
     if (!stats.ok()) {
-      std::fprintf(stderr, "fhirlake view materialize: %s\n", stats.status().message().c_str());
+      std::fprintf(stderr, "fhirlake: refreshing view %s: %s\n", v.name().c_str(), stats.status().message().c_str());
       rc = stats.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
       continue;
     }
-    std::printf("%s: %llu rows from %llu resources, version %lld\n", view::MaterializedViewPath(a.warehouse, v).c_str(),
-                static_cast<unsigned long long>(stats->rows), static_cast<unsigned long long>(stats->resources),
-                static_cast<long long>(stats->version));
+    if (quiet) continue;
+    std::printf("%s: version %lld; recomputed %zu of %zu source files (%llu rows from %llu resources), retired %zu\n",
+                view::MaterializedViewPath(warehouse, v).c_str(), static_cast<long long>(stats->version),
+                stats->recomputed_files, stats->source_files, static_cast<unsigned long long>(stats->rows),
+                static_cast<unsigned long long>(stats->resources), stats->retired_files);
   }
   return rc;
 }
+
+namespace {
 
 int Test(const ViewTestArgs& a) {
   auto results = view::RunSuiteDirectory(a.dir);
@@ -171,10 +178,10 @@ void RegisterView(CLI::App& app, int& exit_code) {
 
   auto mat = std::make_shared<ViewMaterializeArgs>();
   CLI::App* mat_cmd = cmd->add_subcommand(
-      "materialize", "Recompute views as Delta tables at WAREHOUSE/_views/<name>/ (a full overwrite per view)");
+      "materialize", "Refresh views as Delta tables at WAREHOUSE/_views/<name>/ (incrementally: only changed source files)");
   mat_cmd->add_option("VIEWS", mat->views, "ViewDefinition files, or directories of them")->required();
   mat_cmd->add_option("--warehouse", mat->warehouse, "Warehouse directory")->required();
-  mat_cmd->callback([mat, &exit_code] { exit_code = Materialize(*mat); });
+  mat_cmd->callback([mat, &exit_code] { exit_code = RefreshViews(mat->warehouse, mat->views, false); });
 
   auto test = std::make_shared<ViewTestArgs>();
   CLI::App* test_cmd = cmd->add_subcommand("test", "Run SQL on FHIR conformance test files and report the results");

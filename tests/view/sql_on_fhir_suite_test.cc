@@ -21,6 +21,9 @@ struct SuiteCase {
   std::string title;
 };
 
+// What ctest shows beside a case's name.
+void PrintTo(const SuiteCase& c, std::ostream* os) { *os << c.file << " / " << c.title; }
+
 std::vector<SuiteCase> AllCases() {
   std::vector<SuiteCase> cases;
   std::vector<std::filesystem::path> paths;

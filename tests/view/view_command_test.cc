@@ -22,6 +22,9 @@ using nlohmann::json;
 
 const fs::path kData = FHIRLAKE_TEST_DATA_DIR;
 
+// Numbers as doubles, so 100 (NDJSON) and 100.0 (a DOUBLE column) compare equal.
+json Num(const json& v) { return v.is_number() ? json(v.get<double>()) : v; }
+
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -137,18 +140,88 @@ TEST_F(ViewCommandTest, ParquetOutputHasTypedColumnsDuckDbReads) {
   EXPECT_NEAR(rows[0]["total"].get<double>(), total, 1e-3);
 }
 
-TEST_F(ViewCommandTest, MaterializedViewIsADeltaTableReplacedOnRefresh) {
+TEST_F(ViewCommandTest, MaterializedViewIsADeltaTableAndARefreshWithoutChangesIsANoOp) {
   ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--mode", "overwrite", "--types", "Observation"}).exit_code, 0);
-  for (int round = 0; round < 2; ++round) {
-    auto r = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find("version " + std::to_string(round)), std::string::npos) << r.out;
-  }
+  auto first = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("version 0;"), std::string::npos) << first.out;
+  auto again = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("version 0; recomputed 0 of"), std::string::npos) << "nothing changed: " << again.out;
   json rows = DuckDb("SELECT count(*)::INTEGER AS n, typeof(any_value(value)) AS t FROM v",
                      {{"v", wh() / "_views" / "observation_values"}});
   ASSERT_TRUE(rows.is_array() && rows.size() == 1) << rows.dump();
-  EXPECT_EQ(rows[0]["n"], ExpectedRows().size()) << "the refresh replaced the rows, it did not add to them";
+  EXPECT_EQ(rows[0]["n"], ExpectedRows().size()) << "the second refresh added no rows";
   EXPECT_EQ(rows[0]["t"], "DOUBLE");
+}
+
+// Observations split over two loads (two data files); a merge of updates and deletions that
+// touches only the second; the refresh recomputes only the rewritten file and equals a full
+// recompute.
+TEST_F(ViewCommandTest, IncrementalRefreshAfterUpdatesAndDeletesEqualsAFullRecompute) {
+  std::vector<std::string> lines;
+  for (const auto& entry : fs::directory_iterator(src()))
+    if (entry.path().filename().string().rfind("Observation.", 0) == 0) {
+      std::ifstream in(entry.path());
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    }
+  ASSERT_GT(lines.size(), 20u);
+  const size_t half = lines.size() / 2;
+  for (const char* part : {"a", "b", "changes"}) fs::create_directories(dir_ / part);
+  {
+    std::ofstream a(dir_ / "a" / "Observation.000.ndjson"), b(dir_ / "b" / "Observation.000.ndjson");
+    for (size_t i = 0; i < lines.size(); ++i) (i < half ? a : b) << lines[i] << '\n';
+  }
+  ASSERT_EQ(RunFhirlake({"load", (dir_ / "a").string(), wh().string(), "--mode", "overwrite"}).exit_code, 0);
+  ASSERT_EQ(RunFhirlake({"load", (dir_ / "b").string(), wh().string(), "--mode", "append"}).exit_code, 0);
+  auto first = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("recomputed 2 of 2"), std::string::npos) << first.out;
+
+  // Update two Observations of the second half (a new value, a later lastUpdated), delete one.
+  json updated = json::parse(lines[half]);
+  updated["meta"]["lastUpdated"] = "2035-01-01T00:00:00Z";
+  updated["valueQuantity"] = {{"value", 12345.5}, {"unit", "kg"}};
+  updated.erase("component");
+  updated.erase("valueCodeableConcept");
+  json deleted = json::parse(lines[half + 1]);
+  {
+    std::ofstream changes(dir_ / "changes" / "Observation.000.ndjson");
+    changes << updated.dump() << '\n';
+    fs::create_directories(dir_ / "changes" / "deleted");
+    std::ofstream del(dir_ / "changes" / "deleted" / "deleted.ndjson");
+    del << json({{"resourceType", "Bundle"}, {"type", "transaction"},
+                 {"entry", {{{"request", {{"method", "DELETE"},
+                                          {"url", "Observation/" + deleted["id"].get<std::string>()}}}}}}}).dump()
+        << '\n';
+  }
+  auto merged = RunFhirlake({"load", (dir_ / "changes").string(), wh().string(), "--mode", "merge"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  auto refresh = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
+  ASSERT_EQ(refresh.exit_code, 0) << refresh.err;
+  EXPECT_NE(refresh.out.find("recomputed 1 of 2"), std::string::npos) << "only the rewritten file: " << refresh.out;
+
+  auto full = RunFhirlake({"view", "run", view().string(), "--warehouse", wh().string(), "--format", "ndjson"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  json rows = DuckDb("SELECT to_json(v)::VARCHAR AS row FROM v", {{"v", wh() / "_views" / "observation_values"}});
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  std::vector<std::string> got, want;
+  for (const auto& r : rows) {
+    json row = json::parse(r["row"].get<std::string>());
+    got.push_back(json({{"id", row["id"]}, {"value", Num(row["value"])}, {"component_value", Num(row["component_value"])}}).dump());
+  }
+  for (const auto& line : Lines(full.out)) {
+    json row = json::parse(line);
+    want.push_back(json({{"id", row["id"]}, {"value", Num(row["value"])}, {"component_value", Num(row["component_value"])}}).dump());
+  }
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(std::count_if(want.begin(), want.end(), [&](const std::string& r) {
+              return r.find(deleted["id"].get<std::string>() + "\"") != std::string::npos; }), 0);
+  EXPECT_EQ(std::count_if(want.begin(), want.end(), [](const std::string& r) {
+              return r.find("12345.5") != std::string::npos; }), 1);
 }
 
 TEST_F(ViewCommandTest, InvalidViewIsAUsageError) {
