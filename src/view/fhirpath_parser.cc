@@ -2,6 +2,8 @@
 // implies; or xor; and; in contains; = ~ != !~; < <= > >=; |; is as; + - &; * / div mod;
 // unary + -; invocation (.member, .function(), [index]).
 #include <cctype>
+#include <charconv>
+#include <cstdlib>
 #include <string>
 #include <unordered_map>
 
@@ -199,7 +201,9 @@ class Lexer {
         case 'f': out.push_back('\f'); break;
         case 'u': {
           if (pos_ + 4 > text_.size()) return Error(pos_, "four hex digits after \\u");
-          unsigned code = std::stoul(std::string(text_.substr(pos_, 4)), nullptr, 16);
+          unsigned code = 0;
+          auto [end, ec] = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, code, 16);
+          if (ec != std::errc() || end != text_.data() + pos_ + 4) return Error(pos_, "four hex digits after \\u");
           pos_ += 4;
           if (code < 0x80) {
             out.push_back(static_cast<char>(code));
@@ -423,14 +427,17 @@ class Parser {
         out = std::make_unique<Expression>();
         out->literal = Value::String(token_.text);
         return Advance();
-      case Token::Type::kNumber:
+      case Token::Type::kNumber: {
         out = std::make_unique<Expression>();
-        if (token_.text.find('.') == std::string::npos) {
-          out->literal = Value::Integer(std::stoll(token_.text));
-        } else {
-          out->literal = Value::Decimal(std::stod(token_.text), token_.text);
+        int64_t integer = 0;
+        if (token_.text.find('.') == std::string::npos &&
+            std::from_chars(token_.text.data(), token_.text.data() + token_.text.size(), integer).ec == std::errc()) {
+          out->literal = Value::Integer(integer);
+        } else {  // a decimal, or an integer too large for 64 bits
+          out->literal = Value::Decimal(std::strtod(token_.text.c_str(), nullptr), token_.text);
         }
         return Advance();
+      }
       case Token::Type::kDateTime: {
         out = std::make_unique<Expression>();
         std::string text = token_.text;

@@ -67,6 +67,12 @@ TEST(FhirPath, ArithmeticAndStrings) {
   EXPECT_EQ(Eval(kObservation, "component.where(code.text = 'b').exists()"), nlohmann::json({true}));
 }
 
+TEST(FhirPath, LiteralsTooLargeForIntegersAndUnicodeEscapesParse) {
+  EXPECT_EQ(Eval(kObservation, "99999999999999999999 > 1"), nlohmann::json({true}));
+  EXPECT_EQ(Eval(kObservation, "'caf\\u00e9'"), nlohmann::json({"caf\u00e9"}));
+  EXPECT_TRUE(Eval(kObservation, "'\\uZZZZ'").contains("error"));
+}
+
 TEST(FhirPath, ComparingACollectionIsAnError) {
   EXPECT_TRUE(Eval(kObservation, "component.code.text > 'a'").contains("error"));
 }
