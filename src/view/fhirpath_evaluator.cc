@@ -147,6 +147,7 @@ struct Evaluator {
   }
 
   Status Function(const Expression& e, const Collection& focus, Collection& out);
+  Status StringFunction(const Expression& e, const Collection& in, Collection& out);
   Status Binary(const Expression& e, const Collection& focus, Collection& out);
 };
 
@@ -629,6 +630,67 @@ Status Evaluator::Function(const Expression& e, const Collection& focus, Collect
     case F::kLower:
     case F::kUpper:
     case F::kLength:
+    case F::kTrim:
+    case F::kStartsWith:
+    case F::kEndsWith:
+    case F::kContains:
+    case F::kIndexOf:
+    case F::kMatches:
+    case F::kSplit:
+    case F::kSubstring:
+    case F::kReplace:
+      return StringFunction(e, in, out);
+    case F::kIif: {
+      Collection condition;
+      if (Status s = Eval(*e.args[0], in.empty() ? focus : in, condition); !s.ok()) return s;
+      int truth;
+      if (Status s = Truth(condition, truth); !s.ok()) return s;
+      if (truth == 1) return Eval(*e.args[1], in.empty() ? focus : in, out);
+      if (e.args.size() > 2) return Eval(*e.args[2], in.empty() ? focus : in, out);
+      return Status::Ok();
+    }
+    case F::kAllTrue:
+    case F::kAnyTrue:
+    case F::kAllFalse:
+    case F::kAnyFalse: {
+      bool want = e.function == F::kAllTrue || e.function == F::kAnyTrue;
+      bool all = e.function == F::kAllTrue || e.function == F::kAllFalse;
+      bool result = all;
+      for (const Value& v : in) {
+        bool match = v.kind == Value::Kind::kBoolean && v.boolean == want;
+        result = all ? (result && match) : (result || match);
+      }
+      out.push_back(Value::Boolean(result));
+      return Status::Ok();
+    }
+    case F::kUnion:
+    case F::kCombine: {
+      Collection other;
+      if (Status s = EvalArg(e, 0, other); !s.ok()) return s;
+      Collection all = in;
+      all.insert(all.end(), other.begin(), other.end());
+      if (e.function == F::kCombine) {
+        out.insert(out.end(), all.begin(), all.end());
+        return Status::Ok();
+      }
+      for (const Value& v : all) {
+        bool seen = false;
+        for (size_t i = 0; i < out.size() && !seen; ++i) seen = ItemsEqual(*env.tree, v, out[i], false) == 1;
+        if (!seen) out.push_back(v);
+      }
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+// The string functions (FHIRPath §5.6): a single string input, empty in → empty out.
+Status Evaluator::StringFunction(const Expression& e, const Collection& in, Collection& out) {
+  using F = fhirlake::view::Function;
+  switch (e.function) {
+    case F::kLower:
+    case F::kUpper:
+    case F::kLength:
     case F::kTrim: {
       const Value* v;
       if (Status s = Single(in, e.name.c_str(), v); !s.ok()) return s;
@@ -726,48 +788,9 @@ Status Evaluator::Function(const Expression& e, const Collection& focus, Collect
       out.push_back(Value::String(std::move(result)));
       return Status::Ok();
     }
-    case F::kIif: {
-      Collection condition;
-      if (Status s = Eval(*e.args[0], in.empty() ? focus : in, condition); !s.ok()) return s;
-      int truth;
-      if (Status s = Truth(condition, truth); !s.ok()) return s;
-      if (truth == 1) return Eval(*e.args[1], in.empty() ? focus : in, out);
-      if (e.args.size() > 2) return Eval(*e.args[2], in.empty() ? focus : in, out);
+    default:
       return Status::Ok();
-    }
-    case F::kAllTrue:
-    case F::kAnyTrue:
-    case F::kAllFalse:
-    case F::kAnyFalse: {
-      bool want = e.function == F::kAllTrue || e.function == F::kAnyTrue;
-      bool all = e.function == F::kAllTrue || e.function == F::kAllFalse;
-      bool result = all;
-      for (const Value& v : in) {
-        bool match = v.kind == Value::Kind::kBoolean && v.boolean == want;
-        result = all ? (result && match) : (result || match);
-      }
-      out.push_back(Value::Boolean(result));
-      return Status::Ok();
-    }
-    case F::kUnion:
-    case F::kCombine: {
-      Collection other;
-      if (Status s = EvalArg(e, 0, other); !s.ok()) return s;
-      Collection all = in;
-      all.insert(all.end(), other.begin(), other.end());
-      if (e.function == F::kCombine) {
-        out.insert(out.end(), all.begin(), all.end());
-        return Status::Ok();
-      }
-      for (const Value& v : all) {
-        bool seen = false;
-        for (size_t i = 0; i < out.size() && !seen; ++i) seen = ItemsEqual(*env.tree, v, out[i], false) == 1;
-        if (!seen) out.push_back(v);
-      }
-      return Status::Ok();
-    }
   }
-  return Status::Ok();
 }
 
 Status Evaluator::Binary(const Expression& e, const Collection& focus, Collection& out) {
