@@ -21,6 +21,6 @@ void RegisterKeygen(CLI::App& app, int& exit_code);
 void RegisterLoad(CLI::App& app, int& exit_code);
 void RegisterSync(CLI::App& app, int& exit_code);  // also `fhirlake config --show`
 void RegisterStatus(CLI::App& app, int& exit_code);
-void RegisterView(CLI::App& app, int& exit_code);  // view run, view test
+void RegisterView(CLI::App& app, int& exit_code);  // view run, view test, view materialize
 
 }  // namespace fhirlake::cli
