@@ -22,5 +22,6 @@ void RegisterLoad(CLI::App& app, int& exit_code);
 void RegisterSync(CLI::App& app, int& exit_code);  // also `fhirlake config --show`
 void RegisterStatus(CLI::App& app, int& exit_code);
 void RegisterMaintain(CLI::App& app, int& exit_code);
+void RegisterView(CLI::App& app, int& exit_code);  // view run, view test, view materialize
 
 }  // namespace fhirlake::cli

@@ -23,6 +23,7 @@
 #include "src/cli/config_file.h"
 #include "src/cli/duration.h"
 #include "src/cli/progress_display.h"
+#include "src/cli/view_refresh.h"
 
 namespace fhirlake::cli {
 namespace {
@@ -31,7 +32,7 @@ using nlohmann::json;
 
 struct SyncArgs {
   std::string source, warehouse, group, since, archive, config;
-  std::vector<std::string> types;
+  std::vector<std::string> types, views;
   std::string timeout = "24h", poll_interval = "1s", ca_file;
   std::string every, cron, full_refresh_cron, listen, max_lag = "25h";
   ClientAuthArgs auth;
@@ -205,6 +206,7 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
                              s.bad_lines ? fmt::format("; {} bad lines (see _errors/)", s.bad_lines) : "")
                      .c_str());
   }
+  if (!a.views.empty()) return RefreshViews(a.warehouse, a.views, a.quiet || a.json) == kExitOk ? kExitOk : kExitLoad;
   return kExitOk;
 }
 
@@ -212,6 +214,7 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--source", a.source, "FHIR base URL of the Bulk Data source");
   cmd.add_option("--warehouse", a.warehouse, "Warehouse directory (Delta tables per resource type)");
   cmd.add_option("--types", a.types, "Only these resource types (comma-separated)")->delimiter(',');
+  cmd.add_option("--views", a.views, "After each sync, refresh these materialised views (ViewDefinition files or directories)");
   cmd.add_option("--group", a.group, "Group-level export of this Group id");
   cmd.add_flag("--full-refresh", a.full_refresh, "Export everything and overwrite the tables");
   cmd.add_option("--since", a.since, "Export changes since this instant, once, instead of since the last sync");

@@ -104,7 +104,7 @@ constexpr UnderCase kHostileUrls[] = {
     {"http://127.0.0.1.evil.example:18081/fhir", "http://127.0.0.1:18081", false},
     {"http://evil-localhost/fhir", "http://localhost", false},
     {"http://xn--localhost-.evil/fhir", "http://localhost", false},
-    {"http://l\xc3\xb6calhost/fhir", "http://localhost", false},
+    {"http://l\xc3\xb6" "calhost/fhir", "http://localhost", false},
     {"http://ex%C3%A4mple.org/fhir", "http://example.org", false},
     {"http://local%00host/fhir", "http://localhost", false},
     {"http://localhost%2f.evil.example/fhir", "http://localhost", false},

@@ -1,0 +1,99 @@
+// A Parquet file of a view's rows: one optional top-level leaf per column, typed from the
+// view's declared `type`.
+#include "fhirlake/parquet/file_writer.h"
+#include "src/view/row_sinks.h"
+
+namespace fhirlake::view {
+
+namespace {
+
+enum class Storage { kBoolean, kInt64, kDouble, kString };
+
+Storage StorageOf(const ViewColumn& column) {
+  if (column.collection) return Storage::kString;
+  const std::string& t = column.type;
+  if (t == "boolean") return Storage::kBoolean;
+  if (t == "integer" || t == "positiveInt" || t == "unsignedInt" || t == "integer64") return Storage::kInt64;
+  if (t == "decimal") return Storage::kDouble;
+  return Storage::kString;
+}
+
+class ParquetSink : public RowSink {
+ public:
+  ParquetSink(std::vector<Storage> storage, std::unique_ptr<parquet::Schema> schema)
+      : storage_(std::move(storage)), schema_(std::move(schema)) {}
+
+  Status Open(const std::filesystem::path& path) {
+    auto writer = parquet::FileWriter::Open(path, *schema_);
+    if (!writer.ok()) return writer.status();
+    writer_ = std::move(writer).value();
+    return Status::Ok();
+  }
+
+  Status Write(const Row& row) override {
+    for (size_t i = 0; i < row.size(); ++i) {
+      parquet::ColumnWriter& w = writer_->column(i);
+      const Cell& cell = row[i];
+      if (cell.is_null()) {
+        w.AddNull(0, 0);
+        continue;
+      }
+      switch (storage_[i]) {
+        case Storage::kBoolean:
+          if (cell.is_boolean()) w.AddBool(0, cell.get<bool>());
+          else w.AddNull(0, 0);
+          break;
+        case Storage::kInt64:
+          if (cell.is_number_integer()) w.AddInt64(0, cell.get<int64_t>());
+          else if (cell.is_number()) w.AddInt64(0, static_cast<int64_t>(cell.get<double>()));
+          else w.AddNull(0, 0);
+          break;
+        case Storage::kDouble:
+          if (cell.is_number()) w.AddDouble(0, cell.get<double>());
+          else w.AddNull(0, 0);
+          break;
+        case Storage::kString:
+          if (cell.is_string()) w.AddBytes(0, cell.get_ref<const std::string&>());
+          else w.AddBytes(0, cell.dump());
+          break;
+      }
+    }
+    return writer_->EndRow();
+  }
+
+  Status Finish() override { return writer_->Close(); }
+  uint64_t rows() const { return writer_ ? writer_->rows() : 0; }
+
+ private:
+  std::vector<Storage> storage_;
+  std::unique_ptr<parquet::Schema> schema_;
+  std::unique_ptr<parquet::FileWriter> writer_;
+};
+
+}  // namespace
+
+std::unique_ptr<parquet::Schema> ViewParquetSchema(const std::vector<ViewColumn>& columns) {
+  std::vector<std::unique_ptr<parquet::SchemaNode>> leaves;
+  for (const ViewColumn& c : columns) {
+    switch (StorageOf(c)) {
+      case Storage::kBoolean: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kBoolean)); break;
+      case Storage::kInt64: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kInt64)); break;
+      case Storage::kDouble: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kDouble)); break;
+      case Storage::kString:
+        leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kByteArray, parquet::LogicalType::kString));
+        break;
+    }
+  }
+  return std::make_unique<parquet::Schema>(std::move(leaves));
+}
+
+Result<std::unique_ptr<RowSink>> MakeParquetSink(const std::filesystem::path& path,
+                                                 const std::vector<ViewColumn>& columns) {
+  std::vector<Storage> storage;
+  for (const ViewColumn& c : columns) storage.push_back(StorageOf(c));
+  auto sink = std::make_unique<ParquetSink>(std::move(storage), ViewParquetSchema(columns));
+  FHIRLAKE_RETURN_IF_ERROR(sink->Open(path));
+  return std::unique_ptr<RowSink>(std::move(sink));
+}
+
+}  // namespace fhirlake::view

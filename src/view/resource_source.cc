@@ -1,0 +1,62 @@
+#include "fhirlake/view/resource_source.h"
+
+#include "fhirlake/delta/deletion_vector.h"
+#include "fhirlake/delta/table.h"
+#include "fhirlake/fhir/ndjson_files.h"
+#include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/load/stored_rows.h"
+
+namespace fhirlake::view {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Status ReadFile(const fs::path& file, const ResourceCallback& resource) {
+  auto reader = fhir::NdjsonReader::Open(file);
+  if (!reader.ok()) return reader.status();
+  std::string_view line;
+  while (reader->Next(line)) {
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    Status s = resource(line);
+    if (!s.ok()) return s.WithContext(file.string() + " line " + std::to_string(reader->line_number()));
+  }
+  return reader->status();
+}
+
+}  // namespace
+
+Status ForEachNdjsonResource(const fs::path& path, const std::string& type, const ResourceCallback& resource) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return ReadFile(path, resource);
+  if (!fs::is_directory(path, ec)) return NotFound(path.string() + " is neither an NDJSON file nor a directory");
+  for (const fs::path& file : fhir::ListNdjsonFiles(path)) {
+    std::string declared = fhir::ResourceTypeOfFile(file);
+    if (!declared.empty() && declared != type) continue;
+    if (declared.empty() && file.filename() == "log.ndjson") continue;
+    FHIRLAKE_RETURN_IF_ERROR(ReadFile(file, resource));
+  }
+  return Status::Ok();
+}
+
+Status ForEachWarehouseResource(const fs::path& warehouse, const std::string& type, const ResourceCallback& resource) {
+  fs::path root = warehouse / type;
+  std::error_code ec;
+  if (!fs::is_directory(root / "_delta_log", ec))
+    return NotFound("the warehouse " + warehouse.string() + " has no " + type + " table (" + root.string() + ")");
+  delta::Table table(root);
+  auto snapshot = table.Load();
+  if (!snapshot.ok()) return snapshot.status();
+  for (const auto& add : snapshot->files) {
+    std::vector<uint64_t> gone;
+    if (add.deletion_vector) {
+      auto rows = delta::ReadDeletionVector(root, *add.deletion_vector);
+      if (!rows.ok()) return rows.status();
+      gone = std::move(rows.value());
+    }
+    FHIRLAKE_RETURN_IF_ERROR(load::ForEachStoredJson(root / add.path, gone, resource));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fhirlake::view

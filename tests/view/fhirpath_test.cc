@@ -1,0 +1,88 @@
+#include "fhirlake/view/fhirpath.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace fhirlake::view {
+namespace {
+
+// Evaluates `path` over `resource`, returning the result as JSON (or {"error": message}).
+nlohmann::json Eval(const std::string& resource, const std::string& path,
+                    const std::vector<std::string>& constants = {}) {
+  JsonTree tree;
+  Status parsed = tree.Parse(resource);
+  if (!parsed.ok()) return {{"error", parsed.message()}};
+  auto expr = ParsedPath::Parse(path, constants);
+  if (!expr.ok()) return {{"error", expr.status().message()}};
+  EvalEnvironment env;
+  env.tree = &tree;
+  env.resource = tree.root();
+  Collection focus{NodeValue(*tree.root())}, out;
+  Status s = expr->Evaluate(focus, env, out);
+  if (!s.ok()) return {{"error", s.message()}};
+  nlohmann::json result = nlohmann::json::array();
+  for (const Value& v : out) result.push_back(ValueToJson(v, tree));
+  return result;
+}
+
+const char* kObservation = R"({"resourceType":"Observation","id":"o1","status":"final",
+  "valueQuantity":{"value":1.50,"unit":"mg"},"effectiveDateTime":"2020-02",
+  "subject":{"reference":"Patient/p1"},
+  "component":[{"code":{"text":"a"},"valueInteger":3},{"code":{"text":"b"},"valueString":"x"}]})";
+
+TEST(FhirPath, ChoiceElementFoundThroughItsTypeSuffix) {
+  EXPECT_EQ(Eval(kObservation, "value.ofType(Quantity).unit"), nlohmann::json({"mg"}));
+  EXPECT_EQ(Eval(kObservation, "value.ofType(string)"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "component.value.ofType(integer)"), nlohmann::json({3}));
+}
+
+TEST(FhirPath, DecimalBoundariesUseTheWrittenPrecision) {
+  EXPECT_EQ(Eval(kObservation, "value.ofType(Quantity).value.lowBoundary()"), nlohmann::json::parse("[1.495]"));
+  EXPECT_EQ(Eval(kObservation, "value.ofType(Quantity).value.highBoundary()"), nlohmann::json::parse("[1.505]"));
+}
+
+TEST(FhirPath, DateTimeBoundariesFillThePrecisionAndZone) {
+  EXPECT_EQ(Eval(kObservation, "effective.ofType(dateTime).highBoundary()"),
+            nlohmann::json({"2020-02-29T23:59:59.999-12:00"}));
+  EXPECT_EQ(Eval(kObservation, "effective.ofType(dateTime).lowBoundary()"),
+            nlohmann::json({"2020-02-01T00:00:00.000+14:00"}));
+}
+
+TEST(FhirPath, ReferenceKeysMatchResourceKeys) {
+  EXPECT_EQ(Eval(kObservation, "subject.getReferenceKey(Patient)"), nlohmann::json({"p1"}));
+  EXPECT_EQ(Eval(kObservation, "subject.getReferenceKey(Group)"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "getResourceKey()"), nlohmann::json({"o1"}));
+}
+
+TEST(FhirPath, LogicIsThreeValued) {
+  EXPECT_EQ(Eval(kObservation, "status = 'final' and missing = 'x'"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "status = 'final' or missing = 'x'"), nlohmann::json({true}));
+  EXPECT_EQ(Eval(kObservation, "status = 'draft' and missing = 'x'"), nlohmann::json({false}));
+}
+
+TEST(FhirPath, ArithmeticAndStrings) {
+  EXPECT_EQ(Eval(kObservation, "component.value.ofType(integer).first() * 2 + 1"), nlohmann::json({7}));
+  EXPECT_EQ(Eval(kObservation, "component.code.text.join('|')"), nlohmann::json({"a|b"}));
+  EXPECT_EQ(Eval(kObservation, "id & '-' & status.upper()"), nlohmann::json({"o1-FINAL"}));
+  EXPECT_EQ(Eval(kObservation, "component.where(code.text = 'b').exists()"), nlohmann::json({true}));
+}
+
+TEST(FhirPath, LiteralsTooLargeForIntegersAndUnicodeEscapesParse) {
+  EXPECT_EQ(Eval(kObservation, "99999999999999999999 > 1"), nlohmann::json({true}));
+  EXPECT_EQ(Eval(kObservation, "'caf\\u00e9'"), nlohmann::json({"caf\u00e9"}));
+  EXPECT_TRUE(Eval(kObservation, "'\\uZZZZ'").contains("error"));
+}
+
+TEST(FhirPath, ComparingACollectionIsAnError) {
+  EXPECT_TRUE(Eval(kObservation, "component.code.text > 'a'").contains("error"));
+}
+
+TEST(FhirPath, SyntaxErrorsAndUnknownNamesFailToParse) {
+  EXPECT_TRUE(Eval(kObservation, "@@").contains("error"));
+  EXPECT_TRUE(Eval(kObservation, "name.where(").contains("error"));
+  EXPECT_TRUE(Eval(kObservation, "name.frobnicate()").contains("error"));
+  EXPECT_TRUE(Eval(kObservation, "%undefined").contains("error"));
+}
+
+}  // namespace
+}  // namespace fhirlake::view
