@@ -21,8 +21,8 @@ using nlohmann::json;
 class LoadTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(fhir::GenerateSample(src(), {25, 3, 100000}).ok()); }
-  // Every Parquet file the test wrote (data files, live or removed) is read whole by arrow-rs
-  // and hyparquet too.
+  // Every Parquet file a commit of the test added (live or removed) and every checkpoint is
+  // read whole by arrow-rs and hyparquet too.
   void TearDown() override {
     for (const auto& failure : ParquetReaderFailures(wh())) ADD_FAILURE() << failure;
   }

@@ -9,7 +9,8 @@
 
 namespace fhirlake::testing {
 
-// Reads every *.parquet file under `root` with both readers. Returns one line per file that a
+// Reads every *.parquet file under `root` with both readers (in a Delta table, the files its
+// commits added and its checkpoints: not a crashed writer's uncommitted leftovers). Returns one line per file that a
 // reader failed on or whose row counts disagree with its footer (empty: all read), or a
 // single line saying why the readers could not run.
 std::vector<std::string> ParquetReaderFailures(const std::filesystem::path& root);

@@ -1,4 +1,5 @@
-// Reads every Parquet file under the given files or directories with two readers that share no
+// Reads every Parquet file under the given files or directories (in a Delta table: the files
+// its commits added, and its checkpoints) with two readers that share no
 // code with fhirlake or DuckDB, and prints one JSON object per file:
 //   node parquet_readers.mjs PATH...
 //   [{"file", "footerRows", "arrowRows", "hyparquetRows", "error"?}, ...]
@@ -13,11 +14,31 @@ import { readParquet } from 'parquet-wasm/node';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 
-function parquetFiles(p, out) {
+// The data files some commit of the Delta table at `table` added (live or since removed):
+// files no commit names are a crashed writer's leftovers, which no reader ever sees.
+function committedFiles(table) {
+  const log = path.join(table, '_delta_log');
+  const files = new Set();
+  for (const name of fs.readdirSync(log)) {
+    if (!name.endsWith('.json')) continue;
+    for (const line of fs.readFileSync(path.join(log, name), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const action = JSON.parse(line);
+      if (action.add) files.add(path.join(table, decodeURIComponent(action.add.path)));
+    }
+  }
+  return files;
+}
+
+// Parquet files under `p`; inside a Delta table only its committed data files and its
+// checkpoints.
+function parquetFiles(p, out, committed = null) {
   const st = fs.statSync(p);
   if (st.isDirectory()) {
-    for (const name of fs.readdirSync(p).sort()) parquetFiles(path.join(p, name), out);
-  } else if (p.endsWith('.parquet')) {
+    if (fs.existsSync(path.join(p, '_delta_log'))) committed = committedFiles(p);
+    for (const name of fs.readdirSync(p).sort()) parquetFiles(path.join(p, name), out, committed);
+  } else if (p.endsWith('.parquet') &&
+             (!committed || committed.has(p) || path.basename(path.dirname(p)) === '_delta_log')) {
     out.push(p);
   }
   return out;
