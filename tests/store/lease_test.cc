@@ -12,43 +12,23 @@
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/s3_store.h"
 #include "tests/support/process.h"
-#include "tests/support/s3_server.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/store_backends.h"
 
 namespace fhirlake::store {
 namespace {
 
-using fhirlake::testing::S3Server;
-using fhirlake::testing::TempDir;
+using fhirlake::testing::Backend;
+using fhirlake::testing::StoreBackendTest;
 using fhirlake::testing::WaitFor;
 using namespace std::chrono_literals;
 
-enum class Backend { kLocal, kS3 };
-
-class LeaseTest : public ::testing::TestWithParam<Backend> {
+class LeaseTest : public StoreBackendTest {
  protected:
-  static void SetUpTestSuite() { server_ = new S3Server(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    if (GetParam() == Backend::kLocal) {
-      store_ = NewLocalStore(dir_.path().string());
-    } else {
-      ASSERT_TRUE(server_->ok());
-      store_ = NewS3Store(server_->config(), {S3Server::kBucket, "lease-" + RandomHex(4)});
-    }
-  }
+  LeaseTest() : StoreBackendTest("lease-") {}
   LeaseOptions Options(std::string owner, std::chrono::milliseconds ttl = 60s) {
     return LeaseOptions{ttl, std::move(owner)};
   }
-
-  static S3Server* server_;
-  TempDir dir_;
-  std::unique_ptr<ObjectStore> store_;
 };
-S3Server* LeaseTest::server_ = nullptr;
 
 TEST_P(LeaseTest, SecondHolderIsRefusedWithTheOwnersName) {
   auto first = Lease::Acquire(*store_, "locks/sync", Options("sync pid 1 on host-a"));
@@ -132,7 +112,7 @@ TEST_P(LeaseTest, RacingAcquirersHaveOneWinner) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LeaseTest, ::testing::Values(Backend::kLocal, Backend::kS3),
-                         [](const auto& info) { return info.param == Backend::kLocal ? "Local" : "S3"; });
+                         fhirlake::testing::BackendName);
 
 }  // namespace
 }  // namespace fhirlake::store

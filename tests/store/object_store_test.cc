@@ -14,42 +14,24 @@
 #include "fhirlake/store/s3_store.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/scoped_env.h"
+#include "tests/support/store_backends.h"
 #include "tests/support/temp_dir.h"
 
 namespace fhirlake::store {
 namespace {
 
 using fhirlake::testing::S3Server;
+using fhirlake::testing::Backend;
 using fhirlake::testing::ScopedEnv;
+using fhirlake::testing::StoreBackendTest;
 using fhirlake::testing::TempDir;
 
-enum class Backend { kLocal, kS3 };
-
-class ObjectStoreContract : public ::testing::TestWithParam<Backend> {
+// Each test its own prefix in the shared bucket; parts of 5 MiB (S3's minimum) so the
+// multipart tests stay small.
+class ObjectStoreContract : public StoreBackendTest {
  protected:
-  static void SetUpTestSuite() { server_ = new S3Server(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
-  void SetUp() override {
-    if (GetParam() == Backend::kLocal) {
-      store_ = NewLocalStore(dir_.path().string());
-    } else {
-      ASSERT_TRUE(server_->ok());
-      S3Config config = server_->config();
-      config.part_bytes = 5u << 20;
-      // Each test its own prefix in the shared bucket.
-      store_ = NewS3Store(config, {S3Server::kBucket, "t-" + RandomHex(4) + "/root"});
-    }
-  }
-
-  static S3Server* server_;
-  TempDir dir_;
-  std::unique_ptr<ObjectStore> store_;
+  ObjectStoreContract() : StoreBackendTest("t-", "/root", 5u << 20) {}
 };
-S3Server* ObjectStoreContract::server_ = nullptr;
 
 std::string Pattern(size_t n) {
   std::string s(n, '\0');
@@ -168,7 +150,7 @@ TEST_P(ObjectStoreContract, DeleteRemovesAndToleratesAbsentObjects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreContract, ::testing::Values(Backend::kLocal, Backend::kS3),
-                         [](const auto& info) { return info.param == Backend::kLocal ? "Local" : "S3"; });
+                         fhirlake::testing::BackendName);
 
 TEST(S3Store, BadAccessKeyGivesAMessageNamingTheBucketAndTheVariable) {
   S3Server server;
