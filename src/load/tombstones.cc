@@ -20,12 +20,13 @@ namespace {
 // Appends to the tombstone table race with other types' appends; each loser reloads.
 constexpr int kAppendAttempts = 20;
 
+// `type`, not `resourceType`: the row shredder reads a root `resourceType` as the row's own type.
 const parquet::Schema& TombstoneSchema() {
   static const parquet::Schema schema = [] {
     using parquet::LogicalType;
     using parquet::PhysicalType;
     std::vector<std::unique_ptr<parquet::SchemaNode>> columns;
-    columns.push_back(parquet::Leaf("resourceType", PhysicalType::kByteArray, LogicalType::kString));
+    columns.push_back(parquet::Leaf("type", PhysicalType::kByteArray, LogicalType::kString));
     columns.push_back(parquet::Leaf("id", PhysicalType::kByteArray, LogicalType::kString));
     columns.push_back(parquet::Leaf("deletedAt", PhysicalType::kInt64, LogicalType::kTimestampMicrosUtc));
     columns.push_back(parquet::Leaf("tableVersion", PhysicalType::kInt64));
@@ -52,7 +53,7 @@ Status ReadTombstoneFile(const fs::path& path, const std::string& type, std::vec
   auto reader = parquet::FileReader::Open(path);
   if (!reader.ok()) return reader.status();
   const parquet::FileReader& r = **reader;
-  const int type_col = r.FindColumn("resourceType"), id_col = r.FindColumn("id"), at_col = r.FindColumn("deletedAt"),
+  const int type_col = r.FindColumn("type"), id_col = r.FindColumn("id"), at_col = r.FindColumn("deletedAt"),
             version_col = r.FindColumn("tableVersion"), tt_col = r.FindColumn("transactionTime");
   if (type_col < 0 || id_col < 0 || at_col < 0 || version_col < 0 || tt_col < 0) {
     return DataLoss(path.string() + " is not a tombstone file (a column is missing)");
@@ -115,7 +116,7 @@ Result<PendingTombstones> WriteTombstoneFile(const fs::path& warehouse, const To
   DataFiles out(root, TombstoneSchema(), {}, 0);
   std::string line;
   for (const auto& id : batch.ids) {
-    line = json{{"resourceType", batch.resource_type}, {"id", id}, {"deletedAt", deleted_at},
+    line = json{{"type", batch.resource_type}, {"id", id}, {"deletedAt", deleted_at},
                 {"tableVersion", batch.table_version}, {"transactionTime", batch.transaction_time}}.dump();
     const size_t size = line.size();
     line.append(fhir::NdjsonReader::kPadding, '\0');

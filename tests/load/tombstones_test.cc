@@ -79,12 +79,12 @@ class TombstonesTest : public ::testing::Test {
 TEST_F(TombstonesTest, MergeDeletionsLandInTheTombstoneTableThatDuckDbReads) {
   Merge(Export(0, 10, {}, "2024-01-01T00:00:00Z"));
   Merge(Export(10, 1, {2, 5, 99}, "2024-02-01T00:00:00Z"));  // p99 is not in the table: no tombstone
-  json rows = DuckDb("SELECT resourceType, id, deletedAt::VARCHAR AS at, tableVersion::INTEGER AS v, transactionTime "
+  json rows = DuckDb("SELECT type, id, deletedAt::VARCHAR AS at, tableVersion::INTEGER AS v, transactionTime "
                      "FROM t ORDER BY id",
                      {{"t", TombstoneTableRoot(wh())}});
   ASSERT_TRUE(rows.is_array()) << rows.dump();
   ASSERT_EQ(rows.size(), 2u) << rows.dump();
-  EXPECT_EQ(rows[0]["resourceType"], "Patient");
+  EXPECT_EQ(rows[0]["type"], "Patient");
   EXPECT_EQ(rows[0]["id"], "p2");
   EXPECT_EQ(rows[1]["id"], "p5");
   EXPECT_EQ(rows[0]["v"], 1) << "the data table's version that deleted it";

@@ -1,7 +1,7 @@
 // Tombstones: which resources merges deleted, and when, kept where `$export` with `_since`
 // finds them (the `deleted/` output) and any engine can query them. One small Delta table per
 // warehouse, WAREHOUSE/_fhirlake/tombstones/, with a row per deleted resource:
-//   resourceType STRING, id STRING, deletedAt TIMESTAMP (the export's transactionTime, else the
+//   type STRING (the resource type), id STRING, deletedAt TIMESTAMP (the export's transactionTime, else the
 //   time of the load), tableVersion BIGINT (the data table's commit that deleted it),
 //   transactionTime STRING (the exact text), _json STRING (the row as JSON, so compaction can
 //   rewrite it like any fhirlake table).
