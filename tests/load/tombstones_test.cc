@@ -177,5 +177,21 @@ TEST_F(TombstonesTest, CompactionMergesTheTombstoneFilesKeepingEveryRow) {
   EXPECT_EQ(n[0]["n"], 4) << n.dump();
 }
 
+TEST_F(TombstonesTest, MaintainCompactsTheTombstoneTableToo) {
+  Merge(Export(0, 20, {}, "2024-01-01T00:00:00Z"));
+  for (int i = 0; i < 3; ++i) Merge(Export(100 + i, 1, {i}, "2024-02-0" + std::to_string(i + 1) + "T00:00:00Z"));
+  auto r = fhirlake::testing::RunFhirlake({"maintain", wh().string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json report = json::parse(r.out, nullptr, false);
+  bool seen = false;
+  for (const auto& t : report) {
+    if (t.value("table", "") != "tombstones") continue;
+    seen = true;
+    EXPECT_EQ(t["compacted"]["filesRemoved"], 3) << t.dump();
+  }
+  EXPECT_TRUE(seen) << r.out;
+  EXPECT_EQ(DeletedIds(), (std::vector<std::string>{"p0", "p1", "p2"}));
+}
+
 }  // namespace
 }  // namespace fhirlake::load
