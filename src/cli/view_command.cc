@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/view/materialized_view.h"
 #include "fhirlake/view/resource_source.h"
 #include "fhirlake/view/row_sink.h"
@@ -57,6 +58,10 @@ int Run(const ViewRunArgs& a) {
     std::fprintf(stderr, "fhirlake view run: give exactly one of --warehouse and --ndjson\n");
     return kExitUsage;
   }
+  if (store::IsS3Location(a.warehouse)) {
+    std::fprintf(stderr, "fhirlake view run: s3:// warehouses are not supported yet; download the tables first\n");
+    return kExitUsage;
+  }
   auto view = LoadView(a.view_file);
   if (!view.ok()) {
     std::fprintf(stderr, "fhirlake view run: %s\n", view.status().message().c_str());
@@ -90,6 +95,10 @@ int Run(const ViewRunArgs& a) {
 }  // namespace
 
 int RefreshViews(const std::string& warehouse, const std::vector<std::string>& view_paths, bool quiet) {
+  if (store::IsS3Location(warehouse)) {
+    std::fprintf(stderr, "fhirlake view: materialised views of s3:// warehouses are not supported yet\n");
+    return kExitUsage;
+  }
   std::vector<std::string> files;
   for (const std::string& v : view_paths) {
     std::error_code ec;
