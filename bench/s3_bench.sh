@@ -11,23 +11,12 @@ cd "$(dirname "$0")/.."
 size_mb=${1:-512}
 parallel=${2:-4}
 bin=$PWD/build/fhirlake
-[ -x "$bin" ] && [ -d build/s3-node/node_modules/s3rver ] || scripts/setup
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (scripts/setup installs it)"; exit 1; }
-
 work=$PWD/build/bench-s3
-data=$work/data-$size_mb
-mkdir -p "$work"
-if [ ! -f "$data/.complete" ]; then
-  rm -rf "$data"
-  patients=$(( size_mb * 1024 * 1024 / 23500 ))  # ~23 KB of NDJSON per generated patient
-  echo "generating ~${size_mb} MB ($patients patients)..."
-  "$bin" generate "$data" --patients "$patients" --seed 1 --resources-per-file 200000 >/dev/null
-  touch "$data/.complete"
-fi
-bytes=$(du -sb --exclude=.complete "$data" | cut -f1)
+. bench/s3_loopback.sh
+prepare_data
 
 rm -rf "$work/s3-data"
-. bench/s3_loopback.sh
+start_loopback
 
 echo "data: $(( bytes / 1048576 )) MB in $(ls "$data" | wc -l) files; parallel $parallel"
 rm -rf "$work/out-disk"

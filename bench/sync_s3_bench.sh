@@ -12,23 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-256}
 bin=$PWD/build/fhirlake
-[ -x "$bin" ] && [ -d build/s3-node/node_modules/s3rver ] || scripts/setup
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (scripts/setup installs it)"; exit 1; }
-
 work=$PWD/build/bench-sync-s3
-data=$work/data-$size_mb
-mkdir -p "$work"
-if [ ! -f "$data/.complete" ]; then
-  rm -rf "$data"
-  patients=$(( size_mb * 1024 * 1024 / 23500 ))  # ~23 KB of NDJSON per generated patient
-  echo "generating ~${size_mb} MB ($patients patients)..."
-  "$bin" generate "$data" --patients "$patients" --seed 1 --resources-per-file 200000 >/dev/null
-  touch "$data/.complete"
-fi
-bytes=$(du -sb --exclude=.complete "$data" | cut -f1)
+. bench/s3_loopback.sh
+prepare_data
 
 rm -rf "$work/s3-data" "$work/wh-disk" "$work/work" "$work/readback"
-. bench/s3_loopback.sh
+start_loopback
 
 echo "data: $(( bytes / 1048576 )) MB in $(ls "$data" | wc -l) files"
 measure "sync to disk" "$bin" sync --source "$base" --warehouse "$work/wh-disk" --poll-interval 100ms --quiet
