@@ -13,6 +13,7 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/server.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/object_store.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
@@ -114,6 +115,11 @@ int Run(const ServeArgs& a) {
     return kExitUsage;
   }
   o.faults = std::move(faults.value());
+  if (store::IsS3Location(a.warehouse)) {
+    std::fprintf(stderr, "fhirlake serve: --warehouse s3://... is not supported yet (imports go to a directory); "
+                         "use fhirlake sync --warehouse s3://... to keep an S3 warehouse current\n");
+    return kExitUsage;
+  }
   o.warehouse = a.warehouse;
   o.allowed_sources = a.allow_sources;
   for (const auto& r : a.import_roots) o.import_roots.emplace_back(r);

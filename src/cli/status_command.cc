@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,8 @@
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/store/object_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/state.h"
 #include "src/cli/commands.h"
 #include "src/cli/progress_display.h"
@@ -29,21 +32,51 @@ struct StatusArgs {
   bool json = false;
 };
 
+// The tables of the warehouse: its top-level names (not fhirlake's own, `_...`) that hold a
+// Delta log. An object store has no directories: its keys are listed (one pass).
+Result<std::vector<std::string>> ListTables(const store::WarehouseLayout& layout, store::ObjectStore& warehouse) {
+  std::set<std::string> tables;
+  if (!layout.is_s3()) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(layout.location(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_directory() && fs::is_directory(layout.Path(store::WarehouseLayout::DeltaLog(name)))) tables.insert(name);
+    }
+  } else {
+    auto listed = store::ListAll(warehouse, "");
+    if (!listed.ok()) return listed.status();
+    const std::string marker = "/" + std::string(store::WarehouseLayout::kDeltaLog) + "/";
+    for (const auto& object : *listed) {
+      const std::string name = object.key.substr(0, object.key.find('/'));
+      if (store::WarehouseLayout::IsReserved(name) || tables.count(name)) continue;
+      if (object.key.compare(name.size(), marker.size(), marker) == 0) tables.insert(name);
+    }
+  }
+  return std::vector<std::string>(tables.begin(), tables.end());
+}
+
 int Run(const StatusArgs& a) {
   std::error_code ec;
-  if (!fs::is_directory(a.warehouse, ec)) {
+  const store::WarehouseLayout layout(a.warehouse);
+  if (!layout.is_s3() && !fs::is_directory(a.warehouse, ec)) {
     std::fprintf(stderr, "fhirlake status: %s is not a directory\n", a.warehouse.c_str());
     return kExitUsage;
   }
-  std::vector<fs::path> tables;
-  for (const auto& e : fs::directory_iterator(a.warehouse, ec)) {
-    if (e.is_directory() && fs::is_directory(e.path() / "_delta_log")) tables.push_back(e.path());
+  auto opened = store::OpenStore(layout.location());
+  if (!opened.ok()) {
+    std::fprintf(stderr, "fhirlake status: %s\n", opened.status().message().c_str());
+    return kExitUsage;
   }
-  std::sort(tables.begin(), tables.end());
+  std::shared_ptr<store::ObjectStore> warehouse = std::move(opened.value());
+  auto tables = ListTables(layout, *warehouse);
+  if (!tables.ok()) {
+    std::fprintf(stderr, "fhirlake status: %s\n", tables.status().message().c_str());
+    return kExitFailed;
+  }
   const int64_t now = fhir::NowMicros();
   json out = {{"tables", json::array()}, {"syncs", json::array()}};
   int failures = 0;
-  auto state = sync::StateFile(a.warehouse).Read();
+  auto state = sync::StateFile(warehouse).Read();
   if (state.ok()) {
     for (const auto& [key, e] : *state) {
       auto tt = fhir::ParseFhirTime(e.transaction_time);
@@ -68,9 +101,9 @@ int Run(const StatusArgs& a) {
     }
     return tt;
   };
-  for (const auto& root : tables) {
-    auto snap = delta::Table(root).Load();
-    json t = {{"table", root.filename().string()}};
+  for (const std::string& name : *tables) {
+    auto snap = delta::Table(warehouse, store::WarehouseLayout::Table(name)).Load();
+    json t = {{"table", name}};
     if (!snap.ok()) {
       t["error"] = snap.status().message();
       ++failures;
@@ -86,7 +119,9 @@ int Run(const StatusArgs& a) {
     t["files"] = snap->files.size();
     t["bytes"] = bytes;
     t["version"] = snap->version;
-    if (auto usage = delta::MeasureUsage(root, *snap); usage.ok()) {
+    if (layout.is_s3()) {
+      t["logFilesRead"] = snap->log_files_read;  // on-disk usage is measured for directories only
+    } else if (auto usage = delta::MeasureUsage(layout.Path(name), *snap); usage.ok()) {
       t["liveBytes"] = usage->live_bytes;  // what the current version needs
       t["diskBytes"] = usage->disk_bytes;  // everything in the folder: old versions, the log
       t["logFiles"] = usage->log_files;
@@ -94,7 +129,7 @@ int Run(const StatusArgs& a) {
     } else {
       t["usageError"] = usage.status().message();
     }
-    t["transactionTime"] = synced_as_of(root.filename().string(), snap->last_transaction_time);
+    t["transactionTime"] = synced_as_of(name, snap->last_transaction_time);
     auto tt = fhir::ParseFhirTime(t["transactionTime"].get<std::string>());
     t["lagSeconds"] = tt ? json((now - *tt) / 1'000'000) : json(nullptr);
     out["tables"].push_back(t);
@@ -138,7 +173,7 @@ int Run(const StatusArgs& a) {
 void RegisterStatus(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<StatusArgs>();
   CLI::App* cmd = app.add_subcommand("status", "Show the warehouse's tables and syncs (rows, files, version, lag)");
-  cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory")->required();
+  cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory or s3://bucket/prefix")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });
 }

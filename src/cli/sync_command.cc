@@ -15,6 +15,7 @@
 
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/ops_server.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/sync/runner.h"
 #include "fhirlake/sync/schedule.h"
 #include "fhirlake/sync/sentry.h"
@@ -31,7 +32,7 @@ namespace {
 using nlohmann::json;
 
 struct SyncArgs {
-  std::string source, warehouse, group, since, archive, config;
+  std::string source, warehouse, group, since, archive, config, work_dir, lease_ttl = "2m";
   std::vector<std::string> types, views;
   std::string timeout = "24h", poll_interval = "1s", ca_file;
   std::string every, cron, full_refresh_cron, listen, max_lag = "25h";
@@ -81,6 +82,7 @@ int Run(const SyncArgs& a) {
   if (!a.since.empty()) o.since = a.since;
   o.archive = a.archive;
   o.keep = a.keep;
+  o.work_dir = a.work_dir;
   http::ClientOptions& client = o.export_options.client;
   client = MakeClientOptions(a.insecure, a.ca_file, a.retries, mode != DisplayMode::kQuiet);
   auto usage = [&](const std::string& message) {
@@ -96,6 +98,15 @@ int Run(const SyncArgs& a) {
   if (!timeout) return usage("timeout: '" + a.timeout + "' is not a duration like 90s, 5m, 24h");
   if (!poll) return usage("pollInterval: '" + a.poll_interval + "' is not a duration like 1s, 500ms");
   if (a.keep < 0) return usage("keep: must be 0 (keep all) or more");
+  auto lease_ttl = ParseDuration(a.lease_ttl);
+  if (!lease_ttl || lease_ttl->count() <= 0) return usage("leaseTtl: '" + a.lease_ttl + "' is not a duration like 30s, 2m");
+  o.lease_ttl = *lease_ttl;
+  if (!a.views.empty() && store::IsS3Location(a.warehouse)) {
+    return usage("--views: materialised views of s3:// warehouses are not supported yet");
+  }
+  if (!a.archive.empty() && store::IsS3Location(a.warehouse)) {
+    return usage("--archive is for directory warehouses; an s3:// warehouse archives under WAREHOUSE/_exports/");
+  }
   if (a.max_depth < 0 || a.max_depth > 10) return usage("maxDepth: must be between 0 and 10");
   o.export_options.timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
   o.export_options.poll_interval = *poll;
@@ -212,7 +223,11 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
 
 void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--source", a.source, "FHIR base URL of the Bulk Data source");
-  cmd.add_option("--warehouse", a.warehouse, "Warehouse directory (Delta tables per resource type)");
+  cmd.add_option("--warehouse", a.warehouse, "Warehouse directory or s3://bucket/prefix (Delta tables per resource type)");
+  cmd.add_option("--work-dir", a.work_dir,
+                 "s3:// warehouses: local directory for the export in flight (default $TMPDIR/fhirlake-work-<hash>)");
+  cmd.add_option("--lease-ttl", a.lease_ttl,
+                 "s3:// warehouses: the run's lease expires this long after its last renewal (default 2m)");
   cmd.add_option("--types", a.types, "Only these resource types (comma-separated)")->delimiter(',');
   cmd.add_option("--views", a.views, "After each sync, refresh these materialised views (ViewDefinition files or directories)")
       ->delimiter(',');

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/view/materialized_view.h"
 #include "fhirlake/view/resource_source.h"
 #include "fhirlake/view/row_sink.h"
@@ -45,6 +46,10 @@ int Run(const ViewRunArgs& a) {
     std::fprintf(stderr, "fhirlake view run: give exactly one of --warehouse and --ndjson\n");
     return kExitUsage;
   }
+  if (store::IsS3Location(a.warehouse)) {
+    std::fprintf(stderr, "fhirlake view run: s3:// warehouses are not supported yet; download the tables first\n");
+    return kExitUsage;
+  }
   auto view = view::ReadViewDefinition(a.view_file);
   if (!view.ok()) {
     std::fprintf(stderr, "fhirlake view run: %s\n", view.status().message().c_str());
@@ -78,6 +83,10 @@ int Run(const ViewRunArgs& a) {
 }  // namespace
 
 int RefreshViews(const std::string& warehouse, const std::vector<std::string>& view_paths, bool quiet) {
+  if (store::IsS3Location(warehouse)) {
+    std::fprintf(stderr, "fhirlake view: materialised views of s3:// warehouses are not supported yet\n");
+    return kExitUsage;
+  }
   auto views = view::ReadViewDefinitions(std::vector<std::filesystem::path>(view_paths.begin(), view_paths.end()));
   if (!views.ok()) {
     std::fprintf(stderr, "fhirlake: view %s\n", views.status().message().c_str());

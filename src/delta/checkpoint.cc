@@ -7,11 +7,13 @@
 #include <string>
 
 #include "fhirlake/delta/log_files.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -66,7 +68,13 @@ struct Column {
 }  // namespace
 
 std::optional<LastCheckpoint> ReadLastCheckpoint(const fs::path& root) {
-  auto text = store::ReadSmallFile(root / "_delta_log" / kLastCheckpointName, 16u << 20);
+  auto local = store::NewLocalStore(root.string());
+  return ReadLastCheckpoint(*local, "");
+}
+
+std::optional<LastCheckpoint> ReadLastCheckpoint(store::ObjectStore& store, std::string_view table_key) {
+  auto text = store.Get(store::WarehouseLayout::Join(store::WarehouseLayout::DeltaLog(table_key), kLastCheckpointName),
+                        16u << 20);
   if (!text.ok()) return std::nullopt;
   json j = json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer()) return std::nullopt;
@@ -79,7 +87,15 @@ std::optional<LastCheckpoint> ReadLastCheckpoint(const fs::path& root) {
 }
 
 Status ReadCheckpointActions(const fs::path& file, const std::function<Status(const json&)>& action) {
-  auto reader = parquet::FileReader::Open(file);
+  auto source = parquet::OpenFileSource(file);
+  if (!source.ok()) return source.status();
+  return ReadCheckpointActions(std::move(source.value()), action);
+}
+
+Status ReadCheckpointActions(std::unique_ptr<parquet::InputSource> source,
+                             const std::function<Status(const json&)>& action) {
+  const std::string file = source->name();
+  auto reader = parquet::FileReader::Open(std::move(source));
   if (!reader.ok()) return reader.status();
   const parquet::FileReader& r = **reader;
 
@@ -132,11 +148,11 @@ Status ReadCheckpointActions(const fs::path& file, const std::function<Status(co
         }
         col.row_start.push_back(col.values.size());
         if (col.row_start.size() != rows + 1) {
-          return DataLoss("cannot read checkpoint " + file.string() + ": column " + r.column_path(col.index) +
+          return DataLoss("cannot read checkpoint " + file + ": column " + r.column_path(col.index) +
                           " has a different row count than its row group");
         }
       } else if (col.values.size() != rows) {
-        return DataLoss("cannot read checkpoint " + file.string() + ": column " + r.column_path(col.index) +
+        return DataLoss("cannot read checkpoint " + file + ": column " + r.column_path(col.index) +
                         " has a different row count than its row group");
       }
     }
@@ -381,15 +397,21 @@ std::string DecodeActionPath(const std::string& path) {
 }
 
 Status WriteCheckpoint(const fs::path& root, const Snapshot& snap, int64_t now_ms) {
+  auto local = store::NewLocalStore(root.string());
+  return WriteCheckpoint(*local, "", snap, now_ms);
+}
+
+Status WriteCheckpoint(store::ObjectStore& store, std::string_view table_key, const Snapshot& snap, int64_t now_ms) {
   if (snap.version < 0) return InvalidArgument("a table without a version has no checkpoint");
-  const fs::path log = root / "_delta_log";
+  const std::string log = store::WarehouseLayout::DeltaLog(table_key);
   const parquet::Schema schema = CheckpointSchema();
-  const fs::path target = log / CheckpointFileName(snap.version);
-  const fs::path tmp = log / ("." + CheckpointFileName(snap.version) + "." + store::RandomHex(6) + ".tmp");
+  const std::string target = store::WarehouseLayout::Join(log, CheckpointFileName(snap.version));
   parquet::WriterOptions options;
   options.column.compression = parquet::Compression::kSnappy;
   options.created_by = "fhirlake version 0.1.0";
-  auto writer = parquet::FileWriter::Open(tmp, schema, options);
+  auto sink = OpenObjectSink(store, target);
+  if (!sink.ok()) return sink.status();
+  auto writer = parquet::FileWriter::Open(std::move(sink.value()), schema, options);
   if (!writer.ok()) return writer.status();
   parquet::FileWriter& w = **writer;
 
@@ -442,18 +464,13 @@ Status WriteCheckpoint(const fs::path& root, const Snapshot& snap, int64_t now_m
     emit("remove", remove);
   }
   if (!failed.ok()) return failed;
-  FHIRLAKE_RETURN_IF_ERROR(w.Close());
+  Status closed = w.Close();
+  if (!closed.ok()) return closed.WithContext("cannot write checkpoint " + store.Describe() + "/" + target);
   const int64_t bytes = static_cast<int64_t>(w.bytes_written());
   writer->reset();
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return IoError("cannot write checkpoint " + target.string() + ": " + ec.message());
-  }
   json last = {{"version", snap.version}, {"size", actions}, {"sizeInBytes", bytes}, {"numOfAddFiles", adds},
                {"checkpointSchema", SparkCheckpointType(schema.root())}};
-  return store::WriteFileAtomically(log / kLastCheckpointName, last.dump());
+  return store.Put(store::WarehouseLayout::Join(log, kLastCheckpointName), last.dump());
 }
 
 }  // namespace fhirlake::delta

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "fhirlake/store/warehouse_layout.h"
+
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
 
@@ -65,18 +67,18 @@ std::optional<LogFile> ParseLogFileName(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::vector<LogFile>> ListLogFiles(const fs::path& table_root) {
+Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key) {
   std::vector<LogFile> out;
-  const fs::path log = table_root / "_delta_log";
-  std::error_code ec;
-  if (!fs::is_directory(log, ec)) return out;
-  fs::directory_iterator it(log, ec), end;
-  if (ec) return IoError("cannot list " + log.string() + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) return IoError("cannot list " + log.string() + ": " + ec.message());
-    auto f = ParseLogFileName(it->path().filename().string());
+  const std::string log = store::WarehouseLayout::DeltaLog(table_key) + "/";
+  auto listed = store::ListAll(store, log);
+  if (!listed.ok()) return listed.status().WithContext("cannot list the Delta log of " + store.Describe());
+  for (const store::ObjectInfo& object : *listed) {
+    std::string_view name = std::string_view(object.key).substr(log.size());
+    if (name.find('/') != std::string_view::npos) continue;  // _sidecars/ and the like
+    auto f = ParseLogFileName(name);
     if (!f) continue;
-    f->path = it->path();
+    f->key = object.key;
+    f->path = object.key;
     out.push_back(std::move(*f));
   }
   std::sort(out.begin(), out.end(), [](const LogFile& a, const LogFile& b) {
@@ -85,6 +87,14 @@ Result<std::vector<LogFile>> ListLogFiles(const fs::path& table_root) {
     return a.part < b.part;
   });
   return out;
+}
+
+Result<std::vector<LogFile>> ListLogFiles(const fs::path& table_root) {
+  auto local = store::NewLocalStore(table_root.string());
+  auto listed = ListLogFiles(*local, "");
+  if (!listed.ok()) return listed.status();
+  for (LogFile& f : *listed) f.path = table_root / f.key;
+  return listed;
 }
 
 }  // namespace fhirlake::delta

@@ -1,8 +1,5 @@
 #include "fhirlake/delta/table.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,12 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include "fhirlake/delta/checkpoint.h"
 #include "fhirlake/delta/log_files.h"
-#include "fhirlake/store/local_file.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -286,22 +283,56 @@ class Replay {
   std::map<std::string, RemovedFile> tombstones_;
 };
 
-Status ReplayCommit(const fs::path& file, Replay& replay) {
-  std::ifstream in(file);
-  if (!in) return IoError("cannot read " + file.string());
-  std::string line;
-  while (std::getline(in, line)) {
+// A commit file is a document, not bulk data; this bounds what one may hold in memory.
+constexpr size_t kMaxCommitBytes = 256u << 20;
+
+// Calls `fn` with each line of the commit `key` (empty lines skipped); stops when it returns false.
+template <typename Fn>
+Status ForEachCommitLine(store::ObjectStore& store, const std::string& key, Fn&& fn) {
+  auto text = store.Get(key, kMaxCommitBytes);
+  if (!text.ok()) return text.status().WithContext("cannot read the Delta commit " + store.Describe() + "/" + key);
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
-    json action = json::parse(line, nullptr, false);
-    if (action.is_discarded()) return DataLoss(file.string() + " is not valid JSON");
-    FHIRLAKE_RETURN_IF_ERROR(replay.Apply(action));
+    Result<bool> more = fn(line);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
   }
   return Status::Ok();
+}
+
+Status ReplayCommit(store::ObjectStore& store, const std::string& key, Replay& replay) {
+  return ForEachCommitLine(store, key, [&](std::string_view line) -> Result<bool> {
+    json action = json::parse(line, nullptr, false);
+    if (action.is_discarded()) return DataLoss(store.Describe() + "/" + key + " is not valid JSON");
+    FHIRLAKE_RETURN_IF_ERROR(replay.Apply(action));
+    return true;
+  });
 }
 
 }  // namespace
 
 std::string SparkSchemaJson(const parquet::Schema& schema) { return SparkType(schema.root()).dump(); }
+
+Table::Table(fs::path root)
+    : root_(std::move(root)), store_(std::shared_ptr<store::ObjectStore>(store::NewLocalStore(root_.string()))) {}
+
+Table::Table(std::shared_ptr<store::ObjectStore> store, std::string table_key)
+    : root_(store::WarehouseLayout(store->Describe()).Locate(table_key)), store_(std::move(store)),
+      key_(std::move(table_key)) {}
+
+Result<Table> Table::Open(std::string_view location) {
+  if (!store::IsS3Location(location)) return Table(fs::path(location));
+  auto opened = store::OpenStore(location);
+  if (!opened.ok()) return opened.status();
+  return Table(std::shared_ptr<store::ObjectStore>(std::move(opened.value())), "");
+}
+
+std::string Table::Key(std::string_view relative) const { return store::WarehouseLayout::Join(key_, relative); }
 
 bool Table::IsConflict(const Status& status) { return status.code() == StatusCode::kConflict; }
 
@@ -325,20 +356,20 @@ int64_t Snapshot::IntProperty(const std::string& key, int64_t fallback) const {
 
 Result<Snapshot> Table::Load() const {
   Snapshot snap;
-  auto listed = ListLogFiles(root_);
+  auto listed = ListLogFiles(*store_, key_);
   if (!listed.ok()) return listed.status();
   const std::vector<LogFile>& log = *listed;
   if (log.empty()) return snap;
 
   // The newest complete checkpoint: a single file, or every part of a multi-part one.
   int64_t checkpoint = -1;
-  std::vector<fs::path> checkpoint_files;
+  std::vector<std::string> checkpoint_files;
   {
     std::map<std::pair<int64_t, int>, std::vector<const LogFile*>> parts;  // (version, parts) → files
     for (const LogFile& f : log) {
       if (f.kind == LogFileKind::kCheckpoint && f.version > checkpoint) {
         checkpoint = f.version;
-        checkpoint_files = {f.path};
+        checkpoint_files = {f.key};
       } else if (f.kind == LogFileKind::kCheckpointPart) {
         parts[{f.version, f.parts}].push_back(&f);
       }
@@ -347,7 +378,7 @@ Result<Snapshot> Table::Load() const {
       if (static_cast<int>(files.size()) == key.second && key.first > checkpoint) {
         checkpoint = key.first;
         checkpoint_files.clear();
-        for (const LogFile* f : files) checkpoint_files.push_back(f->path);  // sorted by part
+        for (const LogFile* f : files) checkpoint_files.push_back(f->key);  // sorted by part
       }
     }
   }
@@ -367,15 +398,15 @@ Result<Snapshot> Table::Load() const {
   if (checkpoint < 0 && commits.empty()) return snap;
 
   Replay replay(snap);
-  for (const fs::path& file : checkpoint_files) {
-    Status st = ReadCheckpointActions(file, [&](const json& action) { return replay.Apply(action); });
-    if (!st.ok()) return st.WithContext(root_.string() + ": cannot read checkpoint " + file.filename().string());
+  for (const std::string& key : checkpoint_files) {
+    Status st = ReadCheckpointActions(OpenObjectSource(*store_, key), [&](const json& action) { return replay.Apply(action); });
+    if (!st.ok()) return st.WithContext(root_.string() + ": cannot read checkpoint " + key.substr(key.rfind('/') + 1));
     ++snap.log_files_read;
   }
   snap.checkpoint_version = checkpoint;
   snap.version = checkpoint;
   for (const LogFile* c : commits) {
-    FHIRLAKE_RETURN_IF_ERROR(ReplayCommit(c->path, replay));
+    FHIRLAKE_RETURN_IF_ERROR(ReplayCommit(*store_, c->key, replay));
     ++snap.log_files_read;
     snap.version = c->version;
   }
@@ -385,18 +416,17 @@ Result<Snapshot> Table::Load() const {
   if (checkpoint >= 0 && snap.last_transaction_time.empty()) {
     for (auto it = log.rbegin(); it != log.rend(); ++it) {
       if (it->kind != LogFileKind::kCommit || it->version > checkpoint) continue;
-      std::ifstream in(it->path);
-      std::string line;
-      while (std::getline(in, line)) {
+      // Best effort: a commit that cannot be read leaves the time unknown, as before.
+      (void)ForEachCommitLine(*store_, it->key, [&](std::string_view line) -> Result<bool> {
         json action = json::parse(line, nullptr, false);
-        if (!action.is_object() || !action.contains("commitInfo") || !action["commitInfo"].is_object()) continue;
+        if (!action.is_object() || !action.contains("commitInfo") || !action["commitInfo"].is_object()) return true;
         const json& info = action["commitInfo"];
         if (snap.last_commit_ms == 0 && info.contains("timestamp") && info["timestamp"].is_number()) {
           snap.last_commit_ms = info["timestamp"].get<int64_t>();
         }
         snap.last_transaction_time = info.value("transactionTime", "");
-        break;
-      }
+        return false;
+      });
       if (!snap.last_transaction_time.empty()) break;
     }
   }
@@ -409,20 +439,16 @@ Result<Snapshot> Table::Load() const {
 
 Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos(int64_t from_version) const {
   std::vector<std::pair<int64_t, std::string>> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(root_ / "_delta_log", ec)) {
-    std::string name = e.path().filename().string();
-    if (name.size() != 25 || !name.ends_with(".json") || name.find_first_not_of("0123456789") != 20) continue;
-    if (std::stoll(name.substr(0, 20)) < from_version) continue;
-    std::ifstream in(e.path());
-    std::string line;
-    while (std::getline(in, line)) {
+  auto listed = ListLogFiles(*store_, key_);
+  if (!listed.ok()) return listed.status();
+  for (const LogFile& f : *listed) {
+    if (f.kind != LogFileKind::kCommit || f.version < from_version) continue;
+    FHIRLAKE_RETURN_IF_ERROR(ForEachCommitLine(*store_, f.key, [&](std::string_view line) -> Result<bool> {
       json action = json::parse(line, nullptr, false);
-      if (action.is_object() && action.contains("commitInfo")) {
-        out.emplace_back(std::stoll(name.substr(0, 20)), action["commitInfo"].dump());
-        break;
-      }
-    }
+      if (!action.is_object() || !action.contains("commitInfo")) return true;
+      out.emplace_back(f.version, action["commitInfo"].dump());
+      return false;
+    }));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -444,10 +470,6 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
                              "false (ALTER TABLE ... SET TBLPROPERTIES ('delta.appendOnly' = 'false')) first");
     }
   }
-  const fs::path log = root_ / "_delta_log";
-  std::error_code ec;
-  fs::create_directories(log, ec);
-  if (ec) return IoError("cannot create " + log.string() + ": " + ec.message());
   const int64_t now = NowMillis();
   std::string text;
   auto line = [&](const json& j) { text += j.dump() + "\n"; };
@@ -511,26 +533,15 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
     if (a.deletion_vector) add["deletionVector"] = DvToJson(*a.deletion_vector);
     line({{"add", add}});
   }
-  // Put-if-absent: write the whole commit under a temporary name, then hard-link it to the
-  // version's name; link() fails with EEXIST when another writer already committed it.
-  fs::path target = log / CommitFileName(version);
-  fs::path tmp = log / ("." + CommitFileName(version) + "." + store::RandomHex(6) + ".tmp");
-  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(tmp, text));
-  int rc = ::link(tmp.c_str(), target.c_str());
-  int err = errno;
-  fs::remove(tmp, ec);
-  if (rc != 0) {
-    if (err == EEXIST) {
-      return Status(StatusCode::kConflict, "another writer committed version " + std::to_string(version) + " of " +
-                                               root_.string() + " first");
-    }
-    return IoError("cannot commit " + target.string() + ": " + std::strerror(err));
+  // Put-if-absent: of two writers racing for this version the store lets exactly one create
+  // it (locally link() of a complete temporary file; on S3 If-None-Match: *).
+  const std::string target = Key(store::WarehouseLayout::Join(store::WarehouseLayout::kDeltaLog, CommitFileName(version)));
+  Status put = store_->PutIfAbsent(target, text);
+  if (put.code() == StatusCode::kConflict) {
+    return Status(StatusCode::kConflict, "another writer committed version " + std::to_string(version) + " of " +
+                                             root_.string() + " first");
   }
-  int dir = ::open(log.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  if (!put.ok()) return put.WithContext("cannot commit version " + std::to_string(version) + " of " + root_.string());
   MaybeCheckpoint(version, snapshot);
   return version;
 }
@@ -541,7 +552,7 @@ void Table::MaybeCheckpoint(int64_t version, const Snapshot& before) const {
   // The state at `version`, replayed from the previous checkpoint and at most `interval`
   // commits. A failure leaves the table without this checkpoint, which readers do not need.
   auto snap = Load();
-  if (snap.ok() && snap->version == version) (void)WriteCheckpoint(root_, *snap, NowMillis());
+  if (snap.ok() && snap->version == version) (void)WriteCheckpoint(*store_, key_, *snap, NowMillis());
 }
 
 }  // namespace fhirlake::delta

@@ -5,7 +5,9 @@
 #include <chrono>
 
 #include "fhirlake/load/file_stats.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -21,7 +23,11 @@ int64_t NowMillis() {
 
 DataFiles::DataFiles(fs::path root, const parquet::Schema& schema, parquet::WriterOptions options,
                      uint64_t target_file_bytes)
-    : root_(std::move(root)), schema_(schema), options_(std::move(options)), target_(target_file_bytes),
+    : DataFiles(delta::Table(std::move(root)), schema, std::move(options), target_file_bytes) {}
+
+DataFiles::DataFiles(const delta::Table& table, const parquet::Schema& schema, parquet::WriterOptions options,
+                     uint64_t target_file_bytes)
+    : store_(table.shared_store()), prefix_(table.Key("")), schema_(schema), options_(std::move(options)), target_(target_file_bytes),
       json_leaf_(schema.leaves().size() - 1) {}
 
 DataFiles::~DataFiles() {
@@ -47,20 +53,17 @@ Status DataFiles::Close() { return writer_ ? CloseCurrent() : Status::Ok(); }
 std::vector<delta::AddFile> DataFiles::Adds() const {
   std::vector<delta::AddFile> adds;
   for (size_t i = 0; i < done_.size(); ++i) {
-    const auto& [name, rows] = done_[i];
-    std::error_code ec;
-    adds.push_back({name, static_cast<int64_t>(fs::file_size(root_ / name, ec)), NowMillis(),
-                    static_cast<int64_t>(rows), stats_[i], std::nullopt, {}});
+    adds.push_back({done_[i].name, static_cast<int64_t>(done_[i].bytes), NowMillis(), static_cast<int64_t>(done_[i].rows),
+                    stats_[i], std::nullopt, {}});
   }
   return adds;
 }
 
 void DataFiles::Discard() {
-  std::error_code ec;
   shredder_.reset();
-  writer_.reset();
-  if (!current_.empty()) fs::remove(root_ / current_, ec);
-  for (const auto& [name, rows] : done_) fs::remove(root_ / name, ec);
+  writer_.reset();  // an unfinished file was never published: dropping its writer discards it
+  // Best effort: a file left behind is not in any commit, so no reader sees it; vacuum removes it.
+  for (const Done& d : done_) (void)store_->Delete(store::WarehouseLayout::Join(prefix_, d.name));
   done_.clear();
   stats_.clear();
   current_.clear();
@@ -68,7 +71,9 @@ void DataFiles::Discard() {
 
 Status DataFiles::Open() {
   current_ = "part-" + store::RandomHex(16) + ".parquet";
-  auto w = parquet::FileWriter::Open(root_ / current_, schema_, options_);
+  auto sink = delta::OpenObjectSink(*store_, store::WarehouseLayout::Join(prefix_, current_));
+  if (!sink.ok()) return sink.status();
+  auto w = parquet::FileWriter::Open(std::move(sink.value()), schema_, options_);
   if (!w.ok()) return w.status();
   writer_ = std::move(w.value());
   shredder_ = std::make_unique<JsonShredder>(schema_, *writer_, std::vector<std::string>{"_json"});
@@ -80,9 +85,10 @@ Status DataFiles::CloseCurrent() {
   shredder_.reset();
   Status s = writer_->Close();
   if (s.ok()) stats_.push_back(DeltaFileStats(schema_, *writer_));
+  const uint64_t bytes = writer_->bytes_written();
   writer_.reset();
   if (!s.ok()) return s;
-  done_.emplace_back(current_, current_rows_);
+  done_.push_back({current_, current_rows_, bytes});
   current_.clear();
   return Status::Ok();
 }

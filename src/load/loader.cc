@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/ndjson_files.h"
@@ -30,6 +31,7 @@
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -75,34 +77,43 @@ void MaybeWaitAtGate() {
 
 class ErrorLog {
  public:
-  ErrorLog(const fs::path& warehouse, const std::string& type) : warehouse_(warehouse), type_(type) {}
+  ErrorLog(store::ObjectStore& warehouse, const std::string& type) : warehouse_(warehouse), type_(type) {}
   void Add(const fs::path& file, uint64_t line, const std::string& why) {
-    if (!out_.is_open()) {
-      std::error_code ec;
-      fs::create_directories(warehouse_ / "_errors", ec);
-      path_ = warehouse_ / "_errors" /
-              (type_ + "." + std::to_string(fhir::NowMicros()) + "." + store::RandomHex(4) + ".ndjson");
-      out_.open(path_, std::ios::binary);
+    if (!out_ && failed_.ok()) {
+      key_ = store::WarehouseLayout::ErrorFile(type_ + "." + std::to_string(fhir::NowMicros()) + "." +
+                                               store::RandomHex(4) + ".ndjson");
+      auto writer = warehouse_.NewWriter(key_);
+      if (writer.ok()) {
+        out_ = std::move(writer.value());
+      } else {
+        failed_ = writer.status();
+      }
     }
     std::string text = file.filename().string() + " line " + std::to_string(line) + ": " + why;
-    out_ << fhir::OperationOutcome::Error("invalid", text).ToJson() << '\n';
+    if (out_ && failed_.ok()) failed_ = out_->Append(fhir::OperationOutcome::Error("invalid", text).ToJson() + "\n");
     ++count_;
   }
   uint64_t count() const { return count_; }
-  const fs::path& path() const { return path_; }
-  // Forgets what was logged (an attempt that is retried logs again).
-  void Discard() {
-    if (!out_.is_open()) return;
-    out_.close();
-    std::error_code ec;
-    fs::remove(path_, ec);
+  // Where the log is (after Publish), a local path or an s3:// location.
+  fs::path location() const { return store::WarehouseLayout(warehouse_.Describe()).Locate(key_); }
+  // Makes the log visible under _errors/ (the attempt was committed).
+  Status Publish() {
+    if (!failed_.ok()) return failed_.WithContext("cannot write the error log " + key_);
+    if (!out_) return Status::Ok();
+    Status closed = out_->Close();
+    out_.reset();
+    return closed;
   }
+  // Forgets what was logged (an attempt that is retried logs again): an unpublished writer
+  // leaves nothing behind.
+  void Discard() { out_.reset(); }
 
  private:
-  fs::path warehouse_;
+  store::ObjectStore& warehouse_;
   std::string type_;
-  std::ofstream out_;
-  fs::path path_;
+  std::unique_ptr<store::ObjectWriter> out_;
+  std::string key_;
+  Status failed_;
   uint64_t count_ = 0;
 };
 
@@ -208,7 +219,7 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
 // {"request": {"method": "DELETE", "url": "Patient/123"}}.
 Result<std::map<std::string, DeletedIds>> ReadDeleted(const LoadOptions& o, LoadSummary& summary) {
   std::map<std::string, DeletedIds> out;
-  ErrorLog errors(o.warehouse, "deleted");
+  ErrorLog errors(*o.warehouse_store, "deleted");
   simdjson::dom::parser parser;
   for (const auto& file : fhir::ListNdjsonFiles(o.export_dir / "deleted")) {
     Status s = ForEachLine(
@@ -245,7 +256,8 @@ Result<std::map<std::string, DeletedIds>> ReadDeleted(const LoadOptions& o, Load
     FHIRLAKE_RETURN_IF_ERROR(s);
   }
   summary.bad_lines += errors.count();
-  if (errors.count()) summary.error_files.push_back(errors.path());
+  FHIRLAKE_RETURN_IF_ERROR(errors.Publish());
+  if (errors.count()) summary.error_files.push_back(errors.location());
   return out;
 }
 
@@ -266,18 +278,18 @@ struct FilePlan {
 
 // Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
 // every file that loses rows, adds stale incoming lines to `index.skip`, and counts.
-Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, IncomingIndex& index,
+Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, IncomingIndex& index,
                  const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result,
                  std::vector<std::string>& deleted_ids) {
   std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
   for (const delta::AddFile& add : snapshot.files) {
-    auto reader = parquet::FileReader::Open(root / add.path);
+    auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(add.path)));
     if (!reader.ok()) return reader.status();
     const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
-    if (id_col < 0) return DataLoss((root / add.path).string() + " has no id column");
+    if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
     FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
     if (add.deletion_vector) {
-      auto gone = delta::ReadDeletionVector(root, *add.deletion_vector);
+      auto gone = delta::ReadDeletionVector(table.root(), *add.deletion_vector);
       if (!gone.ok()) return gone.status().WithContext(add.path);
       plan.deleted = std::move(gone.value());
     }
@@ -322,9 +334,10 @@ Status PlanMerge(const fs::path& root, const delta::Snapshot& snapshot, Incoming
 }
 
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
-Status CopyKeptRows(const fs::path& root, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
+Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
   std::string padded;
-  return ForEachStoredJson(root / plan.file->path, plan.AllGone(), [&](std::string_view line) {
+  auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
+  return ForEachStoredJson(std::move(source), plan.AllGone(), [&](std::string_view line) {
     padded.assign(line);
     padded.append(fhir::NdjsonReader::kPadding, '\0');
     Status refused;
@@ -342,7 +355,8 @@ struct TableLoad {
   const std::vector<fs::path>& files;
   const DeletedIds* deleted;             // ids deleted/ names for this type; may be null
   const std::string& transaction_time;
-  fs::path root;
+  const delta::Table& table;
+  fs::path root;                         // table.root(): a path, or an s3:// location
   std::optional<parquet::Schema> schema = {};  // set by PlanTable
   std::string schema_string = {};
   IncomingIndex index = {};              // merge and overwrite: the batch's winners
@@ -353,8 +367,8 @@ struct TableLoad {
 class LoadAttempt : public PreparedCommit {
  public:
   explicit LoadAttempt(const TableLoad& load)
-      : out(load.root, *load.schema, load.o.writer, load.o.target_file_bytes),
-        errors(load.o.warehouse, load.type),
+      : out(load.table, *load.schema, load.o.writer, load.o.target_file_bytes),
+        errors(load.table.store(), load.type),
         warehouse_(load.o.warehouse) {
     result.type = load.type;
   }
@@ -421,8 +435,6 @@ Status PlanTable(TableLoad& load, const delta::Snapshot& snapshot) {
   schema_options.decimals_as_text |= load.o.mode != SaveMode::kOverwrite && HasTextDecimals(snapshot.schema_string);
   load.schema.emplace(BuildTableSchema(load.type, schema_options));
   load.schema_string = delta::SparkSchemaJson(*load.schema);
-  std::error_code ec;
-  fs::create_directories(load.root, ec);
   if (load.o.mode != SaveMode::kAppend) {
     auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes);
     if (!indexed.ok()) return indexed.status();
@@ -447,7 +459,7 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
       }
       continue;
     }
-    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.root, plan, a.out, a.kept_rows));
+    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.table, plan, a.out, a.kept_rows));
     a.commit.removes.push_back(*plan.file);
   }
   if (!dv_rows.empty()) {
@@ -517,7 +529,11 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
            {"numCopiedRows", a.kept_rows}, {"numTargetRowsInserted", r.inserted},
            {"numTargetRowsUpdated", r.updated}, {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
            {"source", fs::absolute(o.export_dir).string()}};
-  if (a.tombstones) info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
+  if (a.tombstones) {
+    info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
+  } else if (!a.deleted_ids.empty()) {
+    info["deletedIds"] = a.deleted_ids;
+  }
   commit.commit_info_extra_json = info.dump();
 }
 
@@ -528,15 +544,22 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
   IncomingIndex index = load.index;
   std::vector<FilePlan> plans;
   if (o.mode == SaveMode::kMerge) {
-    FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.root, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
+    FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
   }
-  if (!a->deleted_ids.empty()) {  // written ahead of the data commit, which names the file
+  // Written ahead of the data commit, which names the file. The tombstone table lives in the
+  // local warehouse only so far; on s3:// the commit carries the ids (`deletedIds`), which
+  // unload reads as it reads older tables' commits.
+  if (!a->deleted_ids.empty() && !store::IsS3Location(o.warehouse.string())) {
     auto pending = WriteTombstoneFile(
         o.warehouse, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
     if (!pending.ok()) return pending.status();
     a->tombstones = std::move(pending.value());
   }
   const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
+  if (use_dvs && store::IsS3Location(load.root.string())) {
+    return InvalidArgument(load.root.string() + ": deletion vectors are not supported on s3:// warehouses yet; "
+                           "load without --deletion-vectors (copy-on-write)");
+  }
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
   FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
   BuildCommit(load, snapshot, *a);
@@ -549,8 +572,8 @@ Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, con
                              const DeletedIds* deleted, const std::string& transaction_time,
                              LoadSummary& summary) {
   const std::shared_ptr<void> held = o.hold_table ? o.hold_table(type) : nullptr;
-  TableLoad load{o, type, files, deleted, transaction_time, o.warehouse / type};
-  delta::Table table(load.root);
+  const delta::Table table(o.warehouse_store, store::WarehouseLayout::Table(type));
+  TableLoad load{o, type, files, deleted, transaction_time, table, table.root()};
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
   auto skipped = SkipOrRefuse(load, *snapshot);
@@ -577,7 +600,9 @@ Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, con
   if (!committed.ok()) return committed.status();
   LoadAttempt& a = **committed;
   a.result.version = a.version;
-  if (a.errors.count()) summary.error_files.push_back(a.errors.path());
+  Status published = a.errors.Publish();
+  if (!published.ok()) return published.WithContext("version " + std::to_string(a.version) + " was committed, but");
+  if (a.errors.count()) summary.error_files.push_back(a.errors.location());
   summary.bad_lines += a.result.bad_lines;
   return a.result;
 }
@@ -590,7 +615,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
                              LoadSummary& summary) {
   auto result = LoadTable(o, type, files, deleted, transaction_time, summary);
   if (!result.ok()) return result;
-  FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse, type));
+  if (!store::IsS3Location(o.warehouse.string())) FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse, type));
   return result;
 }
 
@@ -603,7 +628,13 @@ Result<SaveMode> ParseSaveMode(std::string_view text) {
   return InvalidArgument("unknown save mode '" + std::string(text) + "' (merge, overwrite, append, ignore, error)");
 }
 
-Result<LoadSummary> Load(const LoadOptions& o) {
+Result<LoadSummary> Load(const LoadOptions& options) {
+  LoadOptions o = options;
+  if (!o.warehouse_store) {
+    auto opened = store::OpenStore(o.warehouse.string());
+    if (!opened.ok()) return opened.status();
+    o.warehouse_store = std::move(opened.value());
+  }
   if (!fs::is_directory(o.export_dir)) return InvalidArgument(o.export_dir.string() + " is not a directory");
   LoadSummary summary;
   std::map<std::string, std::vector<fs::path>> by_type;

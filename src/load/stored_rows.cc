@@ -7,10 +7,19 @@ namespace fhirlake::load {
 Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<uint64_t>& gone,
                          const std::function<Status(std::string_view json)>& row,
                          const std::function<bool()>& stop) {
-  auto reader = parquet::FileReader::Open(path);
+  auto source = parquet::OpenFileSource(path);
+  if (!source.ok()) return source.status();
+  return ForEachStoredJson(std::move(source.value()), gone, row, stop);
+}
+
+Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
+                         const std::function<Status(std::string_view json)>& row,
+                         const std::function<bool()>& stop) {
+  const std::string path = source->name();
+  auto reader = parquet::FileReader::Open(std::move(source));
   if (!reader.ok()) return reader.status();
   const int json_col = (*reader)->FindColumn("_json");
-  if (json_col < 0) return DataLoss(path.string() + " has no _json column");
+  if (json_col < 0) return DataLoss(path + " has no _json column");
   size_t next_gone = 0;
   uint64_t number = 0;
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
@@ -22,7 +31,7 @@ Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<ui
         ++next_gone;
         continue;
       }
-      if (!values->present[i]) return DataLoss(path.string() + " has a row without _json");
+      if (!values->present[i]) return DataLoss(path + " has a row without _json");
       FHIRLAKE_RETURN_IF_ERROR(row(values->string(i)));
     }
   }

@@ -86,31 +86,33 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::ve
 }  // namespace
 
 Result<std::unique_ptr<FileReader>> FileReader::Open(const std::filesystem::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
-  std::unique_ptr<FileReader> r(new FileReader(f, path));
-  char tail[8];
-  if (std::fseek(f, -8, SEEK_END) != 0 || std::fread(tail, 1, 8, f) != 8 || std::memcmp(tail + 4, "PAR1", 4) != 0) {
-    return r->Corrupt("it does not end with the Parquet footer");
-  }
+  auto source = OpenFileSource(path);
+  if (!source.ok()) return source.status();
+  return Open(std::move(source.value()));
+}
+
+Result<std::unique_ptr<FileReader>> FileReader::Open(std::unique_ptr<InputSource> source) {
+  std::unique_ptr<FileReader> r(new FileReader(std::move(source)));
+  auto size = r->source_->Size();
+  if (!size.ok()) return size.status();
+  const uint64_t end = *size;
+  if (end < 12) return r->Corrupt("it does not end with the Parquet footer");
+  auto tail = r->source_->ReadAt(end - 8, 8);
+  if (!tail.ok()) return tail.status();
+  if (std::memcmp(tail->data() + 4, "PAR1", 4) != 0) return r->Corrupt("it does not end with the Parquet footer");
   uint32_t len;
-  std::memcpy(&len, tail, 4);
-  long end = std::ftell(f);
-  if (len > kMaxFooterBytes || static_cast<long>(len) + 12 > end) return r->Corrupt("the footer length is wrong");
-  std::string footer(len, '\0');
-  if (std::fseek(f, end - 8 - static_cast<long>(len), SEEK_SET) != 0 || std::fread(footer.data(), 1, len, f) != len) {
-    return r->Corrupt("the footer cannot be read");
-  }
-  FHIRLAKE_RETURN_IF_ERROR(r->ParseFooter(footer));
+  std::memcpy(&len, tail->data(), 4);
+  if (len > kMaxFooterBytes || static_cast<uint64_t>(len) + 12 > end) return r->Corrupt("the footer length is wrong");
+  auto footer = r->source_->ReadAt(end - 8 - len, len);
+  if (!footer.ok()) return r->Corrupt("the footer cannot be read (" + footer.status().message() + ")");
+  FHIRLAKE_RETURN_IF_ERROR(r->ParseFooter(*footer));
   return r;
 }
 
-FileReader::~FileReader() {
-  if (file_) std::fclose(file_);
-}
+FileReader::~FileReader() = default;
 
 Status FileReader::Corrupt(const std::string& why) const {
-  return DataLoss("cannot read Parquet file " + path_.string() + ": " + why);
+  return DataLoss("cannot read Parquet file " + source_->name() + ": " + why);
 }
 
 namespace {
@@ -280,11 +282,9 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   const Column& col = columns_[static_cast<size_t>(column)];
   const Chunk& chunk = row_groups_[group].chunks[static_cast<size_t>(column)];
   if (chunk.offset < 4 || chunk.size < 0 || chunk.size > (1ll << 31)) return Corrupt("a column chunk has a bad offset or size");
-  std::string bytes(static_cast<size_t>(chunk.size), '\0');
-  if (std::fseek(file_, static_cast<long>(chunk.offset), SEEK_SET) != 0 ||
-      std::fread(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
-    return Corrupt("column " + col.path + " ends early");
-  }
+  auto read = source_->ReadAt(static_cast<uint64_t>(chunk.offset), static_cast<size_t>(chunk.size));
+  if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
+  std::string bytes = std::move(read.value());
 
   ColumnValues out;
   std::string dictionary_bytes;               // the decompressed dictionary page

@@ -13,27 +13,29 @@ constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary =
 
 Result<std::unique_ptr<FileWriter>> FileWriter::Open(const std::filesystem::path& path, const Schema& schema,
                                                      WriterOptions options) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return IoError("cannot create " + path.string() + ": " + std::strerror(errno));
-  std::unique_ptr<FileWriter> w(new FileWriter(f, schema, std::move(options)));
+  auto sink = OpenFileSink(path);
+  if (!sink.ok()) return sink.status();
+  return Open(std::move(sink.value()), schema, std::move(options));
+}
+
+Result<std::unique_ptr<FileWriter>> FileWriter::Open(std::unique_ptr<OutputSink> sink, const Schema& schema,
+                                                     WriterOptions options) {
+  std::unique_ptr<FileWriter> w(new FileWriter(std::move(sink), schema, std::move(options)));
   FHIRLAKE_RETURN_IF_ERROR(w->Write(std::string(kMagic, 4)));
   return w;
 }
 
-FileWriter::FileWriter(std::FILE* file, const Schema& schema, WriterOptions options)
-    : file_(file), schema_(schema), options_(std::move(options)) {
-  std::setvbuf(file_, nullptr, _IOFBF, 1u << 20);
+FileWriter::FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, WriterOptions options)
+    : sink_(std::move(sink)), schema_(schema), options_(std::move(options)) {
   for (const SchemaNode* leaf : schema_.leaves()) columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_));
 }
 
-FileWriter::~FileWriter() {
-  if (file_) std::fclose(file_);
-}
+FileWriter::~FileWriter() = default;
 
 Status FileWriter::Write(const std::string& bytes) {
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
-    return IoError(std::string("cannot write a Parquet file: ") + std::strerror(errno));
-  }
+  if (!sink_) return InternalError("write to a closed Parquet writer");
+  Status s = sink_->Append(bytes);
+  if (!s.ok()) return s.WithContext("cannot write a Parquet file");
   offset_ += bytes.size();
   return Status::Ok();
 }
@@ -143,11 +145,9 @@ Status FileWriter::Close() {
   footer.append(reinterpret_cast<const char*>(&len), 4);
   footer.append(kMagic, 4);
   FHIRLAKE_RETURN_IF_ERROR(Write(footer));
-  bool ok = std::fflush(file_) == 0;
-  ok = std::fclose(file_) == 0 && ok;
-  file_ = nullptr;
-  if (!ok) return IoError(std::string("cannot write a Parquet file: ") + std::strerror(errno));
-  return Status::Ok();
+  Status closed = sink_->Close();
+  sink_.reset();
+  return closed;
 }
 
 }  // namespace fhirlake::parquet

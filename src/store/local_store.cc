@@ -191,7 +191,11 @@ class LocalStore : public ObjectStore {
     FHIRLAKE_RETURN_IF_ERROR(temp.Open());
     FHIRLAKE_RETURN_IF_ERROR(temp.Write(content));
     FHIRLAKE_RETURN_IF_ERROR(temp.Finish());
-    return temp.LinkTo(target);
+    FHIRLAKE_RETURN_IF_ERROR(temp.LinkTo(target));
+    // The new name is durable once its directory is: a commit must survive a power cut.
+    Fd dir(::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() >= 0) ::fsync(dir.get());
+    return Status::Ok();
   }
 
   Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys) override {

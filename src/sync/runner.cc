@@ -9,20 +9,29 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "fhirlake/delta/maintenance.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/store/crash_point.h"
+#include "fhirlake/store/file_transfer.h"
+#include "fhirlake/store/lease.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/object_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/export_load.h"
 #include "fhirlake/sync/state.h"
 
 namespace fhirlake::sync {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using store::WarehouseLayout;
 
 namespace {
 
@@ -103,12 +112,13 @@ namespace {
 class SyncRun {
  public:
   SyncRun(const SyncOptions& o, bulk::ExportObserver* observer, FailureKind* kind)
-      : o_(o), observer_(observer), kind_(kind), state_(o.warehouse) {}
+      : o_(o), observer_(observer), kind_(kind), layout_(o.warehouse.string()) {}
 
   Result<SyncSummary> Run() {
     const auto started = std::chrono::steady_clock::now();
     *kind_ = FailureKind::kConfig;
     FHIRLAKE_RETURN_IF_ERROR(CheckOptions());
+    FHIRLAKE_RETURN_IF_ERROR(OpenWarehouse());
     FHIRLAKE_RETURN_IF_ERROR(ReadEntry());
     LockGuard lock;
     FHIRLAKE_RETURN_IF_ERROR(LockKey(lock));
@@ -119,11 +129,13 @@ class SyncRun {
     auto exported = Export(pipeline);
     if (!exported.ok()) return exported.status();
     Phase("load");
+    FHIRLAKE_RETURN_IF_ERROR(lock.Check());
     FHIRLAKE_RETURN_IF_ERROR(Load(pipeline, *exported));
     store::CrashPoint("after-load");
     Phase("archive");
     FHIRLAKE_RETURN_IF_ERROR(Archive());
     store::CrashPoint("after-archive");
+    FHIRLAKE_RETURN_IF_ERROR(lock.Check());
     FHIRLAKE_RETURN_IF_ERROR(AdvanceState());
     store::CrashPoint("after-state");
     Maintain();
@@ -134,12 +146,49 @@ class SyncRun {
   }
 
  private:
-  // Closes the advisory lock's file (which releases the lock) when the run returns.
-  struct LockGuard {
-    int fd = -1;
+  // One run at a time: locally an advisory lock on a file (closing it releases the lock); on
+  // an object store a lease, renewed by a thread of its own every third of its time to live
+  // and released when the run returns.
+  class LockGuard {
+   public:
     ~LockGuard() {
-      if (fd >= 0) ::close(fd);
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      if (renewer_.joinable()) renewer_.join();
+      lease_.reset();  // releases it (best effort)
+      if (fd_ >= 0) ::close(fd_);
     }
+    void HoldFile(int fd) { fd_ = fd; }
+    void HoldLease(std::unique_ptr<store::Lease> lease, std::chrono::milliseconds ttl) {
+      lease_ = std::move(lease);
+      renewer_ = std::thread([this, period = std::max(ttl / 3, std::chrono::milliseconds(100))] {
+        std::unique_lock<std::mutex> l(mu_);
+        while (!cv_.wait_for(l, period, [&] { return stop_; })) {
+          Status renewed = lease_->Renew();
+          if (renewed.code() == StatusCode::kConflict) {
+            lost_ = renewed;
+            return;
+          }
+        }
+      });
+    }
+    // kConflict when the lease expired and another run took it over: this run must not write on.
+    Status Check() {
+      std::lock_guard<std::mutex> l(mu_);
+      return lost_;
+    }
+
+   private:
+    int fd_ = -1;
+    std::unique_ptr<store::Lease> lease_;
+    std::thread renewer_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    Status lost_;
   };
 
   void Phase(std::string_view name) const {
@@ -156,7 +205,8 @@ class SyncRun {
     *kind_ = k;
     entry_.last_error = s.message();
     entry_.last_error_at = fhir::FormatInstant(fhir::NowMicros());
-    Status written = state_.Put(summary_.key, entry_);
+    if (!state_) return s;
+    Status written = state_->Put(summary_.key, entry_);
     return written.ok() ? s : Status(s.code(), s.message() + " (and the state could not be written: " + written.message() + ")");
   }
 
@@ -167,28 +217,63 @@ class SyncRun {
     return Status::Ok();
   }
 
+  // The warehouse's store (a directory or S3) and its state file.
+  Status OpenWarehouse() {
+    auto opened = store::OpenStore(o_.warehouse.string());
+    if (!opened.ok()) return opened.status();
+    store_ = std::move(opened.value());
+    state_.emplace(store_);
+    return Status::Ok();
+  }
+
   // The state's entry for this source + group + types.
   Status ReadEntry() {
     summary_.key = SyncKey(o_.source, o_.group, o_.types);
-    auto entries = state_.Read();
+    auto entries = state_->Read();
     if (!entries.ok()) return entries.status();
     entry_ = (*entries)[summary_.key];
     entry_.source = o_.source;
     entry_.group = o_.group;
     entry_.types = o_.types;
     std::sort(entry_.types.begin(), entry_.types.end());
-    inflight_dir_ = o_.warehouse / "_fhirlake" / "inflight" / KeyHash(summary_.key);
+    if (!layout_.is_s3()) {
+      inflight_dir_ = layout_.Path(WarehouseLayout::kInflight) / KeyHash(summary_.key);
+    } else {
+      // An object store cannot hold a file being downloaded: the export in flight stays local.
+      const fs::path work = !o_.work_dir.empty() ? o_.work_dir
+                                                  : fs::temp_directory_path() / ("fhirlake-work-" + KeyHash(layout_.location()));
+      inflight_dir_ = work / "inflight" / KeyHash(summary_.key);
+    }
     return Status::Ok();
   }
 
-  // One run at a time per key: an advisory lock held until this process ends or returns.
+  // One run at a time per key: an advisory lock held until this process ends or returns; on an
+  // object store, where flock() cannot reach, a lease.
   Status LockKey(LockGuard& lock) {
+    if (layout_.is_s3()) {
+      char host[256] = "";
+      ::gethostname(host, sizeof host - 1);
+      store::LeaseOptions lease_options;
+      lease_options.ttl = o_.lease_ttl;
+      lease_options.owner = "fhirlake sync on " + std::string(host) + " (pid " + std::to_string(::getpid()) + ")";
+      auto lease = store::Lease::Acquire(*store_, WarehouseLayout::SyncLock(KeyHash(summary_.key)), lease_options);
+      if (lease.status().code() == StatusCode::kConflict) {
+        *kind_ = FailureKind::kLoad;
+        return Status(StatusCode::kConflict, "another sync of " + o_.source + " into " + layout_.location() +
+                                                 " is running (" + lease.status().message() +
+                                                 "); try again when it has finished");
+      }
+      if (!lease.ok()) return lease.status();
+      lock.HoldLease(std::move(lease.value()), o_.lease_ttl);
+      return Status::Ok();
+    }
     std::error_code mk;
     fs::create_directories(inflight_dir_.parent_path(), mk);
     const std::string lock_path = inflight_dir_.string() + ".lock";
-    lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock.fd < 0) return IoError("cannot create " + lock_path + ": " + std::strerror(errno));
-    if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError("cannot create " + lock_path + ": " + std::strerror(errno));
+    lock.HoldFile(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       *kind_ = FailureKind::kLoad;
       return Status(StatusCode::kConflict, "another sync of " + o_.source + " into " + o_.warehouse.string() +
                                                " is running; try again when it has finished");
@@ -208,7 +293,7 @@ class SyncRun {
       fs::remove_all(inflight_dir_, ec);
       entry_.in_flight = InFlight{inflight_dir_.string(), summary_.since, o_.full_refresh,
                                   fhir::FormatInstant(fhir::NowMicros()), ""};
-      FHIRLAKE_RETURN_IF_ERROR(state_.Put(summary_.key, entry_));
+      FHIRLAKE_RETURN_IF_ERROR(state_->Put(summary_.key, entry_));
     }
     fs::create_directories(inflight_dir_, ec);
     return Status::Ok();
@@ -232,6 +317,7 @@ class SyncRun {
     load::LoadOptions& lo = pipeline_options.load_options;
     lo = o_.load_options;
     lo.warehouse = o_.warehouse;
+    lo.warehouse_store = store_;
     lo.mode = o_.full_refresh ? load::SaveMode::kOverwrite : load::SaveMode::kMerge;
     lo.types = o_.types;
     pipeline_options.txn_app_id = "fhirlake-sync-" + KeyHash(summary_.key);
@@ -253,7 +339,7 @@ class SyncRun {
     }
     if (entry_.in_flight->status_url.empty()) {
       entry_.in_flight->status_url = exported->status_url;
-      FHIRLAKE_RETURN_IF_ERROR(state_.Put(summary_.key, entry_));
+      FHIRLAKE_RETURN_IF_ERROR(state_->Put(summary_.key, entry_));
     }
     store::CrashPoint("after-export");
     if (Stopping()) return Stopped("stopped after the export; the next run loads it");
@@ -276,7 +362,8 @@ class SyncRun {
 
   // The finished export moves to ARCHIVE/<transactionTime>/ (-2, -3, ... when taken).
   Status Archive() {
-    archive_ = o_.archive.empty() ? o_.warehouse / "_exports" : o_.archive;
+    if (layout_.is_s3()) return ArchiveToStore();
+    archive_ = o_.archive.empty() ? layout_.Path(WarehouseLayout::kArchive) : o_.archive;
     std::error_code ec;
     fs::create_directories(archive_, ec);
     fs::path target = archive_ / DirName(summary_.transaction_time);
@@ -287,6 +374,37 @@ class SyncRun {
     return Status::Ok();
   }
 
+  // On an object store: the export's files are uploaded under _exports/<transactionTime>/,
+  // manifest.json last, so a prefix with a manifest is a complete archive and one without is
+  // the leftover of an interrupted upload (overwritten by the next try). Then the local copy goes.
+  Status ArchiveToStore() {
+    std::string base;
+    for (int n = 1;; ++n) {
+      base = WarehouseLayout::Join(WarehouseLayout::kArchive,
+                                   DirName(summary_.transaction_time) + (n == 1 ? "" : "-" + std::to_string(n)));
+      auto manifest = store_->Size(WarehouseLayout::Join(base, "manifest.json"));
+      if (manifest.status().code() == StatusCode::kNotFound) break;
+      if (!manifest.ok()) return RecordError(FailureKind::kLoad, manifest.status());
+    }
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(inflight_dir_, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->is_regular_file(ec)) files.push_back(it->path());
+    }
+    if (ec) return RecordError(FailureKind::kLoad, IoError("cannot list " + inflight_dir_.string() + ": " + ec.message()));
+    std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f.filename() != "manifest.json"; });
+    for (const fs::path& file : files) {
+      const std::string key = WarehouseLayout::Join(base, fs::relative(file, inflight_dir_, ec).generic_string());
+      Status uploaded = store::UploadFile(*store_, file, key);
+      if (!uploaded.ok()) return RecordError(FailureKind::kLoad, uploaded.WithContext("cannot archive the export"));
+      if (&file == &files.front()) store::CrashPoint("archive-uploading");
+    }
+    fs::remove_all(inflight_dir_, ec);
+    summary_.archived_to = layout_.Locate(base);
+    return Status::Ok();
+  }
+
   // Last: the next run's _since is this export's transactionTime.
   Status AdvanceState() {
     entry_.transaction_time = summary_.transaction_time;
@@ -294,7 +412,7 @@ class SyncRun {
     entry_.last_error.clear();
     entry_.last_error_at.clear();
     entry_.in_flight.reset();
-    Status written = state_.Put(summary_.key, entry_);
+    Status written = state_->Put(summary_.key, entry_);
     if (!written.ok()) return RecordError(FailureKind::kLoad, written);
     return Status::Ok();
   }
@@ -302,6 +420,7 @@ class SyncRun {
   // Table maintenance after the load (vacuum, log cleanup; commits checkpoint themselves),
   // best effort: a table not maintained now is by the next run or `fhirlake maintain`.
   void Maintain() const {
+    if (layout_.is_s3()) return;  // delta::Maintain works on local tables only, so far
     for (const auto& t : summary_.tables) {
       delta::MaintenancePolicy policy;
       policy.checkpoint = false;
@@ -315,15 +434,38 @@ class SyncRun {
   // --keep N: only the newest N archived exports stay.
   void PruneArchive() const {
     if (o_.keep <= 0) return;
+    if (layout_.is_s3()) return PruneStoreArchive();
     std::error_code ec;
     auto archived = ArchivedExports(archive_);
     for (size_t i = 0; i + static_cast<size_t>(o_.keep) < archived.size(); ++i) fs::remove_all(archived[i], ec);
   }
 
+  // PruneArchive on an object store: the complete archives (with a manifest), oldest first, go
+  // object by object. Best effort, as locally.
+  void PruneStoreArchive() const {
+    auto listed = store::ListAll(*store_, std::string(WarehouseLayout::kArchive) + "/");
+    if (!listed.ok()) return;
+    const size_t skip = std::string(WarehouseLayout::kArchive).size() + 1;
+    std::set<std::string> complete;
+    for (const auto& object : *listed) {
+      std::string rest = object.key.substr(skip);
+      size_t slash = rest.find('/');
+      if (slash != std::string::npos && rest.substr(slash + 1) == "manifest.json") complete.insert(rest.substr(0, slash));
+    }
+    if (complete.size() <= static_cast<size_t>(o_.keep)) return;
+    std::set<std::string> drop(complete.begin(), std::prev(complete.end(), o_.keep));
+    for (const auto& object : *listed) {
+      std::string rest = object.key.substr(skip);
+      if (drop.count(rest.substr(0, rest.find('/')))) (void)store_->Delete(object.key);
+    }
+  }
+
   const SyncOptions& o_;
   bulk::ExportObserver* observer_;
   FailureKind* kind_;
-  StateFile state_;
+  WarehouseLayout layout_;
+  std::shared_ptr<store::ObjectStore> store_;
+  std::optional<StateFile> state_;
   SyncEntry entry_;
   SyncSummary summary_;
   fs::path inflight_dir_;

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "fhirlake/store/local_file.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::sync {
 namespace fs = std::filesystem;
@@ -17,17 +17,32 @@ std::string SyncKey(const std::string& source, const std::string& group, std::ve
   return key;
 }
 
-StateFile::StateFile(fs::path warehouse) : path_(std::move(warehouse) / "_fhirlake" / "state.json") {}
+StateFile::StateFile(const fs::path& warehouse)
+    : warehouse_(warehouse.string()),
+      location_(store::WarehouseLayout(warehouse_).Locate(store::WarehouseLayout::kState)) {}
+
+StateFile::StateFile(std::shared_ptr<store::ObjectStore> warehouse)
+    : warehouse_(warehouse->Describe()),
+      location_(store::WarehouseLayout(warehouse_).Locate(store::WarehouseLayout::kState)),
+      store_(std::move(warehouse)) {}
+
+Status StateFile::Open() const {
+  if (store_) return Status::Ok();
+  auto opened = store::OpenStore(warehouse_);
+  if (!opened.ok()) return opened.status();
+  store_ = std::move(opened.value());
+  return Status::Ok();
+}
 
 Result<std::map<std::string, SyncEntry>> StateFile::Read() const {
   std::map<std::string, SyncEntry> out;
-  std::error_code ec;
-  if (!fs::exists(path_, ec)) return out;
-  auto text = store::ReadSmallFile(path_);
-  if (!text.ok()) return text.status();
+  FHIRLAKE_RETURN_IF_ERROR(Open());
+  auto text = store_->Get(store::WarehouseLayout::kState);
+  if (text.status().code() == StatusCode::kNotFound) return out;
+  if (!text.ok()) return text.status().WithContext("cannot read the sync state " + location_);
   json doc = json::parse(*text, nullptr, false);
   if (!doc.is_object() || !doc.contains("syncs") || !doc["syncs"].is_object()) {
-    return DataLoss(path_.string() + " is not a fhirlake state file; move it away to start over");
+    return DataLoss(location_ + " is not a fhirlake state file; move it away to start over");
   }
   for (const auto& [key, j] : doc["syncs"].items()) {
     SyncEntry e;
@@ -67,9 +82,8 @@ Status StateFile::Put(const std::string& key, const SyncEntry& e) const {
     }
     syncs[k] = j;
   }
-  std::error_code ec;
-  fs::create_directories(path_.parent_path(), ec);
-  return store::WriteFileAtomically(path_, json{{"version", 1}, {"syncs", syncs}}.dump(2) + "\n");
+  Status written = store_->Put(store::WarehouseLayout::kState, json{{"version", 1}, {"syncs", syncs}}.dump(2) + "\n");
+  return written.ok() ? written : written.WithContext("cannot write the sync state " + location_);
 }
 
 }  // namespace fhirlake::sync

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/table.h"
+#include "fhirlake/parquet/byte_io.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::delta {
@@ -31,11 +33,15 @@ struct LastCheckpoint {
 // The `_last_checkpoint` hint of the table, or nothing when it is absent or unreadable (a
 // reader then lists the log, as the protocol allows).
 std::optional<LastCheckpoint> ReadLastCheckpoint(const std::filesystem::path& table_root);
+std::optional<LastCheckpoint> ReadLastCheckpoint(store::ObjectStore& store, std::string_view table_key);
 
 // Calls `action` with each action of the checkpoint file `file`, as the JSON object a commit
 // line would hold ({"add": {...}}, {"metaData": {...}}, ...); add/remove paths stay as stored
 // (URI-encoded). Stops at the first error `action` returns.
 Status ReadCheckpointActions(const std::filesystem::path& file,
+                             const std::function<Status(const nlohmann::json&)>& action);
+// The same, reading the checkpoint from `source` (e.g. delta::OpenObjectSource).
+Status ReadCheckpointActions(std::unique_ptr<parquet::InputSource> source,
                              const std::function<Status(const nlohmann::json&)>& action);
 
 // Writes the checkpoint of `snapshot` (at snapshot.version) as
@@ -44,6 +50,9 @@ Status ReadCheckpointActions(const std::filesystem::path& file,
 // than delta.deletedFileRetentionDuration before `now_ms` are left out.
 // REQUIRES: snapshot.version >= 0 and `snapshot` is the complete state at that version.
 Status WriteCheckpoint(const std::filesystem::path& table_root, const Snapshot& snapshot, int64_t now_ms);
+// The same for the table under `table_key` in `store`; the checkpoint object appears whole
+// (the store's writer publishes it on close).
+Status WriteCheckpoint(store::ObjectStore& store, std::string_view table_key, const Snapshot& snapshot, int64_t now_ms);
 
 // delta.deletedFileRetentionDuration (default 1 week) and delta.logRetentionDuration (default
 // 30 days) of the table, in ms; Delta's interval syntax ("interval 7 days").

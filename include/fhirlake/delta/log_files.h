@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::delta {
@@ -22,7 +23,8 @@ struct LogFile {
   LogFileKind kind = LogFileKind::kCommit;
   int64_t version = 0;
   int part = 1, parts = 1;  // a multi-part checkpoint's part number (1-based) and part count
-  std::filesystem::path path;
+  std::filesystem::path path;  // the local path (ListLogFiles of a directory), else the key
+  std::string key;             // the object key in the table's store
 };
 
 inline constexpr char kLastCheckpointName[] = "_last_checkpoint";
@@ -38,5 +40,9 @@ std::optional<LogFile> ParseLogFileName(std::string_view name);
 // Every commit and checkpoint file in `<table>/_delta_log`, ordered by version, then commits
 // before checkpoints, then by part. A missing log directory gives an empty list.
 Result<std::vector<LogFile>> ListLogFiles(const std::filesystem::path& table_root);
+
+// The same for the table under `table_key` in `store` (`<table_key>/_delta_log/`, following
+// the listing's pages); LogFile::key and ::path are the object keys.
+Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key);
 
 }  // namespace fhirlake::delta

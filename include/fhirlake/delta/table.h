@@ -1,6 +1,7 @@
-// delta::Table: a Delta Lake table on the local filesystem (Delta PROTOCOL.md). Versions are
-// the JSON commits in <table>/_delta_log; a commit is created with put-if-absent (a hard link of
-// a fully written temporary file), so of two writers racing for version N exactly one wins and
+// delta::Table: a Delta Lake table in a store::ObjectStore (Delta PROTOCOL.md) — a local
+// directory or an S3 prefix. Versions are the JSON commits in <table>/_delta_log; a commit is
+// created with the store's put-if-absent (locally a hard link of a fully written temporary file;
+// on S3 a PUT with If-None-Match: *), so of two writers racing for version N exactly one wins and
 // the other learns it lost. Data files that no commit adds are never visible: a crash between
 // writing a data file and committing leaves the table at its previous version.
 //
@@ -14,12 +15,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/parquet/schema.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::delta {
@@ -126,8 +129,20 @@ std::string SparkSchemaJson(const parquet::Schema& schema);
 
 class Table {
  public:
-  explicit Table(std::filesystem::path root) : root_(std::move(root)) {}
+  // The table in the local directory `root`.
+  explicit Table(std::filesystem::path root);
+  // The table under `table_key` ("Patient", "_views/x", or "" for the store's root) in `store`,
+  // which the table shares (copies of a Table share it too).
+  Table(std::shared_ptr<store::ObjectStore> store, std::string table_key);
+  // The table at `location`: a directory, or s3://bucket/prefix (store::OpenStore).
+  static Result<Table> Open(std::string_view location);
+
+  // The table's location as users write it (a path, or an s3:// URL), for messages.
   const std::filesystem::path& root() const { return root_; }
+  store::ObjectStore& store() const { return *store_; }
+  const std::shared_ptr<store::ObjectStore>& shared_store() const { return store_; }
+  // The key of `relative` (a data file's path as add actions carry it, decoded) in store().
+  std::string Key(std::string_view relative) const;
 
   // Replays the log. A table without a log has version -1.
   Result<Snapshot> Load() const;
@@ -152,6 +167,8 @@ class Table {
   void MaybeCheckpoint(int64_t version, const Snapshot& before) const;
 
   std::filesystem::path root_;
+  std::shared_ptr<store::ObjectStore> store_;
+  std::string key_;  // the table's prefix in store_, "" for its root
 };
 
 }  // namespace fhirlake::delta

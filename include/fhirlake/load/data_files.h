@@ -31,6 +31,10 @@ class DataFiles {
   // `target_file_bytes` 0: one file.
   DataFiles(std::filesystem::path root, const parquet::Schema& schema, parquet::WriterOptions options,
             uint64_t target_file_bytes);
+  // Files go to the table `table` (under its key in its store: a local directory or S3, each
+  // file streamed and published whole when it is finished).
+  DataFiles(const delta::Table& table, const parquet::Schema& schema, parquet::WriterOptions options,
+            uint64_t target_file_bytes);
   ~DataFiles();  // removes the files unless Keep() was called
   DataFiles(const DataFiles&) = delete;
   DataFiles& operator=(const DataFiles&) = delete;
@@ -56,7 +60,8 @@ class DataFiles {
   Status Open();
   Status CloseCurrent();
 
-  std::filesystem::path root_;
+  std::shared_ptr<store::ObjectStore> store_;
+  std::string prefix_;  // the table's key in store_
   const parquet::Schema& schema_;
   parquet::WriterOptions options_;
   uint64_t target_;
@@ -65,7 +70,11 @@ class DataFiles {
   std::unique_ptr<JsonShredder> shredder_;
   std::string current_;
   uint64_t current_rows_ = 0;
-  std::vector<std::pair<std::string, uint64_t>> done_;
+  struct Done {
+    std::string name;
+    uint64_t rows = 0, bytes = 0;
+  };
+  std::vector<Done> done_;
   std::vector<std::string> stats_;  // add.stats of each of done_
   bool kept_ = false;
 };

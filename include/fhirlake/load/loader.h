@@ -25,6 +25,7 @@
 
 #include "fhirlake/load/table_schema.h"
 #include "fhirlake/parquet/file_writer.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::load {
@@ -36,7 +37,11 @@ Result<SaveMode> ParseSaveMode(std::string_view text);
 
 struct LoadOptions {
   std::filesystem::path export_dir;
+  // A directory or s3://bucket/prefix (then the tables, data files and error logs are objects
+  // written through store::ObjectStore; deletion vectors are not supported there yet).
   std::filesystem::path warehouse;
+  // The warehouse's store, when the caller has it open; null: store::OpenStore(warehouse).
+  std::shared_ptr<store::ObjectStore> warehouse_store;
   SaveMode mode = SaveMode::kMerge;
   std::vector<std::string> types;        // empty: every type in the export
   TableSchemaOptions schema;
@@ -76,7 +81,7 @@ struct TableResult {
 struct LoadSummary {
   std::vector<TableResult> tables;
   uint64_t bad_lines = 0;
-  std::vector<std::filesystem::path> error_files;
+  std::vector<std::filesystem::path> error_files;  // local paths, or s3:// locations
 };
 
 // Loads the export, `jobs` types at a time. Fails (with nothing committed for that type)

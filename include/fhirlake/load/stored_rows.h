@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
+#include "fhirlake/parquet/byte_io.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::load {
@@ -18,6 +20,10 @@ namespace fhirlake::load {
 // `_json` is kDataLoss; an error from `row` ends the walk and is returned. `stop`, when set, is
 // polled between row groups (true: kCancelled).
 Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<uint64_t>& gone,
+                         const std::function<Status(std::string_view json)>& row,
+                         const std::function<bool()>& stop = {});
+// The same, reading the data file from `source` (a local file or an object, by ranged reads).
+Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
                          const std::function<Status(std::string_view json)>& row,
                          const std::function<bool()>& stop = {});
 

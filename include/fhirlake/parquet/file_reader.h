@@ -4,10 +4,11 @@
 // decodes data pages v1 and v2, PLAIN and dictionary encodings (of any physical type),
 // RLE/bit-packed repetition and definition levels, and UNCOMPRESSED, SNAPPY and ZSTD pages;
 // anything else is refused with a message naming it. Memory is bounded by one column chunk.
+// Bytes come from an InputSource by ranged reads: the footer's tail, the footer, then one read
+// per column chunk asked for (so on an object store only the columns a caller needs travel).
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fhirlake/parquet/byte_io.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/parquet/thrift_compact.h"
 #include "fhirlake/status.h"
@@ -40,6 +42,8 @@ struct ColumnValues {
 class FileReader {
  public:
   static Result<std::unique_ptr<FileReader>> Open(const std::filesystem::path& path);
+  // Reads from `source`, which the reader owns.
+  static Result<std::unique_ptr<FileReader>> Open(std::unique_ptr<InputSource> source);
   ~FileReader();
 
   int64_t rows() const { return rows_; }
@@ -77,12 +81,11 @@ class FileReader {
     std::vector<Chunk> chunks;
   };
 
-  explicit FileReader(std::FILE* file, std::filesystem::path path) : file_(file), path_(std::move(path)) {}
+  explicit FileReader(std::unique_ptr<InputSource> source) : source_(std::move(source)) {}
   Status ParseFooter(std::string_view footer);
   Status Corrupt(const std::string& why) const;
 
-  std::FILE* file_;
-  std::filesystem::path path_;
+  std::unique_ptr<InputSource> source_;
   int64_t rows_ = 0;
   std::vector<Column> columns_;
   std::vector<RowGroup> row_groups_;

@@ -1,15 +1,16 @@
 // parquet::FileWriter: writes one Parquet file (Apache Parquet format 2.x) from a Schema and
 // rows fed to its leaf ColumnWriters. Rows are buffered per column until the row group reaches
 // `row_group_bytes`, then written as column chunks; memory is bounded by one row group, not by
-// the file. Close() writes the footer (FileMetaData, Thrift compact) and "PAR1".
+// the file. Close() writes the footer (FileMetaData, Thrift compact) and "PAR1". Bytes go to an
+// OutputSink (a local file, an object store's streaming writer) front to back, never seeking.
 #pragma once
 
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "fhirlake/parquet/byte_io.h"
 #include "fhirlake/parquet/column_writer.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/status.h"
@@ -27,6 +28,10 @@ class FileWriter {
   // Creates `path` (truncating it). The schema must outlive the writer.
   static Result<std::unique_ptr<FileWriter>> Open(const std::filesystem::path& path, const Schema& schema,
                                                   WriterOptions options = {});
+  // Writes into `sink`, which the writer owns; Close() closes (publishes) it, and a writer
+  // destroyed before a successful Close() destroys the sink unclosed.
+  static Result<std::unique_ptr<FileWriter>> Open(std::unique_ptr<OutputSink> sink, const Schema& schema,
+                                                  WriterOptions options = {});
   ~FileWriter();
 
   ColumnWriter& column(size_t leaf_index) { return *columns_[leaf_index]; }
@@ -43,7 +48,7 @@ class FileWriter {
   uint64_t bytes_written() const { return offset_; }
 
  private:
-  FileWriter(std::FILE* file, const Schema& schema, WriterOptions options);
+  FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, WriterOptions options);
   Status FlushRowGroup();
   Status Write(const std::string& bytes);
 
@@ -54,7 +59,7 @@ class FileWriter {
     int64_t file_offset = 0;
   };
 
-  std::FILE* file_;
+  std::unique_ptr<OutputSink> sink_;
   const Schema& schema_;
   WriterOptions options_;
   std::vector<std::unique_ptr<ColumnWriter>> columns_;

@@ -3,7 +3,7 @@
 // use them; without the variable they cost one getenv.
 //   load:   before-commit, after-commit        sync: export-waiting, export-downloading,
 //   import: import-after-export                      after-export, after-load, after-archive,
-//                                                    after-state
+//                                                    archive-uploading (s3://), after-state
 #pragma once
 
 namespace fhirlake::store {

@@ -4,6 +4,11 @@
 //   → load (merge; overwrite for a full refresh) with a Delta txn per table
 //   → archive the export under WAREHOUSE/_exports/<transactionTime>/ → state
 //
+// The warehouse may be s3://bucket/prefix: the state, the tables and the archive are then
+// objects written through store::ObjectStore (commits with put-if-absent); the export in flight
+// stays in a local work directory (SyncOptions::work_dir) so that a killed run resumes it; and
+// "one run at a time" is a store::Lease instead of flock().
+//
 // Crash safety: every step can be killed and the same call repeated. The in-flight export
 // directory resumes the export (its export-state.json keeps the status URL); a table whose log
 // already holds this export's txn is not loaded twice; the state advances last, only after
@@ -12,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -32,7 +38,13 @@ struct SyncOptions {
   std::string group;                    // group-level export of this Group id
   bool full_refresh = false;            // export everything and overwrite the tables
   std::optional<std::string> since;     // _since for this run instead of the state's
-  std::filesystem::path archive;        // where finished exports go (default WAREHOUSE/_exports)
+  std::filesystem::path archive;        // where finished exports go (default WAREHOUSE/_exports; local warehouses)
+  // s3:// warehouses: the local directory that holds the export in flight (default
+  // $TMPDIR/fhirlake-work-<hash of the warehouse>). Keep it across runs to resume exports.
+  std::filesystem::path work_dir;
+  // s3:// warehouses: how long the run's lease lasts without renewal (renewed every third of it
+  // while the run goes on). A killed run keeps others out until it expires.
+  std::chrono::milliseconds lease_ttl{std::chrono::minutes(2)};
   int keep = 0;                         // archived exports to keep (0: all)
   bulk::ExportOptions export_options;   // HTTP client, auth, parallelism, timeouts (the rest is set here)
   load::LoadOptions load_options;       // jobs, deletion vectors, schema depth (the rest is set here)
@@ -52,7 +64,7 @@ struct SyncSummary {
   std::string since;                    // "" for a full export
   bool full_refresh = false;
   bool resumed = false;                 // an interrupted export was picked up
-  std::filesystem::path archived_to;
+  std::filesystem::path archived_to;    // a directory, or an s3:// prefix
   bulk::ExportSummary exported;
   std::vector<load::TableResult> tables;
   uint64_t inserted = 0, updated = 0, deleted = 0, rows = 0, bad_lines = 0;

@@ -1,14 +1,17 @@
-// The sync state of a warehouse: WAREHOUSE/_fhirlake/state.json, written atomically. One entry
+// The sync state of a warehouse: WAREHOUSE/_fhirlake/state.json (a local file or an S3 object),
+// written whole and atomically through the warehouse's store. One entry
 // per source + group + type set (the key): the transactionTime of its last successful sync
 // (the next run's _since), when that was, the last error, and the export in flight.
 #pragma once
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::sync {
@@ -35,8 +38,12 @@ std::string SyncKey(const std::string& source, const std::string& group, std::ve
 
 class StateFile {
  public:
-  explicit StateFile(std::filesystem::path warehouse);
-  const std::filesystem::path& path() const { return path_; }
+  // The state of the warehouse at `warehouse` (a directory, or s3://bucket/prefix).
+  explicit StateFile(const std::filesystem::path& warehouse);
+  // The state in the warehouse whose store is `warehouse` (shared).
+  explicit StateFile(std::shared_ptr<store::ObjectStore> warehouse);
+  // The file's location, a path or an s3:// URL, for messages.
+  const std::string& location() const { return location_; }
 
   // Reads the file (a missing file is an empty state).
   Result<std::map<std::string, SyncEntry>> Read() const;
@@ -44,7 +51,11 @@ class StateFile {
   Status Put(const std::string& key, const SyncEntry& entry) const;
 
  private:
-  std::filesystem::path path_;
+  Status Open() const;
+
+  std::string warehouse_;
+  std::string location_;
+  mutable std::shared_ptr<store::ObjectStore> store_;  // opened on first use when built from a location
 };
 
 }  // namespace fhirlake::sync
