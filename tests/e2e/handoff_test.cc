@@ -187,7 +187,7 @@ TEST_F(HandoffTest, StepsRunOneByOneAsAStateMachineWould) {
   EXPECT_EQ(result["result"]["resourceType"], "Parameters") << result.dump();
   ExpectWarehouseEqualsSource("the step-by-step handoff");
 
-  // The step names of pathling-import's handlers work as well; the input may come on stdin.
+  // The step names of pathling-import's handlers work as well.
   RunResult by_alias = RunFhirlake({"handoff", "checkImportStatus", import_out.dump()}, Env());
   EXPECT_EQ(by_alias.exit_code, 0) << by_alias.err;
   EXPECT_EQ(Out(by_alias), result);
