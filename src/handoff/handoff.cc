@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -242,12 +243,16 @@ Result<TransferSummary> Transfer(const HandoffConfig& config, const std::string&
         tasks.push_back(std::move(t));
       }
       auto results = downloader.Run(tasks, nullptr);
+      // The batch's complete files are staged even when another one failed, so that a retry
+      // has only the failed ones left to fetch.
+      std::optional<Status> download_failure;
       for (size_t k = 0; k < tasks.size(); ++k) {
         const auto& r = results[k];
         if (!r.status.ok()) {
           std::string message = "download of " + http::RedactUrl(tasks[k].url) + " failed: " + r.status.message();
           if (!r.error_body.empty()) message += ": " + fhir::DescribeErrorBody(r.error_body);
-          return fail(Stage::kSource, Status(r.status.code(), message));
+          if (!download_failure) download_failure = Status(r.status.code(), message);
+          continue;
         }
         const StagedFile& target = staged[pending[start + k]];
         Status up = store::UploadFile(store, tasks[k].destination, target.key);
@@ -258,6 +263,7 @@ Result<TransferSummary> Transfer(const HandoffConfig& config, const std::string&
         summary.bytes += r.bytes;
         if (progress) progress(target.key, r.bytes, false);
       }
+      if (download_failure) return fail(Stage::kSource, *download_failure);
     }
   }
   summary.parameters = SourcesParameters(staged, config.import_mode);

@@ -193,6 +193,35 @@ TEST_F(HandoffTest, StepsRunOneByOneAsAStateMachineWould) {
   EXPECT_EQ(Out(by_alias), result);
 }
 
+TEST_F(HandoffTest, ATransferRetriedAfterAFailedDownloadFetchesOnlyWhatIsMissing) {
+  Start({"--faults", "file:500*1"});
+  RunResult kicked = Step("export", json(), Env());
+  ASSERT_EQ(kicked.exit_code, 0) << kicked.err;
+  int in_progress = 0;
+  json status = UntilDone("export-status", Out(kicked), &in_progress);
+  ASSERT_EQ(status["result"]["output"].size(), 2u) << status.dump();
+
+  // One attempt per request: the file that meets the 500 fails the transfer; the other one,
+  // downloaded in the same batch, is staged.
+  RunResult failed = RunFhirlake({"handoff", "transfer", status.dump(), "--retries", "1", "--parallel", "2"}, Env());
+  EXPECT_EQ(failed.exit_code, 3) << failed.err;
+  EXPECT_EQ(Out(failed).value("errorType", ""), "SourceError") << failed.out;
+  auto first = StagedObjects();
+  ASSERT_EQ(first.size(), 1u);
+  const size_t writes = S3Writes();
+
+  RunResult retried = RunFhirlake({"handoff", "transfer", status.dump(), "--parallel", "2"}, Env());
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  const std::string first_key = first[0]["key"].get<std::string>().substr(std::string("staging/").size());
+  EXPECT_NE(retried.err.find("already staged " + first_key), std::string::npos) << retried.err;
+  auto objects = StagedObjects();
+  ASSERT_EQ(objects.size(), 2u);
+  EXPECT_EQ(S3Writes(), writes + 1) << "only the missing object is sent";
+  EXPECT_EQ(Out(retried)["parameters"]["parameter"].size(), 2u) << "the earlier attempt's file stays in the import";
+  EXPECT_TRUE(Staged("Patient") == Source("Patient"));
+  EXPECT_TRUE(Staged("Observation") == Source("Observation"));
+}
+
 TEST_F(HandoffTest, PipelineByEnvironmentNamesThenAnEmptyIncrementalRunNeedsNoImport) {
   Start();
   RunResult run = RunFhirlake({"handoff", "run"}, Env());
