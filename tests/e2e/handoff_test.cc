@@ -302,5 +302,42 @@ TEST_F(HandoffTest, ABadStagingCredentialGivesAClearError) {
   EXPECT_TRUE(StagedObjects().empty());
 }
 
+// scripts/handoff-task, the container entry point for Step Functions' ECS integration, hands
+// the step's output or its error name back with the task token (an `aws` on PATH that records
+// its arguments stands in for the AWS CLI).
+TEST_F(HandoffTest, TheTaskEntryPointHandsTheResultOrTheErrorNameBackWithTheTaskToken) {
+  TempDir dir;
+  const fs::path script = fs::path(FhirlakeBinary()).parent_path().parent_path() / "scripts" / "handoff-task";
+  ASSERT_TRUE(fs::exists(script)) << script;
+  fs::create_directories(dir.path() / "bin");
+  const fs::path aws = dir.path() / "bin" / "aws";
+  std::ofstream(aws) << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$AWS_CALLS\"\n";
+  fs::permissions(aws, fs::perms::owner_all);
+  const char* path = std::getenv("PATH");
+  std::vector<std::string> env = {"PATH=" + (dir.path() / "bin").string() + ":" + (path ? path : "/usr/bin:/bin"),
+                                  "FHIRLAKE=" + FhirlakeBinary(), "TASK_TOKEN=token-123",
+                                  "AWS_CALLS=" + (dir.path() / "calls").string(),
+                                  "TARGET_ENDPOINT=http://127.0.0.1:9/fhir", "SOURCE_ENDPOINT="};
+  auto run = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/bin/sh", script.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child child(argv, env, dir.path() / "out", dir.path() / "err");
+    int rc = child.Wait();
+    return std::make_pair(rc, Lines(dir.path() / "calls"));
+  };
+  auto [ok_rc, ok_calls] = run({"handoff", "import", R"({"parameters":{"resourceType":"Parameters","parameter":[]}})"});
+  EXPECT_EQ(ok_rc, 0) << ReadFile(dir.path() / "err");
+  EXPECT_EQ(ok_calls, (std::vector<std::string>{"stepfunctions", "send-task-success", "--task-token", "token-123",
+                                                "--task-output", R"({"statusUrl":null})"}));
+  auto [fail_rc, fail_calls] = run({"handoff", "export"});
+  EXPECT_EQ(fail_rc, 2);
+  ASSERT_EQ(fail_calls.size(), 8u);
+  EXPECT_EQ(fail_calls[1], "send-task-failure");
+  EXPECT_EQ(fail_calls[4], "--error");
+  EXPECT_EQ(fail_calls[5], "ConfigurationError");
+  EXPECT_NE(fail_calls[7].find("SOURCE_ENDPOINT"), std::string::npos) << fail_calls[7];
+  EXPECT_EQ(json::parse(fail_calls[7], nullptr, false).value("errorType", ""), "ConfigurationError") << fail_calls[7];
+}
+
 }  // namespace
 }  // namespace fhirlake::testing
