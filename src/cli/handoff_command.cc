@@ -115,9 +115,7 @@ const char* StepName(Step step) {
 // to Sentry when configured (not for a job still running: that is a retry, not a failure).
 int Fail(Step step, const handoff::SettingLookup* lookup, Stage stage, bool in_progress, const Status& status) {
   Failure f = FailureOf(stage, in_progress);
-  std::string message = in_progress && status.message().rfind("Job in progress", 0) != 0
-                            ? "Job in progress: " + status.message()
-                            : status.message();
+  const std::string& message = status.message();  // in progress: "Job in progress: <X-Progress>"
   std::printf("%s\n", json{{"errorType", f.name}, {"errorMessage", message}}.dump().c_str());
   std::fprintf(stderr, "fhirlake handoff %s: %s: %s\n", StepName(step), f.name, message.c_str());
   if (!in_progress && lookup) {

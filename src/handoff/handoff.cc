@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -309,9 +310,9 @@ Result<JobStatus> AwaitJob(const Side& side, const std::string& status_url, cons
     if (!status.ok() || status->done) return status;
     if (attempt > retry.times) {
       *in_progress = true;
-      return Status(StatusCode::kCancelled, std::string(kJobInProgressError) + ": job in progress after " +
-                                                std::to_string(retry.times) + " retries: " + status->progress +
-                                                " (status URL " + http::RedactUrl(status_url) + ")");
+      return Status(StatusCode::kCancelled, "Job in progress: " + status->progress + " (still running after " +
+                                                std::to_string(retry.times) + " retries; status URL " +
+                                                http::RedactUrl(status_url) + ")");
     }
     auto wait = RetryWait(retry, attempt);
     if (observer) observer->OnInProgress(step, status->progress, wait);

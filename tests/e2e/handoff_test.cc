@@ -286,6 +286,22 @@ TEST_F(HandoffTest, ConfiguredByAJsonFileInLowerCamelCaseAndFhirlakeSpellings) {
   EXPECT_NE(missing.err.find("stagingUrl"), std::string::npos) << missing.err;
 }
 
+TEST_F(HandoffTest, RunGivesUpWithJobInProgressErrorWhenTheExportOutlastsItsRetries) {
+  Start({"--faults", "status:pending=1000"});
+  std::vector<std::string> env = Env();
+  env.push_back("EXPORT_RETRY_TIMES=2");
+  env.push_back("EXPORT_RETRY_BACK_OFF=2");
+  RunResult run = RunFhirlake({"handoff", "run"}, env);
+  EXPECT_EQ(run.exit_code, 75) << run.err;
+  json error = Out(run);
+  EXPECT_EQ(error.value("errorType", ""), "JobInProgressError") << run.out;
+  EXPECT_EQ(error.value("errorMessage", "").rfind("Job in progress: ", 0), 0u) << run.out;
+  EXPECT_NE(run.err.find("checking again in 0.2 s"), std::string::npos) << run.err;  // EXPORT_RETRY_WAIT=0.2
+  EXPECT_NE(run.err.find("checking again in 0.4 s"), std::string::npos) << "back-off doubles the wait: " << run.err;
+  EXPECT_EQ(run.err.find("checking again in 0.8 s"), std::string::npos) << "two retries, then give up: " << run.err;
+  EXPECT_TRUE(StagedObjects().empty());
+}
+
 TEST_F(HandoffTest, ABadStagingCredentialGivesAClearError) {
   Start();
   RunResult run = RunFhirlake({"handoff", "run"}, Env(true, "wrong-secret-7e3a"));
