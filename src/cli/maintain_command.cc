@@ -2,7 +2,7 @@
 //   [--types Patient,Observation] [--no-compact] [--purge-deletion-vectors]: per table,
 // compaction of small files and files with many deleted rows (load::Compact), a checkpoint of
 // the current version, vacuum of data files no retained version needs, and cleanup of expired
-// log files (delta::Maintain).
+// log files (delta::Maintain). The warehouse's tombstone table (load/tombstones.h) gets the same.
 // For cron; sync and serve run the same after their loads.
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +12,7 @@
 
 #include "fhirlake/delta/maintenance.h"
 #include "fhirlake/load/compaction.h"
+#include "fhirlake/load/tombstones.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
 #include "src/cli/progress_display.h"
@@ -57,6 +58,8 @@ int Run(const MaintainArgs& a) {
     if (e.is_directory() && fs::is_directory(e.path() / "_delta_log")) tables.push_back(e.path());
   }
   std::sort(tables.begin(), tables.end());
+  const fs::path tombstones = load::TombstoneTableRoot(a.warehouse);  // the merges' deletions
+  if (a.types.empty() && fs::is_directory(tombstones / "_delta_log", ec)) tables.push_back(tombstones);
   int failures = 0;
   json out = json::array();
   for (const auto& root : tables) {
@@ -67,7 +70,7 @@ int Run(const MaintainArgs& a) {
       cp.purge_deletion_vectors = a.purge_deletion_vectors;
       cp.schema.max_depth = a.max_depth;
       cp.target_file_bytes = a.target_file_mb << 20;
-      auto c = load::Compact(root, name, cp);
+      auto c = root == tombstones ? load::CompactTombstones(a.warehouse, cp) : load::Compact(root, name, cp);
       if (!c.ok()) {
         std::fprintf(stderr, "fhirlake maintain: %s: compaction: %s\n", name.c_str(), c.status().message().c_str());
         ++failures;

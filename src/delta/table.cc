@@ -407,12 +407,13 @@ Result<Snapshot> Table::Load() const {
   return snap;
 }
 
-Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos() const {
+Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos(int64_t from_version) const {
   std::vector<std::pair<int64_t, std::string>> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root_ / "_delta_log", ec)) {
     std::string name = e.path().filename().string();
     if (name.size() != 25 || !name.ends_with(".json") || name.find_first_not_of("0123456789") != 20) continue;
+    if (std::stoll(name.substr(0, 20)) < from_version) continue;
     std::ifstream in(e.path());
     std::string line;
     while (std::getline(in, line)) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +47,9 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
     result.version = *v;
     return result;
   }
-  const parquet::Schema schema = BuildTableSchema(type, policy.schema);
+  std::optional<parquet::Schema> built;
+  if (!policy.table_schema) built.emplace(BuildTableSchema(type, policy.schema));
+  const parquet::Schema& schema = policy.table_schema ? *policy.table_schema : *built;
   if (delta::SparkSchemaJson(schema) != snap->schema_string) {
     return InvalidArgument(root.string() + ": the table's schema is not the one --max-depth " +
                            std::to_string(policy.schema.max_depth) + " gives; not compacting (pass the --max-depth "

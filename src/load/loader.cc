@@ -25,6 +25,7 @@
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
+#include "fhirlake/load/tombstones.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
@@ -352,13 +353,16 @@ struct TableLoad {
 class LoadAttempt : public PreparedCommit {
  public:
   explicit LoadAttempt(const TableLoad& load)
-      : out(load.root, *load.schema, load.o.writer, load.o.target_file_bytes), errors(load.o.warehouse, load.type) {
+      : out(load.root, *load.schema, load.o.writer, load.o.target_file_bytes),
+        errors(load.o.warehouse, load.type),
+        warehouse_(load.o.warehouse) {
     result.type = load.type;
   }
   ~LoadAttempt() override {
     if (kept_) return;
     std::error_code ec;
     if (!dv_file.empty()) fs::remove(dv_file, ec);
+    if (tombstones) RemovePendingTombstones(warehouse_, *tombstones);
     errors.Discard();
   }
   void Keep() override {
@@ -371,9 +375,12 @@ class LoadAttempt : public PreparedCommit {
   fs::path dv_file;
   TableResult result;
   uint64_t kept_rows = 0, incoming_rows = 0;
-  std::vector<std::string> deleted_ids;  // recorded in commitInfo: the table's tombstones
+  std::vector<std::string> deleted_ids;  // the ids this merge deletes
+  // Their tombstone file, written before the commit that names it (see tombstones.h).
+  std::optional<PendingTombstones> tombstones;
 
  private:
+  fs::path warehouse_;
   bool kept_ = false;
 };
 
@@ -505,11 +512,13 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
   adds.insert(adds.end(), commit.adds.begin(), commit.adds.end());  // new files first, then re-added ones
   commit.adds = std::move(adds);
   if (o.mode == SaveMode::kOverwrite) commit.removes = snapshot.files;
-  commit.commit_info_extra_json =
+  json info =
       json{{"transactionTime", load.transaction_time}, {"numOutputRows", a.incoming_rows},
            {"numCopiedRows", a.kept_rows}, {"numTargetRowsInserted", r.inserted},
            {"numTargetRowsUpdated", r.updated}, {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
-           {"deletedIds", a.deleted_ids}, {"source", fs::absolute(o.export_dir).string()}}.dump();
+           {"source", fs::absolute(o.export_dir).string()}};
+  if (a.tombstones) info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
+  commit.commit_info_extra_json = info.dump();
 }
 
 // One attempt against `snapshot`: plan the merge, write the data files, build the commit.
@@ -521,6 +530,12 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
   if (o.mode == SaveMode::kMerge) {
     FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.root, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
   }
+  if (!a->deleted_ids.empty()) {  // written ahead of the data commit, which names the file
+    auto pending = WriteTombstoneFile(
+        o.warehouse, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
+    if (!pending.ok()) return pending.status();
+    a->tombstones = std::move(pending.value());
+  }
   const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
   FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
@@ -530,7 +545,7 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
 
 // One type's table: plan (skip? schema, winners), then attempts of write + commit until one
 // commits or fails for a reason other than a lost race.
-Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
+Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
                              const DeletedIds* deleted, const std::string& transaction_time,
                              LoadSummary& summary) {
   const std::shared_ptr<void> held = o.hold_table ? o.hold_table(type) : nullptr;
@@ -565,6 +580,18 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
   if (a.errors.count()) summary.error_files.push_back(a.errors.path());
   summary.bad_lines += a.result.bad_lines;
   return a.result;
+}
+
+// LoadTable, then the tombstones its commit named (and any an earlier, interrupted load left
+// pending) appended to the tombstone table. Skipped tables are recovered too: a rerun after a
+// crash that followed the data commit finds its txn and skips the table.
+Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
+                             const DeletedIds* deleted, const std::string& transaction_time,
+                             LoadSummary& summary) {
+  auto result = LoadTable(o, type, files, deleted, transaction_time, summary);
+  if (!result.ok()) return result;
+  FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse, type));
+  return result;
 }
 
 }  // namespace

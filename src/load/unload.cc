@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include "fhirlake/delta/table.h"
-#include "fhirlake/fhir/date_time.h"
 #include "fhirlake/load/stored_rows.h"
+#include "fhirlake/load/tombstones.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 Status WriteTable(const fs::path& root, const std::string& type, const fs::path& out_dir, std::ofstream& deleted,
-                  const std::function<bool()>& stop) {
+                  std::optional<int64_t> deleted_since, const std::function<bool()>& stop) {
   delta::Table table(root);
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
@@ -37,29 +37,20 @@ Status WriteTable(const fs::path& root, const std::string& type, const fs::path&
   out.close();
   if (!out) return IoError("cannot write " + (out_dir / (type + ".000.ndjson")).string());
 
-  auto infos = table.CommitInfos();
-  if (!infos.ok()) return infos.status();
-  for (const auto& [version, text] : *infos) {
-    json info = json::parse(text, nullptr, false);
-    if (!info.is_object() || !info.contains("deletedIds") || !info["deletedIds"].is_array()) continue;
-    std::string when = info.value("transactionTime", "");
-    if (when.empty()) when = fhir::FormatInstant(info.value("timestamp", int64_t{0}) * 1000);
-    for (const auto& id : info["deletedIds"]) {
-      if (!id.is_string()) continue;
-      json bundle = {{"resourceType", "Bundle"},
-                     {"type", "transaction"},
-                     {"meta", {{"lastUpdated", when}}},
-                     {"entry", {{{"request", {{"method", "DELETE"}, {"url", type + "/" + id.get<std::string>()}}}}}}};
-      deleted << bundle.dump() << '\n';
-    }
-  }
-  return Status::Ok();
+  return ForEachTombstone(root.parent_path(), type, deleted_since, [&](const Tombstone& t) {
+    json bundle = {{"resourceType", "Bundle"},
+                   {"type", "transaction"},
+                   {"meta", {{"lastUpdated", t.when}}},
+                   {"entry", {{{"request", {{"method", "DELETE"}, {"url", type + "/" + t.id}}}}}}};
+    deleted << bundle.dump() << '\n';
+    return Status::Ok();
+  });
 }
 
 }  // namespace
 
 Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::string>& types, const fs::path& out_dir,
-                           const std::function<bool()>& stop) {
+                           const std::function<bool()>& stop, std::optional<int64_t> deleted_since) {
   std::error_code ec;
   fs::create_directories(out_dir / "deleted", ec);
   std::ofstream deleted(out_dir / "deleted" / "Bundle.000.ndjson", std::ios::binary);
@@ -72,7 +63,7 @@ Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::str
   }
   std::sort(tables.begin(), tables.end());
   for (const auto& root : tables) {
-    Status s = WriteTable(root, root.filename().string(), out_dir, deleted, stop);
+    Status s = WriteTable(root, root.filename().string(), out_dir, deleted, deleted_since, stop);
     if (!s.ok()) return s.WithContext(root.filename().string());
   }
   deleted.close();

@@ -236,7 +236,7 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
   fs::path source_dir = source_dir_;
   if (!warehouse_.empty()) {  // this job's snapshot of the warehouse, in the source layout
     source_dir = job_dir / "snapshot";
-    Status s = load::WriteTablesAsNdjson(warehouse_, p.types, source_dir, stopped);
+    Status s = load::WriteTablesAsNdjson(warehouse_, p.types, source_dir, stopped, since);
     if (!s.ok()) return s.code() == StatusCode::kCancelled ? void() : fail(s.message());
   }
   std::vector<fs::path> sources;

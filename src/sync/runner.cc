@@ -14,6 +14,7 @@
 
 #include "fhirlake/delta/maintenance.h"
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/load/tombstones.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/sync/export_load.h"
@@ -306,6 +307,9 @@ class SyncRun {
       policy.checkpoint = false;
       (void)delta::Maintain(o_.warehouse / t.type, policy);
     }
+    delta::MaintenancePolicy policy;
+    policy.checkpoint = false;
+    if (!summary_.tables.empty()) (void)delta::Maintain(load::TombstoneTableRoot(o_.warehouse), policy);
   }
 
   // --keep N: only the newest N archived exports stay.

@@ -7,6 +7,7 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/sample_generator.h"
+#include "fhirlake/load/tombstones.h"
 #include "tests/support/duckdb.h"
 #include "tests/support/parquet_readers.h"
 #include "tests/support/process.h"
@@ -356,6 +357,29 @@ TEST_P(MergeTest, ACrashBeforeTheMergeCommitLeavesThePreviousVersion) {
   EXPECT_EQ(JsonById("Patient"), before);
   ASSERT_EQ(Merge(changes()).exit_code, 0);
   EXPECT_EQ(JsonById("Patient").size(), before.size() + 1);
+}
+
+// Tombstones are written ahead of the data commit and appended to the tombstone table after
+// it (load/tombstones.h): a crash in between loses none.
+TEST_P(MergeTest, ACrashAfterTheMergeCommitLosesNoTombstone) {
+  ASSERT_EQ(Merge(src()).exit_code, 0);
+  auto crashed = Merge(changes(), {"--types", "Patient"}, {"FHIRLAKE_TEST_CRASH=after-commit"});
+  ASSERT_EQ(crashed.exit_code, 86) << crashed.err;
+  EXPECT_FALSE(JsonById("Patient").count(deleted_patient_)) << "the data commit landed";
+  auto tombstones = [&] {
+    json n = DuckDb("SELECT count(*)::INTEGER AS n FROM t WHERE id = '" + deleted_patient_ + "'",
+                    {{"t", load::TombstoneTableRoot(wh())}});
+    return n.is_array() && !n.empty() ? n[0]["n"].get<int>() : -1;
+  };
+  EXPECT_NE(tombstones(), 1) << "the crash came before the append";
+  std::vector<std::string> seen;
+  ASSERT_TRUE(load::ForEachTombstone(wh(), "Patient", std::nullopt, [&](const load::Tombstone& t) {
+    seen.push_back(t.id);
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(seen, std::vector<std::string>{deleted_patient_}) << "readers already count the pending file";
+  ASSERT_EQ(Merge(changes(), {"--types", "Patient"}).exit_code, 0);
+  EXPECT_EQ(tombstones(), 1) << "the next load appended it, once";
 }
 
 TEST_P(MergeTest, TwoMergesRacingForTheSameVersionBothLand) {

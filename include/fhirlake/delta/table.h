@@ -141,8 +141,9 @@ class Table {
   // error of the commit: the next one retries).
   Result<int64_t> Write(const Snapshot& snapshot, const Commit& commit) const;
 
-  // The commitInfo action of every commit, oldest first, as (version, JSON object text).
-  Result<std::vector<std::pair<int64_t, std::string>>> CommitInfos() const;
+  // The commitInfo action of every commit still in the log from `from_version` on, oldest
+  // first, as (version, JSON object text).
+  Result<std::vector<std::pair<int64_t, std::string>>> CommitInfos(int64_t from_version = 0) const;
 
   // True when `status` is the lost-race result of Write.
   static bool IsConflict(const Status& status);

@@ -22,6 +22,9 @@ struct CompactionPolicy {
   double deleted_fraction = 0.1;             // files with more deleted rows than this are rewritten
   bool purge_deletion_vectors = false;       // rewrite every file that has a deletion vector
   TableSchemaOptions schema;                 // must give the table's schema string
+  // A table that is not a resource type's (e.g. the tombstone table): its schema, used instead
+  // of the one `schema` gives; it must outlive the call.
+  const parquet::Schema* table_schema = nullptr;
   parquet::WriterOptions writer;
 };
 

@@ -41,6 +41,7 @@
 #include "fhirlake/load/loader.h"
 #include "fhirlake/server/import_request.h"
 #include "fhirlake/status.h"
+#include "fhirlake/view/view_definition.h"
 
 namespace fhirlake::server {
 
@@ -57,6 +58,9 @@ struct ImportJobsOptions {
   std::vector<PullSource> sources;
   int concurrency = 1;
   std::chrono::seconds ttl = std::chrono::hours(24);
+  // Materialised views refreshed after each load, those over the tables the job loaded (null:
+  // none). A job whose refresh fails fails, saying its load was committed.
+  std::shared_ptr<const std::vector<view::ViewDefinition>> views;
 };
 
 enum class ImportState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
@@ -106,6 +110,7 @@ class ImportJobs {
   void RunManifest(Job& job, const std::filesystem::path& dir);
   void LoadInto(Job& job, load::LoadOptions options);
   void Finish(Job& job, const Result<load::LoadSummary>& loaded);  // completed or failed
+  Status RefreshViews(Job& job, const load::LoadSummary& loaded);  // the views over what it loaded
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
@@ -120,6 +125,7 @@ class ImportJobs {
   mutable std::mutex mu_;
   std::condition_variable cv_;         // the queue or the busy sources changed
   std::condition_variable tables_cv_;  // a table was released
+  std::mutex views_mu_;                // one job refreshes the views at a time (one writer per view table)
   std::map<std::string, std::shared_ptr<Job>> jobs_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::map<std::string, std::string> busy_sources_;  // FHIR base → id of the job pulling from it
