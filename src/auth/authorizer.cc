@@ -60,7 +60,8 @@ struct Scope {
 bool Allows(const Grant& grant, const std::string& type, bool write) {
   for (const auto& s : grant.scopes) {
     auto scope = Scope::Parse(s);
-    if (!scope || scope->context != "system") continue;
+    // Pathling grants imports to user/*.write; reads stay system-level (Backend Services).
+    if (!scope || !(scope->context == "system" || (write && scope->context == "user"))) continue;
     if (scope->type != "*" && scope->type != type) continue;
     if (write ? scope->Writes() : scope->Reads()) return true;
   }

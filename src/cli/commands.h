@@ -13,6 +13,9 @@ inline constexpr int kExitFailed = 1;   // the work failed (server, network, dat
 inline constexpr int kExitUsage = 2;    // bad arguments or configuration
 inline constexpr int kExitSource = 3;   // sync: the source failed (auth, export, download)
 inline constexpr int kExitLoad = 4;     // sync: the warehouse could not be written
+inline constexpr int kExitStaging = 4;  // handoff: the staging store could not be written
+inline constexpr int kExitTarget = 5;   // handoff: the import target failed
+inline constexpr int kExitInProgress = 75;  // handoff: the job is still running (EX_TEMPFAIL)
 
 void RegisterExport(CLI::App& app, int& exit_code);
 void RegisterServe(CLI::App& app, int& exit_code);
@@ -23,5 +26,6 @@ void RegisterSync(CLI::App& app, int& exit_code);  // also `fhirlake config --sh
 void RegisterStatus(CLI::App& app, int& exit_code);
 void RegisterMaintain(CLI::App& app, int& exit_code);
 void RegisterView(CLI::App& app, int& exit_code);  // view run, view test, view materialize
+void RegisterHandoff(CLI::App& app, int& exit_code);  // handoff export|export-status|transfer|import|import-status|run
 
 }  // namespace fhirlake::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   fhirlake::cli::RegisterStatus(app, exit_code);
   fhirlake::cli::RegisterMaintain(app, exit_code);
   fhirlake::cli::RegisterView(app, exit_code);
+  fhirlake::cli::RegisterHandoff(app, exit_code);
   // A --config file's settings become arguments for whatever flags and environment left unset.
   std::vector<std::string> args(argv + 1, argv + argc);
   auto configured = fhirlake::cli::ApplyConfigFile(app, args);

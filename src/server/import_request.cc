@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <optional>
 
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
@@ -140,14 +141,25 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
     auto p = fhir::Parameters::Parse(body);
     if (!p.ok()) return InvalidArgument(p.status().message());
     if (p->First("exportUrl")) return ParseImportPnp(body);  // the ping-and-pull form of $import
+    std::optional<load::SaveMode> source_mode;
     for (const auto& item : p->items()) {
-      if (item.name == "input") {
+      if (item.name == "input" || item.name == "source") {  // `source`: Pathling's name, with a `mode` part
         ImportInput in;
         for (const auto& part : item.parts) {
           if (part.name == "resourceType" || part.name == "type") in.type = part.value;
           if (part.name == "url") in.url = part.value;
+          if (part.name == "mode" || part.name == "saveMode") {
+            auto m = load::ParseSaveMode(part.value);
+            if (!m.ok()) return InvalidArgument("the part '" + part.name + "' of '" + item.name + "': " + m.status().message());
+            if (source_mode && *source_mode != *m) {
+              return InvalidArgument("every '" + item.name + "' must have the same 'mode' (one import, one save mode)");
+            }
+            source_mode = *m;
+          }
         }
-        if (in.type.empty() || in.url.empty()) return InvalidArgument("each 'input' needs the parts 'resourceType' and 'url'");
+        if (in.type.empty() || in.url.empty()) {
+          return InvalidArgument("each '" + item.name + "' needs the parts 'resourceType' and 'url'");
+        }
         r.inputs.push_back(std::move(in));
       } else if (item.name == "saveMode" || item.name == "mode") {
         FHIRLAKE_RETURN_IF_ERROR(mode(item.name, item.value));
@@ -155,6 +167,7 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
         FHIRLAKE_RETURN_IF_ERROR(format(item.value));
       }
     }
+    if (source_mode) r.mode = *source_mode;
   } else {
     if (!doc.contains("input") || !doc["input"].is_array()) return InvalidArgument("the manifest needs an 'input' array");
     for (const auto& in : doc["input"]) {

@@ -63,7 +63,7 @@ void ImportRoutes::Import(const httplib::Request& req, httplib::Response& res, b
   auth::Grant grant;
   if (!ctx_.Authorize(req, res, grant)) return;
   if (ctx_.authorizer && !auth::AllowsWrite(grant, "*")) {
-    return SendOutcome(res, 403, "forbidden", "importing needs a write scope (system/*.write)");
+    return SendOutcome(res, 403, "forbidden", "importing needs a write scope (system/*.write or user/*.write)");
   }
   if (!HeaderHas(req, "Prefer", "respond-async")) {
     return SendOutcome(res, 400, "invalid", "the import request needs the header 'Prefer: respond-async'");

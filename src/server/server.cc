@@ -144,7 +144,7 @@ struct Server::Impl {
                       {"token_endpoint_auth_methods_supported", {"private_key_jwt", "client_secret_basic", "client_secret_post"}},
                       {"token_endpoint_auth_signing_alg_values_supported", {"RS384", "ES384"}},
                       {"grant_types_supported", {"client_credentials"}},
-                      {"scopes_supported", {"system/*.read", "system/*.rs", "system/*.write"}},
+                      {"scopes_supported", {"system/*.read", "system/*.rs", "system/*.write", "user/*.write"}},
                       {"capabilities", {"client-confidential-asymmetric", "client-confidential-symmetric"}}};
           res.set_content(doc.dump(), "application/json");
         });

@@ -158,6 +158,17 @@ TEST_F(AuthorizerTest, ScopesAreNarrowedToWhatTheClientMayHave) {
   EXPECT_FALSE(AllowsRead(g, "*"));
 }
 
+TEST_F(AuthorizerTest, UserWriteScopesAllowWritingAsInPathlingButNotReading) {
+  Grant user{"importer", {"user/*.write"}};
+  EXPECT_TRUE(AllowsWrite(user, "*"));
+  EXPECT_TRUE(AllowsWrite(user, "Patient"));
+  EXPECT_FALSE(AllowsRead(user, "Patient")) << "reads stay system-level";
+  Grant user_read{"x", {"user/*.read"}};
+  EXPECT_FALSE(AllowsRead(user_read, "Patient"));
+  EXPECT_EQ(GrantableScopes({"user/*.write"}, {"user/*.write"}), (std::vector<std::string>{"user/*.write"}));
+  EXPECT_TRUE(GrantableScopes({"user/*.write"}, {"system/*.write"}).empty());
+}
+
 TEST_F(AuthorizerTest, BearerChecks) {
   EXPECT_EQ(authorizer_->Authenticate("").status().code(), StatusCode::kUnauthenticated);
   EXPECT_FALSE(authorizer_->Authenticate("Basic abc").ok());

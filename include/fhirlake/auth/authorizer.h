@@ -79,7 +79,8 @@ class Authorizer {
 };
 
 // SMART scopes: does the grant allow reading (writing) resources of `type`?
-// system/*.read, system/<type>.read and the v2 forms (system/*.rs, .cruds, ...) count.
+// system/*.read, system/<type>.read and the v2 forms (system/*.rs, .cruds, ...) count; for
+// writing, user/*.write (and user/<type>.write) count as well, as in Pathling.
 bool AllowsRead(const Grant& grant, const std::string& type);
 bool AllowsWrite(const Grant& grant, const std::string& type);
 // The scopes of `requested` that `allowed` covers ("system/*.read" covers "system/Patient.read").

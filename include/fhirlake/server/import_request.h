@@ -37,7 +37,8 @@ Result<ImportRequest> ParseImportPnp(std::string_view body);
 
 // Parses an `$import` body in either of Pathling's forms: the JSON manifest
 // ({"inputFormat", "input": [{"type", "url"}], "saveMode"|"mode"}) or a Parameters resource
-// (`input` parameters with `resourceType` and `url` parts, `saveMode`, `inputFormat`). A
+// (`input` parameters with `resourceType` and `url` parts, or Pathling's `source` parameters that
+// add a `mode` part, the same for every source; `saveMode`, `inputFormat`). A
 // Parameters body with an `exportUrl` is the ping-and-pull form: ParseImportPnp.
 Result<ImportRequest> ParseImportManifest(std::string_view body);
 
