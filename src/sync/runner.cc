@@ -12,11 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "fhirlake/delta/maintenance.h"
+#include "fhirlake/bulk/export_log.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/sync/export_load.h"
+#include "fhirlake/sync/maintenance.h"
 #include "fhirlake/sync/state.h"
 
 namespace fhirlake::sync {
@@ -298,13 +299,20 @@ class SyncRun {
     return Status::Ok();
   }
 
-  // Table maintenance after the load (vacuum, log cleanup; commits checkpoint themselves),
-  // best effort: a table not maintained now is by the next run or `fhirlake maintain`.
-  void Maintain() const {
+  // Table maintenance after the load, on the run's policy. A table not maintained now is by
+  // the next run or `fhirlake maintain`, so a failure does not fail the sync; it is reported
+  // (the summary, and the archived export's log.ndjson) with the table it concerns.
+  void Maintain() {
+    if (!o_.maintenance.enabled) return;
+    MaintenancePolicy policy = o_.maintenance;
+    policy.compaction.schema = o_.load_options.schema;  // compaction writes the loads' schema
+    bulk::ExportLog log(summary_.archived_to / "log.ndjson");
+    log.set_export_id(summary_.exported.status_url);
     for (const auto& t : summary_.tables) {
-      delta::MaintenancePolicy policy;
-      policy.checkpoint = false;
-      (void)delta::Maintain(o_.warehouse / t.type, policy);
+      if (Stopping()) break;
+      TableMaintenance done = MaintainTable(o_.warehouse, t.type, policy);
+      log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
+      summary_.maintenance.push_back(std::move(done));
     }
   }
 
