@@ -215,7 +215,8 @@ Status Server::Bind() {
     fs::create_directories(o.warehouse, ec);
     impl_->imports = std::make_unique<ImportJobs>(ImportJobsOptions{o.warehouse, o.pull_client, o.pull_sources,
                                                                     o.import_concurrency,
-                                                                    std::chrono::seconds(o.import_job_ttl_seconds)});
+                                                                    std::chrono::seconds(o.import_job_ttl_seconds),
+                                                                    o.maintenance});
   }
   impl_->Routes();
   if (o.port == 0) {

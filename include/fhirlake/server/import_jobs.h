@@ -41,6 +41,7 @@
 #include "fhirlake/load/loader.h"
 #include "fhirlake/server/import_request.h"
 #include "fhirlake/status.h"
+#include "fhirlake/sync/maintenance.h"
 
 namespace fhirlake::server {
 
@@ -57,6 +58,9 @@ struct ImportJobsOptions {
   std::vector<PullSource> sources;
   int concurrency = 1;
   std::chrono::seconds ttl = std::chrono::hours(24);
+  // Run on each table a job loaded, after its load and before the job completes (a failure is
+  // logged and does not fail the job). Its compaction target is also the loads' file size.
+  sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();
 };
 
 enum class ImportState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
@@ -106,6 +110,7 @@ class ImportJobs {
   void RunManifest(Job& job, const std::filesystem::path& dir);
   void LoadInto(Job& job, load::LoadOptions options);
   void Finish(Job& job, const Result<load::LoadSummary>& loaded);  // completed or failed
+  void MaintainTables(Job& job, const load::LoadSummary& loaded);
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held

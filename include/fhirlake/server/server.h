@@ -62,6 +62,7 @@ struct ServerOptions {
   int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry)
   std::vector<PullSource> pull_sources;      // credentials per source prefix
+  sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();  // after each import's loads
 };
 
 class Server {
