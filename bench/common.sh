@@ -23,7 +23,7 @@ start_server() {
   for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
   sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log"
 }
-trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null; wait 2>/dev/null || true' EXIT
+trap 'pids=$(cat "$work/pids" 2>/dev/null || true); [ -z "$pids" ] || kill $pids 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
 # report LABEL: one line from the `/usr/bin/time -f "%e %U %S %M" -o $work/time.txt` figures.
 report() {

@@ -30,7 +30,7 @@ struct ServeArgs {
   size_t page_size = 100;
   bool gzip = false, requires_token = false;
   std::string warehouse;
-  std::vector<std::string> allow_sources, import_roots, allow_s3;
+  std::vector<std::string> allow_sources, import_roots, allow_s3, views;
   int import_concurrency = 1;
   std::string import_job_ttl = "24h";
   ClientAuthArgs pull_auth;
@@ -120,6 +120,11 @@ int Run(const ServeArgs& a) {
   o.allowed_sources = a.allow_sources;
   for (const auto& r : a.import_roots) o.import_roots.emplace_back(r);
   o.allowed_s3_prefixes = a.allow_s3;
+  for (const auto& v : a.views) o.views.emplace_back(v);
+  if (!o.views.empty() && o.warehouse.empty()) {
+    std::fprintf(stderr, "fhirlake serve: --views needs --warehouse (the views are refreshed after imports into it)\n");
+    return kExitUsage;
+  }
   o.import_concurrency = std::max(1, a.import_concurrency);
   auto ttl = ParseDuration(a.import_job_ttl);
   if (!ttl) {
@@ -204,6 +209,10 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--import-root", args->import_roots, "Directory $import may read file:// inputs from (repeatable)");
   cmd->add_option("--allow-s3", args->allow_s3,
                   "s3://BUCKET/PREFIX $import may read s3:// inputs from (repeatable; AWS_* credentials)");
+  cmd->add_option("--views", args->views,
+                  "After each import, refresh these materialised views (ViewDefinition files or directories) "
+                  "over the tables it loaded")
+      ->delimiter(',');
   cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
   cmd->add_option("--import-job-ttl", args->import_job_ttl, "Forget finished import jobs after this long (default 24h)");
   AddMaintenanceOptions(*cmd, args->maintenance, MaintenanceUse::kAfterLoads);

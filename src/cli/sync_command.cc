@@ -232,7 +232,8 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--source", a.source, "FHIR base URL of the Bulk Data source");
   cmd.add_option("--warehouse", a.warehouse, "Warehouse directory (Delta tables per resource type)");
   cmd.add_option("--types", a.types, "Only these resource types (comma-separated)")->delimiter(',');
-  cmd.add_option("--views", a.views, "After each sync, refresh these materialised views (ViewDefinition files or directories)");
+  cmd.add_option("--views", a.views, "After each sync, refresh these materialised views (ViewDefinition files or directories)")
+      ->delimiter(',');
   cmd.add_option("--group", a.group, "Group-level export of this Group id");
   cmd.add_flag("--full-refresh", a.full_refresh, "Export everything and overwrite the tables");
   cmd.add_option("--since", a.since, "Export changes since this instant, once, instead of since the last sync");

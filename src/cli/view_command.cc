@@ -2,9 +2,7 @@
 //   view run VIEW.json (--warehouse W | --ndjson PATH) [--format csv|ndjson|parquet] [--out PATH]
 //   view test DIR [--report results.json]   (the conformance suite's file format)
 //   view materialize VIEW.json|DIR... --warehouse W   (Delta tables at W/_views/<name>/)
-#include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <vector>
 #include <fstream>
 #include <memory>
@@ -16,6 +14,7 @@
 #include "fhirlake/view/row_sink.h"
 #include "fhirlake/view/test_suite.h"
 #include "fhirlake/view/view_definition.h"
+#include "fhirlake/view/view_files.h"
 #include "fhirlake/view/view_runner.h"
 #include "src/cli/commands.h"
 #include "src/cli/view_refresh.h"
@@ -41,23 +40,12 @@ struct ViewTestArgs {
   std::string report;
 };
 
-// Reads and compiles a ViewDefinition file.
-Result<view::ViewDefinition> LoadView(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) return NotFound("cannot read " + file);
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) return InvalidArgument(file + " is not JSON");
-  auto view = view::ViewDefinition::Compile(doc);
-  if (!view.ok()) return view.status().WithContext(file);
-  return view;
-}
-
 int Run(const ViewRunArgs& a) {
   if (a.warehouse.empty() == a.ndjson.empty()) {
     std::fprintf(stderr, "fhirlake view run: give exactly one of --warehouse and --ndjson\n");
     return kExitUsage;
   }
-  auto view = LoadView(a.view_file);
+  auto view = view::ReadViewDefinition(a.view_file);
   if (!view.ok()) {
     std::fprintf(stderr, "fhirlake view run: %s\n", view.status().message().c_str());
     return kExitUsage;
@@ -90,43 +78,28 @@ int Run(const ViewRunArgs& a) {
 }  // namespace
 
 int RefreshViews(const std::string& warehouse, const std::vector<std::string>& view_paths, bool quiet) {
-  std::vector<std::string> files;
-  for (const std::string& v : view_paths) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(v, ec)) {
-      std::vector<std::string> in_dir;
-      for (const auto& e : std::filesystem::directory_iterator(v, ec))
-        if (e.path().extension() == ".json") in_dir.push_back(e.path().string());
-      std::sort(in_dir.begin(), in_dir.end());
-      files.insert(files.end(), in_dir.begin(), in_dir.end());
-    } else {
-      files.push_back(v);
-    }
+  auto views = view::ReadViewDefinitions(std::vector<std::filesystem::path>(view_paths.begin(), view_paths.end()));
+  if (!views.ok()) {
+    std::fprintf(stderr, "fhirlake: view %s\n", views.status().message().c_str());
+    return kExitUsage;
   }
-  std::vector<view::ViewDefinition> views;
-  for (const std::string& f : files) {
-    auto view = LoadView(f);
-    if (!view.ok()) {
-      std::fprintf(stderr, "fhirlake: view %s\n", view.status().message().c_str());
-      return kExitUsage;
-    }
-    views.push_back(std::move(view).value());
-  }
+  std::vector<const view::ViewDefinition*> all;
+  for (const auto& v : *views) all.push_back(&v);
   int rc = kExitOk;
-  for (const auto& v : views) {
-    auto stats = view::MaterializeView(warehouse, v);
+  Status refreshed = view::RefreshViews(warehouse, all, [&](const view::ViewDefinition& v,
+                                                            const Result<view::MaterializeStats>& stats) {
     if (!stats.ok()) {
       std::fprintf(stderr, "fhirlake: refreshing view %s: %s\n", v.name().c_str(), stats.status().message().c_str());
-      rc = stats.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
-      continue;
+      if (rc == kExitOk) rc = stats.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+      return;
     }
-    if (quiet) continue;
+    if (quiet) return;
     std::printf("%s: version %lld; recomputed %zu of %zu source files (%llu rows from %llu resources), retired %zu\n",
                 view::MaterializedViewPath(warehouse, v).c_str(), static_cast<long long>(stats->version),
                 stats->recomputed_files, stats->source_files, static_cast<unsigned long long>(stats->rows),
                 static_cast<unsigned long long>(stats->resources), stats->retired_files);
-  }
-  return rc;
+  });
+  return refreshed.ok() ? kExitOk : rc;
 }
 
 namespace {

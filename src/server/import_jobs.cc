@@ -18,6 +18,7 @@
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/s3_store.h"
 #include "fhirlake/sync/export_load.h"
+#include "fhirlake/view/view_files.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -459,6 +460,10 @@ void ImportJobs::LoadInto(Job& job, load::LoadOptions lo) {
 void ImportJobs::Finish(Job& job, const Result<load::LoadSummary>& loaded) {
   if (!loaded.ok()) return Fail(job, loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
   MaintainTables(job, *loaded);
+  if (Status views = RefreshViews(job, *loaded); !views.ok()) {
+    return Fail(job, views.WithContext("the import was committed, but a view was not refreshed (importing again refreshes it)"),
+                500);
+  }
   Update(job, [&](ImportJobView& v) {
     v.state = ImportState::kCompleted;
     v.phase = ImportPhase::kDone;
@@ -481,6 +486,23 @@ void ImportJobs::MaintainTables(Job& job, const load::LoadSummary& loaded) {
     SetProgress(job, "maintaining " + t.type);
     LogImportMaintenance(job.view.id, sync::MaintainTable(options_.warehouse, t.type, policy));
   }
+}
+
+Status ImportJobs::RefreshViews(Job& job, const load::LoadSummary& loaded) {
+  if (!options_.views) return Status::Ok();
+  std::vector<const view::ViewDefinition*> due;
+  for (const auto& v : *options_.views) {
+    for (const auto& t : loaded.tables) {
+      if (t.type == v.resource()) {
+        due.push_back(&v);
+        break;
+      }
+    }
+  }
+  if (due.empty()) return Status::Ok();
+  SetProgress(job, "refreshing " + std::to_string(due.size()) + " views");
+  std::lock_guard lock(views_mu_);
+  return view::RefreshViews(options_.warehouse, due);
 }
 
 // $import with a manifest: the files are fetched (file:// copied from under an allowed root,

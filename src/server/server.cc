@@ -16,10 +16,12 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/export_jobs.h"
 #include "fhirlake/server/import_jobs.h"
+#include "fhirlake/view/view_files.h"
 #include "src/server/export_routes.h"
 #include "src/server/import_routes.h"
 #include "src/server/reply.h"
 #include "src/server/server_context.h"
+#include "src/server/view_routes.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -66,6 +68,7 @@ struct Server::Impl {
   std::unique_ptr<ImportJobs> imports;  // null: no warehouse
   std::unique_ptr<ExportRoutes> export_routes;
   std::unique_ptr<ImportRoutes> import_routes;
+  std::unique_ptr<ViewRoutes> view_routes;
   fs::path temp_work_dir;  // removed on exit when we made it
   int listen_fd = -1;
   std::mutex log_mu;
@@ -79,6 +82,8 @@ struct Server::Impl {
     for (const char* name : {"export"}) {
       op.push_back({{"name", name}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + std::string(name)}});
     }
+    op.push_back({{"name", "viewdefinition-run"},
+                  {"definition", "http://hl7.org/fhir/uv/sql-on-fhir/OperationDefinition/ViewDefinitionRun"}});
     if (imports) {
       op.push_back({{"name", "import-pnp"}, {"definition", "https://pathling.csiro.au/fhir/OperationDefinition/import-pnp"}});
       op.push_back({{"name", "import"}, {"definition", "https://pathling.csiro.au/fhir/OperationDefinition/import"}});
@@ -125,6 +130,8 @@ struct Server::Impl {
     const std::string base = EscapeRegex(ctx.opt.base_path);
     export_routes = std::make_unique<ExportRoutes>(ctx, *jobs);
     export_routes->Register(http, base);
+    view_routes = std::make_unique<ViewRoutes>(ctx);
+    view_routes->Register(http, base);
     http.Get(base + "/metadata", [this](const httplib::Request& req, httplib::Response& res) { Metadata(req, res); });
     if (imports) {
       import_routes = std::make_unique<ImportRoutes>(ctx, *imports);
@@ -213,10 +220,22 @@ Status Server::Bind() {
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
   if (!o.warehouse.empty()) {
     fs::create_directories(o.warehouse, ec);
-    impl_->imports = std::make_unique<ImportJobs>(ImportJobsOptions{o.warehouse, o.pull_client, o.pull_sources,
-                                                                    o.import_concurrency,
-                                                                    std::chrono::seconds(o.import_job_ttl_seconds),
-                                                                    o.maintenance});
+    ImportJobsOptions import_options;
+    import_options.warehouse = o.warehouse;
+    import_options.client = o.pull_client;
+    import_options.sources = o.pull_sources;
+    import_options.concurrency = o.import_concurrency;
+    import_options.ttl = std::chrono::seconds(o.import_job_ttl_seconds);
+    import_options.maintenance = o.maintenance;
+    if (!o.views.empty()) {
+      auto views = view::ReadViewDefinitions(o.views);
+      if (!views.ok()) return views.status().WithContext("--views");
+      for (const auto& v : *views) {
+        if (v.name().empty()) return InvalidArgument("--views: every materialised view needs a name");
+      }
+      import_options.views = std::make_shared<const std::vector<view::ViewDefinition>>(std::move(views).value());
+    }
+    impl_->imports = std::make_unique<ImportJobs>(std::move(import_options));
   }
   impl_->Routes();
   if (o.port == 0) {

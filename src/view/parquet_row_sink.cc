@@ -1,5 +1,7 @@
 // A Parquet file of a view's rows: one optional top-level leaf per column, typed from the
 // view's declared `type`.
+#include "fhirlake/load/json_shredder.h"
+#include "fhirlake/load/table_schema.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "src/view/row_sinks.h"
 
@@ -7,15 +9,22 @@ namespace fhirlake::view {
 
 namespace {
 
-enum class Storage { kBoolean, kInt64, kDouble, kString };
+enum class Storage { kBoolean, kInt64, kDecimal, kString };
 
 Storage StorageOf(const ViewColumn& column) {
   if (column.collection) return Storage::kString;
   const std::string& t = column.type;
   if (t == "boolean") return Storage::kBoolean;
   if (t == "integer" || t == "positiveInt" || t == "unsignedInt" || t == "integer64") return Storage::kInt64;
-  if (t == "decimal") return Storage::kDouble;
+  if (t == "decimal") return Storage::kDecimal;
   return Storage::kString;
+}
+
+// Parquet DECIMAL in FIXED_LEN_BYTE_ARRAY(16): the unscaled value, big-endian two's complement.
+std::string_view DecimalBytes(__int128 unscaled, char (&out)[16]) {
+  const auto bits = static_cast<unsigned __int128>(unscaled);
+  for (int b = 0; b < 16; ++b) out[b] = static_cast<char>(bits >> (120 - 8 * b));
+  return std::string_view(out, 16);
 }
 
 class ParquetSink : public RowSink {
@@ -48,10 +57,19 @@ class ParquetSink : public RowSink {
           else if (cell.is_number()) w.AddInt64(0, static_cast<int64_t>(cell.get<double>()));
           else w.AddNull(0, 0);
           break;
-        case Storage::kDouble:
-          if (cell.is_number()) w.AddDouble(0, cell.get<double>());
-          else w.AddNull(0, 0);
+        case Storage::kDecimal: {
+          // The cell's shortest round-trip text is the decimal as written for values of up to
+          // 15 significant digits; the same DECIMAL(38,18) as the warehouse's FHIR decimals.
+          __int128 unscaled = 0;
+          char bytes[16];
+          if (cell.is_number() &&
+              load::ParseDecimal(cell.dump(), load::kDecimalPrecision, load::kDecimalScale, unscaled)) {
+            w.AddFixed(0, DecimalBytes(unscaled, bytes));
+          } else {
+            w.AddNull(0, 0);
+          }
           break;
+        }
         case Storage::kString:
           if (cell.is_string()) w.AddBytes(0, cell.get_ref<const std::string&>());
           else w.AddBytes(0, cell.dump());
@@ -78,7 +96,9 @@ std::unique_ptr<parquet::Schema> ViewParquetSchema(const std::vector<ViewColumn>
     switch (StorageOf(c)) {
       case Storage::kBoolean: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kBoolean)); break;
       case Storage::kInt64: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kInt64)); break;
-      case Storage::kDouble: leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kDouble)); break;
+      case Storage::kDecimal:
+        leaves.push_back(parquet::Decimal(c.name, load::kDecimalPrecision, load::kDecimalScale));
+        break;
       case Storage::kString:
         leaves.push_back(parquet::Leaf(c.name, parquet::PhysicalType::kByteArray, parquet::LogicalType::kString));
         break;

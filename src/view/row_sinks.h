@@ -6,9 +6,12 @@
 
 namespace fhirlake::view {
 
-// Text sinks write through `file`; they close it when `owned` (not stdout).
-std::unique_ptr<RowSink> MakeCsvSink(std::FILE* file, bool owned, const std::vector<ViewColumn>& columns);
-std::unique_ptr<RowSink> MakeNdjsonSink(std::FILE* file, bool owned, const std::vector<ViewColumn>& columns);
+// Text sinks write through `output`; `finish` (optional) runs at Finish (flushing, closing a
+// file) and its failure is the sink's.
+std::unique_ptr<RowSink> MakeCsvSink(TextOutput output, std::function<Status()> finish,
+                                     const std::vector<ViewColumn>& columns, bool header);
+std::unique_ptr<RowSink> MakeNdjsonSink(TextOutput output, std::function<Status()> finish,
+                                        const std::vector<ViewColumn>& columns);
 // The Parquet schema of a view's rows (what MakeParquetSink writes).
 std::unique_ptr<parquet::Schema> ViewParquetSchema(const std::vector<ViewColumn>& columns);
 Result<std::unique_ptr<RowSink>> MakeParquetSink(const std::filesystem::path& path,

@@ -9,32 +9,26 @@ namespace {
 
 class TextSink : public RowSink {
  public:
-  TextSink(std::FILE* file, bool owned, const std::vector<ViewColumn>& columns)
-      : file_(file), owned_(owned), columns_(columns) {}
-  ~TextSink() override {
-    if (owned_ && file_) std::fclose(file_);
-  }
+  TextSink(TextOutput output, std::function<Status()> finish, const std::vector<ViewColumn>& columns)
+      : output_(std::move(output)), finish_(std::move(finish)), columns_(columns) {}
 
   Status Finish() override {
-    if (!file_) return Status::Ok();
-    bool failed = std::fflush(file_) != 0 || std::ferror(file_);
-    if (owned_) failed = std::fclose(file_) != 0 || failed;
-    file_ = nullptr;
-    if (failed) return IoError("cannot write the view's rows (disk full?)");
-    return Status::Ok();
+    if (finished_) return Status::Ok();
+    finished_ = true;
+    return finish_ ? finish_() : Status::Ok();
   }
 
  protected:
   Status Put(const std::string& line) {
-    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
-      return IoError("cannot write the view's rows (disk full?)");
+    if (!output_(line)) return IoError("cannot write the view's rows (disk full, or the reader went away)");
     return Status::Ok();
   }
 
-  std::FILE* file_;
-  bool owned_;
+  TextOutput output_;
+  std::function<Status()> finish_;
   std::vector<ViewColumn> columns_;
   std::string line_;
+  bool finished_ = false;
 };
 
 void CsvField(const std::string& text, std::string& out) {
@@ -52,7 +46,8 @@ void CsvField(const std::string& text, std::string& out) {
 
 class CsvSink : public TextSink {
  public:
-  using TextSink::TextSink;
+  CsvSink(TextOutput output, std::function<Status()> finish, const std::vector<ViewColumn>& columns, bool header)
+      : TextSink(std::move(output), std::move(finish), columns), header_written_(!header) {}
 
   Status Write(const Row& row) override {
     if (!header_written_) FHIRLAKE_RETURN_IF_ERROR(WriteHeader());
@@ -68,7 +63,7 @@ class CsvSink : public TextSink {
   }
 
   Status Finish() override {
-    if (!header_written_ && file_) FHIRLAKE_RETURN_IF_ERROR(WriteHeader());
+    if (!header_written_ && !finished_) FHIRLAKE_RETURN_IF_ERROR(WriteHeader());
     return TextSink::Finish();
   }
 
@@ -102,12 +97,14 @@ class NdjsonSink : public TextSink {
 
 }  // namespace
 
-std::unique_ptr<RowSink> MakeCsvSink(std::FILE* file, bool owned, const std::vector<ViewColumn>& columns) {
-  return std::make_unique<CsvSink>(file, owned, columns);
+std::unique_ptr<RowSink> MakeCsvSink(TextOutput output, std::function<Status()> finish,
+                                     const std::vector<ViewColumn>& columns, bool header) {
+  return std::make_unique<CsvSink>(std::move(output), std::move(finish), columns, header);
 }
 
-std::unique_ptr<RowSink> MakeNdjsonSink(std::FILE* file, bool owned, const std::vector<ViewColumn>& columns) {
-  return std::make_unique<NdjsonSink>(file, owned, columns);
+std::unique_ptr<RowSink> MakeNdjsonSink(TextOutput output, std::function<Status()> finish,
+                                        const std::vector<ViewColumn>& columns) {
+  return std::make_unique<NdjsonSink>(std::move(output), std::move(finish), columns);
 }
 
 }  // namespace fhirlake::view

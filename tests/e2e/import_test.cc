@@ -419,7 +419,7 @@ TEST_F(ImportPnpTest, FinishedJobsExpireAndMetadataListsTheOperations) {
   const json metadata = json::parse(Send("GET", b.base_url() + "/metadata", "", false).body);
   std::set<std::string> operations;
   for (const auto& op : metadata["rest"][0]["operation"]) operations.insert(op["name"].get<std::string>());
-  EXPECT_EQ(operations, (std::set<std::string>{"export", "import", "import-pnp"}));
+  EXPECT_EQ(operations, (std::set<std::string>{"export", "import", "import-pnp", "viewdefinition-run"}));
 
   const std::string location = Kick(b, PnpBody(a.base_url()));
   ASSERT_EQ(Await(location).status, 200);

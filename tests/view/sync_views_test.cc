@@ -120,5 +120,31 @@ TEST_F(SyncViewsTest, ViewTablesFollowTheWarehouseAcrossSyncs) {
   EXPECT_EQ(gone[0]["n"], 0) << "the deleted Observation's rows left the view";
 }
 
+// The config file's "views" key (a list, as sync's other list options take) does what --views
+// does: each view is materialised after the sync.
+TEST_F(SyncViewsTest, TheConfigFilesViewsKeyRefreshesTheViews) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  json second = json::parse(ReadFile(views() / "observation_values.json"));
+  second["name"] = "observation_values_again";
+  std::ofstream(dir_ / "again.json") << second.dump();
+  std::ofstream(dir_ / "sync.json") << json{{"source", server.base_url()},
+                                           {"warehouse", wh().string()},
+                                           {"types", {"Patient", "Observation"}},
+                                           {"views", {(views() / "observation_values.json").string(),
+                                                      (dir_ / "again.json").string()}}}
+                                           .dump();
+  auto run = RunFhirlake({"sync", "--config", (dir_ / "sync.json").string(), "--poll-interval", "50ms"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("observation_values: version 0"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("observation_values_again: version 0"), std::string::npos) << run.out;
+  ExpectViewTableEqualsAFullRun("after a sync configured by file");
+  json again = DuckDb("SELECT count(*)::INTEGER AS n FROM v", {{"v", wh() / "_views" / "observation_values_again"}});
+  json first = DuckDb("SELECT count(*)::INTEGER AS n FROM v", {{"v", wh() / "_views" / "observation_values"}});
+  ASSERT_TRUE(again.is_array() && first.is_array()) << again.dump() << first.dump();
+  EXPECT_GT(first[0]["n"].get<int>(), 0);
+  EXPECT_EQ(again[0]["n"], first[0]["n"]);
+}
+
 }  // namespace
 }  // namespace fhirlake::testing

@@ -22,7 +22,7 @@ using nlohmann::json;
 
 const fs::path kData = FHIRLAKE_TEST_DATA_DIR;
 
-// Numbers as doubles, so 100 (NDJSON) and 100.0 (a DOUBLE column) compare equal.
+// Numbers as doubles, so 100 (NDJSON) and 100.0 (a DECIMAL column) compare equal.
 json Num(const json& v) { return v.is_number() ? json(v.get<double>()) : v; }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -135,9 +135,53 @@ TEST_F(ViewCommandTest, ParquetOutputHasTypedColumnsDuckDbReads) {
   }
   EXPECT_EQ(rows[0]["n"], expected.size());
   EXPECT_EQ(rows[0]["ids"], ids.size());
-  EXPECT_EQ(rows[0]["value_type"], "DOUBLE");
+  EXPECT_EQ(rows[0]["value_type"], "DECIMAL(38,18)");
   EXPECT_EQ(rows[0]["id_type"], "VARCHAR");
   EXPECT_NEAR(rows[0]["total"].get<double>(), total, 1e-3);
+}
+
+// Decimal columns are Parquet DECIMAL(38,18), as the warehouse stores FHIR decimals: DuckDB
+// reads the values as written, in a `view run` Parquet file and in a materialised view table.
+TEST_F(ViewCommandTest, DecimalColumnsAreParquetDecimalsWithTheirExactValues) {
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"0.1", "0.100000000000000000"},       {"-2.5", "-2.500000000000000000"},
+      {"12345.6789", "12345.678900000000000000"}, {"0.000001", "0.000001000000000000"},
+      {"3.14159265358979", "3.141592653589790000"}, {"1e-18", "0.000000000000000001"},
+      {"98765432101234", "98765432101234.000000000000000000"}};
+  fs::path in = dir_ / "decimals";
+  fs::create_directories(in);
+  {
+    std::ofstream out(in / "Observation.000.ndjson");
+    for (size_t i = 0; i < values.size(); ++i) {
+      out << R"({"resourceType":"Observation","id":"d)" << i
+          << R"(","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},"status":"final","code":{"text":"x"},"valueQuantity":{"value":)"
+          << values[i].first << "}}\n";
+    }
+  }
+  auto check = [&](const std::string& from, const std::string& what) {
+    json rows = DuckDb("SELECT id, typeof(value) AS t, value::VARCHAR AS v FROM " + from + " ORDER BY id");
+    ASSERT_TRUE(rows.is_array()) << what << ": " << rows.dump();
+    ASSERT_EQ(rows.size(), values.size()) << what;
+    for (size_t i = 0; i < values.size(); ++i) {
+      EXPECT_EQ(rows[i]["t"], "DECIMAL(38,18)") << what;
+      EXPECT_EQ(rows[i]["v"], values[i].second) << what << " from " << values[i].first;
+    }
+  };
+  fs::path out = dir_ / "decimals.parquet";
+  auto r = RunFhirlake({"view", "run", view().string(), "--ndjson", in.string(), "--format", "parquet", "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  check("read_parquet('" + out.string() + "')", "view run");
+  ASSERT_EQ(RunFhirlake({"load", in.string(), wh().string(), "--mode", "overwrite"}).exit_code, 0);
+  auto m = RunFhirlake({"view", "materialize", view().string(), "--warehouse", wh().string()});
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  json rows = DuckDb("SELECT id, typeof(value) AS t, value::VARCHAR AS v FROM v ORDER BY id",
+                     {{"v", wh() / "_views" / "observation_values"}});
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  ASSERT_EQ(rows.size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(rows[i]["t"], "DECIMAL(38,18)");
+    EXPECT_EQ(rows[i]["v"], values[i].second) << "materialised, from " << values[i].first;
+  }
 }
 
 TEST_F(ViewCommandTest, MaterializedViewIsADeltaTableAndARefreshWithoutChangesIsANoOp) {
@@ -152,7 +196,7 @@ TEST_F(ViewCommandTest, MaterializedViewIsADeltaTableAndARefreshWithoutChangesIs
                      {{"v", wh() / "_views" / "observation_values"}});
   ASSERT_TRUE(rows.is_array() && rows.size() == 1) << rows.dump();
   EXPECT_EQ(rows[0]["n"], ExpectedRows().size()) << "the second refresh added no rows";
-  EXPECT_EQ(rows[0]["t"], "DOUBLE");
+  EXPECT_EQ(rows[0]["t"], "DECIMAL(38,18)");
 }
 
 // Observations split over two loads (two data files); a merge of updates and deletions that

@@ -42,6 +42,7 @@
 #include "fhirlake/server/import_request.h"
 #include "fhirlake/status.h"
 #include "fhirlake/sync/maintenance.h"
+#include "fhirlake/view/view_definition.h"
 
 namespace fhirlake::server {
 
@@ -61,6 +62,9 @@ struct ImportJobsOptions {
   // Run on each table a job loaded, after its load and before the job completes (a failure is
   // logged and does not fail the job). Its compaction target is also the loads' file size.
   sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();
+  // Materialised views refreshed after each load, those over the tables the job loaded (null:
+  // none). A job whose refresh fails fails, saying its load was committed.
+  std::shared_ptr<const std::vector<view::ViewDefinition>> views;
 };
 
 enum class ImportState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
@@ -111,6 +115,7 @@ class ImportJobs {
   void LoadInto(Job& job, load::LoadOptions options);
   void Finish(Job& job, const Result<load::LoadSummary>& loaded);  // completed or failed
   void MaintainTables(Job& job, const load::LoadSummary& loaded);
+  Status RefreshViews(Job& job, const load::LoadSummary& loaded);  // the views over what it loaded
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);
   void Save(const Job& job) const;   // REQUIRES: mu_ held
@@ -125,6 +130,7 @@ class ImportJobs {
   mutable std::mutex mu_;
   std::condition_variable cv_;         // the queue or the busy sources changed
   std::condition_variable tables_cv_;  // a table was released
+  std::mutex views_mu_;                // one job refreshes the views at a time (one writer per view table)
   std::map<std::string, std::shared_ptr<Job>> jobs_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::map<std::string, std::string> busy_sources_;  // FHIR base → id of the job pulling from it

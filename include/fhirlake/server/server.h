@@ -5,7 +5,9 @@
 // FileResponder, which streams bulk files and import error files alike. An optional fault layer
 // (FaultPlan) answers in front of the export routes and /metadata, for tests and drills.
 //
-// Endpoints under the base: GET /metadata; GET|POST /$export, /Patient/$export,
+// Endpoints under the base: GET /metadata; POST /$viewdefinition-run and
+// /ViewDefinition/$run (ViewRoutes: a ViewDefinition's rows as NDJSON or CSV over the data
+// $export serves); GET|POST /$export, /Patient/$export,
 // /Group/{id}/$export; GET|DELETE /bulkstatus/{id}; GET /bulkfiles/{id}/{name} (streamed,
 // Content-Length, Range, optional gzip). Outside the base: GET /health. With a warehouse:
 // POST /$import-pnp and /$import, GET|DELETE /$job?id= (ImportJobs), GET /importerrors/{id}/{name}
@@ -63,6 +65,9 @@ struct ServerOptions {
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry)
   std::vector<PullSource> pull_sources;      // credentials per source prefix
   sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();  // after each import's loads
+  // ViewDefinition files (or directories of them) materialised in the warehouse: each import
+  // job refreshes the views over the tables it loaded (view::RefreshViews, as sync --views).
+  std::vector<std::filesystem::path> views;
 };
 
 class Server {

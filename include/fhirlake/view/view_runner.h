@@ -23,7 +23,10 @@ struct ViewRunStats {
 using ResourceSource = std::function<Status(const ResourceCallback&)>;
 
 // Evaluates `view` over every resource of `source` and writes the rows to `sink`, then
-// finishes the sink. A resource that is not JSON, or an evaluation error, stops the run.
-Result<ViewRunStats> RunView(const ViewDefinition& view, const ResourceSource& source, RowSink& sink);
+// finishes the sink. A resource that is not JSON, or an evaluation error, stops the run (the
+// sink is then not finished). With a `row_limit` above 0 the run stops reading once it has
+// written that many rows (a resource's rows past the limit are dropped).
+Result<ViewRunStats> RunView(const ViewDefinition& view, const ResourceSource& source, RowSink& sink,
+                             uint64_t row_limit = 0);
 
 }  // namespace fhirlake::view
