@@ -101,7 +101,9 @@ TEST_F(TableMaintenanceTest, SyncAppliesTheIntervalFromEachOfTheThreePlaces) {
     ASSERT_EQ(r.exit_code, 0) << way.name << ": " << r.err;
     EXPECT_EQ(HasCheckpoint(warehouse / "Patient", 0), way.checkpoint) << way.name << "\n" << r.err;
     EXPECT_EQ(HasCheckpoint(warehouse / "Observation", 0), way.checkpoint) << way.name;
-    if (way.checkpoint) EXPECT_NE(r.err.find("Patient: maintenance: checkpoint at version 0"), std::string::npos) << r.err;
+    if (way.checkpoint) {
+      EXPECT_NE(r.err.find("Patient: maintenance: checkpoint at version 0"), std::string::npos) << r.err;
+    }
   }
 }
 
