@@ -15,19 +15,8 @@ rm -rf "$work"; mkdir -p "$work"
 "$bin" generate "$work/data" --patients "$patients" --seed 1 --quiet
 mkdir -p "$work/export"
 "$bin" load "$work/data" "$work/wh" --types Patient --mode overwrite >/dev/null
-figures() {
-  local start end
-  start=$(date +%s.%N)
-  "$bin" status "$work/wh" --json > "$work/status.json"
-  end=$(date +%s.%N)
-  node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).tables.find((t) => t.table === "Patient");
-           const ms = (Number(process.argv[3]) - Number(process.argv[2])) * 1000;
-           console.log(`${process.argv[4].padEnd(28)} version ${s.version}, status ${ms.toFixed(0)} ms, ` +
-                       `log files read ${s.logFilesRead} of ${s.logFiles}, ` +
-                       `on disk ${(s.diskBytes / 1048576).toFixed(1)} MB vs live ${(s.liveBytes / 1048576).toFixed(1)} MB ` +
-                       `(${(s.diskBytes / s.liveBytes).toFixed(2)}x), ${s.rows} rows in ${s.files} files`)' \
-    "$work/status.json" "$start" "$end" "$1"
-}
+. bench/common.sh
+figures() { table_figures "$work/wh" "$1"; }
 figures "after the first load"
 src=$(ls "$work"/data/Patient.*.ndjson | head -1)
 for i in $(seq "$merges"); do

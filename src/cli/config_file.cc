@@ -13,12 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string EnvName(const std::string& long_name) {
-  std::string out = "FHIRLAKE_";
-  for (char c : long_name) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  return out;
-}
-
 bool IsFlag(const CLI::Option* opt) { return opt->get_expected_min() == 0; }
 bool IsList(const CLI::Option* opt) { return opt->get_expected_max() > 1; }
 bool IsSecret(const std::string& key) { return key.find("Secret") != std::string::npos && key.find("File") == std::string::npos; }
@@ -31,6 +25,12 @@ const CLI::Option* FindOption(const CLI::App& cmd, const std::string& key) {
 }
 
 }  // namespace
+
+std::string EnvironmentName(const std::string& long_name) {
+  std::string out = "FHIRLAKE_";
+  for (char c : long_name) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
 
 std::string ConfigKey(const std::string& long_name) {
   std::string out;
@@ -51,7 +51,7 @@ void AddEnvironmentNames(CLI::App& cmd) {
     if (opt->get_lnames().empty() || !opt->get_envname().empty()) continue;
     const std::string& name = opt->get_lnames()[0];
     if (name == "help" || name == "config") continue;
-    opt->envname(EnvName(name));
+    opt->envname(EnvironmentName(name));
   }
 }
 

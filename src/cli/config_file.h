@@ -17,6 +17,9 @@ namespace fhirlake::cli {
 // Gives every long option of `cmd` without one an environment variable.
 void AddEnvironmentNames(CLI::App& cmd);
 
+// "client-id" → "FHIRLAKE_CLIENT_ID".
+std::string EnvironmentName(const std::string& long_name);
+
 // "client-id" → "clientId".
 std::string ConfigKey(const std::string& long_name);
 

@@ -17,6 +17,7 @@
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
+#include "src/cli/maintenance_options.h"
 
 namespace fhirlake::cli {
 namespace {
@@ -35,6 +36,7 @@ struct ServeArgs {
   std::string import_job_ttl = "24h";
   ClientAuthArgs pull_auth;
   std::string pull_sources, config;
+  MaintenanceArgs maintenance;
 };
 
 // The --pull-sources file: {"sources": [{"url", "clientId", "tokenEndpoint", "privateKeyJwk" |
@@ -135,6 +137,12 @@ int Run(const ServeArgs& a) {
     std::fprintf(stderr, "fhirlake serve: --import-job-ttl takes a duration like 24h\n");
     return kExitUsage;
   }
+  auto maintenance = MakeMaintenancePolicy(a.maintenance);
+  if (!maintenance.ok()) {
+    std::fprintf(stderr, "fhirlake serve: %s\n", maintenance.status().message().c_str());
+    return kExitUsage;
+  }
+  o.maintenance = maintenance.value();
   o.import_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*ttl).count());
   if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
     if (a.allow_sources.size() != 1) {
@@ -213,6 +221,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
       ->delimiter(',');
   cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
   cmd->add_option("--import-job-ttl", args->import_job_ttl, "Forget finished import jobs after this long (default 24h)");
+  AddMaintenanceOptions(*cmd, args->maintenance, MaintenanceUse::kAfterLoads);
   cmd->add_option("--pull-client-id", args->pull_auth.client_id, "SMART client id for pulling from the allowed source");
   cmd->add_option("--pull-private-key", args->pull_auth.private_key, "Private key (JWKS/JWK/PEM) for pulling");
   cmd->add_option("--pull-client-secret-file", args->pull_auth.client_secret_file, "Client secret file for pulling");

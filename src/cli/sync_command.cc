@@ -23,6 +23,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/config_file.h"
 #include "src/cli/duration.h"
+#include "src/cli/maintenance_options.h"
 #include "src/cli/progress_display.h"
 #include "src/cli/view_refresh.h"
 
@@ -39,9 +40,16 @@ struct SyncArgs {
   ClientAuthArgs auth;
   bool full_refresh = false, deletion_vectors = false, quiet = false, json = false, insecure = false, show = false;
   int keep = 0, parallel = 4, retries = 6, max_depth = 3;
-  uint64_t target_file_mb = 256, row_group_mb = 64;
+  uint64_t row_group_mb = 64;
+  MaintenanceArgs maintenance;
   int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
 };
+
+json MaintenanceJson(const sync::SyncSummary& s) {
+  json out = json::array();
+  for (const auto& m : s.maintenance) out.push_back(json::parse(sync::MaintenanceJson(m)));
+  return out;
+}
 
 json SummaryJson(const sync::SyncSummary& s) {
   json tables = json::object();
@@ -56,7 +64,7 @@ json SummaryJson(const sync::SyncSummary& s) {
           {"inserted", s.inserted},   {"updated", s.updated},
           {"deleted", s.deleted},     {"badLines", s.bad_lines},
           {"seconds", s.seconds},     {"archivedTo", s.archived_to.string()},
-          {"tables", tables}};
+          {"tables", tables},          {"maintenance", MaintenanceJson(s)}};
 }
 
 int ExitCodeOf(sync::FailureKind kind) {
@@ -114,7 +122,10 @@ int Run(const SyncArgs& a) {
   o.load_options.jobs = std::max(1, a.jobs);
   o.load_options.deletion_vectors = a.deletion_vectors;
   o.load_options.schema.max_depth = a.max_depth;
-  o.load_options.target_file_bytes = a.target_file_mb << 20;
+  o.load_options.target_file_bytes = a.maintenance.target_file_mb << 20;
+  auto maintenance = MakeMaintenancePolicy(a.maintenance);
+  if (!maintenance.ok()) return usage(maintenance.status().message());
+  o.maintenance = maintenance.value();
   o.load_options.writer.row_group_bytes = std::max<uint64_t>(1, a.row_group_mb) << 20;
 
   sync::ScheduleOptions schedule;
@@ -217,6 +228,13 @@ int Report(const SyncArgs& a, const Result<sync::SyncSummary>& result, sync::Fai
                              s.bad_lines ? fmt::format("; {} bad lines (see _errors/)", s.bad_lines) : "")
                      .c_str());
   }
+  // Maintenance does not fail the sync (the next run or `fhirlake maintain` retries), but its
+  // failures are always shown; what it did, unless quiet.
+  for (const auto& m : s.maintenance) {
+    if (!m.status.ok() || (!a.quiet && !a.json)) {
+      std::fprintf(stderr, "%s%s\n", m.status.ok() ? "  " : "fhirlake sync: warning: ", sync::DescribeMaintenance(m).c_str());
+    }
+  }
   if (!a.views.empty()) return RefreshViews(a.warehouse, a.views, a.quiet || a.json) == kExitOk ? kExitOk : kExitLoad;
   return kExitOk;
 }
@@ -239,7 +257,6 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_flag("--deletion-vectors", a.deletion_vectors, "Merge with Delta deletion vectors (see fhirlake load)");
   cmd.add_option("--jobs", a.jobs, "Resource types loaded in parallel");
   cmd.add_option("--max-depth", a.max_depth, "Nesting depth of typed columns (default 3)");
-  cmd.add_option("--target-file-mb", a.target_file_mb, "Start a new data file after about this many MB (default 256)");
   cmd.add_option("--row-group-mb", a.row_group_mb, "Parquet row group size in MB of buffered data (default 64)");
   cmd.add_option("--parallel", a.parallel, "Parallel downloads (default 4)");
   cmd.add_option("--timeout", a.timeout, "Give up waiting for the source after this long (default 24h)");
@@ -248,6 +265,7 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--ca-file", a.ca_file, "Extra CA certificates (PEM) for TLS");
   cmd.add_flag("--insecure", a.insecure, "Do not verify TLS certificates");
   AddClientAuthOptions(cmd, a.auth);
+  AddMaintenanceOptions(cmd, a.maintenance, MaintenanceUse::kAfterLoads);
   cmd.add_option("--every", a.every, "Keep running and sync every DURATION (e.g. 1h)");
   cmd.add_option("--cron", a.cron, "Keep running and sync on this cron schedule (UTC), e.g. \"15 * * * *\"");
   cmd.add_option("--full-refresh-cron", a.full_refresh_cron, "While scheduled, make runs at this cron schedule full refreshes");

@@ -92,7 +92,7 @@ Status CleanLog(const fs::path& root, const Snapshot& snap, const MaintenancePol
                 MaintenanceReport& report) {
   auto listed = ListLogFiles(root);
   if (!listed.ok()) return listed.status();
-  const int64_t horizon = now - LogRetentionMillis(snap);
+  const int64_t horizon = now - (policy.log_retention_ms > 0 ? policy.log_retention_ms : LogRetentionMillis(snap));
   // The newest checkpoint whose own commit has expired: everything before it can go, and every
   // version from it on can still be rebuilt.
   int64_t boundary = -1;
@@ -141,7 +141,7 @@ Result<MaintenanceReport> Maintain(const fs::path& root, const MaintenancePolicy
   if (snap->protocol.HasWriterFeature("vacuumProtocolCheck") && !snap->write_refusal.empty()) {
     return InvalidArgument(root.string() + ": vacuum needs write support for every feature of the table");
   }
-  if (policy.checkpoint && snap->checkpoint_version < snap->version) {
+  if (policy.checkpoint && snap->version - snap->checkpoint_version >= std::max<int64_t>(1, policy.checkpoint_interval)) {
     if (!policy.dry_run) {
       FHIRLAKE_RETURN_IF_ERROR(WriteCheckpoint(root, *snap, now));
       snap->checkpoint_version = snap->version;

@@ -435,6 +435,7 @@ void ImportJobs::Run(Job& job) {
   lo.mode = request.mode;
   lo.types = request.parameters.types;
   lo.hold_table = [this, &job](const std::string& type) { return HoldTable(job, type); };
+  lo.target_file_bytes = options_.maintenance.compaction.target_file_bytes;
   pipeline_options.txn_app_id = "fhirlake-import-" + job.view.id;
   sync::ExportLoad pipeline(std::move(pipeline_options));
   ExportProgress progress(*this, job);
@@ -458,6 +459,7 @@ void ImportJobs::LoadInto(Job& job, load::LoadOptions lo) {
 
 void ImportJobs::Finish(Job& job, const Result<load::LoadSummary>& loaded) {
   if (!loaded.ok()) return Fail(job, loaded.status(), loaded.status().code() == StatusCode::kInvalidArgument ? 409 : 500);
+  MaintainTables(job, *loaded);
   if (Status views = RefreshViews(job, *loaded); !views.ok()) {
     return Fail(job, views.WithContext("the import was committed, but a view was not refreshed (importing again refreshes it)"),
                 500);
@@ -470,6 +472,20 @@ void ImportJobs::Finish(Job& job, const Result<load::LoadSummary>& loaded) {
     v.tables = loaded->tables;
     for (const auto& f : loaded->error_files) v.error_files.push_back(f.filename().string());
   });
+}
+
+// Each loaded table, held like a load holds it so that no job of this server writes it
+// meanwhile (another process's commits meet compaction's commit conflict check).
+void ImportJobs::MaintainTables(Job& job, const load::LoadSummary& loaded) {
+  if (!options_.maintenance.enabled) return;
+  sync::MaintenancePolicy policy = options_.maintenance;
+  policy.compaction.schema = load::LoadOptions{}.schema;  // the schema imports load with
+  for (const auto& t : loaded.tables) {
+    if (job.cancelled) return;
+    std::shared_ptr<void> held = HoldTable(job, t.type);
+    SetProgress(job, "maintaining " + t.type);
+    LogImportMaintenance(job.view.id, sync::MaintainTable(options_.warehouse, t.type, policy));
+  }
 }
 
 Status ImportJobs::RefreshViews(Job& job, const load::LoadSummary& loaded) {
@@ -542,6 +558,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   lo.warehouse = options_.warehouse;
   lo.mode = job.view.request.mode;
   lo.txn = std::make_pair("fhirlake-import-" + job.view.id, int64_t{1});
+  lo.target_file_bytes = options_.maintenance.compaction.target_file_bytes;
   LoadInto(job, lo);
 }
 

@@ -112,6 +112,17 @@ void LogImportTransition(ImportState old_state, ImportPhase old_phase, const Imp
   }
 }
 
+void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& m) {
+  if (!m.status.ok()) {
+    Emit(id, "maintenance_failed", {{"table", m.type}, {"reason", m.status.message()}});
+    return;
+  }
+  Emit(id, "maintenance",
+       {{"table", m.type}, {"version", m.report.version}, {"checkpoint", m.report.checkpoint_written},
+        {"filesCompacted", m.compaction.files_removed}, {"filesDeleted", m.report.deleted_files.size()},
+        {"bytesFreed", m.report.deleted_bytes}, {"logFilesDeleted", m.report.deleted_log_files.size()}});
+}
+
 void LogImportCancelled(const std::string& id) { Emit(id, "cancelled", {}); }
 
 }  // namespace fhirlake::server

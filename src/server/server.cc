@@ -226,6 +226,7 @@ Status Server::Bind() {
     import_options.sources = o.pull_sources;
     import_options.concurrency = o.import_concurrency;
     import_options.ttl = std::chrono::seconds(o.import_job_ttl_seconds);
+    import_options.maintenance = o.maintenance;
     if (!o.views.empty()) {
       auto views = view::ReadViewDefinitions(o.views);
       if (!views.ok()) return views.status().WithContext("--views");

@@ -16,7 +16,7 @@
 #include <set>
 #include <thread>
 
-#include "fhirlake/delta/maintenance.h"
+#include "fhirlake/bulk/export_log.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/store/crash_point.h"
@@ -26,6 +26,7 @@
 #include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/export_load.h"
+#include "fhirlake/sync/maintenance.h"
 #include "fhirlake/sync/state.h"
 
 namespace fhirlake::sync {
@@ -417,18 +418,30 @@ class SyncRun {
     return Status::Ok();
   }
 
-  // Table maintenance after the load (vacuum, log cleanup; commits checkpoint themselves),
-  // best effort: a table not maintained now is by the next run or `fhirlake maintain`.
-  void Maintain() const {
-    if (layout_.is_s3()) return;  // delta::Maintain works on local tables only, so far
+  // Table maintenance after the load, on the run's policy. A table not maintained now is by
+  // the next run or `fhirlake maintain`, so a failure does not fail the sync; it is reported
+  // (the summary, and the archived export's log.ndjson) with the table it concerns.
+  void Maintain() {
+    if (!o_.maintenance.enabled) return;
+    if (layout_.is_s3()) return;  // maintenance works on local tables only, so far
+    MaintenancePolicy policy = o_.maintenance;
+    policy.compaction.schema = o_.load_options.schema;  // compaction writes the loads' schema
+    bulk::ExportLog log(summary_.archived_to / "log.ndjson");
+    log.set_export_id(summary_.exported.status_url);
     for (const auto& t : summary_.tables) {
-      delta::MaintenancePolicy policy;
-      policy.checkpoint = false;
-      (void)delta::Maintain(o_.warehouse / t.type, policy);
+      if (Stopping()) break;
+      TableMaintenance done = MaintainTable(o_.warehouse, t.type, policy);
+      log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
+      summary_.maintenance.push_back(std::move(done));
     }
-    delta::MaintenancePolicy policy;
-    policy.checkpoint = false;
-    if (!summary_.tables.empty()) (void)delta::Maintain(load::TombstoneTableRoot(o_.warehouse), policy);
+    // The merges' tombstones (load/tombstones.h), once the tables are done.
+    std::error_code ec;
+    if (!summary_.tables.empty() && !Stopping() &&
+        std::filesystem::is_directory(load::TombstoneTableRoot(o_.warehouse) / "_delta_log", ec)) {
+      TableMaintenance done = MaintainTable(o_.warehouse, "_fhirlake/tombstones", policy);
+      log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
+      summary_.maintenance.push_back(std::move(done));
+    }
   }
 
   // --keep N: only the newest N archived exports stay.

@@ -168,6 +168,46 @@ TEST_F(MaintenanceTest, LogCleanupKeepsEveryRetainedVersionReadable) {
   EXPECT_EQ(Rows(), 5);
 }
 
+TEST_F(MaintenanceTest, ACheckpointIsWrittenOnlyWhenTheNewestIsIntervalCommitsOld) {
+  Build();  // versions 0..2, no checkpoint
+  MaintenancePolicy policy;
+  policy.vacuum = false;
+  policy.clean_log = false;
+  policy.checkpoint_interval = 4;
+  auto early = Maintain(Root(), policy);
+  ASSERT_TRUE(early.ok()) << early.status().message();
+  EXPECT_FALSE(early->checkpoint_written) << "3 commits without a checkpoint, interval 4";
+  EXPECT_FALSE(fs::exists(Root() / "_delta_log" / "00000000000000000002.checkpoint.parquet"));
+  policy.checkpoint_interval = 3;
+  auto due = Maintain(Root(), policy);
+  ASSERT_TRUE(due.ok()) << due.status().message();
+  EXPECT_TRUE(due->checkpoint_written);
+  EXPECT_TRUE(fs::exists(Root() / "_delta_log" / "00000000000000000002.checkpoint.parquet"));
+  Commit({DataFile("d.parquet", 20, 2)}, {});
+  policy.checkpoint_interval = 2;
+  auto behind_one = Maintain(Root(), policy);
+  ASSERT_TRUE(behind_one.ok());
+  EXPECT_FALSE(behind_one->checkpoint_written) << "the checkpoint at 2 is one commit behind version 3";
+  EXPECT_EQ(Load().checkpoint_version, 2);
+  EXPECT_EQ(Rows(), 7);
+}
+
+TEST_F(MaintenanceTest, ALogRetentionOfThePolicyOverridesTheTables) {
+  Build();
+  MaintenancePolicy policy;
+  policy.vacuum = false;
+  policy.now_ms = Now() + 2 * kDay;  // every log file is two days old: kept by the 30-day default
+  auto kept = Maintain(Root(), policy);
+  ASSERT_TRUE(kept.ok()) << kept.status().message();
+  EXPECT_TRUE(kept->deleted_log_files.empty());
+  policy.log_retention_ms = kDay;
+  auto cleaned = Maintain(Root(), policy);
+  ASSERT_TRUE(cleaned.ok()) << cleaned.status().message();
+  EXPECT_EQ(cleaned->deleted_log_files.size(), 2u);  // commits 0 and 1; the checkpoint at 2 and commit 2 stay
+  EXPECT_EQ(Load().version, 2);
+  EXPECT_EQ(Rows(), 5);
+}
+
 TEST_F(MaintenanceTest, KillNineDuringVacuumLosesNoRetainedFile) {
   Build();
   auto crashed = RunFhirlake({"maintain", dir_.path().string()}, {"FHIRLAKE_TEST_CRASH=vacuum-after-delete"});

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "tests/e2e/sync_fixture.h"
+#include "tests/support/scoped_env.h"
 
 namespace fhirlake::testing {
 namespace {
@@ -570,7 +571,8 @@ TEST_F(ImportPnpTest, TheServerLogsEachJobsLifecycleWithoutCredentials) {
     events[j["job"]].push_back(event);
     if (j["event"] == "failed") reason = j.value("reason", "");
   }
-  EXPECT_EQ(events[ok_id], (std::vector<std::string>{"accepted", "started", "phase:export", "phase:load", "finished"}))
+  EXPECT_EQ(events[ok_id],
+            (std::vector<std::string>{"accepted", "started", "phase:export", "phase:load", "maintenance", "finished"}))
       << log;
   ASSERT_GE(events[bad_id].size(), 3u) << log;
   EXPECT_EQ(events[bad_id].front(), "accepted");
@@ -578,6 +580,54 @@ TEST_F(ImportPnpTest, TheServerLogsEachJobsLifecycleWithoutCredentials) {
   EXPECT_NE(reason.find("no-such-group"), std::string::npos) << log;
   EXPECT_EQ(log.find("lifecycle-secret-value"), std::string::npos) << log;
   EXPECT_EQ(log.find("Bearer "), std::string::npos) << log;
+}
+
+// serve maintains the tables its imports load, on the policy of its options (here from its
+// config file and the environment: a checkpoint after every commit, no retention), before the
+// job completes, and logs what it did per table.
+TEST_F(ImportPnpTest, ImportedTablesAreMaintainedOnTheServersPolicy) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  std::ofstream(dir_ / "serve.json") << R"({"checkpointInterval": 1, "retention": "0s"})";
+  ScopedEnv env({"FHIRLAKE_ALLOW_SHORT_RETENTION=true", "FHIRLAKE_LOG_FORMAT=json"});
+  ServerProcess b(fs::path(), {"--warehouse", wh().string(), "--allow-source", a.base_url(), "--config",
+                               (dir_ / "serve.json").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto first = Import(b, PnpBody(a.base_url(), {{"_type", "Patient,Observation"}}));
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::string first_file;
+  for (const auto& line : Lines(wh() / "Patient" / "_delta_log" / "00000000000000000000.json")) {
+    if (json action = json::parse(line); action.contains("add")) first_file = action["add"]["path"];
+  }
+  ASSERT_FALSE(first_file.empty());
+  EXPECT_TRUE(fs::exists(wh() / "Patient" / "_delta_log" / "00000000000000000000.checkpoint.parquet"));
+
+  ChangeSource();
+  const std::string since = json::parse(first.body)["parameter"][0]["valueInstant"];
+  auto second = Import(b, PnpBody(a.base_url(), {{"_type", "Patient,Observation"}, {"_since", since}}));
+  ASSERT_EQ(second.status, 200) << second.body;
+  for (const auto& type : kTypes) {
+    EXPECT_TRUE(Table(type) == Source(type)) << type;
+    int64_t newest = -1;
+    for (const auto& e : fs::directory_iterator(wh() / type / "_delta_log")) {
+      const std::string name = e.path().filename().string();
+      if (name.size() == 25 && name.ends_with(".json")) newest = std::max<int64_t>(newest, std::stoll(name.substr(0, 20)));
+    }
+    json last = json::parse(ReadFile(wh() / type / "_delta_log" / "_last_checkpoint"), nullptr, false);
+    EXPECT_EQ(last.value("version", int64_t{-2}), newest) << type << ": checkpointed at the current version";
+  }
+  EXPECT_FALSE(fs::exists(wh() / "Patient" / first_file)) << "the merged-away file is vacuumed";
+
+  std::map<std::string, json> maintained;  // table → its latest maintenance event
+  std::istringstream lines(b.stderr_text());
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("event", "") == "maintenance") maintained[j["table"]] = j;
+    EXPECT_FALSE(j.is_object() && j.value("event", "") == "maintenance_failed") << line;
+  }
+  ASSERT_EQ(maintained.size(), 2u) << b.stderr_text();
+  EXPECT_EQ(maintained["Patient"]["checkpoint"], true);
+  EXPECT_GT(maintained["Patient"]["bytesFreed"].get<int64_t>(), 0) << maintained["Patient"];
 }
 
 TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {

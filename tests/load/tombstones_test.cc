@@ -185,7 +185,7 @@ TEST_F(TombstonesTest, MaintainCompactsTheTombstoneTableToo) {
   json report = json::parse(r.out, nullptr, false);
   bool seen = false;
   for (const auto& t : report) {
-    if (t.value("table", "") != "tombstones") continue;
+    if (t.value("table", "") != "_fhirlake/tombstones") continue;
     seen = true;
     EXPECT_EQ(t["compacted"]["filesRemoved"], 3) << t.dump();
   }

@@ -34,6 +34,13 @@ struct MaintenancePolicy {
   bool allow_short_retention = false;
   bool dry_run = false;       // list what would be deleted or written; change nothing
   bool checkpoint = true;     // write a checkpoint of the current version when it has none
+  // With `checkpoint`: a checkpoint is written when the newest one is at least this many
+  // commits behind the current version (1: whenever it is behind). Commits also checkpoint
+  // themselves at multiples of the table's delta.checkpointInterval (Table::Write).
+  int64_t checkpoint_interval = 1;
+  // Commits and checkpoints older than this may go; 0: the table's delta.logRetentionDuration
+  // (default 30 days).
+  int64_t log_retention_ms = 0;
   bool vacuum = true;
   bool clean_log = true;
   int64_t now_ms = 0;         // 0: the clock; tests pass a time

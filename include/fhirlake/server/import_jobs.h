@@ -41,6 +41,7 @@
 #include "fhirlake/load/loader.h"
 #include "fhirlake/server/import_request.h"
 #include "fhirlake/status.h"
+#include "fhirlake/sync/maintenance.h"
 #include "fhirlake/view/view_definition.h"
 
 namespace fhirlake::server {
@@ -58,6 +59,9 @@ struct ImportJobsOptions {
   std::vector<PullSource> sources;
   int concurrency = 1;
   std::chrono::seconds ttl = std::chrono::hours(24);
+  // Run on each table a job loaded, after its load and before the job completes (a failure is
+  // logged and does not fail the job). Its compaction target is also the loads' file size.
+  sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();
   // Materialised views refreshed after each load, those over the tables the job loaded (null:
   // none). A job whose refresh fails fails, saying its load was committed.
   std::shared_ptr<const std::vector<view::ViewDefinition>> views;
@@ -110,6 +114,7 @@ class ImportJobs {
   void RunManifest(Job& job, const std::filesystem::path& dir);
   void LoadInto(Job& job, load::LoadOptions options);
   void Finish(Job& job, const Result<load::LoadSummary>& loaded);  // completed or failed
+  void MaintainTables(Job& job, const load::LoadSummary& loaded);
   Status RefreshViews(Job& job, const load::LoadSummary& loaded);  // the views over what it loaded
   void Update(Job& job, const std::function<void(ImportJobView&)>& change);  // under mu_, then saved
   void Fail(Job& job, const Status& status, int http_status);

@@ -1,5 +1,5 @@
 // JobLog: what `serve` tells operators about its import jobs. One line per lifecycle event of a
-// job (accepted, started, phase, finished, failed, cancelled), each naming the job id, on
+// job (accepted, started, phase, maintenance of a table, finished, failed, cancelled), each naming the job id, on
 // stderr: readable text when stderr is a terminal, one JSON object per line otherwise (for log
 // shippers). FHIRLAKE_LOG_FORMAT=text|json overrides the choice.
 //
@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "fhirlake/server/import_jobs.h"
+#include "fhirlake/sync/maintenance.h"
 
 namespace fhirlake::server {
 
@@ -21,6 +22,9 @@ void LogImportStarted(const ImportJobView& job);
 // After a change to the job: logs the phase change, or the job's end (finished, failed with
 // its reason, cancelled), comparing with the state and phase it had before.
 void LogImportTransition(ImportState old_state, ImportPhase old_phase, const ImportJobView& job);
+// What maintenance did to a table the job loaded ("maintenance"), or why it failed
+// ("maintenance_failed", with the table and the reason).
+void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& outcome);
 // The job was cancelled by its client.
 void LogImportCancelled(const std::string& id);
 

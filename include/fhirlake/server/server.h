@@ -64,6 +64,7 @@ struct ServerOptions {
   int import_job_ttl_seconds = 24 * 3600;    // finished import jobs are forgotten after this
   http::ClientOptions pull_client;           // how imports reach sources (TLS, retry)
   std::vector<PullSource> pull_sources;      // credentials per source prefix
+  sync::MaintenancePolicy maintenance = sync::DefaultMaintenancePolicy();  // after each import's loads
   // ViewDefinition files (or directories of them) materialised in the warehouse: each import
   // job refreshes the views over the tables it loaded (view::RefreshViews, as sync --views).
   std::vector<std::filesystem::path> views;

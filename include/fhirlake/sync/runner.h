@@ -28,6 +28,7 @@
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/load/loader.h"
 #include "fhirlake/status.h"
+#include "fhirlake/sync/maintenance.h"
 
 namespace fhirlake::sync {
 
@@ -48,6 +49,8 @@ struct SyncOptions {
   int keep = 0;                         // archived exports to keep (0: all)
   bulk::ExportOptions export_options;   // HTTP client, auth, parallelism, timeouts (the rest is set here)
   load::LoadOptions load_options;       // jobs, deletion vectors, schema depth (the rest is set here)
+  // Run on each loaded table after the state has advanced (compaction uses the loads' schema).
+  MaintenancePolicy maintenance = DefaultMaintenancePolicy();
   // Set (by a signal handler) to stop soon: during the export (its wait and downloads stop;
   // finished and partial files stay) or between export and load, never inside the load. The
   // run then fails with kCancelled and the export in flight resumes next time.
@@ -69,6 +72,8 @@ struct SyncSummary {
   std::vector<load::TableResult> tables;
   uint64_t inserted = 0, updated = 0, deleted = 0, rows = 0, bad_lines = 0;
   double seconds = 0;
+  // What maintenance did to each loaded table, or why it failed (the sync itself succeeded).
+  std::vector<TableMaintenance> maintenance;
 };
 
 // Runs one sync. On failure, `*kind` says which part failed and the entry's lastError is

@@ -1,0 +1,80 @@
+#include "fhirlake/sync/maintenance.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "fhirlake/load/tombstones.h"
+
+namespace fhirlake::sync {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+MaintenancePolicy DefaultMaintenancePolicy() {
+  MaintenancePolicy policy;
+  policy.table.checkpoint_interval = delta::kDefaultCheckpointInterval;
+  return policy;
+}
+
+TableMaintenance MaintainTable(const fs::path& warehouse, const std::string& type, const MaintenancePolicy& policy) {
+  TableMaintenance out;
+  out.type = type;
+  const fs::path root = warehouse / type;
+  std::error_code ec;
+  if (!fs::is_directory(root / "_delta_log", ec)) return out;
+  // Compaction first: its commit is then part of the checkpoint, and vacuum sees the files it
+  // replaced (kept for the retention window like any removed file).
+  if (policy.compact && !policy.table.dry_run) {
+    // The tombstone table (WAREHOUSE/_fhirlake/tombstones) has its own schema.
+    auto compacted = root == load::TombstoneTableRoot(warehouse) ? load::CompactTombstones(warehouse, policy.compaction)
+                                                                 : load::Compact(root, type, policy.compaction);
+    if (!compacted.ok()) {
+      out.status = compacted.status().WithContext("compaction");
+      return out;
+    }
+    out.compaction = *compacted;
+  }
+  auto report = delta::Maintain(root, policy.table);
+  if (!report.ok()) {
+    out.status = report.status();
+    return out;
+  }
+  out.report = std::move(report.value());
+  return out;
+}
+
+std::string DescribeMaintenance(const TableMaintenance& m) {
+  if (!m.status.ok()) return m.type + ": maintenance failed: " + m.status.message();
+  std::string text;
+  auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
+  if (m.compaction.version >= 0) {
+    add("compacted " + std::to_string(m.compaction.files_removed) + " files into " +
+        std::to_string(m.compaction.files_added));
+  }
+  if (m.report.checkpoint_written) add("checkpoint at version " + std::to_string(m.report.version));
+  if (!m.report.deleted_files.empty()) {
+    char bytes[32];
+    std::snprintf(bytes, sizeof bytes, "%.1f MB", static_cast<double>(m.report.deleted_bytes) / (1 << 20));
+    add(std::to_string(m.report.deleted_files.size()) + " data files deleted (" + bytes + ")");
+  }
+  if (!m.report.deleted_log_files.empty()) add(std::to_string(m.report.deleted_log_files.size()) + " log files deleted");
+  return m.type + ": maintenance: " + (text.empty() ? "nothing to do" : text);
+}
+
+std::string MaintenanceJson(const TableMaintenance& m) {
+  json j = {{"table", m.type}};
+  if (!m.status.ok()) {
+    j["error"] = m.status.message();
+    return j.dump();
+  }
+  j["version"] = m.report.version;
+  j["checkpoint"] = m.report.checkpoint_written;
+  j["filesCompacted"] = m.compaction.files_removed;
+  j["filesWritten"] = m.compaction.files_added;
+  j["filesDeleted"] = m.report.deleted_files.size();
+  j["bytesFreed"] = m.report.deleted_bytes;
+  j["logFilesDeleted"] = m.report.deleted_log_files.size();
+  return j.dump();
+}
+
+}  // namespace fhirlake::sync
