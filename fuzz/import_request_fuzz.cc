@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "fhirlake/bulk/export_parameters.h"
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/server/import_request.h"
