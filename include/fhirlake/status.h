@@ -3,6 +3,10 @@
 // A Status is either OK or carries a code and a message a user can act on: what failed, on
 // what (file, line, URL without secrets) and what to do. Functions that produce a value on
 // success return Result<T>. Neither throws; callers check ok() at the call site.
+//
+// Both are [[nodiscard]] and the project builds with -Werror=unused-result, so a Status that is
+// dropped on the floor does not compile. Where ignoring one is genuinely right (best-effort
+// cleanup on a path that already failed), the call site casts it to (void) and says why.
 #pragma once
 
 #include <cassert>
@@ -26,7 +30,7 @@ enum class StatusCode {
   kInternal,
 };
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -60,7 +64,7 @@ inline Status InternalError(std::string m) { return {StatusCode::kInternal, std:
 // A value or the Status that explains why there is none.
 // REQUIRES: a Result built from a Status is built from a non-OK one.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
@@ -90,3 +94,20 @@ class Result {
     ::fhirlake::Status fhirlake_status_ = (expr); \
     if (!fhirlake_status_.ok()) return fhirlake_status_; \
   } while (0)
+
+// Evaluates `expr` (a Result<T>); when it is not OK returns its Status from the enclosing
+// function (which returns a Status or any Result<U>), otherwise moves the value into `lhs`.
+// `lhs` is a declaration (`auto manifest`, `const std::string body`) or an existing variable
+// (use `auto` for a type with a top-level comma). Expands to several statements, so it cannot be
+// the unbraced body of an if/else.
+//   FHIRLAKE_ASSIGN_OR_RETURN(auto table, Table::Open(store, path));
+#define FHIRLAKE_ASSIGN_OR_RETURN(lhs, expr) \
+  FHIRLAKE_ASSIGN_OR_RETURN_IMPL_(FHIRLAKE_STATUS_CONCAT_(fhirlake_result_, __COUNTER__), lhs, expr)
+
+#define FHIRLAKE_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
+  auto result = (expr);                                    \
+  if (!result.ok()) return result.status();                \
+  lhs = std::move(result).value()
+
+#define FHIRLAKE_STATUS_CONCAT_INNER_(a, b) a##b
+#define FHIRLAKE_STATUS_CONCAT_(a, b) FHIRLAKE_STATUS_CONCAT_INNER_(a, b)

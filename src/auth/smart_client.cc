@@ -28,6 +28,57 @@ std::string FormField(const std::string& name, const std::string& value) {
 
 }  // namespace
 
+Result<SmartConfiguration> ParseSmartConfiguration(std::string_view text) {
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return InvalidArgument("the SMART configuration is not a JSON object");
+  auto endpoint = doc.find("token_endpoint");
+  if (endpoint == doc.end() || !endpoint->is_string()) {
+    return InvalidArgument("the SMART configuration has no token_endpoint string");
+  }
+  SmartConfiguration c;
+  c.token_endpoint = endpoint->get<std::string>();
+  auto algs = doc.find("token_endpoint_auth_signing_alg_values_supported");
+  if (algs != doc.end() && algs->is_array()) {
+    for (const auto& a : *algs) {
+      if (a.is_string()) c.signing_algs.push_back(a.get<std::string>());
+    }
+  }
+  return c;
+}
+
+Result<std::string> TokenEndpointFromCapabilityStatement(std::string_view text) {
+  // Every level is checked for its type: a CapabilityStatement is outside input, and
+  // json::value() throws on a non-object.
+  auto string_member = [](const json& j, const char* name) -> std::string {
+    if (!j.is_object()) return "";
+    auto it = j.find(name);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  auto array_member = [](const json& j, const char* name) -> const json* {
+    if (!j.is_object()) return nullptr;
+    auto it = j.find(name);
+    return it != j.end() && it->is_array() ? &*it : nullptr;
+  };
+  json cs = json::parse(text, nullptr, false);
+  if (const json* rests = array_member(cs, "rest")) {
+    for (const auto& rest : *rests) {
+      const json* security = rest.is_object() && rest.contains("security") ? &rest["security"] : nullptr;
+      const json* extensions = security ? array_member(*security, "extension") : nullptr;
+      if (!extensions) continue;
+      for (const auto& ext : *extensions) {
+        if (string_member(ext, "url") != kOauthUris) continue;
+        const json* inner = array_member(ext, "extension");
+        if (!inner) continue;
+        for (const auto& uri : *inner) {
+          if (string_member(uri, "url") != "token") continue;
+          if (std::string endpoint = string_member(uri, "valueUri"); !endpoint.empty()) return endpoint;
+        }
+      }
+    }
+  }
+  return NotFound("the CapabilityStatement names no token endpoint");
+}
+
 Result<SmartConfiguration> DiscoverSmartConfiguration(const std::string& fhir_base, http::Client& client) {
   http::Request req;
   req.url = Base(fhir_base) + "/.well-known/smart-configuration";
@@ -35,36 +86,16 @@ Result<SmartConfiguration> DiscoverSmartConfiguration(const std::string& fhir_ba
   req.send_token = false;
   auto resp = client.Send(req);
   if (resp.ok() && resp->status == 200) {
-    json doc = json::parse(resp->body, nullptr, false);
-    if (!doc.is_discarded() && doc.is_object() && doc.contains("token_endpoint") && doc["token_endpoint"].is_string()) {
-      SmartConfiguration c;
-      c.token_endpoint = doc["token_endpoint"].get<std::string>();
-      if (doc.contains("token_endpoint_auth_signing_alg_values_supported") &&
-          doc["token_endpoint_auth_signing_alg_values_supported"].is_array()) {
-        for (const auto& a : doc["token_endpoint_auth_signing_alg_values_supported"]) {
-          if (a.is_string()) c.signing_algs.push_back(a.get<std::string>());
-        }
-      }
-      return c;
-    }
+    if (auto config = ParseSmartConfiguration(resp->body); config.ok()) return config;
   }
   req.url = Base(fhir_base) + "/metadata";
   req.headers = http::Headers();
   req.headers.Add("Accept", "application/fhir+json");
   auto meta = client.Send(req);
   if (!meta.ok()) return meta.status().WithContext("SMART discovery");
-  json cs = json::parse(meta->body, nullptr, false);
-  if (meta->status == 200 && !cs.is_discarded() && cs.is_object()) {
-    for (const auto& rest : cs.value("rest", json::array())) {
-      const json& security = rest.contains("security") ? rest["security"] : json::object();
-      for (const auto& ext : security.value("extension", json::array())) {
-        if (ext.value("url", "") != kOauthUris) continue;
-        for (const auto& inner : ext.value("extension", json::array())) {
-          if (inner.value("url", "") == "token" && inner.contains("valueUri") && inner["valueUri"].is_string()) {
-            return SmartConfiguration{inner["valueUri"].get<std::string>(), {}};
-          }
-        }
-      }
+  if (meta->status == 200) {
+    if (auto endpoint = TokenEndpointFromCapabilityStatement(meta->body); endpoint.ok()) {
+      return SmartConfiguration{std::move(endpoint).value(), {}};
     }
   }
   return NotFound("cannot find the token endpoint of " + http::RedactUrl(fhir_base) +
@@ -91,16 +122,15 @@ Result<std::string> SmartTokenSource::Token(bool force_refresh) {
 Result<std::string> SmartTokenSource::Fetch() {
   http::Client client(http_options_);
   if (credentials_.token_url.empty()) {
-    auto config = DiscoverSmartConfiguration(fhir_base_, client);
-    if (!config.ok()) return config.status();
-    if (credentials_.key && !config->signing_algs.empty() &&
-        std::find(config->signing_algs.begin(), config->signing_algs.end(), AlgorithmName(credentials_.key->alg)) ==
-            config->signing_algs.end()) {
+    FHIRLAKE_ASSIGN_OR_RETURN(const SmartConfiguration config, DiscoverSmartConfiguration(fhir_base_, client));
+    if (credentials_.key && !config.signing_algs.empty() &&
+        std::find(config.signing_algs.begin(), config.signing_algs.end(), AlgorithmName(credentials_.key->alg)) ==
+            config.signing_algs.end()) {
       return Status(StatusCode::kUnauthenticated,
                     std::string("the authorization server does not accept ") + AlgorithmName(credentials_.key->alg) +
                         " client assertions; use a key of a supported type");
     }
-    auto resolved = http::ResolveUrl(fhir_base_, config->token_endpoint);
+    auto resolved = http::ResolveUrl(fhir_base_, config.token_endpoint);
     if (!resolved.ok()) return resolved.status().WithContext("token_endpoint");
     credentials_.token_url = resolved.value();
   }
@@ -115,9 +145,8 @@ Result<std::string> SmartTokenSource::Fetch() {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     json claims = {{"iss", credentials_.client_id}, {"sub", credentials_.client_id}, {"aud", credentials_.token_url},
                    {"exp", now + 240}, {"iat", now}, {"jti", Base64UrlEncode(RandomBytes(18))}};
-    auto assertion = SignJwt(*credentials_.key, claims.dump());
-    if (!assertion.ok()) return assertion.status();
-    body += "&" + FormField("client_assertion_type", kAssertionType) + "&" + FormField("client_assertion", *assertion);
+    FHIRLAKE_ASSIGN_OR_RETURN(const std::string assertion, SignJwt(*credentials_.key, claims.dump()));
+    body += "&" + FormField("client_assertion_type", kAssertionType) + "&" + FormField("client_assertion", assertion);
   } else if (credentials_.secret_method == SecretMethod::kPost) {
     body += "&" + FormField("client_id", credentials_.client_id) + "&" + FormField("client_secret", credentials_.client_secret);
   } else {

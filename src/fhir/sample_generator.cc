@@ -98,6 +98,7 @@ class TypeWriter {
       : dir_(std::move(dir)), type_(std::move(type)), per_file_(per_file), summary_(summary) {
     buf_.reserve(kFlushAt + (64u << 10));
   }
+  // Reached with the file open only on a path that already failed; that error is the one reported.
   ~TypeWriter() { (void)Close(); }
 
   fmt::memory_buffer& Begin() { return line_; }

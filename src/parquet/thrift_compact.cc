@@ -216,6 +216,13 @@ Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out
   return Corrupt("unknown field type " + std::to_string(static_cast<int>(type)));
 }
 
+ThriftValue::ThriftValue() = default;
+ThriftValue::~ThriftValue() = default;
+ThriftValue::ThriftValue(const ThriftValue&) = default;
+ThriftValue::ThriftValue(ThriftValue&&) noexcept = default;
+ThriftValue& ThriftValue::operator=(const ThriftValue&) = default;
+ThriftValue& ThriftValue::operator=(ThriftValue&&) noexcept = default;
+
 const ThriftValue* ThriftValue::Field(int16_t id) const {
   for (const auto& [fid, v] : fields) {
     if (fid == id) return &v;

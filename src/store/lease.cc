@@ -72,6 +72,7 @@ Result<std::unique_ptr<Lease>> Lease::Acquire(ObjectStore& store, std::string na
 }
 
 Lease::~Lease() {
+  // Best effort: a lease not released here expires after its TTL.
   if (held_) (void)Release();
 }
 

@@ -162,21 +162,9 @@ class S3Store : public ObjectStore {
     auto response = Send(call);
     if (!response.ok()) return response.status();
     if (response->status != 200) return ErrorFor("list", FullKey(prefix), *response);
-    ListPage page;
     const std::string root_prefix = root_.key.empty() ? "" : JoinKey(root_.key, "");
-    for (std::string_view contents : XmlElements(response->body, "Contents")) {
-      auto key = XmlText(contents, "Key");
-      auto size = XmlText(contents, "Size");
-      if (!key) continue;
-      if (key->compare(0, root_prefix.size(), root_prefix) != 0) continue;
-      page.objects.push_back({key->substr(root_prefix.size()), size ? std::stoull(*size) : 0});
-    }
-    if (XmlText(response->body, "IsTruncated").value_or("false") == "true") {
-      page.next_token = XmlText(response->body, "NextContinuationToken").value_or("");
-      if (page.next_token.empty()) {
-        return ServerError("S3 listing of " + Url(FullKey(prefix)) + " is truncated but has no continuation token");
-      }
-    }
+    auto page = ParseListObjectsV2(response->body, root_prefix);
+    if (!page.ok()) return page.status().WithContext("S3 listing of " + Url(FullKey(prefix)));
     return page;
   }
 
@@ -334,8 +322,7 @@ class S3Store : public ObjectStore {
   }
 
   Status ErrorFor(const std::string& action, const std::string& key, const http::Response& response) const {
-    std::string code = XmlText(response.body, "Code").value_or("");
-    std::string message = XmlText(response.body, "Message").value_or("");
+    auto [code, message] = ParseErrorBody(response.body);
     const std::string what = Url(key);
     const std::string detail = code.empty() ? "HTTP " + std::to_string(response.status)
                                             : code + (message.empty() ? "" : ": " + message);

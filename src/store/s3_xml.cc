@@ -1,5 +1,6 @@
 #include "src/store/s3_xml.h"
 
+#include <charconv>
 #include <cstdlib>
 
 namespace fhirlake::store {
@@ -57,6 +58,31 @@ std::optional<std::string> XmlText(std::string_view doc, std::string_view tag) {
   auto elements = XmlElements(doc, tag);
   if (elements.empty()) return std::nullopt;
   return XmlDecode(elements.front());
+}
+
+Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view root_prefix) {
+  ListPage page;
+  for (std::string_view contents : XmlElements(body, "Contents")) {
+    auto key = XmlText(contents, "Key");
+    if (!key || key->compare(0, root_prefix.size(), root_prefix) != 0) continue;
+    uint64_t size = 0;
+    if (auto text = XmlText(contents, "Size")) {
+      auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), size);
+      if (ec != std::errc() || end != text->data() + text->size()) {
+        return ServerError("the Size of " + *key + " is not a number: '" + text->substr(0, 40) + "'");
+      }
+    }
+    page.objects.push_back({key->substr(root_prefix.size()), size});
+  }
+  if (XmlText(body, "IsTruncated").value_or("false") == "true") {
+    page.next_token = XmlText(body, "NextContinuationToken").value_or("");
+    if (page.next_token.empty()) return ServerError("the listing is truncated but has no continuation token");
+  }
+  return page;
+}
+
+S3ErrorBody ParseErrorBody(std::string_view body) {
+  return {XmlText(body, "Code").value_or(""), XmlText(body, "Message").value_or("")};
 }
 
 std::string XmlDecode(std::string_view text) {

@@ -66,6 +66,52 @@ TEST(S3Xml, ReadsElementsAndDecodesEntities) {
   EXPECT_EQ(XmlText(doc, "Missing"), std::nullopt);
 }
 
+TEST(S3Xml, ListingKeepsKeysUnderTheRootRelativeToIt) {
+  std::string doc = R"(<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>n&amp;1</NextContinuationToken>)"
+                    R"(<Contents><Key>root/a.json</Key><Size>12</Size></Contents>)"
+                    R"(<Contents><Key>other/b.json</Key><Size>3</Size></Contents>)"
+                    R"(<Contents><Key>root/c&amp;d</Key></Contents></ListBucketResult>)";
+  auto page = ParseListObjectsV2(doc, "root/");
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "a.json");
+  EXPECT_EQ(page->objects[0].size, 12u);
+  EXPECT_EQ(page->objects[1].key, "c&d");
+  EXPECT_EQ(page->objects[1].size, 0u);
+  EXPECT_EQ(page->next_token, "n&1");
+}
+
+// A Size that is not a number used to reach std::stoull, which threw out of S3Store::List.
+TEST(S3Xml, ListingWithANonNumericSizeIsAServerError) {
+  for (const char* size : {"", "x", "12x", "-1", "99999999999999999999999"}) {
+    std::string doc = std::string("<ListBucketResult><Contents><Key>k</Key><Size>") + size +
+                      "</Size></Contents></ListBucketResult>";
+    auto page = ParseListObjectsV2(doc, "");
+    ASSERT_FALSE(page.ok()) << size;
+    EXPECT_EQ(page.status().code(), StatusCode::kServer);
+    EXPECT_NE(page.status().message().find("Size of k"), std::string::npos) << page.status().message();
+  }
+}
+
+TEST(S3Xml, TruncatedListingWithoutATokenIsAServerError) {
+  auto page = ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "");
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), StatusCode::kServer);
+  auto last = ParseListObjectsV2("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>", "");
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(last->objects.empty());
+  EXPECT_EQ(last->next_token, "");
+}
+
+TEST(S3Xml, ErrorBodyGivesCodeAndDecodedMessage) {
+  auto error = ParseErrorBody("<Error><Code>AccessDenied</Code><Message>no &quot;x&quot;</Message></Error>");
+  EXPECT_EQ(error.code, "AccessDenied");
+  EXPECT_EQ(error.message, "no \"x\"");
+  auto none = ParseErrorBody("<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>");
+  EXPECT_EQ(none.code, "");
+  EXPECT_EQ(none.message, "");
+}
+
 TEST(S3Location, ParsesBucketAndKey) {
   auto location = S3Location::Parse("s3://my-bucket/staging/run1/");
   ASSERT_TRUE(location.ok());

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fhirlake/auth/keys.h"
@@ -32,6 +33,15 @@ struct SmartConfiguration {
   std::string token_endpoint;
   std::vector<std::string> signing_algs;  // token_endpoint_auth_signing_alg_values_supported
 };
+
+// A .well-known/smart-configuration document (SMART App Launch §2.1). kInvalidArgument when it
+// is not a JSON object with a string token_endpoint; non-string signing algorithms are skipped.
+Result<SmartConfiguration> ParseSmartConfiguration(std::string_view json);
+
+// The token endpoint a CapabilityStatement names in rest[].security.extension (the oauth-uris
+// extension's "token" valueUri). kNotFound when it names none; parts of the wrong JSON type are
+// skipped, not errors.
+Result<std::string> TokenEndpointFromCapabilityStatement(std::string_view json);
 
 // Reads [base]/.well-known/smart-configuration, falling back to the CapabilityStatement's
 // oauth-uris extension ([base]/metadata).

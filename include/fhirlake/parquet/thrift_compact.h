@@ -64,6 +64,16 @@ struct ThriftValue {
   std::vector<ThriftValue> items;
   std::vector<std::pair<int16_t, ThriftValue>> fields;
 
+  // Defined (as defaults) in thrift_compact.cc, where ThriftValue is complete: defining them
+  // here would instantiate std::vector<std::pair<int16_t, ThriftValue>> with an incomplete
+  // element type, which libstdc++ 12 with clang rejects.
+  ThriftValue();
+  ~ThriftValue();
+  ThriftValue(const ThriftValue&);
+  ThriftValue(ThriftValue&&) noexcept;
+  ThriftValue& operator=(const ThriftValue&);
+  ThriftValue& operator=(ThriftValue&&) noexcept;
+
   const ThriftValue* Field(int16_t id) const;
   int64_t Int(int16_t id, int64_t fallback = 0) const;
   std::string_view Binary(int16_t id) const;

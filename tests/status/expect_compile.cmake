@@ -1,0 +1,22 @@
+# Runs the C++ compiler on SOURCE with FLAGS (space-separated) and, when DEFINE is set, -D<DEFINE>.
+# EXPECT=error: the compile must fail with the nodiscard diagnostic reported as an error;
+# EXPECT=ok: it must succeed.
+separate_arguments(flags UNIX_COMMAND "${FLAGS}")
+set(command ${CXX} ${flags} -fsyntax-only -I${INCLUDE} ${SOURCE})
+if(DEFINE)
+  list(APPEND command -D${DEFINE})
+endif()
+execute_process(COMMAND ${command} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(EXPECT STREQUAL "ok")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "expected ${SOURCE} to compile, it did not:\n${out}${err}")
+  endif()
+else()
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "expected a compile error for the discarded value (${DEFINE}), it compiled:\n${out}${err}")
+  endif()
+  if(NOT err MATCHES "error: ignoring return[^\n]*nodiscard")
+    message(FATAL_ERROR "the compile failed, but not with the nodiscard error:\n${out}${err}")
+  endif()
+endif()
+message(STATUS "${EXPECT} as expected: ${command}")
