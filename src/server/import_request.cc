@@ -92,6 +92,10 @@ Result<ImportRequest> ParseImportPnp(std::string_view body) {
   if (auto v = p->First("_since")) e.since = *v;
   if (auto v = p->First("_until")) e.until = *v;
   if (auto v = p->First("_outputFormat")) e.output_format = *v;
+  // The job record is read back through FromParametersJson: what that refuses (an invalid
+  // `_since`, say) is refused here, before the request is accepted, not when the job resumes.
+  auto checked = bulk::ExportParameters::FromParametersJson(e.level, e.group_id, e.ToParametersJson());
+  if (!checked.ok()) return InvalidArgument(checked.status().message());
   return r;
 }
 

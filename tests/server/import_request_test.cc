@@ -36,5 +36,29 @@ TEST(ImportRequest, SourcesWithDifferentModesAreRefused) {
   EXPECT_NE(r.status().message().find("same 'mode'"), std::string::npos) << r.status().message();
 }
 
+// Found by import_request_fuzz: a `_since` that is not a FHIR instant was accepted (202), and
+// the job record holding it could then not be read back.
+TEST(ImportRequest, APingAndPullWithAnInvalidSinceIsRefusedAndWhatIsAcceptedReadsBack) {
+  auto body = [](const std::string& since) {
+    return json{{"resourceType", "Parameters"},
+                {"parameter",
+                 {{{"name", "exportUrl"}, {"valueUrl", "http://127.0.0.1:18081/fhir/$export?_type=Patient"}},
+                  {{"name", "exportType"}, {"valueCode", "dynamic"}},
+                  {{"name", "_since"}, {"valueInstant", since}},
+                  {{"name", "_type"}, {"valueString", "Patient,Observation"}}}}}
+        .dump();
+  };
+  auto bad = ParseImportPnp(body("2p24-01-01T00:00:00Z"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("_since"), std::string::npos) << bad.status().message();
+
+  auto good = ParseImportPnp(body("2024-01-01T00:00:00Z"));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  auto back = ImportRequestFromJson(ImportRequestToJson(*good));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->parameters.since, good->parameters.since);
+  EXPECT_EQ(back->parameters.types, good->parameters.types);
+}
+
 }  // namespace
 }  // namespace fhirlake::server
