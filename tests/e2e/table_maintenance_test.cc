@@ -131,11 +131,15 @@ TEST_F(TableMaintenanceTest, WhatMaintenanceDidIsOnTheTerminalAndInTheLog) {
   ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
   EXPECT_EQ(quiet.err.find("maintenance"), std::string::npos) << "--quiet prints no successful maintenance";
   json s = json::parse(quiet.out);
-  ASSERT_EQ(s["maintenance"].size(), 2u) << s.dump();
+  // The two tables, then the tombstone table that records the source's deletions.
+  ASSERT_EQ(s["maintenance"].size(), 3u) << s.dump();
+  EXPECT_EQ(s["maintenance"][2]["table"], "_fhirlake/tombstones") << s.dump();
+  EXPECT_FALSE(s["maintenance"][2].contains("error")) << s.dump();
   auto events = LogEvents(s, "maintenance");
-  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events.size(), 3u);
   for (const auto& e : events) {
     const json& d = e["eventDetail"];
+    if (d["table"] == "_fhirlake/tombstones") continue;
     EXPECT_TRUE(d["table"] == "Patient" || d["table"] == "Observation") << d.dump();
     EXPECT_EQ(d["checkpoint"], true) << d.dump();
     EXPECT_GE(d["filesDeleted"].get<int>(), 1) << d.dump();
