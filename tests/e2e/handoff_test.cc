@@ -323,7 +323,8 @@ TEST_F(HandoffTest, ABadStagingCredentialGivesAClearError) {
 // its arguments stands in for the AWS CLI).
 TEST_F(HandoffTest, TheTaskEntryPointHandsTheResultOrTheErrorNameBackWithTheTaskToken) {
   TempDir dir;
-  const fs::path script = fs::path(FhirlakeBinary()).parent_path().parent_path() / "scripts" / "handoff-task";
+  // The source tree's script (tests/data/../../scripts), whichever build directory runs the test.
+  const fs::path script = fs::path(FHIRLAKE_TEST_DATA_DIR).parent_path().parent_path() / "scripts" / "handoff-task";
   ASSERT_TRUE(fs::exists(script)) << script;
   fs::create_directories(dir.path() / "bin");
   const fs::path aws = dir.path() / "bin" / "aws";
