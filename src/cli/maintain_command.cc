@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/load/tombstones.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/maintenance.h"
 #include "src/cli/commands.h"
 #include "src/cli/maintenance_options.h"
@@ -60,7 +61,7 @@ int Run(const MaintainArgs& a) {
   int failures = 0;
   json out = json::array();
   for (const auto& root : tables) {
-    const std::string name = root == tombstones ? "_fhirlake/tombstones" : root.filename().string();
+    const std::string name = root == tombstones ? store::WarehouseLayout::kTombstones : root.filename().string();
     const sync::TableMaintenance m = sync::MaintainTable(a.warehouse, name, policy);
     if (!m.status.ok()) {
       std::fprintf(stderr, "fhirlake maintain: %s: %s\n", name.c_str(), m.status.message().c_str());

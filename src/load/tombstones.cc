@@ -3,13 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -35,10 +35,6 @@ const parquet::Schema& TombstoneSchema() {
     return parquet::Schema(std::move(columns));
   }();
   return schema;
-}
-
-int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The txn appId under which the tombstone table records how far it holds a data table's
@@ -82,24 +78,28 @@ Status ReadTombstoneFile(const fs::path& path, const std::string& type, std::vec
   return Status::Ok();
 }
 
+// A data commit's reference to its tombstone file, or nullptr when it names none.
+const json* TombstoneReference(const json& info) {
+  if (!info.is_object() || !info.contains("tombstones")) return nullptr;
+  const json& ref = info["tombstones"];
+  return ref.is_object() && ref.contains("file") && ref["file"].is_string() ? &ref : nullptr;
+}
+
 // The data commits from `from_version` on that name a tombstone file, as (version, reference).
 Result<std::vector<std::pair<int64_t, json>>> NamedTombstoneFiles(const delta::Table& data, int64_t from_version) {
   auto infos = data.CommitInfos(from_version);
   if (!infos.ok()) return infos.status();
   std::vector<std::pair<int64_t, json>> out;
   for (const auto& [version, text] : *infos) {
-    json info = json::parse(text, nullptr, false);
-    if (!info.is_object() || !info.contains("tombstones")) continue;
-    const json& ref = info["tombstones"];
-    if (!ref.is_object() || !ref.contains("file") || !ref["file"].is_string()) continue;
-    out.emplace_back(version, ref);
+    const json info = json::parse(text, nullptr, false);
+    if (const json* ref = TombstoneReference(info)) out.emplace_back(version, *ref);
   }
   return out;
 }
 
 }  // namespace
 
-fs::path TombstoneTableRoot(const fs::path& warehouse) { return warehouse / "_fhirlake" / "tombstones"; }
+fs::path TombstoneTableRoot(const fs::path& warehouse) { return warehouse / store::WarehouseLayout::kTombstones; }
 
 std::string PendingTombstones::CommitInfoJson() const {
   return json{{"count", count}, {"file", file}, {"size", size}, {"stats", stats_json}}.dump();
@@ -162,7 +162,7 @@ Status CommitPendingTombstones(const fs::path& warehouse, const std::string& typ
       delta::AddFile add;
       add.path = file;
       add.size = ref.value("size", int64_t{0});
-      add.modification_time = NowMillis();
+      add.modification_time = fhir::NowMicros() / 1000;
       add.num_records = ref.value("count", int64_t{0});
       add.stats_json = ref.value("stats", std::string());
       commit.adds.push_back(std::move(add));
@@ -187,12 +187,31 @@ Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std:
   const delta::Table data(warehouse / type);
   auto data_snap = data.Load();
   if (!data_snap.ok()) return data_snap.status();
+  const delta::Table tombstones(TombstoneTableRoot(warehouse));
+  auto snap = tombstones.Load();
+  if (!snap.ok()) return snap.status();
+  // How far the tombstone table holds this data table's deletions; the files of later data
+  // commits are read where they lie.
+  int64_t recorded = -1;
+  if (data_snap->version >= 0) {
+    auto app_id = AppIdOf(*data_snap, type);
+    auto held = app_id.ok() ? snap->app_versions.find(*app_id) : snap->app_versions.end();
+    if (held != snap->app_versions.end()) recorded = held->second;
+  }
   std::vector<Tombstone> all;
-  // Older commits: the ids in commitInfo.deletedIds.
+  for (const auto& add : snap->files) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(tombstones.root() / add.path, type, all));
+  // One pass over the data log: files named by commits the table does not hold yet, and the
+  // ids of older commits (commitInfo.deletedIds).
   auto infos = data.CommitInfos();
   if (!infos.ok()) return infos.status();
   for (const auto& [version, text] : *infos) {
     json info = json::parse(text, nullptr, false);
+    if (const json* ref = TombstoneReference(info); ref && version > recorded) {
+      const fs::path file = tombstones.root() / (*ref)["file"].get<std::string>();
+      std::error_code ec;
+      if (fs::exists(file, ec)) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(file, type, all));
+      continue;
+    }
     if (!info.is_object() || !info.contains("deletedIds") || !info["deletedIds"].is_array()) continue;
     std::string when = info.value("transactionTime", "");
     const int64_t commit_micros = info.value("timestamp", int64_t{0}) * 1000;
@@ -200,22 +219,6 @@ Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std:
     const int64_t at = fhir::ParseFhirTime(when).value_or(commit_micros);
     for (const auto& id : info["deletedIds"]) {
       if (id.is_string()) all.push_back({id.get<std::string>(), when, at, version});
-    }
-  }
-  // The tombstone table, and the files data commits name that it does not hold yet.
-  const delta::Table tombstones(TombstoneTableRoot(warehouse));
-  auto snap = tombstones.Load();
-  if (!snap.ok()) return snap.status();
-  for (const auto& add : snap->files) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(tombstones.root() / add.path, type, all));
-  if (data_snap->version >= 0 && !data_snap->table_id.empty()) {
-    auto held = snap->app_versions.find(type + ":" + data_snap->table_id);
-    const int64_t recorded = held == snap->app_versions.end() ? -1 : held->second;
-    auto named = NamedTombstoneFiles(data, recorded + 1);
-    if (!named.ok()) return named.status();
-    for (const auto& [version, ref] : *named) {
-      const fs::path file = tombstones.root() / ref["file"].get<std::string>();
-      std::error_code ec;
-      if (fs::exists(file, ec)) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(file, type, all));
     }
   }
   std::stable_sort(all.begin(), all.end(),

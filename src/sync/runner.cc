@@ -438,7 +438,7 @@ class SyncRun {
     std::error_code ec;
     if (!summary_.tables.empty() && !Stopping() &&
         std::filesystem::is_directory(load::TombstoneTableRoot(o_.warehouse) / "_delta_log", ec)) {
-      TableMaintenance done = MaintainTable(o_.warehouse, "_fhirlake/tombstones", policy);
+      TableMaintenance done = MaintainTable(o_.warehouse, store::WarehouseLayout::kTombstones, policy);
       log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
       summary_.maintenance.push_back(std::move(done));
     }

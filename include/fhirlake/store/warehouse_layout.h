@@ -10,6 +10,7 @@
 //   _fhirlake/inflight/<key>/   a sync's export in flight (local warehouses)
 //   _fhirlake/imports/          the server's import job records
 //   _fhirlake/locks/            leases for "one run at a time" on object stores
+//   _fhirlake/tombstones/       the merges' deletions, a Delta table (load/tombstones.h)
 //   _exports/<transactionTime>/ archived exports
 //
 // Keys are '/'-separated and relative to the root (what store::ObjectStore takes); Path() and
@@ -32,6 +33,7 @@ class WarehouseLayout {
   static constexpr char kInflight[] = "_fhirlake/inflight";
   static constexpr char kImports[] = "_fhirlake/imports";
   static constexpr char kLocks[] = "_fhirlake/locks";
+  static constexpr char kTombstones[] = "_fhirlake/tombstones";
   static constexpr char kArchive[] = "_exports";
 
   // `location`: a directory path, or s3://bucket[/prefix] (a trailing '/' is dropped).

@@ -33,7 +33,7 @@ struct TableMaintenance {
   delta::MaintenanceReport report;
 };
 
-// Maintains WAREHOUSE/<type>; `type` "_fhirlake/tombstones" is the warehouse's tombstone table
+// Maintains WAREHOUSE/<type>; `type` store::WarehouseLayout::kTombstones is the warehouse's tombstone table
 // (load/tombstones.h). A table without a log is left alone (ok, nothing done).
 // REQUIRES: policy.enabled (callers skip maintenance when it is off).
 TableMaintenance MaintainTable(const std::filesystem::path& warehouse, const std::string& type,
