@@ -25,10 +25,12 @@ std::optional<int64_t> StatsLastUpdated(const delta::AddFile& file, const char* 
   return fhir::ParseFhirTime(lu->get<std::string>());
 }
 
-// Small row groups for small files: a file ends at the first row group past its target, so a
-// row group as large as the big files' would make every recent file as large as that.
+// Row groups for small files: a file ends at the first row group past its target, so a row
+// group much larger than the file would make every recent file as large as the row group. The
+// limit is on encoded bytes before compression (about 4-10x the bytes written for FHIR data);
+// smaller row groups than this compress markedly worse.
 parquet::WriterOptions RecentWriterOptions(parquet::WriterOptions options, uint64_t recent_file_bytes) {
-  options.row_group_bytes = std::max<size_t>(1u << 20, std::min<size_t>(options.row_group_bytes, recent_file_bytes / 4));
+  options.row_group_bytes = std::max<size_t>(1u << 20, std::min<size_t>(options.row_group_bytes, recent_file_bytes * 4));
   return options;
 }
 

@@ -56,7 +56,7 @@ struct LoadOptions {
   // Recent rows go to smaller files (see recency_layout.h): of a first load or overwrite, the
   // newest `recent_fraction` by meta.lastUpdated; of a merge into a table with files of this
   // size or more, the rows newer than those. 0: no recent tier.
-  uint64_t recent_file_bytes = 32u << 20;
+  uint64_t recent_file_bytes = 8u << 20;
   double recent_fraction = 0.1;
   // With (appId, version): a table whose log already holds a txn of appId at version or later
   // is skipped (this load was committed there before), and each commit records the txn. This

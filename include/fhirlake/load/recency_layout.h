@@ -29,7 +29,7 @@ struct RecencyLayout {
   static constexpr int64_t kAllRecent = std::numeric_limits<int64_t>::min();
 
   uint64_t target_file_bytes = 256u << 20;  // files of older rows (0: one file)
-  uint64_t recent_file_bytes = 32u << 20;   // files of recent rows
+  uint64_t recent_file_bytes = 8u << 20;    // files of recent rows
   // Rows with meta.lastUpdated (µs since the epoch) at or after this are recent.
   // kNothingRecent: one tier, as without a layout; kAllRecent: every row is recent (rows
   // without meta.lastUpdated count as oldest).
@@ -39,7 +39,7 @@ struct RecencyLayout {
 // What a table write knows when it picks its layout.
 struct RecencyLayoutOptions {
   uint64_t target_file_bytes = 256u << 20;  // LoadOptions::target_file_bytes
-  uint64_t recent_file_bytes = 32u << 20;   // 0: no recent tier
+  uint64_t recent_file_bytes = 8u << 20;    // 0: no recent tier
   double recent_fraction = 0.1;             // a full write's newest rows that go to small files
 };
 
