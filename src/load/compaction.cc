@@ -10,6 +10,8 @@
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/load/compaction_plan.h"
+#include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/store/names.h"
@@ -29,15 +31,7 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   if (snap->version < 0) return result;
-  std::vector<delta::AddFile> picked;
-  int small = 0;
-  for (const auto& f : snap->files) small += static_cast<uint64_t>(f.size) < policy.small_file_bytes;
-  for (const auto& f : snap->files) {
-    const int64_t deleted = f.deletion_vector ? f.deletion_vector->cardinality : 0;
-    const bool is_small = static_cast<uint64_t>(f.size) < policy.small_file_bytes && small >= 2;
-    const bool holey = f.num_records > 0 && static_cast<double>(deleted) > policy.deleted_fraction * f.num_records;
-    if (is_small || holey || (policy.purge_deletion_vectors && f.deletion_vector)) picked.push_back(f);
-  }
+  const std::vector<delta::AddFile> picked = PickFilesToCompact(snap->files, policy);
   // The way back from deletion vectors (Delta's DROP FEATURE does the same first steps): turn
   // delta.enableDeletionVectors off so later merges copy on write, and purge the vectors.
   const bool disable_dvs = policy.purge_deletion_vectors && snap->deletion_vectors_enabled();
@@ -63,7 +57,12 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   }
 
   const size_t json_leaf = schema.leaves().size() - 1;
-  std::vector<std::pair<std::string, int64_t>> written;  // name, rows
+  struct Written {
+    std::string name;
+    int64_t rows = 0;
+    std::string stats;  // add.stats, so merges and readers see the file's meta.lastUpdated range
+  };
+  std::vector<Written> written;
   std::unique_ptr<parquet::FileWriter> writer;
   std::unique_ptr<JsonShredder> shredder;
   std::string current;
@@ -73,14 +72,15 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
     writer.reset();  // an unclosed object writer publishes nothing
     // Best effort on a path that already failed: a file left behind is one no commit names,
     // which vacuum deletes after the retention.
-    for (const auto& [name, rows] : written) (void)files.Delete(table.Key(name));
+    for (const auto& w : written) (void)files.Delete(table.Key(w.name));
   };
   auto close = [&]() -> Status {
     shredder.reset();
     Status s = writer->Close();
+    std::string stats = s.ok() ? DeltaFileStats(schema, *writer) : "";
     writer.reset();
     if (!s.ok()) return s;
-    written.emplace_back(current, current_rows);
+    written.push_back({current, current_rows, std::move(stats)});
     current.clear();
     return Status::Ok();
   };
@@ -135,18 +135,18 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   commit.data_change = false;
   const int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const auto& [name, rows] : written) {
-    auto size = files.Size(table.Key(name));
+  for (const auto& w : written) {
+    auto size = files.Size(table.Key(w.name));
     if (!size.ok()) {
       discard();
       return size.status();
     }
     delta::AddFile add;
-    add.path = name;
+    add.path = w.name;
     add.size = static_cast<int64_t>(*size);
     add.modification_time = now;
-    add.num_records = rows;
-    add.stats_json = json{{"numRecords", rows}}.dump();
+    add.num_records = w.rows;
+    add.stats_json = snap->deletion_vectors_enabled() ? WithTightBounds(w.stats, true) : w.stats;
     commit.adds.push_back(std::move(add));
   }
   commit.removes = picked;

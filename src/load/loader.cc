@@ -25,6 +25,7 @@
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/load/recency_layout.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/parquet/file_reader.h"
@@ -334,7 +335,7 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
 }
 
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
-Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
+Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, LayoutFiles& out, uint64_t& rows) {
   std::string padded;
   auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
   return ForEachStoredJson(std::move(source), plan.AllGone(), [&](std::string_view line) {
@@ -366,8 +367,8 @@ struct TableLoad {
 // and its error log are removed when it is dropped without Keep().
 class LoadAttempt : public PreparedCommit {
  public:
-  explicit LoadAttempt(const TableLoad& load)
-      : out(load.table, *load.schema, load.o.writer, load.o.target_file_bytes),
+  LoadAttempt(const TableLoad& load, const RecencyLayout& layout)
+      : out(load.table, *load.schema, load.o.writer, layout),
         errors(load.table.store(), load.type),
         warehouse_(load.o.warehouse_store) {
     result.type = load.type;
@@ -385,7 +386,7 @@ class LoadAttempt : public PreparedCommit {
     out.Keep();
   }
 
-  DataFiles out;
+  LayoutFiles out;
   ErrorLog errors;
   std::string dv_key;  // the deletion-vector file written, a key of the warehouse's store
   TableResult result;
@@ -442,6 +443,28 @@ Status PlanTable(TableLoad& load, const delta::Snapshot& snapshot) {
     load.index = std::move(indexed.value());
   }
   return Status::Ok();
+}
+
+// Plan, part 3: which rows of the attempt go to small recent files (see recency_layout.h). A
+// merge into a table with big files keeps rows older than those files' newest in big files;
+// any other write splits its own rows by meta.lastUpdated.
+RecencyLayout PlanLayout(const TableLoad& load, const delta::Snapshot& snapshot) {
+  const RecencyLayoutOptions options{load.o.target_file_bytes, load.o.recent_file_bytes, load.o.recent_fraction};
+  if (load.o.mode != SaveMode::kOverwrite) {
+    if (auto merge = LayoutForMerge(snapshot.files, options)) return *merge;
+  }
+  std::vector<int64_t> times;
+  times.reserve(load.index.winners.size());
+  for (const auto& [key, in] : load.index.winners) {
+    if (in.last_updated != kNoTime) times.push_back(in.last_updated);
+  }
+  uint64_t input_bytes = 0;
+  for (const auto& file : load.files) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (!ec) input_bytes += size;
+  }
+  return LayoutForFullWrite(std::move(times), input_bytes, options);
 }
 
 // Write, part 1: the rows a merge drops. With deletion vectors, a touched file stays and gets
@@ -537,7 +560,7 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
 // One attempt against `snapshot`: plan the merge, write the data files, build the commit.
 Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const delta::Snapshot& snapshot) {
   const LoadOptions& o = load.o;
-  auto a = std::make_unique<LoadAttempt>(load);
+  auto a = std::make_unique<LoadAttempt>(load, PlanLayout(load, snapshot));
   IncomingIndex index = load.index;
   std::vector<FilePlan> plans;
   if (o.mode == SaveMode::kMerge) {

@@ -19,7 +19,8 @@ namespace fhirlake::load {
 
 struct CompactionPolicy {
   uint64_t target_file_bytes = 256u << 20;   // new files end at the first row group past this
-  uint64_t small_file_bytes = 32u << 20;     // files below this are rewritten (when there are 2+)
+  uint64_t small_file_bytes = 32u << 20;     // files below this are merged (see compaction_plan.h)
+  double size_ratio = 2;                     // a small file joins smaller ones up to this times their total
   double deleted_fraction = 0.1;             // files with more deleted rows than this are rewritten
   bool purge_deletion_vectors = false;       // rewrite every file that has a deletion vector
   TableSchemaOptions schema;                 // must give the table's schema string
