@@ -20,6 +20,9 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "fhirlake/status.h"
 
 namespace fhirlake::store {
 
@@ -65,5 +68,12 @@ class WarehouseLayout {
   std::string location_;
   bool s3_ = false;
 };
+
+class ObjectStore;
+
+// The names of the warehouse's tables in `store` (rooted at layout.location()): its top-level
+// names that are not fhirlake's own (`_...`) and hold a Delta log, sorted. Locally one directory
+// listing; on an object store, which has no directories, one listing of every key.
+Result<std::vector<std::string>> ListTableNames(const WarehouseLayout& layout, ObjectStore& store);
 
 }  // namespace fhirlake::store

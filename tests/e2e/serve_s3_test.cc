@@ -1,0 +1,191 @@
+// Views and the server over S3 warehouses, against the s3rver test server: `sync --views` and
+// `view run` with `--warehouse s3://…`, and `serve --warehouse s3://…` importing with
+// $import-pnp and exporting what it holds. What fhirlake wrote is read back independently: the
+// AWS SDK for JavaScript downloads the objects, DuckDB queries the downloaded tables.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "tests/e2e/sync_fixture.h"
+#include "tests/support/s3_server.h"
+#include "tests/support/scoped_env.h"
+
+namespace fhirlake::testing {
+namespace {
+
+const fs::path kViews = fs::path(FHIRLAKE_TEST_DATA_DIR) / "views";
+
+class ServeS3Test : public SyncTest {
+ protected:
+  void SetUp() override {
+    SyncTest::SetUp();
+    ASSERT_TRUE(s3_.ok()) << s3_.stderr_text();
+  }
+
+  std::string WarehouseUrl() const { return std::string("s3://") + S3Server::kBucket + "/wh"; }
+
+  // Downloads the whole warehouse with the AWS SDK into wh(), where the fixture's readers look.
+  void Download() {
+    fs::remove_all(wh());
+    ASSERT_EQ(s3_.Sdk({"sync", S3Server::kBucket, "wh/", wh().string()}), 0);
+  }
+
+  // Keys under `prefix` of the warehouse, as the AWS SDK lists them.
+  std::vector<std::string> Keys(const std::string& prefix) {
+    std::string out;
+    EXPECT_EQ(s3_.Sdk({"list", S3Server::kBucket, "wh/" + prefix}, &out), 0);
+    std::vector<std::string> keys;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) keys.push_back(json::parse(line)["key"].get<std::string>().substr(3));
+    }
+    return keys;
+  }
+
+  // "id|component_code|value" of a view row; the value as a double, printed the same way for
+  // both readers.
+  static std::string RowKey(const json& id, const json& component_code, const json& value) {
+    char number[64] = "null";
+    if (value.is_number()) std::snprintf(number, sizeof number, "%.9g", value.get<double>());
+    return id.dump() + "|" + component_code.dump() + "|" + number;
+  }
+  // The rows of the downloaded view table `name`, as DuckDB reads them, sorted.
+  std::vector<std::string> ViewTableRows(const std::string& name) {
+    json rows = DuckDb("SELECT id, component_code, CAST(value AS DOUBLE) AS value FROM v",
+                       {{"v", wh() / "_views" / name}});
+    std::vector<std::string> out;
+    EXPECT_TRUE(rows.is_array()) << rows.dump();
+    if (rows.is_array())
+      for (const auto& r : rows) out.push_back(RowKey(r["id"], r["component_code"], r["value"]));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // The rows `fhirlake view run --warehouse s3://…` prints, sorted.
+  std::vector<std::string> ViewRunRows() {
+    auto run = RunFhirlake({"view", "run", (kViews / "observation_values.json").string(), "--warehouse",
+                            WarehouseUrl(), "--format", "ndjson"},
+                           s3_.env());
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    std::vector<std::string> out;
+    std::istringstream lines(run.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      json r = json::parse(line);
+      out.push_back(RowKey(r["id"], r.value("component_code", json()), r.value("value", json())));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  S3Server s3_;
+};
+
+TEST_F(ServeS3Test, SyncWithViewsMaterialisesThemInTheBucket) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  const std::vector<std::string> args = {"sync", "--source", server.base_url(), "--warehouse", WarehouseUrl(),
+                                         "--work-dir", (dir_ / "work").string(), "--types", "Patient,Observation",
+                                         "--poll-interval", "50ms", "--quiet", "--views",
+                                         (kViews / "observation_values.json").string()};
+  auto first = RunFhirlake(args, s3_.env());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_FALSE(fs::exists(dir_ / "work" / "_views")) << "nothing of the view is written locally";
+  Download();
+  const auto expected = ViewRunRows();
+  EXPECT_GT(expected.size(), Source("Observation").size() / 2) << "view run over S3 read the table";
+  EXPECT_EQ(ViewTableRows("observation_values"), expected) << "the view table after the first sync";
+
+  // An incremental sync updates and deletes observations; the view table follows.
+  ChangeSource();
+  auto second = RunFhirlake(args, s3_.env());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  Download();
+  const auto after = ViewRunRows();
+  EXPECT_NE(after, expected);
+  EXPECT_EQ(ViewTableRows("observation_values"), after) << "the view table after the incremental sync";
+  bool deleted_gone = std::none_of(after.begin(), after.end(), [&](const std::string& row) {
+    return row.rfind(json(deleted_observation_).dump() + "|", 0) == 0;
+  });
+  EXPECT_TRUE(deleted_gone) << "the deleted observation has no rows";
+  std::vector<std::string> commits;
+  for (const auto& k : Keys("_views/observation_values/_delta_log/"))
+    if (k.ends_with(".json")) commits.push_back(k);
+  EXPECT_EQ(commits.size(), 2u) << "one view commit per sync";
+}
+
+// `serve --warehouse s3://…` pulls with $import-pnp from another instance into the bucket (job
+// records in the bucket, the export staged in --work-dir), then serves what it holds: $export
+// from it gives the source's rows, and so does $viewdefinition-run over it.
+TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  ScopedEnv env(s3_.env());
+  const fs::path work = dir_ / "work";
+  ServerProcess b(fs::path(), {"--warehouse", WarehouseUrl(), "--allow-source", a.base_url(), "--work-dir",
+                               work.string(), "--retry-after", "1"});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto import_pnp = [&](const std::string& since) {
+    json p = {{"resourceType", "Parameters"},
+              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", a.base_url()}},
+                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+    if (!since.empty()) p["parameter"].push_back({{"name", "_since"}, {"valueInstant", since}});
+    auto kick = Http("POST", b.base_url() + "/$import-pnp", p.dump(),
+                     {{"Content-Type", "application/fhir+json"}, {"Prefer", "respond-async"}});
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    const std::string location = kick.headers.Get("Content-Location").value_or("");
+    http::Response done;
+    EXPECT_TRUE(WaitFor([&] {
+      done = Http("GET", location);
+      return done.status != 202;
+    }, std::chrono::seconds(60)));
+    return done;
+  };
+  auto first = import_pnp("");
+  ASSERT_EQ(first.status, 200) << first.body << b.stderr_text();
+  Download();
+  ExpectWarehouseEqualsSource("$import-pnp into S3");
+  for (const auto& type : kTypes) {  // (DuckDB's BIGINT comes back as text)
+    EXPECT_EQ(DuckDb("SELECT count(*) AS n FROM t", {{"t", wh() / type}})[0]["n"],
+              std::to_string(Source(type).size()))
+        << type;
+  }
+  std::vector<std::string> records;
+  for (const auto& k : Keys("_fhirlake/imports/")) records.push_back(k);
+  ASSERT_EQ(records.size(), 1u) << "the job's record is in the bucket, and nothing else of the job";
+  EXPECT_TRUE(records[0].ends_with(".json"));
+  EXPECT_TRUE(fs::is_directory(work / "imports")) << "the export was staged in the work directory";
+  EXPECT_TRUE(fs::is_empty(work / "imports")) << "and removed once the job finished";
+
+  // A second pull with _since applies the updates and deletions to the S3 tables.
+  ChangeSource();
+  const json result = json::parse(first.body);
+  auto second = import_pnp(result["parameter"][0]["valueInstant"].get<std::string>());
+  ASSERT_EQ(second.status, 200) << second.body;
+  Download();
+  ExpectWarehouseEqualsSource("an incremental $import-pnp into S3");
+
+  // B serves its S3 warehouse as a Bulk Data source.
+  auto exported = RunFhirlake({"export", b.base_url(), (dir_ / "from-b").string(), "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  for (const auto& type : kTypes) {
+    std::map<std::string, std::string> got;
+    for (const auto& l : Lines(dir_ / "from-b" / (type + ".000.ndjson"))) got[json::parse(l)["id"]] = l;
+    EXPECT_TRUE(got == Source(type)) << type << " exported from B's S3 warehouse";
+  }
+  EXPECT_FALSE(fs::exists(fs::current_path() / "s3:")) << "nothing was written to a local path named after the URL";
+
+  // A restarted B finds the finished jobs' records in the bucket.
+  const std::string location = "http://127.0.0.1:" + std::to_string(b.port()) + "/metrics";
+  const std::string metrics = Http("GET", location).body;
+  EXPECT_NE(metrics.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics;
+  ServerProcess b2(fs::path(), {"--warehouse", WarehouseUrl(), "--allow-source", a.base_url(), "--work-dir",
+                                work.string()});
+  ASSERT_TRUE(b2.ok()) << b2.stderr_text();
+  const std::string metrics2 = Http("GET", "http://127.0.0.1:" + std::to_string(b2.port()) + "/metrics").body;
+  EXPECT_NE(metrics2.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics2;
+}
+
+}  // namespace
+}  // namespace fhirlake::testing
