@@ -4,10 +4,13 @@
 // AWS SDK for JavaScript downloads the objects, DuckDB queries the downloaded tables.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
 
+#include "fhirlake/http/url.h"
 #include "tests/e2e/sync_fixture.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/scoped_env.h"
@@ -185,6 +188,63 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   ASSERT_TRUE(b2.ok()) << b2.stderr_text();
   const std::string metrics2 = Http("GET", "http://127.0.0.1:" + std::to_string(b2.port()) + "/metrics").body;
   EXPECT_NE(metrics2.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics2;
+}
+
+// A sync killed with SIGKILL while a multipart upload is sending its parts (the Observation
+// file, several 8 MiB parts), then run again: the rerun completes with exact row counts, and
+// the interrupted upload left nothing behind that a reader sees as data.
+TEST_F(ServeS3Test, SigkillDuringAMultipartUploadThenARerunCompletes) {
+  ASSERT_TRUE(fhir::GenerateSample(src(), {2500, 7, 1'000'000}).ok());
+  ASSERT_GT(fs::file_size(src() / "Observation.000.ndjson"), 3u * (8u << 20)) << "large enough for several parts";
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  const std::vector<std::string> args = {FhirlakeBinary(), "sync", "--source", server.base_url(), "--warehouse",
+                                         WarehouseUrl(), "--work-dir", (dir_ / "work").string(), "--types",
+                                         "Patient,Observation", "--poll-interval", "50ms", "--quiet",
+                                         "--lease-ttl", "1s"};
+  auto part_two = [&] {
+    for (const auto& [method, url] : s3_.Requests())
+      if (method == "PUT" && url.find("partNumber=2") != std::string::npos) return url.substr(0, url.find('?'));
+    return std::string();
+  };
+  std::string interrupted;  // the key whose upload was under way
+  {
+    Child killed(args, s3_.env(), dir_ / "killed.out", dir_ / "killed.err");
+    ASSERT_TRUE(WaitFor([&] { return !(interrupted = part_two()).empty(); }, std::chrono::seconds(120)))
+        << ReadFile(dir_ / "killed.err");
+    ASSERT_EQ(::kill(killed.pid(), SIGKILL), 0);
+    EXPECT_EQ(killed.Wait(), 128 + SIGKILL);
+  }
+  std::vector<std::string> completed;  // multipart uploads completed before the kill
+  for (const auto& [method, url] : s3_.Requests())
+    if (method == "POST" && url.find("uploadId=") != std::string::npos) completed.push_back(url.substr(0, url.find('?')));
+  EXPECT_TRUE(std::find(completed.begin(), completed.end(), interrupted) == completed.end())
+      << "the kill came while " << interrupted << " was uploading its parts";
+
+  RunResult rerun;
+  ASSERT_TRUE(WaitFor([&] {
+    rerun = RunFhirlake(std::vector<std::string>(args.begin() + 1, args.end()), s3_.env());
+    return rerun.exit_code == 0;
+  }, std::chrono::seconds(180)))
+      << rerun.err;
+  Download();
+  for (const auto& type : kTypes) {
+    json counts = DuckDb("SELECT count(*) AS n, count(DISTINCT id) AS d FROM t", {{"t", wh() / type}});
+    ASSERT_TRUE(counts.is_array()) << counts.dump();
+    const std::string expected = std::to_string(Lines(src() / (type + ".000.ndjson")).size());
+    EXPECT_EQ(counts[0]["n"], expected) << type << ": every row once";
+    EXPECT_EQ(counts[0]["d"], expected) << type << ": no id twice";
+  }
+  EXPECT_TRUE(Table("Patient") == Source("Patient"));
+  // The interrupted object is absent, or whole (the rerun uploaded the same key again).
+  const std::string prefix = std::string("/") + S3Server::kBucket + "/wh/";
+  ASSERT_EQ(interrupted.rfind(prefix, 0), 0u) << interrupted;
+  const fs::path local = wh() / http::DecodeQueryComponent(interrupted.substr(prefix.size()));
+  if (fs::exists(local) && local.extension() == ".ndjson") {
+    EXPECT_EQ(Lines(local).size(), Lines(src() / local.filename()).size()) << local;
+  } else if (fs::exists(local)) {
+    EXPECT_GT(fs::file_size(local), 8u << 20) << local << " is a whole object, not a part";
+  }
 }
 
 }  // namespace
