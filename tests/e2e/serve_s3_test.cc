@@ -11,8 +11,7 @@
 #include <sstream>
 
 #include "fhirlake/http/url.h"
-#include "tests/e2e/sync_fixture.h"
-#include "tests/support/s3_server.h"
+#include "tests/e2e/s3_warehouse_fixture.h"
 #include "tests/support/scoped_env.h"
 
 namespace fhirlake::testing {
@@ -20,33 +19,8 @@ namespace {
 
 const fs::path kViews = fs::path(FHIRLAKE_TEST_DATA_DIR) / "views";
 
-class ServeS3Test : public SyncTest {
+class ServeS3Test : public S3WarehouseTest {
  protected:
-  void SetUp() override {
-    SyncTest::SetUp();
-    ASSERT_TRUE(s3_.ok()) << s3_.stderr_text();
-  }
-
-  std::string WarehouseUrl() const { return std::string("s3://") + S3Server::kBucket + "/wh"; }
-
-  // Downloads the whole warehouse with the AWS SDK into wh(), where the fixture's readers look.
-  void Download() {
-    fs::remove_all(wh());
-    ASSERT_EQ(s3_.Sdk({"sync", S3Server::kBucket, "wh/", wh().string()}), 0);
-  }
-
-  // Keys under `prefix` of the warehouse, as the AWS SDK lists them.
-  std::vector<std::string> Keys(const std::string& prefix) {
-    std::string out;
-    EXPECT_EQ(s3_.Sdk({"list", S3Server::kBucket, "wh/" + prefix}, &out), 0);
-    std::vector<std::string> keys;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty()) keys.push_back(json::parse(line)["key"].get<std::string>().substr(3));
-    }
-    return keys;
-  }
-
   // "id|component_code|value" of a view row; the value as a double, printed the same way for
   // both readers.
   static std::string RowKey(const json& id, const json& component_code, const json& value) {
@@ -81,8 +55,6 @@ class ServeS3Test : public SyncTest {
     std::sort(out.begin(), out.end());
     return out;
   }
-
-  S3Server s3_;
 };
 
 TEST_F(ServeS3Test, SyncWithViewsMaterialisesThemInTheBucket) {
@@ -112,10 +84,7 @@ TEST_F(ServeS3Test, SyncWithViewsMaterialisesThemInTheBucket) {
     return row.rfind(json(deleted_observation_).dump() + "|", 0) == 0;
   });
   EXPECT_TRUE(deleted_gone) << "the deleted observation has no rows";
-  std::vector<std::string> commits;
-  for (const auto& k : Keys("_views/observation_values/_delta_log/"))
-    if (k.ends_with(".json")) commits.push_back(k);
-  EXPECT_EQ(commits.size(), 2u) << "one view commit per sync";
+  EXPECT_EQ(Commits("_views/observation_values").size(), 2u) << "one view commit per sync";
 }
 
 // `serve --warehouse s3://…` pulls with $import-pnp from another instance into the bucket (job
@@ -129,23 +98,7 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   ServerProcess b(fs::path(), {"--warehouse", WarehouseUrl(), "--allow-source", a.base_url(), "--work-dir",
                                work.string(), "--retry-after", "1"});
   ASSERT_TRUE(b.ok()) << b.stderr_text();
-  auto import_pnp = [&](const std::string& since) {
-    json p = {{"resourceType", "Parameters"},
-              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", a.base_url()}},
-                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
-    if (!since.empty()) p["parameter"].push_back({{"name", "_since"}, {"valueInstant", since}});
-    auto kick = Http("POST", b.base_url() + "/$import-pnp", p.dump(),
-                     {{"Content-Type", "application/fhir+json"}, {"Prefer", "respond-async"}});
-    EXPECT_EQ(kick.status, 202) << kick.body;
-    const std::string location = kick.headers.Get("Content-Location").value_or("");
-    http::Response done;
-    EXPECT_TRUE(WaitFor([&] {
-      done = Http("GET", location);
-      return done.status != 202;
-    }, std::chrono::seconds(60)));
-    return done;
-  };
-  auto first = import_pnp("");
+  auto first = ImportPnp(b.base_url(), a.base_url());
   ASSERT_EQ(first.status, 200) << first.body << b.stderr_text();
   Download();
   ExpectWarehouseEqualsSource("$import-pnp into S3");
@@ -164,7 +117,7 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   // A second pull with _since applies the updates and deletions to the S3 tables.
   ChangeSource();
   const json result = json::parse(first.body);
-  auto second = import_pnp(result["parameter"][0]["valueInstant"].get<std::string>());
+  auto second = ImportPnp(b.base_url(), a.base_url(), result["parameter"][0]["valueInstant"].get<std::string>());
   ASSERT_EQ(second.status, 200) << second.body;
   Download();
   ExpectWarehouseEqualsSource("an incremental $import-pnp into S3");
