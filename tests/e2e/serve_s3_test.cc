@@ -87,16 +87,17 @@ TEST_F(ServeS3Test, SyncWithViewsMaterialisesThemInTheBucket) {
   EXPECT_EQ(Commits("_views/observation_values").size(), 2u) << "one view commit per sync";
 }
 
-// `serve --warehouse s3://…` pulls with $import-pnp from another instance into the bucket (job
-// records in the bucket, the export staged in --work-dir), then serves what it holds: $export
-// from it gives the source's rows, and so does $viewdefinition-run over it.
+// `serve --warehouse s3://… --views` pulls with $import-pnp from another instance into the bucket
+// (job records in the bucket, the export staged in --work-dir), refreshes the view table there
+// after each import, then serves what it holds: $export from it gives the source's rows.
 TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());
   ScopedEnv env(s3_.env());
   const fs::path work = dir_ / "work";
   ServerProcess b(fs::path(), {"--warehouse", WarehouseUrl(), "--allow-source", a.base_url(), "--work-dir",
-                               work.string(), "--retry-after", "1"});
+                               work.string(), "--retry-after", "1", "--views",
+                               (kViews / "observation_values.json").string()});
   ASSERT_TRUE(b.ok()) << b.stderr_text();
   auto first = ImportPnp(b.base_url(), a.base_url());
   ASSERT_EQ(first.status, 200) << first.body << b.stderr_text();
@@ -121,6 +122,8 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   ASSERT_EQ(second.status, 200) << second.body;
   Download();
   ExpectWarehouseEqualsSource("an incremental $import-pnp into S3");
+  EXPECT_EQ(ViewTableRows("observation_values"), ViewRunRows()) << "serve --views refreshed the view in the bucket";
+  EXPECT_EQ(Commits("_views/observation_values").size(), 2u) << "one view commit per import";
 
   // B serves its S3 warehouse as a Bulk Data source.
   auto exported = RunFhirlake({"export", b.base_url(), (dir_ / "from-b").string(), "--poll-interval", "50ms", "--quiet"});
