@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include "fhirlake/http/url.h"
@@ -144,6 +145,36 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
   ASSERT_TRUE(b2.ok()) << b2.stderr_text();
   const std::string metrics2 = Http("GET", "http://127.0.0.1:" + std::to_string(b2.port()) + "/metrics").body;
   EXPECT_NE(metrics2.find("fhirlake_import_jobs{state=\"completed\"} 2"), std::string::npos) << metrics2;
+}
+
+// A job's per-line problems are an object under _errors/ in the bucket, served at the URL its
+// result links.
+TEST_F(ServeS3Test, ErrorFilesOfAnImportIntoS3AreServedFromTheBucket) {
+  std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n";
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  ScopedEnv env(s3_.env());
+  ServerProcess b(fs::path(), {"--warehouse", WarehouseUrl(), "--allow-source", a.base_url(), "--work-dir",
+                               (dir_ / "work").string()});
+  ASSERT_TRUE(b.ok()) << b.stderr_text();
+  auto done = ImportPnp(b.base_url(), a.base_url());
+  ASSERT_EQ(done.status, 200) << done.body;
+  std::string url;
+  const json result = json::parse(done.body);
+  for (const auto& p : result["parameter"]) {
+    if (p["name"] != "error") continue;
+    for (const auto& part : p["part"])
+      if (part["name"] == "url") url = part["valueUrl"].get<std::string>();
+  }
+  ASSERT_FALSE(url.empty()) << done.body;
+  const std::string name = url.substr(url.rfind('/') + 1);
+  const auto keys = Keys("_errors/");
+  EXPECT_TRUE(std::find(keys.begin(), keys.end(), "_errors/" + name) != keys.end()) << name << " is in the bucket";
+  auto errors = Http("GET", url);
+  ASSERT_EQ(errors.status, 200) << errors.body;
+  json outcome = json::parse(errors.body.substr(0, errors.body.find('\n')), nullptr, false);
+  EXPECT_EQ(outcome.value("resourceType", ""), "OperationOutcome") << errors.body;
+  EXPECT_NE(errors.body.find("line 13"), std::string::npos) << "names the bad line: " << errors.body;
 }
 
 // A sync killed with SIGKILL while a multipart upload is sending its parts (the Observation
