@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/deletion_vector.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/json_shredder.h"
@@ -18,8 +19,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Result<CompactionResult> Compact(const fs::path& root, const std::string& type, const CompactionPolicy& policy) {
+  return Compact(delta::Table(root), type, policy);
+}
+
+Result<CompactionResult> Compact(const delta::Table& table, const std::string& type, const CompactionPolicy& policy) {
   CompactionResult result;
-  delta::Table table(root);
+  const fs::path& root = table.root();
+  store::ObjectStore& files = table.store();
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   if (snap->version < 0) return result;
@@ -63,11 +69,11 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   std::string current;
   int64_t current_rows = 0;
   auto discard = [&] {
-    std::error_code ec;
     shredder.reset();
-    writer.reset();
-    if (!current.empty()) fs::remove(root / current, ec);
-    for (const auto& [name, rows] : written) fs::remove(root / name, ec);
+    writer.reset();  // an unclosed object writer publishes nothing
+    // Best effort on a path that already failed: a file left behind is one no commit names,
+    // which vacuum deletes after the retention.
+    for (const auto& [name, rows] : written) (void)files.Delete(table.Key(name));
   };
   auto close = [&]() -> Status {
     shredder.reset();
@@ -82,7 +88,9 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   auto copy = [&](std::string_view line) -> Status {
     if (!writer) {
       current = "part-" + store::RandomHex(16) + ".parquet";
-      auto w = parquet::FileWriter::Open(root / current, schema, policy.writer);
+      auto sink = delta::OpenObjectSink(files, table.Key(current));
+      if (!sink.ok()) return sink.status();
+      auto w = parquet::FileWriter::Open(std::move(sink.value()), schema, policy.writer);
       if (!w.ok()) return w.status();
       writer = std::move(w.value());
       shredder = std::make_unique<JsonShredder>(schema, *writer, std::vector<std::string>{"_json"});
@@ -101,14 +109,14 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   for (const auto& f : picked) {
     std::vector<uint64_t> gone;
     if (f.deletion_vector) {
-      auto rows = delta::ReadDeletionVector(root, *f.deletion_vector);
+      auto rows = delta::ReadDeletionVector(files, table.key(), *f.deletion_vector);
       if (!rows.ok()) {
         discard();
         return rows.status();
       }
       gone = std::move(rows.value());
     }
-    Status s = ForEachStoredJson(root / f.path, gone, copy);
+    Status s = ForEachStoredJson(delta::OpenObjectSource(files, table.Key(f.path)), gone, copy);
     if (!s.ok()) {
       discard();
       return s.WithContext("compacting " + (root / f.path).string());
@@ -128,10 +136,14 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   const int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& [name, rows] : written) {
-    std::error_code ec;
+    auto size = files.Size(table.Key(name));
+    if (!size.ok()) {
+      discard();
+      return size.status();
+    }
     delta::AddFile add;
     add.path = name;
-    add.size = static_cast<int64_t>(fs::file_size(root / name, ec));
+    add.size = static_cast<int64_t>(*size);
     add.modification_time = now;
     add.num_records = rows;
     add.stats_json = json{{"numRecords", rows}}.dump();

@@ -289,7 +289,7 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
     if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
     FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
     if (add.deletion_vector) {
-      auto gone = delta::ReadDeletionVector(table.root(), *add.deletion_vector);
+      auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
       if (!gone.ok()) return gone.status().WithContext(add.path);
       plan.deleted = std::move(gone.value());
     }
@@ -369,14 +369,15 @@ class LoadAttempt : public PreparedCommit {
   explicit LoadAttempt(const TableLoad& load)
       : out(load.table, *load.schema, load.o.writer, load.o.target_file_bytes),
         errors(load.table.store(), load.type),
-        warehouse_(load.o.warehouse) {
+        warehouse_(load.o.warehouse_store) {
     result.type = load.type;
   }
   ~LoadAttempt() override {
     if (kept_) return;
-    std::error_code ec;
-    if (!dv_file.empty()) fs::remove(dv_file, ec);
-    if (tombstones) RemovePendingTombstones(warehouse_, *tombstones);
+    // Best effort on a path that already failed: a file left behind is one no commit names,
+    // which vacuum deletes after the retention.
+    if (!dv_key.empty()) (void)warehouse_->Delete(dv_key);
+    if (tombstones) RemovePendingTombstones(*warehouse_, *tombstones);
     errors.Discard();
   }
   void Keep() override {
@@ -386,7 +387,7 @@ class LoadAttempt : public PreparedCommit {
 
   DataFiles out;
   ErrorLog errors;
-  fs::path dv_file;
+  std::string dv_key;  // the deletion-vector file written, a key of the warehouse's store
   TableResult result;
   uint64_t kept_rows = 0, incoming_rows = 0;
   std::vector<std::string> deleted_ids;  // the ids this merge deletes
@@ -394,7 +395,7 @@ class LoadAttempt : public PreparedCommit {
   std::optional<PendingTombstones> tombstones;
 
  private:
-  fs::path warehouse_;
+  std::shared_ptr<store::ObjectStore> warehouse_;
   bool kept_ = false;
 };
 
@@ -463,9 +464,9 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
     a.commit.removes.push_back(*plan.file);
   }
   if (!dv_rows.empty()) {
-    auto dvs = delta::WriteDeletionVectors(load.root, dv_rows);
+    auto dvs = delta::WriteDeletionVectors(load.table.store(), load.table.key(), dv_rows);
     if (!dvs.ok()) return dvs.status();
-    a.dv_file = delta::DeletionVectorFile(load.root, (*dvs)[0]);
+    a.dv_key = load.table.Key(delta::DeletionVectorRelativePath((*dvs)[0]));
     for (size_t i = 0; i < dv_adds.size(); ++i) {
       dv_adds[i].deletion_vector = (*dvs)[i];
       dv_adds[i].modification_time = NowMillis();
@@ -529,11 +530,7 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
            {"numCopiedRows", a.kept_rows}, {"numTargetRowsInserted", r.inserted},
            {"numTargetRowsUpdated", r.updated}, {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
            {"source", fs::absolute(o.export_dir).string()}};
-  if (a.tombstones) {
-    info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
-  } else if (!a.deleted_ids.empty()) {
-    info["deletedIds"] = a.deleted_ids;
-  }
+  if (a.tombstones) info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
   commit.commit_info_extra_json = info.dump();
 }
 
@@ -546,20 +543,14 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
   if (o.mode == SaveMode::kMerge) {
     FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
   }
-  // Written ahead of the data commit, which names the file. The tombstone table lives in the
-  // local warehouse only so far; on s3:// the commit carries the ids (`deletedIds`), which
-  // unload reads as it reads older tables' commits.
-  if (!a->deleted_ids.empty() && !store::IsS3Location(o.warehouse.string())) {
+  // Written ahead of the data commit, which names the file (load/tombstones.h).
+  if (!a->deleted_ids.empty()) {
     auto pending = WriteTombstoneFile(
-        o.warehouse, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
+        o.warehouse_store, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
     if (!pending.ok()) return pending.status();
     a->tombstones = std::move(pending.value());
   }
   const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
-  if (use_dvs && store::IsS3Location(load.root.string())) {
-    return InvalidArgument(load.root.string() + ": deletion vectors are not supported on s3:// warehouses yet; "
-                           "load without --deletion-vectors (copy-on-write)");
-  }
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
   FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
   BuildCommit(load, snapshot, *a);
@@ -615,7 +606,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
                              LoadSummary& summary) {
   auto result = LoadTable(o, type, files, deleted, transaction_time, summary);
   if (!result.ok()) return result;
-  if (!store::IsS3Location(o.warehouse.string())) FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse, type));
+  FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse_store, type));
   return result;
 }
 

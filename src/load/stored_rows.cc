@@ -3,7 +3,6 @@
 #include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/parquet/file_reader.h"
-#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::load {
 
@@ -45,11 +44,7 @@ Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
                        const std::function<Status(std::string_view json)>& row, const std::function<bool()>& stop) {
   std::vector<uint64_t> gone;
   if (add.deletion_vector) {
-    if (store::IsS3Location(table.root().string()))
-      return InvalidArgument(table.root().string() + "/" + add.path +
-                             " has a deletion vector, which fhirlake reads only from table directories; compact "
-                             "the table to fold it into the data file");
-    auto rows = delta::ReadDeletionVector(table.root(), *add.deletion_vector);
+    auto rows = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
     if (!rows.ok()) return rows.status();
     gone = std::move(rows).value();
   }

@@ -17,8 +17,8 @@ using nlohmann::json;
 
 namespace {
 
-Status WriteTable(const delta::Table& table, const fs::path& warehouse, const std::string& type, const fs::path& out_dir,
-                  std::ofstream& deleted, std::optional<int64_t> deleted_since, const std::function<bool()>& stop) {
+Status WriteTable(const delta::Table& table, const std::shared_ptr<store::ObjectStore>& warehouse,
+                  const std::string& type, const fs::path& out_dir, std::ofstream& deleted, std::optional<int64_t> deleted_since, const std::function<bool()>& stop) {
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   std::ofstream out(out_dir / (type + ".000.ndjson"), std::ios::binary);
@@ -54,13 +54,13 @@ Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::str
   auto opened = store::OpenStore(layout.location());
   if (!opened.ok()) return opened.status();
   const std::shared_ptr<store::ObjectStore> store = std::move(opened).value();
-  auto names = store::ListTableNames(layout, *store);
+  auto names = store::ListWarehouseTables(layout, *store);
   if (!names.ok()) return names.status();
   for (const auto& name : *names) {
     if (!types.empty() && std::find(types.begin(), types.end(), name) == types.end()) continue;
     const delta::Table table = layout.is_s3() ? delta::Table(store, store::WarehouseLayout::Table(name))
                                               : delta::Table(layout.Path(store::WarehouseLayout::Table(name)));
-    Status s = WriteTable(table, warehouse, name, out_dir, deleted, deleted_since, stop);
+    Status s = WriteTable(table, store, name, out_dir, deleted, deleted_since, stop);
     if (!s.ok()) return s.WithContext(name);
   }
   deleted.close();

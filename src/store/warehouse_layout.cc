@@ -29,17 +29,19 @@ std::string WarehouseLayout::Locate(std::string_view key) const {
   return s3_ ? Join(location_, key) : Path(key).string();
 }
 
-Result<std::vector<std::string>> ListTableNames(const WarehouseLayout& layout, ObjectStore& store) {
+Result<std::vector<std::string>> ListWarehouseTables(const WarehouseLayout& layout, ObjectStore& warehouse) {
   std::set<std::string> tables;
   if (!layout.is_s3()) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(layout.location(), ec)) {
       const std::string name = e.path().filename().string();
-      if (WarehouseLayout::IsReserved(name) || !e.is_directory(ec)) continue;
-      if (std::filesystem::is_directory(layout.Path(WarehouseLayout::DeltaLog(name)), ec)) tables.insert(name);
+      if (WarehouseLayout::IsReserved(name)) continue;
+      if (e.is_directory() && std::filesystem::is_directory(layout.Path(WarehouseLayout::DeltaLog(name)), ec)) {
+        tables.insert(name);
+      }
     }
   } else {
-    auto listed = ListAll(store, "");
+    auto listed = ListAll(warehouse, "");
     if (!listed.ok()) return listed.status();
     const std::string marker = "/" + std::string(WarehouseLayout::kDeltaLog) + "/";
     for (const auto& object : *listed) {

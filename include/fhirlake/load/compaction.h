@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "fhirlake/delta/table.h"
 #include "fhirlake/load/table_schema.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "fhirlake/status.h"
@@ -34,8 +35,12 @@ struct CompactionResult {
   int64_t rows = 0;
 };
 
-// Compacts the table of `resource_type` at `table_root`. A lost commit race is returned as a
-// conflict (delta::Table::IsConflict), with the new files removed; nothing else changes.
+// Compacts the table of `resource_type` (a local directory or an object-store prefix: files are
+// read by ranged reads and written through the table's store). A lost commit race is returned
+// as a conflict (delta::Table::IsConflict), with the new files removed; nothing else changes.
+Result<CompactionResult> Compact(const delta::Table& table, const std::string& resource_type,
+                                 const CompactionPolicy& policy);
+// The same for the table in the local directory `table_root`.
 Result<CompactionResult> Compact(const std::filesystem::path& table_root, const std::string& resource_type,
                                  const CompactionPolicy& policy);
 

@@ -28,8 +28,7 @@ Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std
                          const std::function<Status(std::string_view json)>& row,
                          const std::function<bool()>& stop = {});
 // The same for the live rows of the data file `add` of `table` (a directory or an object store):
-// the rows its deletion vector, if any, does not drop. Deletion vectors are read from table
-// directories only (fhirlake writes none to object stores): one on S3 is kInvalidArgument.
+// the rows its deletion vector, if any, does not drop; both read by ranged reads.
 Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
                        const std::function<Status(std::string_view json)>& row,
                        const std::function<bool()>& stop = {});

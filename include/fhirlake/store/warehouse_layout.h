@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fhirlake/status.h"
+#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::store {
 
@@ -69,11 +70,10 @@ class WarehouseLayout {
   bool s3_ = false;
 };
 
-class ObjectStore;
-
-// The names of the warehouse's tables in `store` (rooted at layout.location()): its top-level
-// names that are not fhirlake's own (`_...`) and hold a Delta log, sorted. Locally one directory
-// listing; on an object store, which has no directories, one listing of every key.
-Result<std::vector<std::string>> ListTableNames(const WarehouseLayout& layout, ObjectStore& store);
+// The resource-type tables of the warehouse: its top-level names that are not fhirlake's own
+// (`_...`) and hold a Delta log, sorted. A directory is read; an object store has no
+// directories, so its keys are listed (one pass over the warehouse).
+[[nodiscard]] Result<std::vector<std::string>> ListWarehouseTables(const WarehouseLayout& layout,
+                                                                   ObjectStore& warehouse);
 
 }  // namespace fhirlake::store
