@@ -13,7 +13,6 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/server.h"
 #include "fhirlake/store/local_file.h"
-#include "fhirlake/store/object_store.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
@@ -117,11 +116,6 @@ int Run(const ServeArgs& a) {
     return kExitUsage;
   }
   o.faults = std::move(faults.value());
-  if (store::IsS3Location(a.warehouse)) {
-    std::fprintf(stderr, "fhirlake serve: --warehouse s3://... is not supported yet (imports go to a directory); "
-                         "use fhirlake sync --warehouse s3://... to keep an S3 warehouse current\n");
-    return kExitUsage;
-  }
   o.warehouse = a.warehouse;
   o.allowed_sources = a.allow_sources;
   for (const auto& r : a.import_roots) o.import_roots.emplace_back(r);
@@ -209,7 +203,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve a directory of NDJSON files as a FHIR Bulk Data source");
   cmd->add_option("--source", args->source, "Directory of <Type>.*.ndjson files (and deleted/) to export");
-  cmd->add_option("--warehouse", args->warehouse, "Accept $import-pnp into this warehouse");
+  cmd->add_option("--warehouse", args->warehouse, "Accept $import-pnp into this warehouse (a directory or s3://bucket/prefix)");
   cmd->add_option("--allow-source", args->allow_sources,
                   "URL prefix imports may pull from (repeatable; none: every import is refused)");
   cmd->add_option("--import-root", args->import_roots, "Directory $import may read file:// inputs from (repeatable)");
@@ -233,7 +227,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
                   "JSON config file of these options (keys in lower camel case: warehouse, allowSource, ...)");
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
   cmd->add_option("--base-path", args->base_path, "Path of the FHIR base (default /fhir)");
-  cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files (default: a temp dir)");
+  cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files, and imports into an s3:// warehouse stage theirs (default: a temp dir)");
   cmd->add_option("--public-url", args->public_url, "FHIR base URL as clients reach it (default: from Host)");
   cmd->add_option("--file-base-url", args->file_base_url, "Base URL for file links in manifests");
   cmd->add_option("--faults", args->faults,

@@ -109,9 +109,6 @@ int Run(const SyncArgs& a) {
   auto lease_ttl = ParseDuration(a.lease_ttl);
   if (!lease_ttl || lease_ttl->count() <= 0) return usage("leaseTtl: '" + a.lease_ttl + "' is not a duration like 30s, 2m");
   o.lease_ttl = *lease_ttl;
-  if (!a.views.empty() && store::IsS3Location(a.warehouse)) {
-    return usage("--views: materialised views of s3:// warehouses are not supported yet");
-  }
   if (!a.archive.empty() && store::IsS3Location(a.warehouse)) {
     return usage("--archive is for directory warehouses; an s3:// warehouse archives under WAREHOUSE/_exports/");
   }

@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fhirlake/store/object_store.h"
 #include "fhirlake/view/materialized_view.h"
 #include "fhirlake/view/resource_source.h"
 #include "fhirlake/view/row_sink.h"
@@ -46,10 +45,6 @@ int Run(const ViewRunArgs& a) {
     std::fprintf(stderr, "fhirlake view run: give exactly one of --warehouse and --ndjson\n");
     return kExitUsage;
   }
-  if (store::IsS3Location(a.warehouse)) {
-    std::fprintf(stderr, "fhirlake view run: s3:// warehouses are not supported yet; download the tables first\n");
-    return kExitUsage;
-  }
   auto view = view::ReadViewDefinition(a.view_file);
   if (!view.ok()) {
     std::fprintf(stderr, "fhirlake view run: %s\n", view.status().message().c_str());
@@ -83,10 +78,6 @@ int Run(const ViewRunArgs& a) {
 }  // namespace
 
 int RefreshViews(const std::string& warehouse, const std::vector<std::string>& view_paths, bool quiet) {
-  if (store::IsS3Location(warehouse)) {
-    std::fprintf(stderr, "fhirlake view: materialised views of s3:// warehouses are not supported yet\n");
-    return kExitUsage;
-  }
   auto views = view::ReadViewDefinitions(std::vector<std::filesystem::path>(view_paths.begin(), view_paths.end()));
   if (!views.ok()) {
     std::fprintf(stderr, "fhirlake: view %s\n", views.status().message().c_str());
@@ -152,7 +143,7 @@ void RegisterView(CLI::App& app, int& exit_code) {
   auto run = std::make_shared<ViewRunArgs>();
   CLI::App* run_cmd = cmd->add_subcommand("run", "Run a ViewDefinition over a warehouse or NDJSON files");
   run_cmd->add_option("VIEW", run->view_file, "ViewDefinition JSON file")->required();
-  run_cmd->add_option("--warehouse", run->warehouse, "Warehouse directory (reads WAREHOUSE/<resource>/)");
+  run_cmd->add_option("--warehouse", run->warehouse, "Warehouse directory or s3://bucket/prefix (reads WAREHOUSE/<resource>/)");
   run_cmd->add_option("--ndjson", run->ndjson, "NDJSON file, or a directory of <Type>.*.ndjson files");
   run_cmd->add_option("--format", run->format, "csv (default), ndjson or parquet");
   run_cmd->add_option("--out", run->out, "Output file (default: standard output; required for parquet)");
@@ -162,7 +153,7 @@ void RegisterView(CLI::App& app, int& exit_code) {
   CLI::App* mat_cmd = cmd->add_subcommand(
       "materialize", "Refresh views as Delta tables at WAREHOUSE/_views/<name>/ (incrementally: only changed source files)");
   mat_cmd->add_option("VIEWS", mat->views, "ViewDefinition files, or directories of them")->required();
-  mat_cmd->add_option("--warehouse", mat->warehouse, "Warehouse directory")->required();
+  mat_cmd->add_option("--warehouse", mat->warehouse, "Warehouse directory or s3://bucket/prefix")->required();
   mat_cmd->callback([mat, &exit_code] { exit_code = RefreshViews(mat->warehouse, mat->views, false); });
 
   auto test = std::make_shared<ViewTestArgs>();

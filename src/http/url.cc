@@ -376,9 +376,21 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
 }
 
 bool IsSecretParameterName(std::string_view name) {
-  std::string key = Lower(std::string(name));
-  for (const char* word : {"token", "sig", "secret", "key", "credential", "password", "assertion", "code"}) {
-    if (key.find(word) != std::string::npos) return true;
+  // Word by word ('-', '_' and '.' separate words), so that "X-Amz-Credential", "access_token",
+  // "clientSecret" or "AWSAccessKeyId" match while S3's list parameters ("max-keys",
+  // "key-marker", "encoding-type") do not: the name's last word says what the value is.
+  const std::string key = Lower(std::string(name));
+  std::string_view rest(key), last;
+  while (!rest.empty()) {
+    const size_t end = rest.find_first_of("-_.");
+    last = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    for (const char* secret : {"password", "secret", "credential"}) {
+      if (last.find(secret) != std::string_view::npos) return true;
+    }
+  }
+  for (std::string_view tail : {"token", "sig", "signature", "assertion", "code", "key", "keyid"}) {
+    if (last.size() >= tail.size() && last.substr(last.size() - tail.size()) == tail) return true;
   }
   return false;
 }

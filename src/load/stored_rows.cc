@@ -1,5 +1,7 @@
 #include "fhirlake/load/stored_rows.h"
 
+#include "fhirlake/delta/deletion_vector.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/parquet/file_reader.h"
 
 namespace fhirlake::load {
@@ -36,6 +38,17 @@ Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std
     }
   }
   return Status::Ok();
+}
+
+Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
+                       const std::function<Status(std::string_view json)>& row, const std::function<bool()>& stop) {
+  std::vector<uint64_t> gone;
+  if (add.deletion_vector) {
+    auto rows = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
+    if (!rows.ok()) return rows.status();
+    gone = std::move(rows).value();
+  }
+  return ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(add.path)), gone, row, stop);
 }
 
 }  // namespace fhirlake::load

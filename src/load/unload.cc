@@ -8,6 +8,8 @@
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/load/tombstones.h"
+#include "fhirlake/store/object_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -15,20 +17,13 @@ using nlohmann::json;
 
 namespace {
 
-Status WriteTable(const fs::path& root, const std::string& type, const fs::path& out_dir, std::ofstream& deleted,
-                  std::optional<int64_t> deleted_since, const std::function<bool()>& stop) {
-  delta::Table table(root);
+Status WriteTable(const delta::Table& table, const std::shared_ptr<store::ObjectStore>& warehouse,
+                  const std::string& type, const fs::path& out_dir, std::ofstream& deleted, std::optional<int64_t> deleted_since, const std::function<bool()>& stop) {
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   std::ofstream out(out_dir / (type + ".000.ndjson"), std::ios::binary);
   for (const auto& add : snap->files) {
-    std::vector<uint64_t> gone;
-    if (add.deletion_vector) {
-      auto rows = delta::ReadDeletionVector(root, *add.deletion_vector);
-      if (!rows.ok()) return rows.status();
-      gone = std::move(rows.value());
-    }
-    FHIRLAKE_RETURN_IF_ERROR(ForEachStoredJson(root / add.path, gone, [&](std::string_view line) {
+    FHIRLAKE_RETURN_IF_ERROR(ForEachLiveJson(table, add, [&](std::string_view line) {
       out.write(line.data(), static_cast<std::streamsize>(line.size()));
       out.put('\n');
       return Status::Ok();
@@ -37,7 +32,7 @@ Status WriteTable(const fs::path& root, const std::string& type, const fs::path&
   out.close();
   if (!out) return IoError("cannot write " + (out_dir / (type + ".000.ndjson")).string());
 
-  return ForEachTombstone(root.parent_path(), type, deleted_since, [&](const Tombstone& t) {
+  return ForEachTombstone(warehouse, type, deleted_since, [&](const Tombstone& t) {
     json bundle = {{"resourceType", "Bundle"},
                    {"type", "transaction"},
                    {"meta", {{"lastUpdated", t.when}}},
@@ -54,17 +49,19 @@ Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::str
   std::error_code ec;
   fs::create_directories(out_dir / "deleted", ec);
   std::ofstream deleted(out_dir / "deleted" / "Bundle.000.ndjson", std::ios::binary);
-  std::vector<fs::path> tables;
-  for (const auto& e : fs::directory_iterator(warehouse, ec)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_directory() || name.empty() || name[0] == '_' || !fs::is_directory(e.path() / "_delta_log")) continue;
+  // The tables, from a directory or (s3://) through the store, read by ranged reads.
+  const store::WarehouseLayout layout(warehouse.string());
+  auto opened = store::OpenStore(layout.location());
+  if (!opened.ok()) return opened.status();
+  const std::shared_ptr<store::ObjectStore> store = std::move(opened).value();
+  auto names = store::ListWarehouseTables(layout, *store);
+  if (!names.ok()) return names.status();
+  for (const auto& name : *names) {
     if (!types.empty() && std::find(types.begin(), types.end(), name) == types.end()) continue;
-    tables.push_back(e.path());
-  }
-  std::sort(tables.begin(), tables.end());
-  for (const auto& root : tables) {
-    Status s = WriteTable(root, root.filename().string(), out_dir, deleted, deleted_since, stop);
-    if (!s.ok()) return s.WithContext(root.filename().string());
+    const delta::Table table = layout.is_s3() ? delta::Table(store, store::WarehouseLayout::Table(name))
+                                              : delta::Table(layout.Path(store::WarehouseLayout::Table(name)));
+    Status s = WriteTable(table, store, name, out_dir, deleted, deleted_since, stop);
+    if (!s.ok()) return s.WithContext(name);
   }
   deleted.close();
   if (!deleted) return IoError("cannot write " + (out_dir / "deleted").string());

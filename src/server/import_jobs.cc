@@ -17,6 +17,7 @@
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/s3_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/export_load.h"
 #include "fhirlake/view/view_files.h"
 
@@ -143,8 +144,12 @@ Result<ImportJobView> ImportJobs::ViewOf(const json& record) {
   return v;
 }
 
-ImportJobs::ImportJobs(ImportJobsOptions options)
-    : options_(std::move(options)), work_dir_(options_.warehouse / "_fhirlake" / "imports") {
+ImportJobs::ImportJobs(ImportJobsOptions options, std::unique_ptr<store::ObjectStore> warehouse)
+    : options_(std::move(options)),
+      work_dir_(options_.staging_dir.empty()
+                    ? store::WarehouseLayout(options_.warehouse.string()).Path(store::WarehouseLayout::kImports)
+                    : options_.staging_dir),
+      store_(std::move(warehouse)) {
   std::error_code ec;
   fs::create_directories(work_dir_, ec);
   Recover();
@@ -165,17 +170,26 @@ http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
   return client;
 }
 
+std::string ImportJobs::RecordKey(const std::string& id) {
+  return store::WarehouseLayout::Join(store::WarehouseLayout::kImports, id + ".json");
+}
+
 void ImportJobs::Save(const Job& job) const {
   // A record that cannot be written leaves the job running; a restart then redoes it, which
-  // the per-job txn makes harmless.
-  (void)store::WriteFileAtomically(work_dir_ / (job.view.id + ".json"), RecordOf(job.view).dump());
+  // the per-job txn makes harmless. Put is atomic: a reader sees the old record or the new one.
+  (void)store_->Put(RecordKey(job.view.id), RecordOf(job.view).dump());
 }
 
 void ImportJobs::Recover() {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(work_dir_, ec)) {
-    if (e.path().extension() != ".json") continue;
-    auto text = store::ReadSmallFile(e.path());
+  // Records are the objects directly under _fhirlake/imports/ (locally, job folders sit beside
+  // them; their files are skipped).
+  const std::string prefix = std::string(store::WarehouseLayout::kImports) + "/";
+  auto listed = store::ListAll(*store_, prefix);
+  if (!listed.ok()) LogImportRecoveryFailed(listed.status());
+  for (const auto& object : listed.ok() ? *listed : std::vector<store::ObjectInfo>{}) {
+    const std::string name = object.key.substr(prefix.size());
+    if (name.find('/') != std::string::npos || !name.ends_with(".json")) continue;
+    auto text = store_->Get(object.key, 1u << 20);
     if (!text.ok()) continue;
     json j = json::parse(*text, nullptr, false);
     if (!j.is_object()) continue;
@@ -210,9 +224,9 @@ void ImportJobs::Expire() {
 
 void ImportJobs::Forget(const ImportJobView& v) const {
   std::error_code ec;
-  fs::remove(work_dir_ / (v.id + ".json"), ec);
+  (void)store_->Delete(RecordKey(v.id));  // best effort: a leftover expires again next start
   fs::remove_all(work_dir_ / v.id, ec);
-  for (const auto& name : v.error_files) fs::remove(options_.warehouse / "_errors" / name, ec);
+  for (const auto& name : v.error_files) (void)store_->Delete(store::WarehouseLayout::ErrorFile(name));
 }
 
 ImportJobs::~ImportJobs() {
@@ -260,8 +274,7 @@ bool ImportJobs::Cancel(const std::string& id) {
   it->second->cancelled = true;
   it->second->forgotten = true;
   it->second->view.state = ImportState::kCancelled;
-  std::error_code ec;
-  fs::remove(work_dir_ / (id + ".json"), ec);
+  (void)store_->Delete(RecordKey(id));  // best effort: a leftover record is a cancelled job's
   jobs_.erase(it);
   LogImportCancelled(id);
   return true;

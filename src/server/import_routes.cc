@@ -7,6 +7,7 @@
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/s3_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "src/server/file_responder.h"
 #include "src/server/reply.h"
 
@@ -154,7 +155,14 @@ void ImportRoutes::Errors(const httplib::Request& req, httplib::Response& res, c
   if (std::find(job->error_files.begin(), job->error_files.end(), name) == job->error_files.end()) {
     return SendOutcome(res, 404, "not-found", "no error file '" + name + "' in import job '" + id + "'");
   }
-  if (!FileResponder::Send(req, res, ctx_.opt.warehouse / "_errors" / name, FileResponse{}).ok()) {
+  const store::WarehouseLayout layout(ctx_.opt.warehouse.string());
+  if (layout.is_s3()) {  // an object in the bucket: error files are small, read whole
+    auto body = jobs_.warehouse_store().Get(store::WarehouseLayout::ErrorFile(name));
+    if (!body.ok()) return SendOutcome(res, 500, "exception", "cannot read the error file '" + name + "'");
+    res.set_content(std::move(body).value(), "application/fhir+ndjson");
+    return;
+  }
+  if (!FileResponder::Send(req, res, layout.Path(store::WarehouseLayout::ErrorFile(name)), FileResponse{}).ok()) {
     SendOutcome(res, 500, "exception", "cannot open the error file '" + name + "'");
   }
 }

@@ -125,4 +125,6 @@ void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& m
 
 void LogImportCancelled(const std::string& id) { Emit(id, "cancelled", {}); }
 
+void LogImportRecoveryFailed(const Status& status) { Emit("", "recovery_failed", {{"reason", status.message()}}); }
+
 }  // namespace fhirlake::server

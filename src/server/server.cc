@@ -219,9 +219,15 @@ Status Server::Bind() {
   // $export serves the source directory, or else the warehouse.
   impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
   if (!o.warehouse.empty()) {
-    fs::create_directories(o.warehouse, ec);
+    // An s3:// warehouse keeps its job records in the bucket; what jobs download is staged in
+    // the local work directory, from where loads upload it.
+    const bool s3 = store::IsS3Location(o.warehouse.string());
+    if (!s3) fs::create_directories(o.warehouse, ec);
+    auto warehouse_store = store::OpenStore(o.warehouse.string());
+    if (!warehouse_store.ok()) return warehouse_store.status().WithContext("--warehouse");
     ImportJobsOptions import_options;
     import_options.warehouse = o.warehouse;
+    if (s3) import_options.staging_dir = o.work_dir / "imports";
     import_options.client = o.pull_client;
     import_options.sources = o.pull_sources;
     import_options.concurrency = o.import_concurrency;
@@ -235,7 +241,7 @@ Status Server::Bind() {
       }
       import_options.views = std::make_shared<const std::vector<view::ViewDefinition>>(std::move(views).value());
     }
-    impl_->imports = std::make_unique<ImportJobs>(std::move(import_options));
+    impl_->imports = std::make_unique<ImportJobs>(std::move(import_options), std::move(warehouse_store).value());
   }
   impl_->Routes();
   if (o.port == 0) {

@@ -7,11 +7,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "fhirlake/delta/deletion_vector.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
-#include "fhirlake/load/stored_rows.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/view/view_runner.h"
 #include "src/view/row_sinks.h"
+#include "fhirlake/load/stored_rows.h"
 
 namespace fhirlake::view {
 
@@ -44,7 +45,7 @@ int64_t NowMs() {
 }  // namespace
 
 fs::path MaterializedViewPath(const fs::path& warehouse, const ViewDefinition& view) {
-  return warehouse / "_views" / view.name();
+  return store::WarehouseLayout(warehouse.string()).Locate(store::WarehouseLayout::View(view.name()));
 }
 
 Result<MaterializeStats> MaterializeView(const fs::path& warehouse, const ViewDefinition& view) {
@@ -53,18 +54,18 @@ Result<MaterializeStats> MaterializeView(const fs::path& warehouse, const ViewDe
   for (char c : view.name())
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
       return InvalidArgument("view name '" + view.name() + "' may hold only letters, digits, _ and -");
-  const fs::path source_root = warehouse / view.resource();
-  std::error_code ec;
-  if (!fs::is_directory(source_root / "_delta_log", ec))
+  const store::WarehouseLayout layout(warehouse.string());
+  auto source_table = delta::Table::Open(layout.Locate(store::WarehouseLayout::Table(view.resource())));
+  if (!source_table.ok()) return source_table.status();
+  auto source = source_table->Load();
+  if (!source.ok()) return source.status();
+  if (source->version < 0)
     return NotFound("the warehouse " + warehouse.string() + " has no " + view.resource() + " table to run view " +
                     view.name() + " over");
-  auto source = delta::Table(source_root).Load();
-  if (!source.ok()) return source.status();
 
-  const fs::path root = MaterializedViewPath(warehouse, view);
-  fs::create_directories(root, ec);
-  if (ec) return IoError("cannot create " + root.string() + ": " + ec.message());
-  delta::Table table(root);
+  auto opened = delta::Table::Open(layout.Locate(store::WarehouseLayout::View(view.name())));
+  if (!opened.ok()) return opened.status();
+  const delta::Table& table = *opened;
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
   const std::string schema = delta::SparkSchemaJson(*ViewParquetSchema(view.columns()));
@@ -80,9 +81,9 @@ Result<MaterializeStats> MaterializeView(const fs::path& warehouse, const ViewDe
   commit.operation_parameters_json = R"({"mode":"Incremental"})";
   if (!same_schema) commit.schema_string = schema;
   std::set<std::string> wanted;
-  std::vector<fs::path> written;
+  std::vector<std::string> written;  // keys of this refresh's files, removed if it fails
   auto discard = [&] {
-    for (const auto& p : written) fs::remove(p, ec);
+    for (const auto& key : written) (void)table.store().Delete(key);  // an orphan at worst
   };
   JsonTree tree;
   std::vector<Row> rows;
@@ -90,21 +91,16 @@ Result<MaterializeStats> MaterializeView(const fs::path& warehouse, const ViewDe
     const std::string name = ViewFileFor(file, schema);
     wanted.insert(name);
     if (existing.count(name)) continue;
-    std::vector<uint64_t> gone;
-    if (file.deletion_vector) {
-      auto deleted = delta::ReadDeletionVector(source_root, *file.deletion_vector);
-      if (!deleted.ok()) return deleted.status();
-      gone = std::move(deleted).value();
-    }
-    auto sink = MakeParquetSink(root / name, view.columns());
+    const std::string key = table.Key(name);
+    auto object = delta::OpenObjectSink(table.store(), key);
+    auto sink = object.ok() ? MakeParquetSink(std::move(object).value(), view.columns())
+                            : Result<std::unique_ptr<RowSink>>(object.status());
     if (!sink.ok()) {
       discard();
       return sink.status();
     }
-    written.push_back(root / name);
-    ResourceSource one_file = [&](const ResourceCallback& cb) {
-      return load::ForEachStoredJson(source_root / file.path, gone, cb);
-    };
+    written.push_back(key);
+    ResourceSource one_file = [&](const ResourceCallback& cb) { return load::ForEachLiveJson(*source_table, file, cb); };
     auto run = RunView(view, one_file, **sink);
     if (!run.ok()) {
       discard();
@@ -115,7 +111,12 @@ Result<MaterializeStats> MaterializeView(const fs::path& warehouse, const ViewDe
     ++stats.recomputed_files;
     delta::AddFile add;
     add.path = name;
-    add.size = static_cast<int64_t>(fs::file_size(root / name, ec));
+    auto size = table.store().Size(key);
+    if (!size.ok()) {
+      discard();
+      return size.status();
+    }
+    add.size = static_cast<int64_t>(*size);
     add.modification_time = NowMs();
     add.num_records = static_cast<int64_t>(run->rows);
     add.stats_json = nlohmann::json({{"numRecords", run->rows}}).dump();

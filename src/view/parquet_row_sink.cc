@@ -32,8 +32,8 @@ class ParquetSink : public RowSink {
   ParquetSink(std::vector<Storage> storage, std::unique_ptr<parquet::Schema> schema)
       : storage_(std::move(storage)), schema_(std::move(schema)) {}
 
-  Status Open(const std::filesystem::path& path) {
-    auto writer = parquet::FileWriter::Open(path, *schema_);
+  Status Open(std::unique_ptr<parquet::OutputSink> sink) {
+    auto writer = parquet::FileWriter::Open(std::move(sink), *schema_);
     if (!writer.ok()) return writer.status();
     writer_ = std::move(writer).value();
     return Status::Ok();
@@ -107,13 +107,20 @@ std::unique_ptr<parquet::Schema> ViewParquetSchema(const std::vector<ViewColumn>
   return std::make_unique<parquet::Schema>(std::move(leaves));
 }
 
-Result<std::unique_ptr<RowSink>> MakeParquetSink(const std::filesystem::path& path,
+Result<std::unique_ptr<RowSink>> MakeParquetSink(std::unique_ptr<parquet::OutputSink> output,
                                                  const std::vector<ViewColumn>& columns) {
   std::vector<Storage> storage;
   for (const ViewColumn& c : columns) storage.push_back(StorageOf(c));
   auto sink = std::make_unique<ParquetSink>(std::move(storage), ViewParquetSchema(columns));
-  FHIRLAKE_RETURN_IF_ERROR(sink->Open(path));
+  FHIRLAKE_RETURN_IF_ERROR(sink->Open(std::move(output)));
   return std::unique_ptr<RowSink>(std::move(sink));
+}
+
+Result<std::unique_ptr<RowSink>> MakeParquetSink(const std::filesystem::path& path,
+                                                 const std::vector<ViewColumn>& columns) {
+  auto output = parquet::OpenFileSink(path);
+  if (!output.ok()) return output.status();
+  return MakeParquetSink(std::move(output).value(), columns);
 }
 
 }  // namespace fhirlake::view

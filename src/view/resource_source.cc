@@ -1,9 +1,9 @@
 #include "fhirlake/view/resource_source.h"
 
-#include "fhirlake/delta/deletion_vector.h"
-#include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/delta/table.h"
 #include "fhirlake/load/stored_rows.h"
 
 namespace fhirlake::view {
@@ -40,22 +40,13 @@ Status ForEachNdjsonResource(const fs::path& path, const std::string& type, cons
 }
 
 Status ForEachWarehouseResource(const fs::path& warehouse, const std::string& type, const ResourceCallback& resource) {
-  fs::path root = warehouse / type;
-  std::error_code ec;
-  if (!fs::is_directory(root / "_delta_log", ec))
-    return NotFound("the warehouse " + warehouse.string() + " has no " + type + " table (" + root.string() + ")");
-  delta::Table table(root);
-  auto snapshot = table.Load();
+  auto table = delta::Table::Open(store::WarehouseLayout(warehouse.string()).Locate(store::WarehouseLayout::Table(type)));
+  if (!table.ok()) return table.status();
+  auto snapshot = table->Load();
   if (!snapshot.ok()) return snapshot.status();
-  for (const auto& add : snapshot->files) {
-    std::vector<uint64_t> gone;
-    if (add.deletion_vector) {
-      auto rows = delta::ReadDeletionVector(root, *add.deletion_vector);
-      if (!rows.ok()) return rows.status();
-      gone = std::move(rows.value());
-    }
-    FHIRLAKE_RETURN_IF_ERROR(load::ForEachStoredJson(root / add.path, gone, resource));
-  }
+  if (snapshot->version < 0)
+    return NotFound("the warehouse " + warehouse.string() + " has no " + type + " table (" + table->root().string() + ")");
+  for (const auto& add : snapshot->files) FHIRLAKE_RETURN_IF_ERROR(load::ForEachLiveJson(*table, add, resource));
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 // The RowSink implementations behind OpenRowSink (row_sink.cc).
 #pragma once
 
+#include "fhirlake/parquet/byte_io.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/view/row_sink.h"
 
@@ -15,6 +16,9 @@ std::unique_ptr<RowSink> MakeNdjsonSink(TextOutput output, std::function<Status(
 // The Parquet schema of a view's rows (what MakeParquetSink writes).
 std::unique_ptr<parquet::Schema> ViewParquetSchema(const std::vector<ViewColumn>& columns);
 Result<std::unique_ptr<RowSink>> MakeParquetSink(const std::filesystem::path& path,
+                                                 const std::vector<ViewColumn>& columns);
+// The same, writing through `output` (a file, or an object in a store).
+Result<std::unique_ptr<RowSink>> MakeParquetSink(std::unique_ptr<parquet::OutputSink> output,
                                                  const std::vector<ViewColumn>& columns);
 
 }  // namespace fhirlake::view

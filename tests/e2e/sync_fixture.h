@@ -125,6 +125,25 @@ class SyncTest : public ::testing::Test {
     auto r = client.Send(req);
     return r.ok() ? r.value() : http::Response{};
   }
+  // Runs a merge $import-pnp on `importer` from `source` (with `_since` unless empty) and polls
+  // its job to the end; the final response (status 0 if it never ended within a minute).
+  static http::Response ImportPnp(const std::string& importer, const std::string& source,
+                                  const std::string& since = "") {
+    json p = {{"resourceType", "Parameters"},
+              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", source}},
+                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
+    if (!since.empty()) p["parameter"].push_back({{"name", "_since"}, {"valueInstant", since}});
+    auto kick = Http("POST", importer + "/$import-pnp", p.dump(),
+                     {{"Content-Type", "application/fhir+json"}, {"Prefer", "respond-async"}});
+    EXPECT_EQ(kick.status, 202) << kick.body;
+    const std::string location = kick.headers.Get("Content-Location").value_or("");
+    http::Response done;
+    EXPECT_TRUE(WaitFor([&] {
+      done = Http("GET", location);
+      return done.status != 202;
+    }, std::chrono::seconds(60)));
+    return done;
+  }
   std::string StateEntry(const std::string& field) {
     json s = State();
     if (!s.is_object() || s["syncs"].empty()) return "";

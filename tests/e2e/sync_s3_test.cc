@@ -11,21 +11,13 @@
 #include <sstream>
 
 #include "fhirlake/delta/table.h"
-#include "tests/e2e/sync_fixture.h"
-#include "tests/support/s3_server.h"
+#include "tests/e2e/s3_warehouse_fixture.h"
 
 namespace fhirlake::testing {
 namespace {
 
-class SyncS3Test : public SyncTest {
+class SyncS3Test : public S3WarehouseTest {
  protected:
-  void SetUp() override {
-    SyncTest::SetUp();
-    ASSERT_TRUE(s3_.ok()) << s3_.stderr_text();
-  }
-
-  std::string WarehouseUrl() const { return std::string("s3://") + S3Server::kBucket + "/wh"; }
-
   std::vector<std::string> S3SyncArgs(const ServerProcess& server, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"sync", "--source", server.base_url(), "--warehouse", WarehouseUrl(),
                                      "--work-dir", (dir_ / "work").string(), "--types", "Patient,Observation",
@@ -36,47 +28,6 @@ class SyncS3Test : public SyncTest {
   RunResult SyncS3(const ServerProcess& server, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
     return RunFhirlake(S3SyncArgs(server, std::move(extra)), Env(std::move(env)));
   }
-  // The server's AWS variables, with `changes` (NAME=value) replacing or adding to them.
-  std::vector<std::string> Env(std::vector<std::string> changes = {}) const {
-    auto env = s3_.env();
-    for (const auto& c : changes) {
-      const std::string name = c.substr(0, c.find('=') + 1);
-      auto it = std::find_if(env.begin(), env.end(), [&](const std::string& e) { return e.starts_with(name); });
-      if (it != env.end()) {
-        *it = c;
-      } else {
-        env.push_back(c);
-      }
-    }
-    return env;
-  }
-
-  // Downloads the whole warehouse with the AWS SDK into wh(), where the fixture's readers look.
-  void Download() {
-    fs::remove_all(wh());
-    ASSERT_EQ(s3_.Sdk({"sync", S3Server::kBucket, "wh/", wh().string()}), 0);
-  }
-
-  // Keys under `prefix` of the warehouse, as the AWS SDK lists them.
-  std::vector<std::string> Keys(const std::string& prefix) {
-    std::string out;
-    EXPECT_EQ(s3_.Sdk({"list", S3Server::kBucket, "wh/" + prefix}, &out), 0);
-    std::vector<std::string> keys;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty()) keys.push_back(json::parse(line)["key"].get<std::string>().substr(3));
-    }
-    return keys;
-  }
-  std::vector<std::string> Commits(const std::string& type) {
-    std::vector<std::string> commits;
-    for (const auto& k : Keys(type + "/_delta_log/")) {
-      if (k.ends_with(".json")) commits.push_back(k);
-    }
-    return commits;
-  }
-
-  S3Server s3_;
 };
 
 TEST_F(SyncS3Test, SyncsIntoAnS3WarehouseThenIncrementally) {

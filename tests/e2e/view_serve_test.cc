@@ -172,19 +172,7 @@ TEST_F(ViewServeTest, ImportsRefreshTheMaterialisedViews) {
                                (dir_ / "serve.json").string()});
   ASSERT_TRUE(b.ok()) << b.stderr_text();
   auto run_import = [&](const std::string& since) {
-    json p = {{"resourceType", "Parameters"},
-              {"parameter", {{{"name", "exportUrl"}, {"valueUrl", a.base_url()}},
-                             {{"name", "saveMode"}, {"valueCode", "merge"}}}}};
-    if (!since.empty()) p["parameter"].push_back({{"name", "_since"}, {"valueInstant", since}});
-    auto kick = Http("POST", b.base_url() + "/$import-pnp", p.dump(),
-                     {{"Content-Type", "application/fhir+json"}, {"Prefer", "respond-async"}});
-    EXPECT_EQ(kick.status, 202) << kick.body;
-    const std::string location = kick.headers.Get("Content-Location").value_or("");
-    http::Response done;
-    EXPECT_TRUE(WaitFor([&] {
-      done = Http("GET", location);
-      return done.status != 202;
-    }, std::chrono::seconds(60)));
+    http::Response done = ImportPnp(b.base_url(), a.base_url(), since);
     EXPECT_EQ(done.status, 200) << done.body;
     json result = json::parse(done.body, nullptr, false);
     return result.is_object() ? result["parameter"][0].value("valueInstant", "") : std::string();

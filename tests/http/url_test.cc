@@ -75,6 +75,26 @@ TEST(Url, SecretParameterNames) {
   for (const char* name : {"_type", "_since", "scope", "grant_type", "page"}) EXPECT_FALSE(IsSecretParameterName(name)) << name;
 }
 
+TEST(Url, RedactKeepsS3ListParametersAndMasksSigV4Credentials) {
+  const std::string r = RedactUrl(
+      "https://s3.example.org/bucket?list-type=2&max-keys=1000&prefix=wh%2FPatient%2F&key-marker=a&"
+      "X-Amz-Credential=AKIDEXAMPLE%2F20260101&X-Amz-Signature=f00d&X-Amz-Security-Token=s3ss10n&"
+      "AWSAccessKeyId=AKIDOLD&clientSecret=hush&accessToken=t0k");
+  for (const char* kept : {"list-type=2", "max-keys=1000", "prefix=wh%2FPatient%2F", "key-marker=a"}) {
+    EXPECT_NE(r.find(kept), std::string::npos) << kept << " in " << r;
+  }
+  for (const char* secret : {"AKIDEXAMPLE", "f00d", "s3ss10n", "AKIDOLD", "hush", "t0k"}) {
+    EXPECT_EQ(r.find(secret), std::string::npos) << secret << " in " << r;
+  }
+  for (const char* name : {"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token", "sig", "AWSAccessKeyId",
+                           "refresh_token", "password"}) {
+    EXPECT_TRUE(IsSecretParameterName(name)) << name;
+  }
+  for (const char* name : {"max-keys", "key-marker", "encoding-type", "continuation", "uploadId", "partNumber"}) {
+    EXPECT_FALSE(IsSecretParameterName(name)) << name;
+  }
+}
+
 TEST(Url, TokenOnlyForTheTokenOrigin) {
   EXPECT_TRUE(MayReceiveToken("http://127.0.0.1:9/fhir/x", "http://127.0.0.1:9"));
   EXPECT_FALSE(MayReceiveToken("http://127.0.0.1:10/fhir/x", "http://127.0.0.1:9"));

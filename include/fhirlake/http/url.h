@@ -96,8 +96,10 @@ std::string DecodeQueryComponent(std::string_view text);
 // order; a name without '=' gets an empty value.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
 
-// Whether a parameter with this name carries a credential (token, assertion, secret,
-// signature, key, password, credential, code), case-insensitively.
+// Whether a parameter with this name carries a credential, case-insensitively: the name's last
+// word (words split at '-', '_', '.') ends in token, sig, signature, assertion, code, key or
+// keyid, or any word holds password, secret or credential. Parameters that merely mention keys,
+// such as S3's "max-keys" or "key-marker", are not secret.
 bool IsSecretParameterName(std::string_view name);
 
 // Removes userinfo and masks credential-like query values (token, signature, key, secret),

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fhirlake/delta/table.h"
 #include "fhirlake/parquet/byte_io.h"
 #include "fhirlake/status.h"
 
@@ -26,5 +27,10 @@ Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<ui
 Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
                          const std::function<Status(std::string_view json)>& row,
                          const std::function<bool()>& stop = {});
+// The same for the live rows of the data file `add` of `table` (a directory or an object store):
+// the rows its deletion vector, if any, does not drop; both read by ranged reads.
+Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
+                       const std::function<Status(std::string_view json)>& row,
+                       const std::function<bool()>& stop = {});
 
 }  // namespace fhirlake::load

@@ -40,6 +40,7 @@
 #include "fhirlake/http/token_source.h"
 #include "fhirlake/load/loader.h"
 #include "fhirlake/server/import_request.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/status.h"
 #include "fhirlake/sync/maintenance.h"
 #include "fhirlake/view/view_definition.h"
@@ -54,7 +55,13 @@ struct PullSource {
 };
 
 struct ImportJobsOptions {
+  // A directory, or s3://bucket/prefix. Job records live in the warehouse
+  // (_fhirlake/imports/<id>.json, through its object store) either way.
   std::filesystem::path warehouse;
+  // Where jobs download their exports and input files before loading them (<dir>/<id>/). Empty:
+  // WAREHOUSE/_fhirlake/imports, which requires a directory warehouse; an s3:// warehouse needs
+  // a local directory here (serve uses WORK_DIR/imports).
+  std::filesystem::path staging_dir;
   http::ClientOptions client;          // TLS, retries; its token source is not used
   std::vector<PullSource> sources;
   int concurrency = 1;
@@ -91,8 +98,13 @@ struct ImportJobView {
 
 class ImportJobs {
  public:
-  explicit ImportJobs(ImportJobsOptions options);
+  // `warehouse` is the store of options.warehouse (store::OpenStore). Recovers the recorded
+  // jobs (requeueing unfinished ones) and starts the workers.
+  ImportJobs(ImportJobsOptions options, std::unique_ptr<store::ObjectStore> warehouse);
   ~ImportJobs();  // cancels and joins
+
+  // The warehouse's object store (records, error files).
+  store::ObjectStore& warehouse_store() const { return *store_; }
 
   std::string Submit(ImportRequest request);
   std::optional<ImportJobView> Get(const std::string& id);  // nullopt: unknown, cancelled or expired
@@ -124,9 +136,11 @@ class ImportJobs {
   void Recover();
   void Expire();                     // REQUIRES: mu_ held
   void Forget(const ImportJobView& job) const;  // removes its record, work folder and error files
+  static std::string RecordKey(const std::string& id);
 
   const ImportJobsOptions options_;
-  const std::filesystem::path work_dir_;
+  const std::filesystem::path work_dir_;  // the staging directory
+  std::unique_ptr<store::ObjectStore> store_;  // the warehouse's
   mutable std::mutex mu_;
   std::condition_variable cv_;         // the queue or the busy sources changed
   std::condition_variable tables_cv_;  // a table was released

@@ -27,6 +27,8 @@ void LogImportTransition(ImportState old_state, ImportPhase old_phase, const Imp
 void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& outcome);
 // The job was cancelled by its client.
 void LogImportCancelled(const std::string& id);
+// The job records could not be listed at start (no job is resumed; the server still runs).
+void LogImportRecoveryFailed(const Status& status);
 
 // `text` with URL credentials and bearer/basic credentials masked.
 std::string RedactSecrets(std::string_view text);
