@@ -20,6 +20,16 @@ Status ParallelRows::Failure() {
 }
 
 void ParallelRows::Refuse(size_t file, uint64_t number, const std::string& why) {
+  if (helpers_.empty() && !batch_.lines.empty()) {
+    // Alone, the lines before this one are written (and their refusals reported) first, so
+    // the error log stays in line order.
+    batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
+    Status s = WriteBatch(own_, batch_);
+    batch_.bytes.clear();
+    batch_.lines.clear();
+    std::lock_guard lock(mu_);
+    if (!s.ok() && failed_.ok()) failed_ = std::move(s);
+  }
   std::lock_guard lock(mu_);
   on_refused_(file, number, why);
 }

@@ -7,7 +7,8 @@
 // line is written by the caller, in order, as before.
 //
 // Rows land in files by batch, so their order across files is not the input order; refused
-// lines are reported as they are found (by helpers, out of line order).
+// lines are reported in line order by the caller's thread alone, and as they are found once
+// helpers run.
 #pragma once
 
 #include <condition_variable>
@@ -49,7 +50,8 @@ class ParallelRows {
   // error of this or an earlier line (an I/O error, not a refused line).
   Status Add(std::string_view line, size_t file, uint64_t number);
   // Passes a line the caller refused itself (e.g. too long) to OnRefused, one call at a time
-  // with the helpers' reports.
+  // with the helpers' reports (without helpers, after the lines before it). A write error
+  // on the way is returned by the next Add() or Finish().
   void Refuse(size_t file, uint64_t number, const std::string& why);
   // Writes what is left, waits for the helpers and closes their files (the caller closes
   // `own`). REQUIRES: called once, after the last Add().
