@@ -363,6 +363,9 @@ struct TableLoad {
   std::string schema_string = {};
   IncomingIndex index = {};              // merge and overwrite: the batch's winners
   ThreadBudget* budget = nullptr;        // where helper threads for the incoming rows come from
+  // The writers' options: o.writer with the row-group size shared by the `jobs` writers that
+  // may run at once (each buffers one row group), so memory stays bounded by o.writer's.
+  parquet::WriterOptions writer = {};
 };
 
 // One attempt at a table's commit: the files it wrote (data files, a deletion-vector file)
@@ -370,7 +373,7 @@ struct TableLoad {
 class LoadAttempt : public PreparedCommit {
  public:
   explicit LoadAttempt(const TableLoad& load)
-      : out(load.table, *load.schema, load.o.writer, load.o.target_file_bytes),
+      : out(load.table, *load.schema, load.writer, load.o.target_file_bytes),
         errors(load.table.store(), load.type),
         warehouse_(load.o.warehouse) {
     result.type = load.type;
@@ -489,7 +492,7 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
 Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
   ParallelRows rows(
       load.type, a.out,
-      [&] { return std::make_unique<DataFiles>(load.table, *load.schema, load.o.writer, load.o.target_file_bytes); },
+      [&] { return std::make_unique<DataFiles>(load.table, *load.schema, load.writer, load.o.target_file_bytes); },
       a.helper_out, load.budget, load.o.write_batch_bytes,
       [&](size_t file, uint64_t number, const std::string& why) { a.errors.Add(load.files[file], number, why); });
   for (size_t f = 0; f < load.files.size(); ++f) {
@@ -583,6 +586,9 @@ Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, con
   const delta::Table table(o.warehouse_store, store::WarehouseLayout::Table(type));
   TableLoad load{o, type, files, deleted, transaction_time, table, table.root()};
   load.budget = budget;
+  load.writer = o.writer;
+  load.writer.row_group_bytes = std::max(o.writer.row_group_bytes / static_cast<size_t>(std::max(1, o.jobs)),
+                                         std::min<size_t>(o.writer.row_group_bytes, 1u << 20));
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
   auto skipped = SkipOrRefuse(load, *snapshot);
