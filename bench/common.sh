@@ -32,7 +32,7 @@ report() {
     printf "%-34s %7.2f s wall  %6.2f s CPU  %7.1f MB peak RSS\n", l, w, u + s, r / 1024 }'
 }
 
-# table_figures WAREHOUSE LABEL: how `fhirlake status` sees WAREHOUSE's Patient table: the time
+# table_figures WAREHOUSE LABEL [TABLE]: how `fhirlake status` sees WAREHOUSE's TABLE (default Patient): the time
 # it takes (process start included), the log files opening the table read of those in its log,
 # bytes on disk against live bytes.
 table_figures() {
@@ -40,11 +40,11 @@ table_figures() {
   start=$(date +%s.%N)
   "$bin" status "$1" --json > "$work/status.json"
   end=$(date +%s.%N)
-  node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).tables.find((t) => t.table === "Patient");
+  node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).tables.find((t) => t.table === process.argv[5]);
            const ms = (Number(process.argv[3]) - Number(process.argv[2])) * 1000;
            console.log(`${process.argv[4].padEnd(44)} version ${String(s.version).padStart(4)}, status ${ms.toFixed(0).padStart(4)} ms, ` +
                        `log files read ${s.logFilesRead} of ${s.logFiles}, ` +
                        `on disk ${(s.diskBytes / 1048576).toFixed(2)} MB vs live ${(s.liveBytes / 1048576).toFixed(2)} MB ` +
                        `(${(s.diskBytes / s.liveBytes).toFixed(2)}x), ${s.rows} rows in ${s.files} files`)' \
-    "$work/status.json" "$start" "$end" "$2"
+    "$work/status.json" "$start" "$end" "$2" "${3:-Patient}"
 }

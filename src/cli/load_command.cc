@@ -19,7 +19,7 @@ struct LoadArgs {
   int max_depth = 3;
   int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   size_t max_line_bytes = 256u << 20;
-  uint64_t target_file_mb = 256, row_group_mb = 64;
+  uint64_t target_file_mb = 256, recent_file_mb = 8, row_group_mb = 64;
   bool allow_errors = false, quiet = false, deletion_vectors = false;
 };
 
@@ -42,6 +42,7 @@ int Run(const LoadArgs& a) {
   o.deletion_vectors = a.deletion_vectors;
   o.jobs = std::max(1, a.jobs);
   o.target_file_bytes = a.target_file_mb << 20;
+  o.recent_file_bytes = a.recent_file_mb << 20;
   o.writer.row_group_bytes = std::max<uint64_t>(1, a.row_group_mb) << 20;
   o.max_line_bytes = std::max<size_t>(a.max_line_bytes, 1u << 20);
   auto started = std::chrono::steady_clock::now();
@@ -93,6 +94,9 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
   cmd->add_option("--jobs", args->jobs, "Threads writing tables: types in parallel, the last ones helped by the rest (default: cores, at most 4)");
   cmd->add_option("--target-file-mb", args->target_file_mb, "Start a new data file after about this many MB (default 256; 0: one file)");
+  cmd->add_option("--recent-file-mb", args->recent_file_mb,
+                  "Files of recent rows (by meta.lastUpdated) end after about this many MB, so merges rewrite little "
+                  "(default 8; 0: no separate recent files)");
   cmd->add_option("--row-group-mb", args->row_group_mb, "Parquet row group size in MB of buffered data, shared by the --jobs writers (default 64)");
   cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns, 0 to 10 (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");

@@ -10,7 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fhirlake/load/tombstones.h"
+#include "fhirlake/delta/log_files.h"
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/maintenance.h"
 #include "src/cli/commands.h"
@@ -36,10 +37,17 @@ struct MaintainArgs {
 
 int Run(const MaintainArgs& a) {
   std::error_code ec;
-  if (!fs::is_directory(a.warehouse, ec)) {
+  const store::WarehouseLayout layout(a.warehouse);
+  if (!layout.is_s3() && !fs::is_directory(a.warehouse, ec)) {
     std::fprintf(stderr, "fhirlake maintain: %s is not a directory\n", a.warehouse.c_str());
     return kExitUsage;
   }
+  auto opened = store::OpenStore(layout.location());
+  if (!opened.ok()) {
+    std::fprintf(stderr, "fhirlake maintain: %s\n", opened.status().message().c_str());
+    return kExitUsage;
+  }
+  const std::shared_ptr<store::ObjectStore> warehouse = std::move(opened.value());
   auto made = MakeMaintenancePolicy(a.maintenance);
   if (!made.ok()) {
     std::fprintf(stderr, "fhirlake maintain: %s\n", made.status().message().c_str());
@@ -49,20 +57,23 @@ int Run(const MaintainArgs& a) {
   policy.table.dry_run = a.dry_run;
   policy.compaction.purge_deletion_vectors = a.purge_deletion_vectors;
   policy.compaction.schema.max_depth = a.max_depth;
-  std::vector<fs::path> tables;
-  for (const auto& e : fs::directory_iterator(a.warehouse, ec)) {
-    const std::string name = e.path().filename().string();
-    if (!a.types.empty() && std::find(a.types.begin(), a.types.end(), name) == a.types.end()) continue;
-    if (e.is_directory() && fs::is_directory(e.path() / "_delta_log")) tables.push_back(e.path());
+  auto listed = store::ListWarehouseTables(layout, *warehouse);
+  if (!listed.ok()) {
+    std::fprintf(stderr, "fhirlake maintain: %s\n", listed.status().message().c_str());
+    return kExitFailed;
   }
-  std::sort(tables.begin(), tables.end());
-  const fs::path tombstones = load::TombstoneTableRoot(a.warehouse);  // the merges' deletions
-  if (a.types.empty() && fs::is_directory(tombstones / "_delta_log", ec)) tables.push_back(tombstones);
+  std::vector<std::string> tables;
+  for (const std::string& name : *listed) {
+    if (a.types.empty() || std::find(a.types.begin(), a.types.end(), name) != a.types.end()) tables.push_back(name);
+  }
+  if (a.types.empty()) {  // the merges' deletions
+    auto log = delta::ListLogFiles(*warehouse, store::WarehouseLayout::kTombstones);
+    if (!log.ok() || !log->empty()) tables.push_back(store::WarehouseLayout::kTombstones);
+  }
   int failures = 0;
   json out = json::array();
-  for (const auto& root : tables) {
-    const std::string name = root == tombstones ? store::WarehouseLayout::kTombstones : root.filename().string();
-    const sync::TableMaintenance m = sync::MaintainTable(a.warehouse, name, policy);
+  for (const std::string& name : tables) {
+    const sync::TableMaintenance m = sync::MaintainTable(warehouse, name, policy);
     if (!m.status.ok()) {
       std::fprintf(stderr, "fhirlake maintain: %s: %s\n", name.c_str(), m.status.message().c_str());
       out.push_back({{"table", name}, {"error", m.status.message()}});
@@ -108,7 +119,7 @@ void RegisterMaintain(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<MaintainArgs>();
   CLI::App* cmd = app.add_subcommand(
       "maintain", "Compact, checkpoint, vacuum and clean the logs of the warehouse's Delta tables");
-  cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory")->required();
+  cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory or s3://bucket/prefix")->required();
   cmd->add_flag("--dry-run", args->dry_run, "List what would be deleted; change nothing");
   cmd->add_option("--types", args->types, "Only these tables (comma list)")->delimiter(',');
   cmd->add_flag("--purge-deletion-vectors", args->purge_deletion_vectors,

@@ -1,12 +1,11 @@
 // fhirlake status WAREHOUSE [--json]: per table its live rows, data files, size (and bytes on
-// disk, old versions and the log included), Delta version
+// disk or in the object store, old versions and the log included), Delta version
 // and the source transactionTime it is current to (its last load, or a later sync of its type
 // that found no changes), with the lag behind now; then each sync's last success and last
 // error from the state file.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,29 +31,6 @@ struct StatusArgs {
   bool json = false;
 };
 
-// The tables of the warehouse: its top-level names (not fhirlake's own, `_...`) that hold a
-// Delta log. An object store has no directories: its keys are listed (one pass).
-Result<std::vector<std::string>> ListTables(const store::WarehouseLayout& layout, store::ObjectStore& warehouse) {
-  std::set<std::string> tables;
-  if (!layout.is_s3()) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(layout.location(), ec)) {
-      const std::string name = e.path().filename().string();
-      if (e.is_directory() && fs::is_directory(layout.Path(store::WarehouseLayout::DeltaLog(name)))) tables.insert(name);
-    }
-  } else {
-    auto listed = store::ListAll(warehouse, "");
-    if (!listed.ok()) return listed.status();
-    const std::string marker = "/" + std::string(store::WarehouseLayout::kDeltaLog) + "/";
-    for (const auto& object : *listed) {
-      const std::string name = object.key.substr(0, object.key.find('/'));
-      if (store::WarehouseLayout::IsReserved(name) || tables.count(name)) continue;
-      if (object.key.compare(name.size(), marker.size(), marker) == 0) tables.insert(name);
-    }
-  }
-  return std::vector<std::string>(tables.begin(), tables.end());
-}
-
 int Run(const StatusArgs& a) {
   std::error_code ec;
   const store::WarehouseLayout layout(a.warehouse);
@@ -68,7 +44,7 @@ int Run(const StatusArgs& a) {
     return kExitUsage;
   }
   std::shared_ptr<store::ObjectStore> warehouse = std::move(opened.value());
-  auto tables = ListTables(layout, *warehouse);
+  auto tables = store::ListWarehouseTables(layout, *warehouse);
   if (!tables.ok()) {
     std::fprintf(stderr, "fhirlake status: %s\n", tables.status().message().c_str());
     return kExitFailed;
@@ -102,7 +78,8 @@ int Run(const StatusArgs& a) {
     return tt;
   };
   for (const std::string& name : *tables) {
-    auto snap = delta::Table(warehouse, store::WarehouseLayout::Table(name)).Load();
+    const delta::Table table(warehouse, store::WarehouseLayout::Table(name));
+    auto snap = table.Load();
     json t = {{"table", name}};
     if (!snap.ok()) {
       t["error"] = snap.status().message();
@@ -119,11 +96,9 @@ int Run(const StatusArgs& a) {
     t["files"] = snap->files.size();
     t["bytes"] = bytes;
     t["version"] = snap->version;
-    if (layout.is_s3()) {
-      t["logFilesRead"] = snap->log_files_read;  // on-disk usage is measured for directories only
-    } else if (auto usage = delta::MeasureUsage(layout.Path(name), *snap); usage.ok()) {
+    if (auto usage = delta::MeasureUsage(table, *snap); usage.ok()) {
       t["liveBytes"] = usage->live_bytes;  // what the current version needs
-      t["diskBytes"] = usage->disk_bytes;  // everything in the folder: old versions, the log
+      t["diskBytes"] = usage->disk_bytes;  // everything under the table: old versions, the log
       t["logFiles"] = usage->log_files;
       t["logFilesRead"] = snap->log_files_read;
     } else {

@@ -2,12 +2,14 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <map>
 
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -275,8 +277,11 @@ Result<std::string> Z85Decode(std::string_view text) {
   return out;
 }
 
-Result<std::vector<DeletionVector>> WriteDeletionVectors(const fs::path& root, const std::vector<std::vector<uint64_t>>& rows) {
-  const std::string uuid = store::NewUuidBytes();
+namespace {
+
+// The DV file holding `rows` (one vector each) and the descriptors naming it.
+std::pair<std::string, std::vector<DeletionVector>> BuildDeletionVectorFile(
+    const std::string& uuid, const std::vector<std::vector<uint64_t>>& rows) {
   std::string file(1, '\x01');  // format version
   std::vector<DeletionVector> out;
   for (const auto& r : rows) {
@@ -292,37 +297,53 @@ Result<std::vector<DeletionVector>> WriteDeletionVectors(const fs::path& root, c
     PutBe32(file, Crc32(bitmap));
     out.push_back(std::move(dv));
   }
-  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(root / ("deletion_vector_" + store::UuidText(uuid) + ".bin"), file));
-  return out;
+  return {std::move(file), std::move(out)};
 }
 
-Result<std::vector<uint64_t>> ReadDeletionVector(const fs::path& root, const DeletionVector& dv) {
+uint32_t GetBe32(std::string_view bytes) {
+  const auto b = [&](size_t i) { return uint32_t{static_cast<unsigned char>(bytes[i])}; };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+// The bitmap of a stored vector: the object `key` of `store` (named `name` in messages) holds
+// the format version byte, then at the descriptor's offset the size, the bitmap and its CRC-32.
+Result<std::string> ReadStoredBitmap(store::ObjectStore& store, const std::string& key, const std::string& name,
+                                     const DeletionVector& dv) {
+  auto version = store.GetRange(key, 0, 1);
+  if (!version.ok()) return IoError("cannot open deletion vector file " + name + ": " + version.status().message());
+  if (*version != std::string(1, '\x01')) return DataLoss(name + " has an unknown format version");
+  const size_t size = static_cast<size_t>(std::max<int32_t>(0, dv.size_in_bytes));
+  auto chunk = store.GetRange(key, static_cast<uint64_t>(dv.offset.value_or(1)), 4 + size + 4);
+  if (!chunk.ok()) return chunk.status().WithContext("reading deletion vector file " + name);
+  if (chunk->size() < 4 || GetBe32(*chunk) != static_cast<uint32_t>(dv.size_in_bytes)) {
+    return DataLoss(name + ": the vector's size differs from its descriptor");
+  }
+  if (chunk->size() < 4 + size + 4) return DataLoss(name + " ends early");
+  std::string bitmap = chunk->substr(4, size);
+  if (GetBe32(std::string_view(*chunk).substr(4 + size)) != Crc32(bitmap)) return DataLoss(name + ": checksum mismatch");
+  return bitmap;
+}
+
+// The rows of `dv`, reading a stored 'u' vector with `read_u` (the bitmap of its file).
+Result<std::vector<uint64_t>> ReadVector(const DeletionVector& dv,
+                                         const std::function<Result<std::string>()>& read_u) {
   std::string bitmap;
   if (dv.storage_type == "i") {
     auto decoded = Z85Decode(dv.path_or_inline_dv);
     if (!decoded.ok()) return DataLoss("an inline deletion vector is not Z85: " + decoded.status().message());
     if (decoded->size() < static_cast<size_t>(dv.size_in_bytes)) return DataLoss("an inline deletion vector is short");
     bitmap = decoded->substr(0, static_cast<size_t>(dv.size_in_bytes));
-  } else if (dv.storage_type == "u" || dv.storage_type == "p") {
-    if (dv.storage_type == "u" && dv.path_or_inline_dv.size() < 20) return DataLoss("a deletion vector path is too short");
-    const fs::path path = DeletionVectorFile(root, dv);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return IoError("cannot open deletion vector file " + path.string());
-    char version = 0;
-    in.read(&version, 1);
-    if (version != 1) return DataLoss(path.string() + " has an unknown format version");
-    in.seekg(dv.offset.value_or(1));
-    unsigned char size_be[4] = {};
-    in.read(reinterpret_cast<char*>(size_be), 4);
-    uint32_t size = (uint32_t{size_be[0]} << 24) | (uint32_t{size_be[1]} << 16) | (uint32_t{size_be[2]} << 8) | size_be[3];
-    if (!in || size != static_cast<uint32_t>(dv.size_in_bytes)) return DataLoss(path.string() + ": the vector's size differs from its descriptor");
-    bitmap.resize(size);
-    unsigned char crc_be[4] = {};
-    in.read(bitmap.data(), size);
-    in.read(reinterpret_cast<char*>(crc_be), 4);
-    uint32_t crc = (uint32_t{crc_be[0]} << 24) | (uint32_t{crc_be[1]} << 16) | (uint32_t{crc_be[2]} << 8) | crc_be[3];
-    if (!in) return DataLoss(path.string() + " ends early");
-    if (crc != Crc32(bitmap)) return DataLoss(path.string() + ": checksum mismatch");
+  } else if (dv.storage_type == "u") {
+    if (dv.path_or_inline_dv.size() < 20) return DataLoss("a deletion vector path is too short");
+    auto read = read_u();
+    if (!read.ok()) return read.status();
+    bitmap = std::move(read.value());
+  } else if (dv.storage_type == "p") {
+    const fs::path path = dv.path_or_inline_dv;  // an absolute path: read where it lies
+    auto local = store::NewLocalStore(path.parent_path().string());
+    auto read = ReadStoredBitmap(*local, path.filename().string(), path.string(), dv);
+    if (!read.ok()) return read.status();
+    bitmap = std::move(read.value());
   } else {
     return InvalidArgument("unknown deletion vector storage type '" + dv.storage_type + "'");
   }
@@ -333,6 +354,42 @@ Result<std::vector<uint64_t>> ReadDeletionVector(const fs::path& root, const Del
                     std::to_string(dv.cardinality));
   }
   return rows;
+}
+
+}  // namespace
+
+std::string DeletionVectorRelativePath(const DeletionVector& dv) { return DeletionVectorFile(fs::path(), dv).generic_string(); }
+
+Result<std::vector<DeletionVector>> WriteDeletionVectors(const fs::path& root, const std::vector<std::vector<uint64_t>>& rows) {
+  const std::string uuid = store::NewUuidBytes();
+  auto [file, out] = BuildDeletionVectorFile(uuid, rows);
+  FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(root / ("deletion_vector_" + store::UuidText(uuid) + ".bin"), file));
+  return out;
+}
+
+Result<std::vector<DeletionVector>> WriteDeletionVectors(store::ObjectStore& store, std::string_view table_key,
+                                                         const std::vector<std::vector<uint64_t>>& rows) {
+  const std::string uuid = store::NewUuidBytes();
+  auto [file, out] = BuildDeletionVectorFile(uuid, rows);
+  const std::string key = store::WarehouseLayout::Join(table_key, "deletion_vector_" + store::UuidText(uuid) + ".bin");
+  FHIRLAKE_RETURN_IF_ERROR(store.Put(key, file));
+  return out;
+}
+
+Result<std::vector<uint64_t>> ReadDeletionVector(const fs::path& root, const DeletionVector& dv) {
+  return ReadVector(dv, [&]() -> Result<std::string> {
+    const fs::path path = DeletionVectorFile(root, dv);
+    auto local = store::NewLocalStore(path.parent_path().string());
+    return ReadStoredBitmap(*local, path.filename().string(), path.string(), dv);
+  });
+}
+
+Result<std::vector<uint64_t>> ReadDeletionVector(store::ObjectStore& store, std::string_view table_key,
+                                                 const DeletionVector& dv) {
+  return ReadVector(dv, [&]() -> Result<std::string> {
+    const std::string key = store::WarehouseLayout::Join(table_key, DeletionVectorRelativePath(dv));
+    return ReadStoredBitmap(store, key, store.Describe() + "/" + key, dv);
+  });
 }
 
 }  // namespace fhirlake::delta

@@ -79,6 +79,7 @@ Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string
     if (!f) continue;
     f->key = object.key;
     f->path = object.key;
+    f->modified_ms = object.modified_ms;
     out.push_back(std::move(*f));
   }
   std::sort(out.begin(), out.end(), [](const LogFile& a, const LogFile& b) {

@@ -7,8 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/deletion_vector.h"
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/load/compaction_plan.h"
+#include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/store/names.h"
@@ -18,20 +21,17 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Result<CompactionResult> Compact(const fs::path& root, const std::string& type, const CompactionPolicy& policy) {
+  return Compact(delta::Table(root), type, policy);
+}
+
+Result<CompactionResult> Compact(const delta::Table& table, const std::string& type, const CompactionPolicy& policy) {
   CompactionResult result;
-  delta::Table table(root);
+  const fs::path& root = table.root();
+  store::ObjectStore& files = table.store();
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   if (snap->version < 0) return result;
-  std::vector<delta::AddFile> picked;
-  int small = 0;
-  for (const auto& f : snap->files) small += static_cast<uint64_t>(f.size) < policy.small_file_bytes;
-  for (const auto& f : snap->files) {
-    const int64_t deleted = f.deletion_vector ? f.deletion_vector->cardinality : 0;
-    const bool is_small = static_cast<uint64_t>(f.size) < policy.small_file_bytes && small >= 2;
-    const bool holey = f.num_records > 0 && static_cast<double>(deleted) > policy.deleted_fraction * f.num_records;
-    if (is_small || holey || (policy.purge_deletion_vectors && f.deletion_vector)) picked.push_back(f);
-  }
+  const std::vector<delta::AddFile> picked = PickFilesToCompact(snap->files, policy);
   // The way back from deletion vectors (Delta's DROP FEATURE does the same first steps): turn
   // delta.enableDeletionVectors off so later merges copy on write, and purge the vectors.
   const bool disable_dvs = policy.purge_deletion_vectors && snap->deletion_vectors_enabled();
@@ -57,24 +57,30 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   }
 
   const size_t json_leaf = schema.leaves().size() - 1;
-  std::vector<std::pair<std::string, int64_t>> written;  // name, rows
+  struct Written {
+    std::string name;
+    int64_t rows = 0;
+    std::string stats;  // add.stats, so merges and readers see the file's meta.lastUpdated range
+  };
+  std::vector<Written> written;
   std::unique_ptr<parquet::FileWriter> writer;
   std::unique_ptr<JsonShredder> shredder;
   std::string current;
   int64_t current_rows = 0;
   auto discard = [&] {
-    std::error_code ec;
     shredder.reset();
-    writer.reset();
-    if (!current.empty()) fs::remove(root / current, ec);
-    for (const auto& [name, rows] : written) fs::remove(root / name, ec);
+    writer.reset();  // an unclosed object writer publishes nothing
+    // Best effort on a path that already failed: a file left behind is one no commit names,
+    // which vacuum deletes after the retention.
+    for (const auto& w : written) (void)files.Delete(table.Key(w.name));
   };
   auto close = [&]() -> Status {
     shredder.reset();
     Status s = writer->Close();
+    std::string stats = s.ok() ? DeltaFileStats(schema, *writer) : "";
     writer.reset();
     if (!s.ok()) return s;
-    written.emplace_back(current, current_rows);
+    written.push_back({current, current_rows, std::move(stats)});
     current.clear();
     return Status::Ok();
   };
@@ -82,7 +88,9 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   auto copy = [&](std::string_view line) -> Status {
     if (!writer) {
       current = "part-" + store::RandomHex(16) + ".parquet";
-      auto w = parquet::FileWriter::Open(root / current, schema, policy.writer);
+      auto sink = delta::OpenObjectSink(files, table.Key(current));
+      if (!sink.ok()) return sink.status();
+      auto w = parquet::FileWriter::Open(std::move(sink.value()), schema, policy.writer);
       if (!w.ok()) return w.status();
       writer = std::move(w.value());
       shredder = std::make_unique<JsonShredder>(schema, *writer, std::vector<std::string>{"_json"});
@@ -101,14 +109,14 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   for (const auto& f : picked) {
     std::vector<uint64_t> gone;
     if (f.deletion_vector) {
-      auto rows = delta::ReadDeletionVector(root, *f.deletion_vector);
+      auto rows = delta::ReadDeletionVector(files, table.key(), *f.deletion_vector);
       if (!rows.ok()) {
         discard();
         return rows.status();
       }
       gone = std::move(rows.value());
     }
-    Status s = ForEachStoredJson(root / f.path, gone, copy);
+    Status s = ForEachStoredJson(delta::OpenObjectSource(files, table.Key(f.path)), gone, copy);
     if (!s.ok()) {
       discard();
       return s.WithContext("compacting " + (root / f.path).string());
@@ -127,14 +135,18 @@ Result<CompactionResult> Compact(const fs::path& root, const std::string& type, 
   commit.data_change = false;
   const int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const auto& [name, rows] : written) {
-    std::error_code ec;
+  for (const auto& w : written) {
+    auto size = files.Size(table.Key(w.name));
+    if (!size.ok()) {
+      discard();
+      return size.status();
+    }
     delta::AddFile add;
-    add.path = name;
-    add.size = static_cast<int64_t>(fs::file_size(root / name, ec));
+    add.path = w.name;
+    add.size = static_cast<int64_t>(*size);
     add.modification_time = now;
-    add.num_records = rows;
-    add.stats_json = json{{"numRecords", rows}}.dump();
+    add.num_records = w.rows;
+    add.stats_json = snap->deletion_vectors_enabled() ? WithTightBounds(w.stats, true) : w.stats;
     commit.adds.push_back(std::move(add));
   }
   commit.removes = picked;

@@ -26,6 +26,7 @@
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/parallel_rows.h"
+#include "fhirlake/load/recency_layout.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/load/thread_budget.h"
 #include "fhirlake/load/tombstones.h"
@@ -291,7 +292,7 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
     if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
     FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
     if (add.deletion_vector) {
-      auto gone = delta::ReadDeletionVector(table.root(), *add.deletion_vector);
+      auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
       if (!gone.ok()) return gone.status().WithContext(add.path);
       plan.deleted = std::move(gone.value());
     }
@@ -336,7 +337,7 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
 }
 
 // Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
-Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, DataFiles& out, uint64_t& rows) {
+Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, LayoutFiles& out, uint64_t& rows) {
   std::string padded;
   auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
   return ForEachStoredJson(std::move(source), plan.AllGone(), [&](std::string_view line) {
@@ -372,17 +373,19 @@ struct TableLoad {
 // and its error log are removed when it is dropped without Keep().
 class LoadAttempt : public PreparedCommit {
  public:
-  explicit LoadAttempt(const TableLoad& load)
-      : out(load.table, *load.schema, load.writer, load.o.target_file_bytes),
+  LoadAttempt(const TableLoad& load, const RecencyLayout& layout)
+      : out(load.table, *load.schema, load.writer, layout),
+        layout(layout),
         errors(load.table.store(), load.type),
-        warehouse_(load.o.warehouse) {
+        warehouse_(load.o.warehouse_store) {
     result.type = load.type;
   }
   ~LoadAttempt() override {
     if (kept_) return;
-    std::error_code ec;
-    if (!dv_file.empty()) fs::remove(dv_file, ec);
-    if (tombstones) RemovePendingTombstones(warehouse_, *tombstones);
+    // Best effort on a path that already failed: a file left behind is one no commit names,
+    // which vacuum deletes after the retention.
+    if (!dv_key.empty()) (void)warehouse_->Delete(dv_key);
+    if (tombstones) RemovePendingTombstones(*warehouse_, *tombstones);
     errors.Discard();
   }
   void Keep() override {
@@ -391,10 +394,11 @@ class LoadAttempt : public PreparedCommit {
     for (auto& files : helper_out) files->Keep();
   }
 
-  DataFiles out;
-  std::vector<std::unique_ptr<DataFiles>> helper_out;  // files written by helper threads
+  LayoutFiles out;
+  RecencyLayout layout;                                 // out's, for the helpers' files
+  std::vector<std::unique_ptr<LayoutFiles>> helper_out;  // files written by helper threads
   ErrorLog errors;
-  fs::path dv_file;
+  std::string dv_key;  // the deletion-vector file written, a key of the warehouse's store
   TableResult result;
   uint64_t kept_rows = 0, incoming_rows = 0;
   std::vector<std::string> deleted_ids;  // the ids this merge deletes
@@ -402,7 +406,7 @@ class LoadAttempt : public PreparedCommit {
   std::optional<PendingTombstones> tombstones;
 
  private:
-  fs::path warehouse_;
+  std::shared_ptr<store::ObjectStore> warehouse_;
   bool kept_ = false;
 };
 
@@ -451,6 +455,28 @@ Status PlanTable(TableLoad& load, const delta::Snapshot& snapshot) {
   return Status::Ok();
 }
 
+// Plan, part 3: which rows of the attempt go to small recent files (see recency_layout.h). A
+// merge into a table with big files keeps rows older than those files' newest in big files;
+// any other write splits its own rows by meta.lastUpdated.
+RecencyLayout PlanLayout(const TableLoad& load, const delta::Snapshot& snapshot) {
+  const RecencyLayoutOptions options{load.o.target_file_bytes, load.o.recent_file_bytes, load.o.recent_fraction};
+  if (load.o.mode != SaveMode::kOverwrite) {
+    if (auto merge = LayoutForMerge(snapshot.files, options)) return *merge;
+  }
+  std::vector<int64_t> times;
+  times.reserve(load.index.winners.size());
+  for (const auto& [key, in] : load.index.winners) {
+    if (in.last_updated != kNoTime) times.push_back(in.last_updated);
+  }
+  uint64_t input_bytes = 0;
+  for (const auto& file : load.files) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (!ec) input_bytes += size;
+  }
+  return LayoutForFullWrite(std::move(times), input_bytes, options);
+}
+
 // Write, part 1: the rows a merge drops. With deletion vectors, a touched file stays and gets
 // a vector of its gone rows (or is removed when no row is left); without, its remaining rows
 // are copied into the new data files and the file is removed.
@@ -471,9 +497,9 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
     a.commit.removes.push_back(*plan.file);
   }
   if (!dv_rows.empty()) {
-    auto dvs = delta::WriteDeletionVectors(load.root, dv_rows);
+    auto dvs = delta::WriteDeletionVectors(load.table.store(), load.table.key(), dv_rows);
     if (!dvs.ok()) return dvs.status();
-    a.dv_file = delta::DeletionVectorFile(load.root, (*dvs)[0]);
+    a.dv_key = load.table.Key(delta::DeletionVectorRelativePath((*dvs)[0]));
     for (size_t i = 0; i < dv_adds.size(); ++i) {
       dv_adds[i].deletion_vector = (*dvs)[i];
       dv_adds[i].modification_time = NowMillis();
@@ -492,7 +518,7 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
 Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
   ParallelRows rows(
       load.type, a.out,
-      [&] { return std::make_unique<DataFiles>(load.table, *load.schema, load.writer, load.o.target_file_bytes); },
+      [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, load.writer, a.layout); },
       a.helper_out, load.budget, load.o.write_batch_bytes,
       [&](size_t file, uint64_t number, const std::string& why) { a.errors.Add(load.files[file], number, why); });
   for (size_t f = 0; f < load.files.size(); ++f) {
@@ -540,37 +566,27 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
            {"numCopiedRows", a.kept_rows}, {"numTargetRowsInserted", r.inserted},
            {"numTargetRowsUpdated", r.updated}, {"numTargetRowsDeleted", r.deleted}, {"badLines", r.bad_lines},
            {"source", fs::absolute(o.export_dir).string()}};
-  if (a.tombstones) {
-    info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
-  } else if (!a.deleted_ids.empty()) {
-    info["deletedIds"] = a.deleted_ids;
-  }
+  if (a.tombstones) info["tombstones"] = json::parse(a.tombstones->CommitInfoJson());
   commit.commit_info_extra_json = info.dump();
 }
 
 // One attempt against `snapshot`: plan the merge, write the data files, build the commit.
 Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const delta::Snapshot& snapshot) {
   const LoadOptions& o = load.o;
-  auto a = std::make_unique<LoadAttempt>(load);
+  auto a = std::make_unique<LoadAttempt>(load, PlanLayout(load, snapshot));
   IncomingIndex index = load.index;
   std::vector<FilePlan> plans;
   if (o.mode == SaveMode::kMerge) {
     FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
   }
-  // Written ahead of the data commit, which names the file. The tombstone table lives in the
-  // local warehouse only so far; on s3:// the commit carries the ids (`deletedIds`), which
-  // unload reads as it reads older tables' commits.
-  if (!a->deleted_ids.empty() && !store::IsS3Location(o.warehouse.string())) {
+  // Written ahead of the data commit, which names the file (load/tombstones.h).
+  if (!a->deleted_ids.empty()) {
     auto pending = WriteTombstoneFile(
-        o.warehouse, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
+        o.warehouse_store, TombstoneBatch{load.type, snapshot.version + 1, load.transaction_time, a->deleted_ids});
     if (!pending.ok()) return pending.status();
     a->tombstones = std::move(pending.value());
   }
   const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
-  if (use_dvs && store::IsS3Location(load.root.string())) {
-    return InvalidArgument(load.root.string() + ": deletion vectors are not supported on s3:// warehouses yet; "
-                           "load without --deletion-vectors (copy-on-write)");
-  }
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
   FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
   BuildCommit(load, snapshot, *a);
@@ -630,7 +646,7 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
                              LoadSummary& summary) {
   auto result = LoadTable(o, type, files, deleted, transaction_time, budget, summary);
   if (!result.ok()) return result;
-  if (!store::IsS3Location(o.warehouse.string())) FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse, type));
+  FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse_store, type));
   return result;
 }
 

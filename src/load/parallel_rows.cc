@@ -6,8 +6,8 @@
 
 namespace fhirlake::load {
 
-ParallelRows::ParallelRows(std::string type, DataFiles& own, NewFiles new_files,
-                           std::vector<std::unique_ptr<DataFiles>>& helper_files, ThreadBudget* budget,
+ParallelRows::ParallelRows(std::string type, LayoutFiles& own, NewFiles new_files,
+                           std::vector<std::unique_ptr<LayoutFiles>>& helper_files, ThreadBudget* budget,
                            size_t batch_bytes, OnRefused on_refused)
     : type_(std::move(type)), own_(own), new_files_(std::move(new_files)), helper_files_(helper_files),
       budget_(budget), batch_bytes_(batch_bytes), on_refused_(std::move(on_refused)) {}
@@ -60,7 +60,7 @@ Status ParallelRows::Dispatch() {
   batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
   if (budget_ && budget_->TryAcquire()) {
     helper_files_.push_back(new_files_());
-    DataFiles* out = helper_files_.back().get();
+    LayoutFiles* out = helper_files_.back().get();
     helpers_.emplace_back([this, out] { Help(out); });
   }
   {
@@ -78,7 +78,7 @@ Status ParallelRows::Dispatch() {
   return s;
 }
 
-Status ParallelRows::WriteBatch(DataFiles& out, const Batch& batch) {
+Status ParallelRows::WriteBatch(LayoutFiles& out, const Batch& batch) {
   for (const Line& l : batch.lines) {
     JsonShredder::RowInfo info{type_, ""};
     Status refused;
@@ -93,7 +93,7 @@ Status ParallelRows::WriteBatch(DataFiles& out, const Batch& batch) {
   return Status::Ok();
 }
 
-void ParallelRows::Help(DataFiles* out) {
+void ParallelRows::Help(LayoutFiles* out) {
   Status s;
   while (s.ok()) {
     Batch batch;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/ndjson_reader.h"
@@ -44,15 +45,17 @@ Result<std::string> AppIdOf(const delta::Snapshot& data, const std::string& type
   return type + ":" + data.table_id;
 }
 
-// Reads the tombstones of `type` from one tombstone file.
-Status ReadTombstoneFile(const fs::path& path, const std::string& type, std::vector<Tombstone>& out) {
-  auto reader = parquet::FileReader::Open(path);
+// Reads the tombstones of `type` from the tombstone file `file` (relative to the table).
+Status ReadTombstoneFile(const delta::Table& table, const std::string& file, const std::string& type,
+                         std::vector<Tombstone>& out) {
+  const std::string path = table.root().string() + "/" + file;  // for messages
+  auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(file)));
   if (!reader.ok()) return reader.status();
   const parquet::FileReader& r = **reader;
   const int type_col = r.FindColumn("type"), id_col = r.FindColumn("id"), at_col = r.FindColumn("deletedAt"),
             version_col = r.FindColumn("tableVersion"), tt_col = r.FindColumn("transactionTime");
   if (type_col < 0 || id_col < 0 || at_col < 0 || version_col < 0 || tt_col < 0) {
-    return DataLoss(path.string() + " is not a tombstone file (a column is missing)");
+    return DataLoss(path + " is not a tombstone file (a column is missing)");
   }
   for (size_t g = 0; g < r.row_group_count(); ++g) {
     auto types = r.ReadColumn(g, type_col);
@@ -97,23 +100,41 @@ Result<std::vector<std::pair<int64_t, json>>> NamedTombstoneFiles(const delta::T
   return out;
 }
 
+// Whether the tombstone file `file` is still there (vacuum deletes one no commit added after
+// the retention).
+Result<bool> FileExists(const delta::Table& table, const std::string& file) {
+  auto size = table.store().Size(table.Key(file));
+  if (size.ok()) return true;
+  if (size.status().code() == StatusCode::kNotFound) return false;
+  return size.status();
+}
+
+Result<std::shared_ptr<store::ObjectStore>> OpenWarehouse(const fs::path& warehouse) {
+  auto opened = store::OpenStore(warehouse.string());
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<store::ObjectStore>(std::move(opened.value()));
+}
+
 }  // namespace
 
-fs::path TombstoneTableRoot(const fs::path& warehouse) { return warehouse / store::WarehouseLayout::kTombstones; }
+fs::path TombstoneTableRoot(const fs::path& warehouse) {
+  return store::WarehouseLayout(warehouse.string()).Locate(store::WarehouseLayout::kTombstones);
+}
+
+delta::Table TombstoneTable(std::shared_ptr<store::ObjectStore> warehouse) {
+  return delta::Table(std::move(warehouse), store::WarehouseLayout::kTombstones);
+}
 
 std::string PendingTombstones::CommitInfoJson() const {
   return json{{"count", count}, {"file", file}, {"size", size}, {"stats", stats_json}}.dump();
 }
 
-Result<PendingTombstones> WriteTombstoneFile(const fs::path& warehouse, const TombstoneBatch& batch) {
-  const fs::path root = TombstoneTableRoot(warehouse);
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return IoError("cannot create " + root.string() + ": " + ec.message());
+Result<PendingTombstones> WriteTombstoneFile(const std::shared_ptr<store::ObjectStore>& warehouse,
+                                             const TombstoneBatch& batch) {
   const int64_t now = fhir::NowMicros();
   const std::optional<int64_t> tt = fhir::ParseFhirTime(batch.transaction_time);
   const std::string deleted_at = fhir::FormatInstant(tt.value_or(now));
-  DataFiles out(root, TombstoneSchema(), {}, 0);
+  DataFiles out(TombstoneTable(warehouse), TombstoneSchema(), {}, 0);
   std::string line;
   for (const auto& id : batch.ids) {
     line = json{{"type", batch.resource_type}, {"id", id}, {"deletedAt", deleted_at},
@@ -131,19 +152,20 @@ Result<PendingTombstones> WriteTombstoneFile(const fs::path& warehouse, const To
   return PendingTombstones{adds[0].path, adds[0].size, adds[0].num_records, adds[0].stats_json};
 }
 
-void RemovePendingTombstones(const fs::path& warehouse, const PendingTombstones& pending) {
-  std::error_code ec;
-  fs::remove(TombstoneTableRoot(warehouse) / pending.file, ec);
+void RemovePendingTombstones(store::ObjectStore& warehouse, const PendingTombstones& pending) {
+  // Best effort on a path that already failed (a lost or failed commit): a file left behind is
+  // one no commit names, and vacuum deletes it after the retention.
+  (void)warehouse.Delete(store::WarehouseLayout::Join(store::WarehouseLayout::kTombstones, pending.file));
 }
 
-Status CommitPendingTombstones(const fs::path& warehouse, const std::string& type) {
-  const delta::Table data(warehouse / type);
+Status CommitPendingTombstones(const std::shared_ptr<store::ObjectStore>& warehouse, const std::string& type) {
+  const delta::Table data(warehouse, store::WarehouseLayout::Table(type));
   auto data_snap = data.Load();
   if (!data_snap.ok()) return data_snap.status();
   if (data_snap->version < 0) return Status::Ok();
   auto app_id = AppIdOf(*data_snap, type);
   if (!app_id.ok()) return app_id.status();
-  const delta::Table tombstones(TombstoneTableRoot(warehouse));
+  const delta::Table tombstones = TombstoneTable(warehouse);
   for (int attempt = 1;; ++attempt) {
     auto snap = tombstones.Load();
     if (!snap.ok()) return snap.status();
@@ -157,8 +179,9 @@ Status CommitPendingTombstones(const fs::path& warehouse, const std::string& typ
     for (const auto& [version, ref] : *named) {
       if (version > data_snap->version) break;  // a commit newer than what we looked at: its own load appends it
       const std::string file = ref["file"].get<std::string>();
-      std::error_code ec;
-      if (!fs::exists(tombstones.root() / file, ec)) continue;  // vacuumed after the retention: nothing to recover
+      auto exists = FileExists(tombstones, file);
+      if (!exists.ok()) return exists.status();
+      if (!*exists) continue;  // vacuumed after the retention: nothing to recover
       delta::AddFile add;
       add.path = file;
       add.size = ref.value("size", int64_t{0});
@@ -184,10 +207,17 @@ Status CommitPendingTombstones(const fs::path& warehouse, const std::string& typ
 
 Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std::optional<int64_t> since,
                         const std::function<Status(const Tombstone&)>& fn) {
-  const delta::Table data(warehouse / type);
+  auto opened = OpenWarehouse(warehouse);
+  if (!opened.ok()) return opened.status();
+  return ForEachTombstone(*opened, type, since, fn);
+}
+
+Status ForEachTombstone(const std::shared_ptr<store::ObjectStore>& warehouse, const std::string& type,
+                        std::optional<int64_t> since, const std::function<Status(const Tombstone&)>& fn) {
+  const delta::Table data(warehouse, store::WarehouseLayout::Table(type));
   auto data_snap = data.Load();
   if (!data_snap.ok()) return data_snap.status();
-  const delta::Table tombstones(TombstoneTableRoot(warehouse));
+  const delta::Table tombstones = TombstoneTable(warehouse);
   auto snap = tombstones.Load();
   if (!snap.ok()) return snap.status();
   // How far the tombstone table holds this data table's deletions; the files of later data
@@ -199,7 +229,7 @@ Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std:
     if (held != snap->app_versions.end()) recorded = held->second;
   }
   std::vector<Tombstone> all;
-  for (const auto& add : snap->files) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(tombstones.root() / add.path, type, all));
+  for (const auto& add : snap->files) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(tombstones, add.path, type, all));
   // One pass over the data log: files named by commits the table does not hold yet, and the
   // ids of older commits (commitInfo.deletedIds).
   auto infos = data.CommitInfos();
@@ -207,9 +237,10 @@ Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std:
   for (const auto& [version, text] : *infos) {
     json info = json::parse(text, nullptr, false);
     if (const json* ref = TombstoneReference(info); ref && version > recorded) {
-      const fs::path file = tombstones.root() / (*ref)["file"].get<std::string>();
-      std::error_code ec;
-      if (fs::exists(file, ec)) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(file, type, all));
+      const std::string file = (*ref)["file"].get<std::string>();
+      auto exists = FileExists(tombstones, file);
+      if (!exists.ok()) return exists.status();
+      if (*exists) FHIRLAKE_RETURN_IF_ERROR(ReadTombstoneFile(tombstones, file, type, all));
       continue;
     }
     if (!info.is_object() || !info.contains("deletedIds") || !info["deletedIds"].is_array()) continue;
@@ -231,11 +262,15 @@ Status ForEachTombstone(const fs::path& warehouse, const std::string& type, std:
 }
 
 Result<CompactionResult> CompactTombstones(const fs::path& warehouse, CompactionPolicy policy) {
-  const fs::path root = TombstoneTableRoot(warehouse);
-  std::error_code ec;
-  if (!fs::is_directory(root / "_delta_log", ec)) return CompactionResult{};
+  auto opened = OpenWarehouse(warehouse);
+  if (!opened.ok()) return opened.status();
+  return CompactTombstones(*opened, std::move(policy));
+}
+
+Result<CompactionResult> CompactTombstones(const std::shared_ptr<store::ObjectStore>& warehouse,
+                                           CompactionPolicy policy) {
   policy.table_schema = &TombstoneSchema();
-  return Compact(root, "tombstones", policy);
+  return Compact(TombstoneTable(warehouse), "tombstones", policy);  // a table without a log: nothing to do
 }
 
 }  // namespace fhirlake::load

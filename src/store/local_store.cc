@@ -3,6 +3,7 @@
 // never listed) that is fsynced and then renamed (Put, writers) or linked (PutIfAbsent) into
 // place, so a reader never sees a partial object.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,12 @@ namespace fs = std::filesystem;
 constexpr std::string_view kTempMarker = ".fhirlake-tmp-";
 
 std::string ErrnoText() { return std::strerror(errno); }
+
+int64_t ModifiedMillis(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
 
 // A file descriptor closed on destruction.
 class Fd {
@@ -215,7 +222,7 @@ class LocalStore : public ObjectStore {
         std::string key = fs::relative(it->path(), root_, ec).generic_string();
         if (key.compare(0, prefix.size(), prefix) != 0) continue;
         if (!token.empty() && key <= token) continue;
-        all.push_back({std::move(key), static_cast<uint64_t>(it->file_size(ec))});
+        all.push_back({std::move(key), static_cast<uint64_t>(it->file_size(ec)), ModifiedMillis(it->path())});
       }
     }
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.key < b.key; });

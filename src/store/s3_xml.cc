@@ -1,6 +1,8 @@
 #include "src/store/s3_xml.h"
 
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 
 namespace fhirlake::store {
@@ -22,6 +24,28 @@ void AppendUtf8(std::string& out, unsigned long cp) {
     out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
     out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
+}
+
+// An ISO 8601 UTC instant as S3 writes LastModified ("2009-10-12T17:50:30.000Z"), in ms.
+std::optional<int64_t> ParseIsoMillis(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (text.size() < 19 || std::sscanf(std::string(text.substr(0, 19)).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &year, &month,
+                                      &day, &hour, &minute, &second) != 6) {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  int64_t millis = 0;
+  if (text.size() > 20 && text[19] == '.') {
+    int scale = 100;
+    for (size_t i = 20; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10) millis += (text[i] - '0') * scale;
+  }
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
 }
 
 }  // namespace
@@ -72,7 +96,9 @@ Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view root
         return ServerError("the Size of " + *key + " is not a number: '" + text->substr(0, 40) + "'");
       }
     }
-    page.objects.push_back({key->substr(root_prefix.size()), size});
+    int64_t modified_ms = 0;
+    if (auto text = XmlText(contents, "LastModified")) modified_ms = ParseIsoMillis(*text).value_or(0);
+    page.objects.push_back({key->substr(root_prefix.size()), size, modified_ms});
   }
   if (XmlText(body, "IsTruncated").value_or("false") == "true") {
     page.next_token = XmlText(body, "NextContinuationToken").value_or("");

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "fhirlake/load/tombstones.h"
+#include "fhirlake/store/warehouse_layout.h"
 
 namespace fhirlake::sync {
 namespace fs = std::filesystem;
@@ -17,24 +18,35 @@ MaintenancePolicy DefaultMaintenancePolicy() {
 }
 
 TableMaintenance MaintainTable(const fs::path& warehouse, const std::string& type, const MaintenancePolicy& policy) {
+  auto opened = store::OpenStore(warehouse.string());
+  if (!opened.ok()) {
+    TableMaintenance out;
+    out.type = type;
+    out.status = opened.status();
+    return out;
+  }
+  return MaintainTable(std::shared_ptr<store::ObjectStore>(std::move(opened.value())), type, policy);
+}
+
+TableMaintenance MaintainTable(const std::shared_ptr<store::ObjectStore>& warehouse, const std::string& type,
+                               const MaintenancePolicy& policy) {
   TableMaintenance out;
   out.type = type;
-  const fs::path root = warehouse / type;
-  std::error_code ec;
-  if (!fs::is_directory(root / "_delta_log", ec)) return out;
+  // A table without a log: compaction and delta::Maintain both find version -1 and do nothing.
+  const delta::Table table(warehouse, store::WarehouseLayout::Table(type));
   // Compaction first: its commit is then part of the checkpoint, and vacuum sees the files it
   // replaced (kept for the retention window like any removed file).
   if (policy.compact && !policy.table.dry_run) {
     // The tombstone table (WAREHOUSE/_fhirlake/tombstones) has its own schema.
-    auto compacted = root == load::TombstoneTableRoot(warehouse) ? load::CompactTombstones(warehouse, policy.compaction)
-                                                                 : load::Compact(root, type, policy.compaction);
+    auto compacted = type == store::WarehouseLayout::kTombstones ? load::CompactTombstones(warehouse, policy.compaction)
+                                                                 : load::Compact(table, type, policy.compaction);
     if (!compacted.ok()) {
       out.status = compacted.status().WithContext("compaction");
       return out;
     }
     out.compaction = *compacted;
   }
-  auto report = delta::Maintain(root, policy.table);
+  auto report = delta::Maintain(table, policy.table);
   if (!report.ok()) {
     out.status = report.status();
     return out;

@@ -13,10 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "fhirlake/bulk/export_log.h"
+#include "fhirlake/delta/log_files.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/store/crash_point.h"
@@ -420,28 +422,29 @@ class SyncRun {
 
   // Table maintenance after the load, on the run's policy. A table not maintained now is by
   // the next run or `fhirlake maintain`, so a failure does not fail the sync; it is reported
-  // (the summary, and the archived export's log.ndjson) with the table it concerns.
+  // (the summary, and, in a local warehouse, the archived export's log.ndjson) with the table
+  // it concerns. On an object store the same steps run through the store.
   void Maintain() {
     if (!o_.maintenance.enabled) return;
-    if (layout_.is_s3()) return;  // maintenance works on local tables only, so far
     MaintenancePolicy policy = o_.maintenance;
     policy.compaction.schema = o_.load_options.schema;  // compaction writes the loads' schema
-    bulk::ExportLog log(summary_.archived_to / "log.ndjson");
-    log.set_export_id(summary_.exported.status_url);
+    std::optional<bulk::ExportLog> log;  // the archive of an s3:// warehouse is uploaded already
+    if (!layout_.is_s3()) {
+      log.emplace(summary_.archived_to / "log.ndjson");
+      log->set_export_id(summary_.exported.status_url);
+    }
+    auto record = [&](TableMaintenance done) {
+      if (log) log->Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
+      summary_.maintenance.push_back(std::move(done));
+    };
     for (const auto& t : summary_.tables) {
       if (Stopping()) break;
-      TableMaintenance done = MaintainTable(o_.warehouse, t.type, policy);
-      log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
-      summary_.maintenance.push_back(std::move(done));
+      record(MaintainTable(store_, t.type, policy));
     }
     // The merges' tombstones (load/tombstones.h), once the tables are done.
-    std::error_code ec;
-    if (!summary_.tables.empty() && !Stopping() &&
-        std::filesystem::is_directory(load::TombstoneTableRoot(o_.warehouse) / "_delta_log", ec)) {
-      TableMaintenance done = MaintainTable(o_.warehouse, store::WarehouseLayout::kTombstones, policy);
-      log.Event(done.status.ok() ? "maintenance" : "maintenance_error", MaintenanceJson(done));
-      summary_.maintenance.push_back(std::move(done));
-    }
+    if (summary_.tables.empty() || Stopping()) return;
+    auto tombstone_log = delta::ListLogFiles(*store_, WarehouseLayout::kTombstones);
+    if (!tombstone_log.ok() || !tombstone_log->empty()) record(MaintainTable(store_, WarehouseLayout::kTombstones, policy));
   }
 
   // --keep N: only the newest N archived exports stay.

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
+#include "fhirlake/delta/table.h"
 #include "tests/e2e/sync_fixture.h"
 #include "tests/support/s3_server.h"
 
@@ -202,6 +205,210 @@ TEST_F(SyncS3Test, KilledDuringUploadAndCommitResumesWithoutLossOrDuplicates) {
   size_t manifests = 0;
   for (const auto& k : Keys("_exports/")) manifests += k.ends_with("/manifest.json");
   EXPECT_EQ(manifests, 3u) << "every finished export is archived once with its manifest";
+}
+
+// A merge's deletions on S3 go where they go locally: a tombstone file written ahead of the data
+// commit, appended to the warehouse's tombstone table after it; the commit carries only the count.
+TEST_F(SyncS3Test, MergeDeletesOnS3LandInTheTombstoneTable) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(SyncS3(server, {"--no-maintenance"}).exit_code, 0);
+  EXPECT_TRUE(Keys("_fhirlake/tombstones/").empty()) << "nothing deleted yet";
+  ChangeSource();
+  auto merged = SyncS3(server, {"--json", "--no-maintenance"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(json::parse(merged.out)["deleted"], 2);
+  EXPECT_FALSE(Keys("_fhirlake/tombstones/_delta_log/").empty()) << "the tombstone table has a log in the bucket";
+
+  Download();
+  ExpectWarehouseEqualsSource("a merge with deletes on S3");
+  json rows = DuckDb("SELECT type, id, tableVersion::INTEGER AS tableVersion FROM t ORDER BY type", {{"t", wh() / "_fhirlake" / "tombstones"}});
+  ASSERT_TRUE(rows.is_array() && rows.size() == 2u) << rows.dump();
+  EXPECT_EQ(rows[0]["type"], "Observation");
+  EXPECT_EQ(rows[0]["id"], deleted_observation_);
+  EXPECT_EQ(rows[1]["type"], "Patient");
+  EXPECT_EQ(rows[1]["id"], deleted_patient_);
+  EXPECT_EQ(rows[1]["tableVersion"], 1);
+
+  std::ifstream commit(wh() / "Patient" / "_delta_log" / "00000000000000000001.json");
+  json info;
+  for (std::string line; std::getline(commit, line);) {
+    json action = json::parse(line);
+    if (action.contains("commitInfo")) info = action["commitInfo"];
+  }
+  ASSERT_TRUE(info.is_object());
+  EXPECT_FALSE(info.contains("deletedIds")) << info.dump();
+  EXPECT_EQ(info["numTargetRowsDeleted"], 1);
+  EXPECT_EQ(info["tombstones"]["count"], 1) << info.dump();
+  std::vector<std::string> members;
+  for (const auto& [name, value] : info["tombstones"].items()) members.push_back(name);
+  EXPECT_EQ(members, (std::vector<std::string>{"count", "file", "size", "stats"}))
+      << "a reference to the tombstone file, no list of ids: " << info.dump();
+  EXPECT_FALSE(Keys("_fhirlake/tombstones/" + info["tombstones"]["file"].get<std::string>()).empty())
+      << "the file it names is in the bucket";
+}
+
+// `fhirlake maintain s3://…`: a dry run lists what vacuum would delete and deletes nothing; the
+// real run compacts, checkpoints and deletes only what no retained version references.
+TEST_F(SyncS3Test, MaintainCompactsCheckpointsAndVacuumsAnS3Warehouse) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(SyncS3(server, {"--no-maintenance"}).exit_code, 0);
+  ChangeSource();
+  ASSERT_EQ(SyncS3(server, {"--no-maintenance"}).exit_code, 0);
+  // A merge that only adds leaves the table's file alone and adds a second small one.
+  const std::string added = json{{"resourceType", "Patient"}, {"id", "added-by-load"},
+                                 {"meta", {{"lastUpdated", fhir::FormatInstant(fhir::NowMicros())}}}}.dump();
+  fs::create_directories(dir_ / "more");
+  WriteLines(dir_ / "more" / "Patient.000.ndjson", {added});
+  auto more = RunFhirlake({"load", (dir_ / "more").string(), WarehouseUrl(), "--quiet"}, s3_.env());
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  auto patients = Lines(src() / "Patient.000.ndjson");
+  patients.push_back(added);
+  WriteLines(src() / "Patient.000.ndjson", patients);  // what the warehouse should now hold
+  const std::vector<std::string> short_retention = {"--retention", "0s", "--allow-short-retention", "--json"};
+  auto maintain = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"maintain", WarehouseUrl()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), short_retention.begin(), short_retention.end());
+    auto r = RunFhirlake(args, s3_.env());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    json out = json::parse(r.out, nullptr, false);
+    std::map<std::string, json> by_table;
+    if (out.is_array()) {
+      for (const auto& t : out) by_table[t["table"].get<std::string>()] = t;
+    }
+    return by_table;
+  };
+  auto part_files = [&](const std::string& type) {
+    std::set<std::string> files;
+    for (const auto& k : Keys(type + "/")) {
+      if (k.find("/_delta_log/") == std::string::npos) files.insert(k.substr(type.size() + 1));
+    }
+    return files;
+  };
+  // The files of the table's current version, as its log (downloaded) says.
+  auto current_files = [&](const std::string& type) {
+    std::set<std::string> files;
+    auto snap = delta::Table(wh() / type).Load();
+    EXPECT_TRUE(snap.ok()) << snap.status().message();
+    if (snap.ok()) {
+      for (const auto& f : snap->files) files.insert(f.path);
+    }
+    return files;
+  };
+
+  const auto before = part_files("Patient");
+  const auto all_before = Keys("");
+  auto dry = maintain({"--dry-run", "--no-compact"});
+  ASSERT_EQ(dry.count("Patient"), 1u);
+  ASSERT_EQ(dry.count("_fhirlake/tombstones"), 1u) << "the tombstone table is maintained too";
+  EXPECT_TRUE(dry["Patient"]["checkpoint"].get<bool>()) << dry["Patient"].dump();
+  const auto would = dry["Patient"]["deletedFiles"].get<std::vector<std::string>>();
+  EXPECT_FALSE(would.empty()) << "the merge replaced a file: " << dry["Patient"].dump();
+  EXPECT_EQ(Keys(""), all_before) << "a dry run changes nothing in the bucket";
+  Download();
+  const auto merged_files = current_files("Patient");
+  for (const auto& f : would) {
+    EXPECT_TRUE(before.count(f)) << f << " is an object of the table";
+    EXPECT_FALSE(merged_files.count(f)) << f << " is referenced by the current version";
+  }
+
+  auto done = maintain({});
+  ASSERT_EQ(done.count("Patient"), 1u);
+  EXPECT_FALSE(done["Patient"]["compacted"].is_null()) << "the merge left small files: " << done["Patient"].dump();
+  EXPECT_TRUE(done["Patient"]["checkpoint"].get<bool>());
+  for (const auto& f : would) EXPECT_EQ(part_files("Patient").count(f), 0u) << f << " was vacuumed";
+  // Once more, without compaction: what the compaction replaced is now unreferenced too.
+  maintain({"--no-compact"});
+  Download();
+  ExpectWarehouseEqualsSource("maintenance of the S3 warehouse");
+  for (const std::string type : {"Patient", "Observation"}) {
+    EXPECT_EQ(part_files(type), current_files(type)) << type << ": exactly the current version's files are left";
+  }
+  bool checkpoint = false;
+  for (const auto& k : Keys("Patient/_delta_log/")) checkpoint |= k.ends_with(".checkpoint.parquet");
+  EXPECT_TRUE(checkpoint) << "the checkpoint was written through the store";
+  json n = DuckDb("SELECT count(*)::INTEGER AS n FROM t", {{"t", wh() / "_fhirlake" / "tombstones"}});
+  EXPECT_EQ(n[0]["n"], 2) << "the tombstone table keeps its rows";
+
+  // status: live bytes (the current version's files) against everything under the table.
+  auto status = RunFhirlake({"status", WarehouseUrl(), "--json"}, s3_.env());
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  json st = json::parse(status.out);
+  ASSERT_EQ(st["tables"].size(), 2u) << status.out;
+  std::string listing;
+  ASSERT_EQ(s3_.Sdk({"list", S3Server::kBucket, "wh/Patient/"}, &listing), 0);
+  int64_t stored = 0;
+  std::istringstream lines(listing);
+  for (std::string line; std::getline(lines, line);) stored += line.empty() ? 0 : json::parse(line)["size"].get<int64_t>();
+  const json& patient = st["tables"][1];
+  EXPECT_EQ(patient["table"], "Patient");
+  EXPECT_EQ(patient["liveBytes"], patient["bytes"]) << patient.dump();
+  EXPECT_EQ(patient["diskBytes"], stored) << "every object under the table, as the AWS SDK lists them";
+  EXPECT_GT(patient["diskBytes"].get<int64_t>(), patient["liveBytes"].get<int64_t>()) << "the log is stored too";
+}
+
+// sync --warehouse s3:// runs maintenance after its loads and reports it per table.
+TEST_F(SyncS3Test, SyncMaintainsS3TablesAndReportsEach) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(SyncS3(server).exit_code, 0);
+  ChangeSource();
+  auto r = SyncS3(server, {"--json", "--checkpoint-interval", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  std::vector<std::string> tables;
+  for (const auto& m : s["maintenance"]) {
+    tables.push_back(m["table"].get<std::string>());
+    EXPECT_FALSE(m.contains("error")) << m.dump();
+    EXPECT_TRUE(m["checkpoint"].get<bool>()) << m.dump();
+  }
+  EXPECT_EQ(tables, (std::vector<std::string>{"Observation", "Patient", "_fhirlake/tombstones"})) << s.dump();
+  for (const std::string table : {"Patient", "Observation", "_fhirlake/tombstones"}) {
+    bool checkpoint = false;
+    for (const auto& k : Keys(table + "/_delta_log/")) checkpoint |= k.ends_with(".checkpoint.parquet");
+    EXPECT_TRUE(checkpoint) << table;
+  }
+  Download();
+  ExpectWarehouseEqualsSource("a sync with maintenance on S3");
+}
+
+// --deletion-vectors on S3: merges write the DV file as an object, later merges and compaction
+// read it back by ranged reads, and vacuum deletes it once no file references it.
+TEST_F(SyncS3Test, DeletionVectorsWorkOnS3FromMergeToPurge) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(SyncS3(server, {"--deletion-vectors", "--no-maintenance"}).exit_code, 0);
+  auto dv_objects = [&] {
+    size_t n = 0;
+    for (const auto& k : Keys("Patient/")) n += k.find("/deletion_vector_") != std::string::npos;
+    return n;
+  };
+  for (int round = 1; round <= 2; ++round) {  // the second merge reads the first one's vectors
+    ChangeSource();
+    auto r = SyncS3(server, {"--deletion-vectors", "--no-maintenance"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(dv_objects(), static_cast<size_t>(round)) << "one DV file per merge that kept a touched file";
+    Download();
+    ExpectWarehouseEqualsSource("merge " + std::to_string(round) + " with deletion vectors on S3");
+  }
+  const std::string commit = ReadFile(wh() / "Patient" / "_delta_log" / "00000000000000000001.json");
+  EXPECT_NE(commit.find("\"deletionVector\""), std::string::npos) << commit;
+
+  auto purge = RunFhirlake({"maintain", WarehouseUrl(), "--purge-deletion-vectors", "--retention", "0s",
+                            "--allow-short-retention", "--json"},
+                           s3_.env());
+  ASSERT_EQ(purge.exit_code, 0) << purge.err;
+  auto clean = RunFhirlake({"maintain", WarehouseUrl(), "--no-compact", "--retention", "0s", "--allow-short-retention"},
+                           s3_.env());
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(dv_objects(), 0u) << "no file references a vector after the purge, and vacuum deleted them";
+  Download();
+  ExpectWarehouseEqualsSource("a purge of the deletion vectors on S3");
+  auto snap = delta::Table(wh() / "Patient").Load();
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  for (const auto& f : snap->files) EXPECT_FALSE(f.deletion_vector) << f.path;
 }
 
 TEST_F(SyncS3Test, BadCredentialsGiveAClearErrorNamingTheBucket) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fhirlake/status.h"
+#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::delta {
 
@@ -43,11 +44,21 @@ Result<std::string> Z85Decode(std::string_view text);
 // before this returns; until a commit names it, it is an orphan no reader looks at.
 Result<std::vector<DeletionVector>> WriteDeletionVectors(const std::filesystem::path& table_root,
                                                          const std::vector<std::vector<uint64_t>>& rows);
+// The same for the table under `table_key` in `store` (the DV file is one object, put whole).
+Result<std::vector<DeletionVector>> WriteDeletionVectors(store::ObjectStore& store, std::string_view table_key,
+                                                         const std::vector<std::vector<uint64_t>>& rows);
+
+// The name of a stored 'u' vector's file relative to the table's root.
+std::string DeletionVectorRelativePath(const DeletionVector& dv);
 
 // The file a stored ('u' or 'p') vector lives in.
 std::filesystem::path DeletionVectorFile(const std::filesystem::path& table_root, const DeletionVector& dv);
 
 // The rows a descriptor names, checking the DV file's version, size and checksum.
 Result<std::vector<uint64_t>> ReadDeletionVector(const std::filesystem::path& table_root, const DeletionVector& dv);
+// The same for the table under `table_key` in `store`, by ranged reads; a 'p' vector (an
+// absolute path) is read from the local filesystem.
+Result<std::vector<uint64_t>> ReadDeletionVector(store::ObjectStore& store, std::string_view table_key,
+                                                 const DeletionVector& dv);
 
 }  // namespace fhirlake::delta

@@ -25,6 +25,7 @@ struct LogFile {
   int part = 1, parts = 1;  // a multi-part checkpoint's part number (1-based) and part count
   std::filesystem::path path;  // the local path (ListLogFiles of a directory), else the key
   std::string key;             // the object key in the table's store
+  int64_t modified_ms = 0;     // when it was written (store::ObjectInfo::modified_ms)
 };
 
 inline constexpr char kLastCheckpointName[] = "_last_checkpoint";

@@ -54,7 +54,11 @@ struct MaintenanceReport {
   std::vector<std::string> deleted_log_files;
 };
 
-// Runs the policy on the table at `table_root`. A table without a log is left alone.
+// Runs the policy on `table` (a local directory or an object-store prefix: the table's objects
+// are listed, aged by their store's modification time and deleted through its store). A table
+// without a log is left alone.
+Result<MaintenanceReport> Maintain(const Table& table, const MaintenancePolicy& policy);
+// The same for the table in the local directory `table_root`.
 Result<MaintenanceReport> Maintain(const std::filesystem::path& table_root, const MaintenancePolicy& policy);
 
 // Bytes that the current version of a table needs (its data files and deletion-vector files)
@@ -64,6 +68,7 @@ struct TableUsage {
   int64_t disk_bytes = 0;
   int64_t log_files = 0;
 };
+Result<TableUsage> MeasureUsage(const Table& table, const Snapshot& snapshot);
 Result<TableUsage> MeasureUsage(const std::filesystem::path& table_root, const Snapshot& snapshot);
 
 }  // namespace fhirlake::delta

@@ -141,6 +141,8 @@ class Table {
   const std::filesystem::path& root() const { return root_; }
   store::ObjectStore& store() const { return *store_; }
   const std::shared_ptr<store::ObjectStore>& shared_store() const { return store_; }
+  // The table's prefix in store() ("" for the store's root).
+  const std::string& key() const { return key_; }
   // The key of `relative` (a data file's path as add actions carry it, decoded) in store().
   std::string Key(std::string_view relative) const;
 

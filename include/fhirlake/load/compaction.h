@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "fhirlake/delta/table.h"
 #include "fhirlake/load/table_schema.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "fhirlake/status.h"
@@ -18,7 +19,8 @@ namespace fhirlake::load {
 
 struct CompactionPolicy {
   uint64_t target_file_bytes = 256u << 20;   // new files end at the first row group past this
-  uint64_t small_file_bytes = 32u << 20;     // files below this are rewritten (when there are 2+)
+  uint64_t small_file_bytes = 32u << 20;     // files below this are merged (see compaction_plan.h)
+  double size_ratio = 2;                     // a small file joins smaller ones up to this times their total
   double deleted_fraction = 0.1;             // files with more deleted rows than this are rewritten
   bool purge_deletion_vectors = false;       // rewrite every file that has a deletion vector
   TableSchemaOptions schema;                 // must give the table's schema string
@@ -34,8 +36,12 @@ struct CompactionResult {
   int64_t rows = 0;
 };
 
-// Compacts the table of `resource_type` at `table_root`. A lost commit race is returned as a
-// conflict (delta::Table::IsConflict), with the new files removed; nothing else changes.
+// Compacts the table of `resource_type` (a local directory or an object-store prefix: files are
+// read by ranged reads and written through the table's store). A lost commit race is returned
+// as a conflict (delta::Table::IsConflict), with the new files removed; nothing else changes.
+Result<CompactionResult> Compact(const delta::Table& table, const std::string& resource_type,
+                                 const CompactionPolicy& policy);
+// The same for the table in the local directory `table_root`.
 Result<CompactionResult> Compact(const std::filesystem::path& table_root, const std::string& resource_type,
                                  const CompactionPolicy& policy);
 

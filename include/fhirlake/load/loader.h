@@ -7,8 +7,10 @@
 // Merge: a first pass indexes the incoming ids and meta.lastUpdated; the table's `id` and
 // `meta.lastUpdated` columns say which stored rows are replaced or deleted. Those rows get a
 // Delta deletion vector on their file (or, copy-on-write, the files holding them are
-// rewritten: their other rows re-shredded from `_json` into the new data file). The incoming
-// rows go to one new data file; untouched files stay as they are; one commit does it all.
+// rewritten: their other rows re-shredded from `_json` into new data files). The incoming
+// rows go to new data files; untouched files stay as they are; one commit does it all. Rows are
+// laid out by meta.lastUpdated (recency_layout.h): recent rows in small files, so the usual
+// change (new resources, updates of recently changed ones) rewrites few and small files.
 // Rules: an incoming resource replaces stored rows with its id unless a stored one has a later
 // meta.lastUpdated; among duplicates in one load the latest meta.lastUpdated wins (the later
 // line on ties; a missing lastUpdated counts as oldest). A resource named in deleted/ and also
@@ -57,6 +59,11 @@ struct LoadOptions {
   // A table's new data go to files of about this size (a file ends at the first row group
   // that reaches it); 0: one file per table and load.
   uint64_t target_file_bytes = 256u << 20;
+  // Recent rows go to smaller files (see recency_layout.h): of a first load or overwrite, the
+  // newest `recent_fraction` by meta.lastUpdated; of a merge into a table with files of this
+  // size or more, the rows newer than those. 0: no recent tier.
+  uint64_t recent_file_bytes = 8u << 20;
+  double recent_fraction = 0.1;
   // With (appId, version): a table whose log already holds a txn of appId at version or later
   // is skipped (this load was committed there before), and each commit records the txn. This
   // makes re-running an interrupted load exact.

@@ -1,7 +1,7 @@
 // load::ParallelRows: the write of one type's incoming lines into its data files, spread over
 // threads. The caller's thread reads the lines and gathers them into batches; while a
-// ThreadBudget has a place free, a helper thread is started with a DataFiles of its own and
-// batches go to the helpers (the caller writes a batch itself when they are all busy). So one
+// ThreadBudget has a place free, a helper thread is started with files of its own (a
+// LayoutFiles) and batches go to the helpers (the caller writes a batch itself when they are all busy). So one
 // large type is shredded, encoded and compressed on every core the budget allows, and its
 // files are still committed together by the caller. Without a budget (or with none free) every
 // line is written by the caller, in order, as before.
@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "fhirlake/load/data_files.h"
+#include "fhirlake/load/recency_layout.h"
 #include "fhirlake/load/thread_budget.h"
 #include "fhirlake/status.h"
 
@@ -35,12 +35,12 @@ class ParallelRows {
   using OnRefused = std::function<void(size_t file, uint64_t line, const std::string& why)>;
   // Makes a helper's data files; they are added to `helper_files`, which the caller owns (to
   // keep or discard them with the attempt).
-  using NewFiles = std::function<std::unique_ptr<DataFiles>()>;
+  using NewFiles = std::function<std::unique_ptr<LayoutFiles>()>;
 
   // Rows are of `type` (checked per line as JsonShredder::RowInfo does). `budget` may be null:
   // then there are no helpers.
-  ParallelRows(std::string type, DataFiles& own, NewFiles new_files,
-               std::vector<std::unique_ptr<DataFiles>>& helper_files, ThreadBudget* budget, size_t batch_bytes,
+  ParallelRows(std::string type, LayoutFiles& own, NewFiles new_files,
+               std::vector<std::unique_ptr<LayoutFiles>>& helper_files, ThreadBudget* budget, size_t batch_bytes,
                OnRefused on_refused);
   ~ParallelRows();  // stops and joins the helpers (after an error; Finish() joins them normally)
   ParallelRows(const ParallelRows&) = delete;
@@ -70,15 +70,15 @@ class ParallelRows {
   };
 
   Status Dispatch();
-  Status WriteBatch(DataFiles& out, const Batch& batch);
-  void Help(DataFiles* out);
+  Status WriteBatch(LayoutFiles& out, const Batch& batch);
+  void Help(LayoutFiles* out);
   void StopHelpers();
   Status Failure();
 
   const std::string type_;
-  DataFiles& own_;
+  LayoutFiles& own_;
   NewFiles new_files_;
-  std::vector<std::unique_ptr<DataFiles>>& helper_files_;
+  std::vector<std::unique_ptr<LayoutFiles>>& helper_files_;
   ThreadBudget* budget_;
   size_t batch_bytes_;
   OnRefused on_refused_;

@@ -20,6 +20,9 @@ namespace fhirlake::store {
 struct ObjectInfo {
   std::string key;  // relative to the store's root
   uint64_t size = 0;
+  // When the object was last written, in ms since the epoch (S3's LastModified, a file's
+  // mtime); 0 when the store did not say. Vacuum ages files no commit references by it.
+  int64_t modified_ms = 0;
 };
 
 // One page of a listing, in ascending key order.

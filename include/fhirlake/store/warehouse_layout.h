@@ -20,6 +20,10 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "fhirlake/status.h"
+#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::store {
 
@@ -65,5 +69,11 @@ class WarehouseLayout {
   std::string location_;
   bool s3_ = false;
 };
+
+// The resource-type tables of the warehouse: its top-level names that are not fhirlake's own
+// (`_...`) and hold a Delta log, sorted. A directory is read; an object store has no
+// directories, so its keys are listed (one pass over the warehouse).
+[[nodiscard]] Result<std::vector<std::string>> ListWarehouseTables(const WarehouseLayout& layout,
+                                                                   ObjectStore& warehouse);
 
 }  // namespace fhirlake::store

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "fhirlake/delta/maintenance.h"
 #include "fhirlake/load/compaction.h"
 #include "fhirlake/status.h"
+#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::sync {
 
@@ -33,9 +35,13 @@ struct TableMaintenance {
   delta::MaintenanceReport report;
 };
 
-// Maintains WAREHOUSE/<type>; `type` store::WarehouseLayout::kTombstones is the warehouse's tombstone table
+// Maintains WAREHOUSE/<type> in the warehouse's store (a local directory or an S3 prefix);
+// `type` store::WarehouseLayout::kTombstones is the warehouse's tombstone table
 // (load/tombstones.h). A table without a log is left alone (ok, nothing done).
 // REQUIRES: policy.enabled (callers skip maintenance when it is off).
+TableMaintenance MaintainTable(const std::shared_ptr<store::ObjectStore>& warehouse, const std::string& type,
+                               const MaintenancePolicy& policy);
+// The same for the warehouse at `warehouse` (a path, or s3://bucket/prefix; store::OpenStore).
 TableMaintenance MaintainTable(const std::filesystem::path& warehouse, const std::string& type,
                                const MaintenancePolicy& policy);
 

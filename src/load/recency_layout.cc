@@ -1,0 +1,111 @@
+#include "fhirlake/load/recency_layout.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/ndjson_reader.h"
+
+namespace fhirlake::load {
+namespace {
+
+using nlohmann::json;
+
+std::optional<int64_t> StatsLastUpdated(const delta::AddFile& file, const char* which) {
+  if (file.stats_json.empty()) return std::nullopt;
+  json stats = json::parse(file.stats_json, nullptr, false);
+  if (!stats.is_object()) return std::nullopt;
+  auto it = stats.find(which);
+  if (it == stats.end() || !it->is_object()) return std::nullopt;
+  auto meta = it->find("meta");
+  if (meta == it->end() || !meta->is_object()) return std::nullopt;
+  auto lu = meta->find("lastUpdated");
+  if (lu == meta->end() || !lu->is_string()) return std::nullopt;
+  return fhir::ParseFhirTime(lu->get<std::string>());
+}
+
+// Row groups for small files: a file ends at the first row group past its target, so a row
+// group much larger than the file would make every recent file as large as the row group. The
+// limit is on encoded bytes before compression (about 4-10x the bytes written for FHIR data);
+// smaller row groups than this compress markedly worse.
+parquet::WriterOptions RecentWriterOptions(parquet::WriterOptions options, uint64_t recent_file_bytes) {
+  options.row_group_bytes = std::max<size_t>(1u << 20, std::min<size_t>(options.row_group_bytes, recent_file_bytes * 4));
+  return options;
+}
+
+}  // namespace
+
+std::optional<int64_t> MaxLastUpdated(const delta::AddFile& file) { return StatsLastUpdated(file, "maxValues"); }
+std::optional<int64_t> MinLastUpdated(const delta::AddFile& file) { return StatsLastUpdated(file, "minValues"); }
+
+RecencyLayout LayoutForFullWrite(std::vector<int64_t> times, uint64_t input_bytes, const RecencyLayoutOptions& options) {
+  RecencyLayout layout{options.target_file_bytes, options.recent_file_bytes, RecencyLayout::kNothingRecent};
+  if (options.target_file_bytes == 0 || options.recent_file_bytes == 0 || options.recent_fraction <= 0 ||
+      input_bytes < options.recent_file_bytes || times.empty()) {
+    return layout;
+  }
+  // The first of the newest recent_fraction of the rows; rows of the same instant go together.
+  const size_t recent = std::min(times.size(), static_cast<size_t>(static_cast<double>(times.size()) * options.recent_fraction) + 1);
+  auto nth = times.end() - static_cast<std::ptrdiff_t>(recent);
+  std::nth_element(times.begin(), nth, times.end());
+  layout.recent_from = std::max(*nth, RecencyLayout::kAllRecent + 1);  // rows without a time stay older
+  return layout;
+}
+
+std::optional<RecencyLayout> LayoutForMerge(const std::vector<delta::AddFile>& table_files,
+                                            const RecencyLayoutOptions& options) {
+  if (options.target_file_bytes == 0 || options.recent_file_bytes == 0) {
+    return RecencyLayout{options.target_file_bytes, options.recent_file_bytes, RecencyLayout::kNothingRecent};
+  }
+  bool big = false;
+  int64_t newest = RecencyLayout::kAllRecent;
+  for (const delta::AddFile& f : table_files) {
+    if (static_cast<uint64_t>(f.size) < options.recent_file_bytes) continue;
+    big = true;
+    // Stats keep milliseconds, rounded down: the file's rows are before max + 1 ms.
+    if (auto t = MaxLastUpdated(f)) newest = std::max(newest, *t + 1000);
+  }
+  if (!big) return std::nullopt;
+  return RecencyLayout{options.target_file_bytes, options.recent_file_bytes, newest};
+}
+
+LayoutFiles::LayoutFiles(const delta::Table& table, const parquet::Schema& schema, const parquet::WriterOptions& options,
+                         const RecencyLayout& layout)
+    : layout_(layout),
+      older_(table, schema, options, layout.target_file_bytes),
+      recent_(table, schema, RecentWriterOptions(options, layout.recent_file_bytes), layout.recent_file_bytes) {}
+
+bool LayoutFiles::IsRecent(std::string_view line) {
+  if (layout_.recent_from == RecencyLayout::kNothingRecent) return false;
+  if (layout_.recent_from == RecencyLayout::kAllRecent) return true;
+  simdjson::ondemand::document doc;
+  simdjson::padded_string_view padded(line.data(), line.size(), line.size() + fhir::NdjsonReader::kPadding);
+  if (parser_.iterate(padded).get(doc)) return false;
+  std::string_view text;
+  if (doc["meta"]["lastUpdated"].get_string().get(text)) return false;  // no time: oldest
+  auto t = fhir::ParseFhirTime(text);
+  return t && *t >= layout_.recent_from;
+}
+
+Status LayoutFiles::Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused) {
+  return (IsRecent(line) ? recent_ : older_).Add(line, check, refused);
+}
+
+Status LayoutFiles::Close() {
+  FHIRLAKE_RETURN_IF_ERROR(older_.Close());
+  return recent_.Close();
+}
+
+std::vector<delta::AddFile> LayoutFiles::Adds() const {
+  std::vector<delta::AddFile> adds = older_.Adds();
+  for (auto& add : recent_.Adds()) adds.push_back(std::move(add));
+  return adds;
+}
+
+void LayoutFiles::Keep() {
+  older_.Keep();
+  recent_.Keep();
+}
+
+}  // namespace fhirlake::load
