@@ -5,17 +5,24 @@
 # of 1 % of the rows with a later meta.lastUpdated, deletions of 0.2 %) into the loaded tables,
 # as a fraction of the full load. Prints MB/s, CPU seconds and peak RSS. Uses the data of
 # bench/export_bench.sh (generated on first use).
-#   bench/load_bench.sh [SIZE_MB=1024] [TYPES=Patient,Encounter]
+# The lines marked "vs DuckDB" give fhirlake's throughput and peak memory as multiples of
+# DuckDB's, and CPU seconds per 100 MB of input for both.
+#   bench/load_bench.sh [SIZE_MB=1024] [TYPES=Patient,Encounter | all]
+# FHIRLAKE_BIN=path runs another fhirlake binary (e.g. a build of an earlier commit);
+# LOAD_ONLY=1 stops after the full load (no merges).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-1024}
 types=${2:-Patient,Encounter}
-bin=$PWD/build/fhirlake
+bin=${FHIRLAKE_BIN:-$PWD/build/fhirlake}
 work=$PWD/build/bench-load
 [ -x "$bin" ] && [ -x build/bench/parse_ceiling ] && [ -f build/duckdb-node/query.mjs ] || scripts/setup
 rm -rf "$work"; mkdir -p "$work/in"
 . bench/common.sh
 data=$(bench_data "$size_mb")
+if [ "$types" = all ]; then
+  types=$(ls "$data" | sed -n 's/^\([A-Za-z]*\)\..*\.ndjson$/\1/p' | sort -u | paste -sd,)
+fi
 IFS=, read -ra list <<< "$types"
 for t in "${list[@]}"; do ln -s "$data"/"$t".*.ndjson "$work/in/"; done
 bytes=$(cat "$work"/in/*.ndjson | wc -c)
@@ -28,11 +35,28 @@ report() {  # label
 echo "input: $(( bytes / 1048576 )) MB of NDJSON ($types)"
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/in" "$work/warehouse" --mode overwrite --quiet
 report "fhirlake load"
-files=$(ls "$work"/in/*.ndjson | sed "s/.*/'&'/" | paste -sd,)
-/usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" node build/duckdb-node/query.mjs \
-  "COPY (SELECT * FROM read_json_auto([$files], maximum_object_size=134217728)) TO '$work/duck.parquet' (FORMAT parquet, COMPRESSION zstd)" >/dev/null
+cp "$work/time.txt" "$work/time.fhirlake"
+# DuckDB converts each type to its own Parquet file, as the load writes a table per type, in
+# one process (its start-up counted once, as fhirlake's is).
+statements=()
+for t in "${list[@]}"; do
+  files=$(ls "$work"/in/"$t".*.ndjson | sed "s/.*/'&'/" | paste -sd,)
+  statements+=("COPY (SELECT * FROM read_json_auto([$files], maximum_object_size=134217728)) TO '$work/duck.$t.parquet' (FORMAT parquet, COMPRESSION zstd)")
+done
+(cd build/duckdb-node && /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" node --input-type=module -e "
+  import { DuckDBInstance } from '@duckdb/node-api';
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  for (const sql of process.argv.slice(1)) await db.run(sql);" "${statements[@]}")
 report "DuckDB read_json_auto→Parquet"
+cp "$work/time.txt" "$work/time.duckdb"
+read -r fw fu fs fr < "$work/time.fhirlake"
+read -r dw du ds dr < "$work/time.duckdb"
+awk -v fw="$fw" -v fu="$fu" -v fs="$fs" -v fr="$fr" -v dw="$dw" -v du="$du" -v ds="$ds" -v dr="$dr" -v b="$bytes" 'BEGIN {
+  h = b / 104857600; fc = fu + fs; dc = du + ds
+  printf "vs DuckDB: %.2fx throughput, %.2fx peak memory; CPU per 100 MB: fhirlake %.2f s, DuckDB %.2f s\n",
+    dw / fw, fr / dr, fc / h, dc / h }'
 echo "parse-only ceiling: $(build/bench/parse_ceiling "$work"/in/*.ndjson)"
+[ -z "${LOAD_ONLY:-}" ] || exit 0
 
 # Full load in merge mode (the default) into an empty warehouse, then a 1 % change set merged
 # by copy-on-write (the default) and with deletion vectors (--deletion-vectors).

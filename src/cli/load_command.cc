@@ -92,12 +92,12 @@ void RegisterLoad(CLI::App& app, int& exit_code) {
   cmd->add_option("WAREHOUSE", args->warehouse, "Warehouse directory; tables go to WAREHOUSE/<Type>/")->required();
   cmd->add_option("--mode", args->mode, "merge (default: upsert by id, apply deleted/), overwrite, append, ignore or error");
   cmd->add_option("--types", args->types, "Only these resource types")->delimiter(',');
-  cmd->add_option("--jobs", args->jobs, "Resource types loaded in parallel (default: cores, at most 4)");
+  cmd->add_option("--jobs", args->jobs, "Threads writing tables: types in parallel, the last ones helped by the rest (default: cores, at most 4)");
   cmd->add_option("--target-file-mb", args->target_file_mb, "Start a new data file after about this many MB (default 256; 0: one file)");
   cmd->add_option("--recent-file-mb", args->recent_file_mb,
                   "Files of recent rows (by meta.lastUpdated) end after about this many MB, so merges rewrite little "
                   "(default 8; 0: no separate recent files)");
-  cmd->add_option("--row-group-mb", args->row_group_mb, "Parquet row group size in MB of buffered data (default 64)");
+  cmd->add_option("--row-group-mb", args->row_group_mb, "Parquet row group size in MB of buffered data, shared by the --jobs writers (default 64)");
   cmd->add_option("--max-depth", args->max_depth, "Nesting depth of typed columns, 0 to 10 (default 3)");
   cmd->add_option("--max-line-bytes", args->max_line_bytes, "Longest line accepted (default 256 MiB, at least 1 MiB)");
   cmd->add_flag("--deletion-vectors", args->deletion_vectors,

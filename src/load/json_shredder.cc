@@ -75,17 +75,24 @@ bool ParseDecimal(std::string_view text, int precision, int scale, __int128& uns
 
 struct JsonShredder::Impl {
   od::parser parser;
-  // Child lookup per group node, by element name.
-  std::unordered_map<const SchemaNode*, std::unordered_map<std::string_view, const SchemaNode*>> children;
+  // Child lookup per group node, by element name: the child and its index among the children.
+  struct Member {
+    const SchemaNode* node;
+    uint32_t index;
+  };
+  std::unordered_map<const SchemaNode*, std::unordered_map<std::string_view, Member>> children;
+  // Which children of the objects being shredded were seen, a slice per nesting level (no
+  // allocation per object once it has grown).
+  std::vector<uint8_t> seen;
   JsonShredder* self = nullptr;
   std::string resource_type, id;  // of the row being shredded
 
   void Index(const SchemaNode& n) {
     if (n.is_leaf) return;
     auto& map = children[&n];
-    for (const auto& c : n.children) {
-      map.emplace(c->name, c.get());
-      Index(*c);
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      map.emplace(n.children[i]->name, Member{n.children[i].get(), static_cast<uint32_t>(i)});
+      Index(*n.children[i]);
     }
   }
 
@@ -216,9 +223,22 @@ struct JsonShredder::Impl {
 
   // `def` is the definition level of the object's own node (already counted).
   simdjson::error_code Object(const SchemaNode& n, od::object obj, uint16_t rep, uint16_t def) {
-    const auto& map = children[&n];
+    const auto& map = children.find(&n)->second;
     const bool root = &n == &self->schema_.root();
-    std::vector<bool> seen(n.children.size(), false);
+    const size_t base = seen.size();  // this object's slice: seen[base + child index]
+    seen.resize(base + n.children.size(), 0);
+    simdjson::error_code error = Fields(map, obj, rep, def, root, base);
+    if (!error && !root) {  // absent top-level elements are filled in by the column writers
+      for (size_t i = 0; i < n.children.size(); ++i) {
+        if (!seen[base + i]) NullAll(*n.children[i], rep, def);
+      }
+    }
+    seen.resize(base);
+    return error;
+  }
+
+  // The object's fields, each shredded into its child (see Object).
+  simdjson::error_code Fields(const std::unordered_map<std::string_view, Member>& map, od::object obj, uint16_t rep, uint16_t def, bool root, size_t base) {
     for (auto field : obj) {
       std::string_view key;
       if (auto e = field.unescaped_key().get(key)) return e;
@@ -228,16 +248,14 @@ struct JsonShredder::Impl {
         continue;
       }
       auto it = map.find(key);
-      if (it == map.end() || (root && IsExternal(it->second->name))) {
+      if (it == map.end() || (root && IsExternal(it->second.node->name))) {
         od::value skip;
         if (auto e = field.value().get(skip)) return e;
         continue;  // an element the schema does not have
       }
-      const SchemaNode* child = it->second;
-      size_t index = 0;
-      while (n.children[index].get() != child) ++index;
-      if (seen[index]) return simdjson::TAPE_ERROR;  // duplicate key
-      seen[index] = true;
+      const SchemaNode* child = it->second.node;
+      if (seen[base + it->second.index]) return simdjson::TAPE_ERROR;  // duplicate key
+      seen[base + it->second.index] = 1;
       od::value v;
       if (auto e = field.value().get(v)) return e;
       if (root && key == "id") {
@@ -248,10 +266,6 @@ struct JsonShredder::Impl {
         continue;
       }
       if (auto e = Value(*child, v, rep, def)) return e;
-    }
-    if (root) return simdjson::SUCCESS;  // absent top-level elements are filled in by the column writers
-    for (size_t i = 0; i < n.children.size(); ++i) {
-      if (!seen[i]) NullAll(*n.children[i], rep, def);
     }
     return simdjson::SUCCESS;
   }

@@ -25,8 +25,10 @@
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/load/parallel_rows.h"
 #include "fhirlake/load/recency_layout.h"
 #include "fhirlake/load/stored_rows.h"
+#include "fhirlake/load/thread_budget.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/crash_point.h"
@@ -361,6 +363,10 @@ struct TableLoad {
   std::optional<parquet::Schema> schema = {};  // set by PlanTable
   std::string schema_string = {};
   IncomingIndex index = {};              // merge and overwrite: the batch's winners
+  ThreadBudget* budget = nullptr;        // where helper threads for the incoming rows come from
+  // The writers' options: o.writer with the row-group size shared by the `jobs` writers that
+  // may run at once (each buffers one row group), so memory stays bounded by o.writer's.
+  parquet::WriterOptions writer = {};
 };
 
 // One attempt at a table's commit: the files it wrote (data files, a deletion-vector file)
@@ -368,7 +374,8 @@ struct TableLoad {
 class LoadAttempt : public PreparedCommit {
  public:
   LoadAttempt(const TableLoad& load, const RecencyLayout& layout)
-      : out(load.table, *load.schema, load.o.writer, layout),
+      : out(load.table, *load.schema, load.writer, layout),
+        layout(layout),
         errors(load.table.store(), load.type),
         warehouse_(load.o.warehouse_store) {
     result.type = load.type;
@@ -384,9 +391,12 @@ class LoadAttempt : public PreparedCommit {
   void Keep() override {
     kept_ = true;
     out.Keep();
+    for (auto& files : helper_out) files->Keep();
   }
 
   LayoutFiles out;
+  RecencyLayout layout;                                 // out's, for the helpers' files
+  std::vector<std::unique_ptr<LayoutFiles>> helper_out;  // files written by helper threads
   ErrorLog errors;
   std::string dv_key;  // the deletion-vector file written, a key of the warehouse's store
   TableResult result;
@@ -503,26 +513,25 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
   return Status::Ok();
 }
 
-// Write, part 2: the incoming lines that won, into the data files; refused lines go to the
-// error log.
+// Write, part 2: the incoming lines that won, into the data files (with helper threads when
+// the budget has places free); refused lines go to the error log.
 Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
+  ParallelRows rows(
+      load.type, a.out,
+      [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, load.writer, a.layout); },
+      a.helper_out, load.budget, load.o.write_batch_bytes,
+      [&](size_t file, uint64_t number, const std::string& why) { a.errors.Add(load.files[file], number, why); });
   for (size_t f = 0; f < load.files.size(); ++f) {
     FHIRLAKE_RETURN_IF_ERROR(ForEachLine(
         load.files[f], load.o.max_line_bytes,
         [&](std::string_view line, uint64_t number) {
           if (index.skip.count(PositionOf(f, number))) return Status::Ok();
-          JsonShredder::RowInfo info{load.type, ""};
-          Status refused;
-          FHIRLAKE_RETURN_IF_ERROR(a.out.Add(line, &info, &refused));
-          if (!refused.ok()) {
-            a.errors.Add(load.files[f], number, refused.message());
-            return Status::Ok();
-          }
-          ++a.incoming_rows;
-          return Status::Ok();
+          return rows.Add(line, f, number);
         },
-        [&](uint64_t number, const std::string& why) { a.errors.Add(load.files[f], number, why); }));
+        [&](uint64_t number, const std::string& why) { rows.Refuse(f, number, why); }));
   }
+  FHIRLAKE_RETURN_IF_ERROR(rows.Finish());
+  a.incoming_rows += rows.rows();
   return a.out.Close();
 }
 
@@ -541,6 +550,10 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
   commit.txn = o.txn;
   if (snapshot.version < 0 || snapshot.schema_string != load.schema_string) commit.schema_string = load.schema_string;
   std::vector<delta::AddFile> adds = a.out.Adds();
+  for (const auto& files : a.helper_out) {
+    std::vector<delta::AddFile> more = files->Adds();
+    adds.insert(adds.end(), more.begin(), more.end());
+  }
   if (o.deletion_vectors || snapshot.deletion_vectors_enabled()) {  // PROTOCOL.md: tightBounds once DVs apply
     for (auto& add : adds) add.stats_json = WithTightBounds(add.stats_json, true);
     for (auto& add : commit.adds) add.stats_json = WithTightBounds(add.stats_json, false);
@@ -583,11 +596,15 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
 // One type's table: plan (skip? schema, winners), then attempts of write + commit until one
 // commits or fails for a reason other than a lost race.
 Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
-                             const DeletedIds* deleted, const std::string& transaction_time,
+                             const DeletedIds* deleted, const std::string& transaction_time, ThreadBudget* budget,
                              LoadSummary& summary) {
   const std::shared_ptr<void> held = o.hold_table ? o.hold_table(type) : nullptr;
   const delta::Table table(o.warehouse_store, store::WarehouseLayout::Table(type));
   TableLoad load{o, type, files, deleted, transaction_time, table, table.root()};
+  load.budget = budget;
+  load.writer = o.writer;
+  load.writer.row_group_bytes = std::max(o.writer.row_group_bytes / static_cast<size_t>(std::max(1, o.jobs)),
+                                         std::min<size_t>(o.writer.row_group_bytes, 1u << 20));
   auto snapshot = table.Load();
   if (!snapshot.ok()) return snapshot.status();
   auto skipped = SkipOrRefuse(load, *snapshot);
@@ -625,9 +642,9 @@ Result<TableResult> LoadTable(const LoadOptions& o, const std::string& type, con
 // pending) appended to the tombstone table. Skipped tables are recovered too: a rerun after a
 // crash that followed the data commit finds its txn and skips the table.
 Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, const std::vector<fs::path>& files,
-                             const DeletedIds* deleted, const std::string& transaction_time,
+                             const DeletedIds* deleted, const std::string& transaction_time, ThreadBudget* budget,
                              LoadSummary& summary) {
-  auto result = LoadTable(o, type, files, deleted, transaction_time, summary);
+  auto result = LoadTable(o, type, files, deleted, transaction_time, budget, summary);
   if (!result.ok()) return result;
   FHIRLAKE_RETURN_IF_ERROR(CommitPendingTombstones(o.warehouse_store, type));
   return result;
@@ -667,20 +684,37 @@ Result<LoadSummary> Load(const LoadOptions& options) {
   }
   const std::string transaction_time = TransactionTime(o.export_dir);
 
-  // Types load in parallel, each into its own table; results keep the order of the types.
+  // Types load in parallel, each into its own table, the largest first (so the last to finish
+  // is a small one); a thread that finds no type left gives its place to the helpers of the
+  // types still being written. Results keep the order of the types.
   std::vector<const std::pair<const std::string, std::vector<fs::path>>*> work;
   for (const auto& entry : by_type) work.push_back(&entry);
+  std::vector<std::pair<uintmax_t, size_t>> by_size;  // (input bytes, index in work)
+  for (size_t i = 0; i < work.size(); ++i) {
+    uintmax_t bytes = 0;
+    std::error_code ec;
+    for (const auto& file : work[i]->second) {
+      const uintmax_t n = fs::file_size(file, ec);
+      if (!ec) bytes += n;
+    }
+    by_size.emplace_back(bytes, i);
+  }
+  std::stable_sort(by_size.begin(), by_size.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
   std::vector<Result<TableResult>> results(work.size(), Result<TableResult>(InternalError("not run")));
   std::vector<LoadSummary> partial(work.size());
+  const size_t threads = std::min<size_t>(std::max(1, o.jobs), std::max<size_t>(work.size(), 1));
+  ThreadBudget budget(std::max(1, o.jobs) - static_cast<int>(threads));
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i = next++; i < work.size(); i = next++) {
+    for (size_t k = next++; k < work.size(); k = next++) {
+      const size_t i = by_size[k].second;
       const auto& [type, files] = *work[i];
       auto d = deleted.find(type);
-      results[i] = LoadType(o, type, files, d == deleted.end() ? nullptr : &d->second, transaction_time, partial[i]);
+      results[i] = LoadType(o, type, files, d == deleted.end() ? nullptr : &d->second, transaction_time, &budget,
+                            partial[i]);
     }
+    budget.Release();
   };
-  const size_t threads = std::min<size_t>(std::max(1, o.jobs), work.size());
   std::vector<std::thread> pool;
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();

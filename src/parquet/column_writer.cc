@@ -18,8 +18,8 @@ constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary =
 constexpr int32_t kPageData = 0, kPageDictionary = 2;
 constexpr size_t kMaxStatBytes = 64;  // a chunk whose min or max is longer gets no min/max (exact values only)
 
-template <typename T>
-void AppendLe(std::string& out, T v) {
+template <typename T, typename Out>
+void AppendLe(Out& out, T v) {
   char buf[sizeof(T)];
   std::memcpy(buf, &v, sizeof(T));  // little-endian hosts (x86_64, aarch64)
   out.append(buf, sizeof(T));
@@ -57,10 +57,10 @@ bool Less(PhysicalType type, std::string_view a, std::string_view b) {
   return false;
 }
 
-void WriteLevels(const std::vector<uint8_t>& levels, size_t begin, size_t end, int max_level, std::string& out) {
+void WriteLevels(const ValueBuffer& levels, size_t begin, size_t end, int max_level, std::string& out) {
   if (max_level == 0) return;
   std::string encoded;
-  EncodeRleHybrid(levels.data() + begin, end - begin, BitWidth(static_cast<uint64_t>(max_level)), encoded);
+  EncodeRleHybrid(reinterpret_cast<const uint8_t*>(levels.data()) + begin, end - begin, BitWidth(static_cast<uint64_t>(max_level)), encoded);
   AppendLe<uint32_t>(out, static_cast<uint32_t>(encoded.size()));
   out += encoded;
 }
@@ -128,8 +128,8 @@ void ColumnWriter::PadRows(uint64_t rows) {
 void ColumnWriter::PadTo(uint64_t rows) {
   if (rows <= rows_) return;
   const size_t n = rows - rows_;
-  if (leaf_.max_rep > 0) rep_.insert(rep_.end(), n, 0);
-  def_.insert(def_.end(), n, 0);
+  if (leaf_.max_rep > 0) rep_.append(n, 0);
+  def_.append(n, 0);
   rows_ = rows;
   if (last_level_ != 0) {
     ++level_runs_;
@@ -144,7 +144,7 @@ void ColumnWriter::AccumulateStats() {
     stats_.rows_by_def.resize(static_cast<size_t>(leaf_.max_def) + 1);
     stats_.rows_by_def[0] += static_cast<int64_t>(null_rows_);
     for (size_t i = 0; i < def_.size(); ++i) {
-      if (rep_[i] == 0) ++stats_.rows_by_def[def_[i]];
+      if (rep_[i] == 0) ++stats_.rows_by_def[def_.byte(i)];
     }
   }
   if (!has_min_max_) return;
@@ -169,8 +169,8 @@ void ColumnWriter::Level(uint16_t rep, uint16_t def) {
     if (current_row_) PadTo(*current_row_);
     ++rows_;
   }
-  if (leaf_.max_rep > 0) rep_.push_back(static_cast<uint8_t>(rep));
-  def_.push_back(static_cast<uint8_t>(def));
+  if (leaf_.max_rep > 0) rep_.push_back(static_cast<char>(rep));
+  def_.push_back(static_cast<char>(def));
   const uint16_t level = static_cast<uint16_t>(rep << 8 | def);
   if (level != last_level_) {
     ++level_runs_;
@@ -219,21 +219,21 @@ void ColumnWriter::AddInt32(uint16_t rep, int32_t v) {
   Present(rep);
   size_t at = values_.size();
   AppendLe(values_, v);
-  UpdateMinMax(std::string_view(values_).substr(at));
+  UpdateMinMax(values_.view().substr(at));
 }
 
 void ColumnWriter::AddInt64(uint16_t rep, int64_t v) {
   Present(rep);
   size_t at = values_.size();
   AppendLe(values_, v);
-  UpdateMinMax(std::string_view(values_).substr(at));
+  UpdateMinMax(values_.view().substr(at));
 }
 
 void ColumnWriter::AddDouble(uint16_t rep, double v) {
   Present(rep);
   size_t at = values_.size();
   AppendLe(values_, v);
-  if (!std::isnan(v)) UpdateMinMax(std::string_view(values_).substr(at));
+  if (!std::isnan(v)) UpdateMinMax(values_.view().substr(at));
 }
 
 void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
@@ -349,7 +349,7 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
     size_t value_begin = value;
     while (page_end < n) {
       if (page_end > level && bytes >= o.page_bytes && (leaf_.max_rep == 0 || rep_[page_end] == 0)) break;
-      if (def_[page_end] == leaf_.max_def) {
+      if (def_.byte(page_end) == leaf_.max_def) {
         if (leaf_.type == PhysicalType::kByteArray) {
           uint32_t len;
           std::memcpy(&len, values_.data() + offsets_[value_begin + page_values], 4);
@@ -380,10 +380,10 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
       if (page_values > 0) {
         size_t from = offsets_[value_begin];
         size_t to = value_begin + page_values < offsets_.size() ? offsets_[value_begin + page_values] : values_.size();
-        raw.append(values_, from, to - from);
+        raw.append(values_.data() + from, to - from);
       }
     } else {
-      raw.append(values_, value_begin * fixed, page_values * fixed);
+      raw.append(values_.data() + value_begin * fixed, page_values * fixed);
     }
     auto compressed = Compress(o, raw);
     if (!compressed.ok()) return compressed.status();

@@ -7,6 +7,7 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/sample_generator.h"
+#include "fhirlake/load/loader.h"
 #include "fhirlake/load/tombstones.h"
 #include "tests/support/duckdb.h"
 #include "tests/support/parquet_readers.h"
@@ -104,6 +105,103 @@ TEST_F(LoadTest, LargeLoadsAreSplitIntoFilesOfTheTargetSize) {
   json back = DuckDb("SELECT count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids FROM t", {{"t", wh() / "Observation"}});
   EXPECT_EQ(back[0]["n"], lines) << back.dump();
   EXPECT_EQ(back[0]["ids"], lines);
+}
+
+// With two jobs and one type, the type's lines are split between the loading thread and a
+// helper, each writing files of its own, and one commit adds them all.
+TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
+  fs::create_directories(dir_ / "big");
+  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
+  const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
+  load::LoadOptions o;
+  o.export_dir = dir_ / "big";
+  o.warehouse = wh();
+  o.mode = load::SaveMode::kOverwrite;
+  o.types = {"Observation"};
+  o.jobs = 2;
+  o.write_batch_bytes = 64u << 10;
+  auto r = load::Load(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->tables.size(), 1u);
+  EXPECT_EQ(r->tables[0].rows, lines.size());
+  auto snap = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->version, 0) << "in one commit";
+  EXPECT_GE(snap->files.size(), 2u) << "the helper writes files of its own";
+  int64_t records = 0;
+  for (const auto& f : snap->files) {
+    EXPECT_GT(f.num_records, 0) << f.path;
+    records += f.num_records;
+  }
+  EXPECT_EQ(records, static_cast<int64_t>(lines.size()));
+  json back = Query("Observation", "count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids");
+  EXPECT_EQ(back[0]["n"], lines.size()) << back.dump();
+  EXPECT_EQ(back[0]["ids"], lines.size());
+  std::multiset<std::string> got, want(lines.begin(), lines.end());
+  for (const auto& row : Query("Observation", "_json")) got.insert(row["_json"].get<std::string>());
+  EXPECT_TRUE(got == want) << "every line once, byte for byte";
+
+  // One job: one thread, one file.
+  o.jobs = 1;
+  ASSERT_TRUE(load::Load(o).ok());
+  auto single = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->files.size(), 1u);
+  EXPECT_EQ(Rows("Observation"), static_cast<int>(lines.size()));
+}
+
+// A table written when decimals were stored as text keeps text decimals through merges (its
+// files stay readable together), and an overwrite moves it to DECIMAL(38,18) with the values
+// of the source texts.
+TEST_F(LoadTest, TextDecimalTablesMergeAsTextUntilOverwritten) {
+  auto obs = [](const std::string& id, const std::string& value, const std::string& updated) {
+    return R"({"resourceType":"Observation","id":")" + id + R"(","meta":{"lastUpdated":")" + updated +
+           R"("},"status":"final","code":{"text":"x"},"valueQuantity":{"value":)" + value + R"(,"unit":"kg"}})";
+  };
+  fs::create_directories(dir_ / "first");
+  fs::create_directories(dir_ / "second");
+  std::ofstream(dir_ / "first" / "Observation.000.ndjson")
+      << obs("o1", "72.50", "2024-01-01T00:00:00Z") << "\n"
+      << obs("o2", "-0.001", "2024-01-01T00:00:00Z") << "\n"
+      << obs("o3", "1e2", "2024-01-01T00:00:00Z") << "\n";
+  std::ofstream(dir_ / "second" / "Observation.000.ndjson")
+      << obs("o2", "5.125", "2025-01-01T00:00:00Z") << "\n"
+      << obs("o4", "0.5", "2025-01-01T00:00:00Z") << "\n";
+  load::LoadOptions o;
+  o.export_dir = dir_ / "first";
+  o.warehouse = wh();
+  o.mode = load::SaveMode::kOverwrite;
+  o.schema.decimals_as_text = true;  // as tables were written before decimals were typed
+  ASSERT_TRUE(load::Load(o).ok());
+
+  auto merged = RunFhirlake({"load", (dir_ / "second").string(), wh().string()});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  const std::map<std::string, fs::path> table = {{"t", wh() / "Observation"}};
+  json text = DuckDb("SELECT id, valueQuantity.value AS v, typeof(valueQuantity.value) AS t FROM t ORDER BY id", table);
+  ASSERT_EQ(text.size(), 4u) << text.dump();
+  const std::vector<std::pair<std::string, std::string>> want_text = {
+      {"o1", "72.50"}, {"o2", "5.125"}, {"o3", "1e2"}, {"o4", "0.5"}};
+  for (size_t i = 0; i < want_text.size(); ++i) {
+    EXPECT_EQ(text[i]["id"], want_text[i].first);
+    EXPECT_EQ(text[i]["v"], want_text[i].second) << "the source text, exactly";
+    EXPECT_EQ(text[i]["t"], "VARCHAR");
+  }
+  EXPECT_EQ(Version("Observation"), 1);
+
+  auto overwritten = RunFhirlake({"load", (dir_ / "first").string(), wh().string(), "--mode", "overwrite"});
+  ASSERT_EQ(overwritten.exit_code, 0) << overwritten.err;
+  json typed = DuckDb("SELECT id, CAST(valueQuantity.value AS VARCHAR) AS v, typeof(valueQuantity.value) AS t, "
+                      "valueQuantity.value = CAST(src AS DECIMAL(38,18)) AS same FROM "
+                      "(SELECT *, json_extract_string(_json, '$.valueQuantity.value') AS src FROM t) ORDER BY id", table);
+  ASSERT_EQ(typed.size(), 3u) << typed.dump();
+  const std::vector<std::pair<std::string, std::string>> want_typed = {
+      {"o1", "72.500000000000000000"}, {"o2", "-0.001000000000000000"}, {"o3", "100.000000000000000000"}};
+  for (size_t i = 0; i < want_typed.size(); ++i) {
+    EXPECT_EQ(typed[i]["id"], want_typed[i].first);
+    EXPECT_EQ(typed[i]["v"], want_typed[i].second);
+    EXPECT_EQ(typed[i]["t"], "DECIMAL(38,18)");
+    EXPECT_EQ(typed[i]["same"], true) << "equals the value of the text in _json";
+  }
 }
 
 // Every add carries Delta statistics, and they are what DuckDB computes over the file itself.

@@ -49,7 +49,13 @@ struct LoadOptions {
   TableSchemaOptions schema;
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
-  int jobs = 2;                          // types loaded at the same time
+  // Threads writing tables: types are loaded `jobs` at a time, largest first, and a type
+  // whose rows are still being written when threads run out of types takes them as helpers
+  // (each writes batches of its lines into data files of its own; one commit still makes the
+  // type's files visible together).
+  int jobs = 2;
+  // Lines of a type are handed to a helper `write_batch_bytes` at a time.
+  size_t write_batch_bytes = 4u << 20;
   // A table's new data go to files of about this size (a file ends at the first row group
   // that reaches it); 0: one file per table and load.
   uint64_t target_file_bytes = 256u << 20;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fhirlake/parquet/schema.h"
+#include "fhirlake/parquet/value_buffer.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::parquet {
@@ -107,8 +108,8 @@ class ColumnWriter {
   const SchemaNode& leaf_;
   const uint64_t* current_row_;
   uint64_t rows_ = 0;  // rows started in this chunk (levels with rep 0)
-  std::vector<uint8_t> rep_, def_;  // levels fit a byte: schemas nest far less than 255 deep
-  std::string values_;              // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed;
+  ValueBuffer rep_, def_;  // levels, a byte each: schemas nest far less than 255 deep
+  ValueBuffer values_;                 // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed;
                                     // FIXED_LEN_BYTE_ARRAY: the bytes back to back)
   std::vector<uint32_t> offsets_;   // BYTE_ARRAY: start of each value's bytes in values_
   std::vector<bool> bools_;         // BOOLEAN values (bit-packed when written)

@@ -1,0 +1,44 @@
+#include "fhirlake/parquet/value_buffer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace fhirlake::parquet {
+namespace {
+
+// Past the size where the buffer becomes its own mapping and grows by mremap, every byte
+// appended is still there, in order.
+TEST(ValueBuffer, KeepsEveryByteAcrossGrowthFromHeapToMapping) {
+  ValueBuffer b;
+  std::string want;
+  for (int i = 0; want.size() < (9u << 20); ++i) {
+    std::string piece = std::to_string(i) + ",";
+    b.append(piece);
+    want += piece;
+    if (i % 1000 == 0) {
+      b.append(3, 'x');
+      want.append(3, 'x');
+      b.push_back('\n');
+      want.push_back('\n');
+    }
+  }
+  ASSERT_EQ(b.size(), want.size());
+  EXPECT_TRUE(b.view() == want);
+  EXPECT_EQ(b.byte(0), static_cast<uint8_t>('0'));
+}
+
+TEST(ValueBuffer, ClearKeepsTheCapacityForTheNextRowGroup) {
+  ValueBuffer b;
+  b.append(3u << 20, 'a');
+  const size_t capacity = b.capacity();
+  EXPECT_GE(capacity, 3u << 20);
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  b.append(std::string(100, 'b'));
+  EXPECT_EQ(b.capacity(), capacity);
+  EXPECT_EQ(b.view(), std::string(100, 'b'));
+}
+
+}  // namespace
+}  // namespace fhirlake::parquet
