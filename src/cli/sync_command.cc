@@ -15,7 +15,6 @@
 
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/ops_server.h"
-#include "fhirlake/store/object_store.h"
 #include "fhirlake/sync/runner.h"
 #include "fhirlake/sync/schedule.h"
 #include "fhirlake/sync/sentry.h"
@@ -109,9 +108,6 @@ int Run(const SyncArgs& a) {
   auto lease_ttl = ParseDuration(a.lease_ttl);
   if (!lease_ttl || lease_ttl->count() <= 0) return usage("leaseTtl: '" + a.lease_ttl + "' is not a duration like 30s, 2m");
   o.lease_ttl = *lease_ttl;
-  if (!a.archive.empty() && store::IsS3Location(a.warehouse)) {
-    return usage("--archive is for directory warehouses; an s3:// warehouse archives under WAREHOUSE/_exports/");
-  }
   if (a.max_depth < 0 || a.max_depth > 10) return usage("maxDepth: must be between 0 and 10");
   o.export_options.timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
   o.export_options.poll_interval = *poll;
@@ -249,7 +245,7 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--group", a.group, "Group-level export of this Group id");
   cmd.add_flag("--full-refresh", a.full_refresh, "Export everything and overwrite the tables");
   cmd.add_option("--since", a.since, "Export changes since this instant, once, instead of since the last sync");
-  cmd.add_option("--archive", a.archive, "Where finished exports are kept (default WAREHOUSE/_exports)");
+  cmd.add_option("--archive", a.archive, "Where finished exports are kept: a directory or s3://bucket/prefix (default WAREHOUSE/_exports)");
   cmd.add_option("--keep", a.keep, "Archived exports to keep (default 0: all)");
   cmd.add_flag("--deletion-vectors", a.deletion_vectors, "Merge with Delta deletion vectors (see fhirlake load)");
   cmd.add_option("--jobs", a.jobs, "Resource types loaded in parallel");

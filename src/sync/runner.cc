@@ -363,10 +363,12 @@ class SyncRun {
     return Status::Ok();
   }
 
-  // The finished export moves to ARCHIVE/<transactionTime>/ (-2, -3, ... when taken).
+  // The finished export moves to ARCHIVE/<transactionTime>/ (-2, -3, ... when taken): a rename
+  // when the archive is a directory, an upload when it is an object store (--archive s3://…, or
+  // the _exports/ of an s3:// warehouse).
   Status Archive() {
-    if (layout_.is_s3()) return ArchiveToStore();
-    archive_ = o_.archive.empty() ? layout_.Path(WarehouseLayout::kArchive) : o_.archive;
+    FHIRLAKE_RETURN_IF_ERROR(OpenArchive());
+    if (archive_store_) return ArchiveToStore();
     std::error_code ec;
     fs::create_directories(archive_, ec);
     fs::path target = archive_ / DirName(summary_.transaction_time);
@@ -377,15 +379,34 @@ class SyncRun {
     return Status::Ok();
   }
 
-  // On an object store: the export's files are uploaded under _exports/<transactionTime>/,
-  // manifest.json last, so a prefix with a manifest is a complete archive and one without is
-  // the leftover of an interrupted upload (overwritten by the next try). Then the local copy goes.
+  Status OpenArchive() {
+    const std::string archive = o_.archive.string();
+    if (store::IsS3Location(archive)) {
+      auto opened = store::OpenStore(archive);
+      if (!opened.ok()) return RecordError(FailureKind::kLoad, opened.status().WithContext("--archive"));
+      archive_store_ = std::move(opened.value());
+      archive_prefix_.clear();
+      archive_location_ = archive;
+      while (archive_location_.ends_with('/')) archive_location_.pop_back();
+    } else if (archive.empty() && layout_.is_s3()) {
+      archive_store_ = store_;
+      archive_prefix_ = WarehouseLayout::kArchive;
+      archive_location_ = layout_.Locate(archive_prefix_);
+    } else {
+      archive_ = archive.empty() ? layout_.Path(WarehouseLayout::kArchive) : o_.archive;
+    }
+    return Status::Ok();
+  }
+
+  // On an object store: the export's files are uploaded under <transactionTime>/, manifest.json
+  // last, so a prefix with a manifest is a complete archive and one without is the leftover of
+  // an interrupted upload (overwritten by the next try). Then the local copy goes.
   Status ArchiveToStore() {
     std::string base;
     for (int n = 1;; ++n) {
-      base = WarehouseLayout::Join(WarehouseLayout::kArchive,
+      base = WarehouseLayout::Join(archive_prefix_,
                                    DirName(summary_.transaction_time) + (n == 1 ? "" : "-" + std::to_string(n)));
-      auto manifest = store_->Size(WarehouseLayout::Join(base, "manifest.json"));
+      auto manifest = archive_store_->Size(WarehouseLayout::Join(base, "manifest.json"));
       if (manifest.status().code() == StatusCode::kNotFound) break;
       if (!manifest.ok()) return RecordError(FailureKind::kLoad, manifest.status());
     }
@@ -399,12 +420,12 @@ class SyncRun {
     std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f.filename() != "manifest.json"; });
     for (const fs::path& file : files) {
       const std::string key = WarehouseLayout::Join(base, fs::relative(file, inflight_dir_, ec).generic_string());
-      Status uploaded = store::UploadFile(*store_, file, key);
+      Status uploaded = store::UploadFile(*archive_store_, file, key);
       if (!uploaded.ok()) return RecordError(FailureKind::kLoad, uploaded.WithContext("cannot archive the export"));
       if (&file == &files.front()) store::CrashPoint("archive-uploading");
     }
     fs::remove_all(inflight_dir_, ec);
-    summary_.archived_to = layout_.Locate(base);
+    summary_.archived_to = archive_location_ + "/" + base.substr(archive_prefix_.empty() ? 0 : archive_prefix_.size() + 1);
     return Status::Ok();
   }
 
@@ -428,8 +449,8 @@ class SyncRun {
     if (!o_.maintenance.enabled) return;
     MaintenancePolicy policy = o_.maintenance;
     policy.compaction.schema = o_.load_options.schema;  // compaction writes the loads' schema
-    std::optional<bulk::ExportLog> log;  // the archive of an s3:// warehouse is uploaded already
-    if (!layout_.is_s3()) {
+    std::optional<bulk::ExportLog> log;  // an archive in an object store is uploaded already
+    if (!archive_store_) {
       log.emplace(summary_.archived_to / "log.ndjson");
       log->set_export_id(summary_.exported.status_url);
     }
@@ -450,7 +471,7 @@ class SyncRun {
   // --keep N: only the newest N archived exports stay.
   void PruneArchive() const {
     if (o_.keep <= 0) return;
-    if (layout_.is_s3()) return PruneStoreArchive();
+    if (archive_store_) return PruneStoreArchive();
     std::error_code ec;
     auto archived = ArchivedExports(archive_);
     for (size_t i = 0; i + static_cast<size_t>(o_.keep) < archived.size(); ++i) fs::remove_all(archived[i], ec);
@@ -459,20 +480,20 @@ class SyncRun {
   // PruneArchive on an object store: the complete archives (with a manifest), oldest first, go
   // object by object. Best effort, as locally.
   void PruneStoreArchive() const {
-    auto listed = store::ListAll(*store_, std::string(WarehouseLayout::kArchive) + "/");
+    const std::string prefix = archive_prefix_.empty() ? "" : archive_prefix_ + "/";
+    auto listed = store::ListAll(*archive_store_, prefix);
     if (!listed.ok()) return;
-    const size_t skip = std::string(WarehouseLayout::kArchive).size() + 1;
     std::set<std::string> complete;
     for (const auto& object : *listed) {
-      std::string rest = object.key.substr(skip);
+      std::string rest = object.key.substr(prefix.size());
       size_t slash = rest.find('/');
       if (slash != std::string::npos && rest.substr(slash + 1) == "manifest.json") complete.insert(rest.substr(0, slash));
     }
     if (complete.size() <= static_cast<size_t>(o_.keep)) return;
     std::set<std::string> drop(complete.begin(), std::prev(complete.end(), o_.keep));
     for (const auto& object : *listed) {
-      std::string rest = object.key.substr(skip);
-      if (drop.count(rest.substr(0, rest.find('/')))) (void)store_->Delete(object.key);
+      std::string rest = object.key.substr(prefix.size());
+      if (drop.count(rest.substr(0, rest.find('/')))) (void)archive_store_->Delete(object.key);
     }
   }
 
@@ -485,7 +506,10 @@ class SyncRun {
   SyncEntry entry_;
   SyncSummary summary_;
   fs::path inflight_dir_;
-  fs::path archive_;
+  fs::path archive_;                                    // a directory archive
+  std::shared_ptr<store::ObjectStore> archive_store_;  // or an object store archive:
+  std::string archive_prefix_;                          //   its key prefix ("" or _exports)
+  std::string archive_location_;                        //   and its s3:// URL
 };
 
 }  // namespace

@@ -68,6 +68,52 @@ TEST_F(SyncS3Test, SyncsIntoAnS3WarehouseThenIncrementally) {
   EXPECT_EQ(st["syncs"][0]["transactionTime"], s2["transactionTime"]);
 }
 
+// --archive s3://…: a directory warehouse keeps its finished exports in a bucket, manifest.json
+// uploaded last, and --keep 1 deletes the older archive object by object.
+TEST_F(SyncS3Test, ADirectoryWarehouseArchivesItsExportsInABucket) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  const std::string archive = std::string("s3://") + S3Server::kBucket + "/archive";
+  auto sync = [&] { return RunFhirlake(SyncArgs(server, {"--archive", archive + "/", "--keep", "1", "--json"}), Env()); };
+  auto archived = [&] {
+    std::string out;
+    EXPECT_EQ(s3_.Sdk({"list", S3Server::kBucket, "archive/"}, &out), 0);
+    std::vector<std::string> keys;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) keys.push_back(json::parse(line)["key"].get<std::string>());
+    }
+    return keys;
+  };
+  auto first = sync();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  json s1 = json::parse(first.out);
+  const std::string to1 = s1["archivedTo"];
+  EXPECT_EQ(to1.rfind(archive + "/", 0), 0u) << first.out;
+  ExpectWarehouseEqualsSource("the first sync with a bucket archive");
+  EXPECT_FALSE(fs::exists(wh() / "_exports")) << "nothing is archived in the warehouse directory";
+  const std::vector<std::string> keys1 = archived();
+  const std::string dir1 = to1.substr(std::string("s3://").size() + std::string(S3Server::kBucket).size() + 1);
+  EXPECT_NE(std::find(keys1.begin(), keys1.end(), dir1 + "/manifest.json"), keys1.end()) << to1;
+  EXPECT_NE(std::find(keys1.begin(), keys1.end(), dir1 + "/Patient.000.ndjson"), keys1.end()) << to1;
+
+  ChangeSource();
+  auto second = sync();
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  json s2 = json::parse(second.out);
+  EXPECT_EQ(s2["inserted"], 1);
+  ExpectWarehouseEqualsSource("the incremental sync with a bucket archive");
+  const std::string to2 = s2["archivedTo"];
+  ASSERT_NE(to2, to1);
+  const std::string dir2 = to2.substr(std::string("s3://").size() + std::string(S3Server::kBucket).size() + 1);
+  std::vector<std::string> manifests;
+  for (const auto& k : archived()) {
+    EXPECT_EQ(k.rfind(dir2 + "/", 0), 0u) << k << ": --keep 1 leaves only the newest archive";
+    if (k.ends_with("/manifest.json")) manifests.push_back(k);
+  }
+  EXPECT_EQ(manifests, std::vector<std::string>{dir2 + "/manifest.json"});
+}
+
 TEST_F(SyncS3Test, TwoLoadsRacingForACommitOnS3BothLand) {
   // Version 0 from the generated export, then two writers with different changes to Patient
   // reach the commit of version 1 together; put-if-absent lets one win and the other re-plans

@@ -39,7 +39,7 @@ struct SyncOptions {
   std::string group;                    // group-level export of this Group id
   bool full_refresh = false;            // export everything and overwrite the tables
   std::optional<std::string> since;     // _since for this run instead of the state's
-  std::filesystem::path archive;        // where finished exports go (default WAREHOUSE/_exports; local warehouses)
+  std::filesystem::path archive;        // where finished exports go: a directory or s3:// (default WAREHOUSE/_exports)
   // s3:// warehouses: the local directory that holds the export in flight (default
   // $TMPDIR/fhirlake-work-<hash of the warehouse>). Keep it across runs to resume exports.
   std::filesystem::path work_dir;
