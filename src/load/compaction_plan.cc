@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "fhirlake/load/recency_layout.h"
 
@@ -33,11 +34,12 @@ std::vector<delta::AddFile> PickFilesToCompact(const std::vector<delta::AddFile>
     ++small_picked;
   }
   if (!forced && small_picked < 2) return {};
-  auto oldest = [](const delta::AddFile& f) {
-    return MinLastUpdated(f).value_or(std::numeric_limits<int64_t>::min());
-  };
-  std::stable_sort(picked.begin(), picked.end(),
-                   [&](const delta::AddFile& a, const delta::AddFile& b) { return oldest(a) < oldest(b); });
+  // Oldest first; each file's stats are parsed once, not at every comparison.
+  std::vector<std::pair<int64_t, delta::AddFile>> by_age;
+  by_age.reserve(picked.size());
+  for (auto& f : picked) by_age.emplace_back(MinLastUpdated(f).value_or(std::numeric_limits<int64_t>::min()), std::move(f));
+  std::stable_sort(by_age.begin(), by_age.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < picked.size(); ++i) picked[i] = std::move(by_age[i].second);
   return picked;
 }
 
