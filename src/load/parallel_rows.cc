@@ -20,13 +20,10 @@ Status ParallelRows::Failure() {
 }
 
 void ParallelRows::Refuse(size_t file, uint64_t number, const std::string& why) {
-  if (helpers_.empty() && !batch_.lines.empty()) {
+  if (helpers_.empty()) {
     // Alone, the lines before this one are written (and their refusals reported) first, so
     // the error log stays in line order.
-    batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
-    Status s = WriteBatch(own_, batch_);
-    batch_.bytes.clear();
-    batch_.lines.clear();
+    Status s = WriteOwnBatch();
     std::lock_guard lock(mu_);
     if (!s.ok() && failed_.ok()) failed_ = std::move(s);
   }
@@ -35,17 +32,7 @@ void ParallelRows::Refuse(size_t file, uint64_t number, const std::string& why) 
 }
 
 Status ParallelRows::Add(std::string_view line, size_t file, uint64_t number) {
-  if (!budget_ || batch_bytes_ == 0) {  // no helpers: straight from the reader's buffer
-    JsonShredder::RowInfo info{type_, ""};
-    Status refused;
-    FHIRLAKE_RETURN_IF_ERROR(own_.Add(line, &info, &refused));
-    if (!refused.ok()) {
-      on_refused_(file, number, refused.message());
-    } else {
-      ++rows_;
-    }
-    return Status::Ok();
-  }
+  if (!budget_ || batch_bytes_ == 0) return WriteLine(own_, line, file, number);  // straight from the reader's buffer
   batch_.lines.push_back({batch_.bytes.size(), line.size(), file, number});
   batch_.bytes.append(line);
   batch_.bytes.push_back('\n');
@@ -57,7 +44,6 @@ Status ParallelRows::Add(std::string_view line, size_t file, uint64_t number) {
 // already has two waiting; then the reading thread writes it.
 Status ParallelRows::Dispatch() {
   FHIRLAKE_RETURN_IF_ERROR(Failure());
-  batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
   if (budget_ && budget_->TryAcquire()) {
     helper_files_.push_back(new_files_());
     LayoutFiles* out = helper_files_.back().get();
@@ -66,31 +52,45 @@ Status ParallelRows::Dispatch() {
   {
     std::lock_guard lock(mu_);
     if (!helpers_.empty() && queue_.size() < 2 * helpers_.size()) {
+      batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
       queue_.push_back(std::move(batch_));
       batch_ = Batch();
       ready_.notify_one();
       return Status::Ok();
     }
   }
+  return WriteOwnBatch();
+}
+
+Status ParallelRows::WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number) {
+  JsonShredder::RowInfo info{type_, ""};
+  Status refused;
+  FHIRLAKE_RETURN_IF_ERROR(out.Add(line, &info, &refused));
+  if (!refused.ok()) {
+    std::lock_guard lock(mu_);
+    on_refused_(file, number, refused.message());
+  } else {
+    ++rows_;
+  }
+  return Status::Ok();
+}
+
+// batch.bytes ends with the reader's padding (see Dispatch and WriteOwnBatch).
+Status ParallelRows::WriteBatch(LayoutFiles& out, const Batch& batch) {
+  for (const Line& l : batch.lines) {
+    FHIRLAKE_RETURN_IF_ERROR(WriteLine(out, std::string_view(batch.bytes.data() + l.offset, l.size), l.file, l.number));
+  }
+  return Status::Ok();
+}
+
+// The reading thread writes the batch it is gathering itself, and starts a new one.
+Status ParallelRows::WriteOwnBatch() {
+  if (batch_.lines.empty()) return Status::Ok();
+  batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
   Status s = WriteBatch(own_, batch_);
   batch_.bytes.clear();
   batch_.lines.clear();
   return s;
-}
-
-Status ParallelRows::WriteBatch(LayoutFiles& out, const Batch& batch) {
-  for (const Line& l : batch.lines) {
-    JsonShredder::RowInfo info{type_, ""};
-    Status refused;
-    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(batch.bytes.data() + l.offset, l.size), &info, &refused));
-    if (!refused.ok()) {
-      std::lock_guard lock(mu_);
-      on_refused_(l.file, l.number, refused.message());
-    } else {
-      ++rows_;
-    }
-  }
-  return Status::Ok();
 }
 
 void ParallelRows::Help(LayoutFiles* out) {
@@ -127,10 +127,7 @@ void ParallelRows::StopHelpers() {
 
 Status ParallelRows::Finish() {
   Status s = Failure();
-  if (s.ok() && !batch_.lines.empty()) {
-    batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
-    s = WriteBatch(own_, batch_);
-  }
+  if (s.ok()) s = WriteOwnBatch();
   StopHelpers();  // they drain the queue first
   if (!s.ok()) return s;
   return Failure();

@@ -70,7 +70,9 @@ class ParallelRows {
   };
 
   Status Dispatch();
+  Status WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number);
   Status WriteBatch(LayoutFiles& out, const Batch& batch);
+  Status WriteOwnBatch();
   void Help(LayoutFiles* out);
   void StopHelpers();
   Status Failure();
