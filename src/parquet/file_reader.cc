@@ -21,13 +21,21 @@ Result<std::string> Decompress(int32_t codec, std::string_view in, size_t uncomp
   switch (codec) {
     case kCodecUncompressed: return std::string(in);
     case kCodecZstd: {
+      // A frame that states its size must state the page's; checked before allocating.
+      const unsigned long long stated = ZSTD_getFrameContentSize(in.data(), in.size());
+      if (stated == ZSTD_CONTENTSIZE_ERROR || (stated != ZSTD_CONTENTSIZE_UNKNOWN && stated != uncompressed)) {
+        return DataLoss("a ZSTD page does not decompress to its stated size");
+      }
       out.resize(uncompressed);
       size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
       if (ZSTD_isError(n) || n != uncompressed) return DataLoss("a ZSTD page does not decompress to its stated size");
       return out;
     }
     case kCodecSnappy: {
-      size_t n = uncompressed;
+      size_t n = 0;
+      if (snappy_uncompressed_length(in.data(), in.size(), &n) != SNAPPY_OK || n != uncompressed) {
+        return DataLoss("a SNAPPY page does not decompress to its stated size");
+      }
       out.resize(uncompressed);
       if (snappy_uncompress(in.data(), in.size(), out.data(), &n) != SNAPPY_OK || n != uncompressed) {
         return DataLoss("a SNAPPY page does not decompress to its stated size");
@@ -85,14 +93,14 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::ve
 
 }  // namespace
 
-Result<std::unique_ptr<FileReader>> FileReader::Open(const std::filesystem::path& path) {
+Result<std::unique_ptr<FileReader>> FileReader::Open(const std::filesystem::path& path, ReadLimits limits) {
   auto source = OpenFileSource(path);
   if (!source.ok()) return source.status();
-  return Open(std::move(source.value()));
+  return Open(std::move(source.value()), limits);
 }
 
-Result<std::unique_ptr<FileReader>> FileReader::Open(std::unique_ptr<InputSource> source) {
-  std::unique_ptr<FileReader> r(new FileReader(std::move(source)));
+Result<std::unique_ptr<FileReader>> FileReader::Open(std::unique_ptr<InputSource> source, ReadLimits limits) {
+  std::unique_ptr<FileReader> r(new FileReader(std::move(source), limits));
   auto size = r->source_->Size();
   if (!size.ok()) return size.status();
   const uint64_t end = *size;
@@ -275,6 +283,67 @@ int FileReader::FindColumn(std::string_view dotted) const {
   return -1;
 }
 
+namespace {
+
+// A data page split into its levels and values; `owned` holds the decompressed bytes the views
+// point into when the page was compressed.
+struct DataPage {
+  int64_t num_values = 0;
+  int64_t encoding = 0;
+  std::string_view def_bytes, rep_bytes, values;
+  std::string owned;
+};
+
+// The length-prefixed level runs of a v1 page, taken off the front of `rest`.
+bool TakeV1Levels(std::string_view& rest, std::string_view& levels) {
+  if (rest.size() < 4) return false;
+  uint32_t len;
+  std::memcpy(&len, rest.data(), 4);
+  if (len > rest.size() - 4) return false;
+  levels = rest.substr(4, len);
+  rest.remove_prefix(4 + len);
+  return true;
+}
+
+// Splits a v1 (levels inside the compressed body) or v2 (levels before it) data page.
+Status SplitDataPage(const ThriftValue& header, bool v2, int32_t codec, std::string_view body, int64_t uncompressed,
+                     bool has_reps, bool has_defs, DataPage& page) {
+  const ThriftValue* h = header.Field(v2 ? 8 : 5);
+  if (!h) return DataLoss(v2 ? "a data page v2 has no header" : "a data page has no header");
+  page.num_values = h->Int(1);
+  if (!v2) {
+    page.encoding = h->Int(2);
+    auto raw = Decompress(codec, body, static_cast<size_t>(uncompressed));
+    if (!raw.ok()) return raw.status();
+    page.owned = std::move(raw.value());
+    std::string_view rest = page.owned;
+    if (has_reps && !TakeV1Levels(rest, page.rep_bytes)) return DataLoss("repetition levels end early");
+    if (has_defs && !TakeV1Levels(rest, page.def_bytes)) return DataLoss("definition levels end early");
+    page.values = rest;
+    return Status::Ok();
+  }
+  page.encoding = h->Int(4);
+  const int64_t def_len = h->Int(5), rep_len = h->Int(6);
+  if (def_len < 0 || rep_len < 0 || def_len > static_cast<int64_t>(body.size()) ||
+      rep_len > static_cast<int64_t>(body.size()) - def_len || def_len + rep_len > uncompressed) {
+    return DataLoss("levels end early");
+  }
+  page.rep_bytes = body.substr(0, static_cast<size_t>(rep_len));
+  page.def_bytes = body.substr(static_cast<size_t>(rep_len), static_cast<size_t>(def_len));
+  std::string_view rest = body.substr(static_cast<size_t>(rep_len + def_len));
+  if (h->Int(7, 1) == 0) {
+    page.values = rest;
+    return Status::Ok();
+  }
+  auto raw = Decompress(codec, rest, static_cast<size_t>(uncompressed - def_len - rep_len));
+  if (!raw.ok()) return raw.status();
+  page.owned = std::move(raw.value());
+  page.values = page.owned;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   if (group >= row_groups_.size() || column < 0 || static_cast<size_t>(column) >= columns_.size()) {
     return InvalidArgument("no such row group or column");
@@ -282,6 +351,10 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   const Column& col = columns_[static_cast<size_t>(column)];
   const Chunk& chunk = row_groups_[group].chunks[static_cast<size_t>(column)];
   if (chunk.offset < 4 || chunk.size < 0 || chunk.size > (1ll << 31)) return Corrupt("a column chunk has a bad offset or size");
+  if (chunk.num_values < 0 || chunk.num_values > limits_.max_chunk_values) {
+    return Corrupt("column " + col.path + " claims " + std::to_string(chunk.num_values) +
+                   " values in one chunk; this reader's limit is " + std::to_string(limits_.max_chunk_values));
+  }
   auto read = source_->ReadAt(static_cast<uint64_t>(chunk.offset), static_cast<size_t>(chunk.size));
   if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
   std::string bytes = std::move(read.value());
@@ -302,6 +375,10 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     if (compressed < 0 || uncompressed < 0 || static_cast<size_t>(compressed) > bytes.size() - pos) {
       return Corrupt("a page of column " + col.path + " ends early");
     }
+    if (uncompressed > limits_.max_page_bytes) {
+      return Corrupt("a page of column " + col.path + " claims " + std::to_string(uncompressed) +
+                     " bytes; this reader's limit is " + std::to_string(limits_.max_page_bytes));
+    }
     std::string_view body(bytes.data() + pos, static_cast<size_t>(compressed));
     pos += static_cast<size_t>(compressed);
 
@@ -309,74 +386,33 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       const ThriftValue* h = header->Field(7);
       auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed));
       if (!raw.ok()) return Corrupt(raw.status().message());
-      size_t n = h ? static_cast<size_t>(h->Int(1)) : 0;
+      const int64_t n = h ? h->Int(1) : 0;
+      if (n < 0) return Corrupt("the dictionary of column " + col.path + " has a negative size");
       dictionary.clear();
       dictionary_ints.clear();
       dictionary_bytes = std::move(raw.value());
-      Status ds = DecodePlain(col.type, dictionary_bytes, n, dictionary_ints, dictionary);
+      Status ds = DecodePlain(col.type, dictionary_bytes, static_cast<size_t>(n), dictionary_ints, dictionary);
       if (!ds.ok()) return Corrupt("the dictionary of column " + col.path + ": " + ds.message());
       continue;
     }
     if (type != kPageData && type != kPageDataV2) continue;  // index pages and the like
 
-    size_t num_values;
-    int64_t encoding;
-    std::string levels_and_values;
-    std::string_view def_bytes, rep_bytes, values;
-    if (type == kPageData) {
-      const ThriftValue* h = header->Field(5);
-      if (!h) return Corrupt("a data page has no header");
-      num_values = static_cast<size_t>(h->Int(1));
-      encoding = h->Int(2);
-      auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed));
-      if (!raw.ok()) return Corrupt(raw.status().message());
-      levels_and_values = std::move(raw.value());
-      std::string_view rest = levels_and_values;
-      if (col.max_rep > 0) {
-        if (rest.size() < 4) return Corrupt("repetition levels end early");
-        uint32_t len;
-        std::memcpy(&len, rest.data(), 4);
-        if (len > rest.size() - 4) return Corrupt("repetition levels end early");
-        rep_bytes = rest.substr(4, len);
-        rest.remove_prefix(4 + len);
-      }
-      if (col.max_def > 0) {
-        if (rest.size() < 4) return Corrupt("definition levels end early");
-        uint32_t len;
-        std::memcpy(&len, rest.data(), 4);
-        if (len > rest.size() - 4) return Corrupt("definition levels end early");
-        def_bytes = rest.substr(4, len);
-        rest.remove_prefix(4 + len);
-      }
-      values = rest;
-    } else {
-      const ThriftValue* h = header->Field(8);
-      if (!h) return Corrupt("a data page v2 has no header");
-      num_values = static_cast<size_t>(h->Int(1));
-      encoding = h->Int(4);
-      size_t def_len = static_cast<size_t>(h->Int(5)), rep_len = static_cast<size_t>(h->Int(6));
-      if (def_len + rep_len > body.size()) return Corrupt("levels end early");
-      rep_bytes = body.substr(0, rep_len);
-      def_bytes = body.substr(rep_len, def_len);
-      std::string_view rest = body.substr(rep_len + def_len);
-      if (h->Int(7, 1) != 0) {
-        auto raw = Decompress(chunk.codec, rest, static_cast<size_t>(uncompressed) - def_len - rep_len);
-        if (!raw.ok()) return Corrupt(raw.status().message());
-        levels_and_values = std::move(raw.value());
-        values = levels_and_values;
-      } else {
-        values = rest;
-      }
+    DataPage page;
+    Status split = SplitDataPage(*header, type == kPageDataV2, chunk.codec, body, uncompressed, col.max_rep > 0,
+                                 col.max_def > 0, page);
+    if (!split.ok()) return Corrupt(split.message());
+    if (page.num_values < 0 || page.num_values > chunk.num_values - static_cast<int64_t>(out.size())) {
+      return Corrupt("a page of column " + col.path + " claims more values than its chunk");
     }
-
+    const size_t num_values = static_cast<size_t>(page.num_values);
     if (col.max_def > 0) {
-      Status s = DecodeRleHybrid(def_bytes, def_width, num_values, defs);
+      Status s = DecodeRleHybrid(page.def_bytes, def_width, num_values, defs);
       if (!s.ok()) return Corrupt(s.message());
     } else {
       defs.assign(num_values, 0);
     }
     if (col.max_rep > 0) {
-      Status s = DecodeRleHybrid(rep_bytes, rep_width, num_values, reps);
+      Status s = DecodeRleHybrid(page.rep_bytes, rep_width, num_values, reps);
       if (!s.ok()) return Corrupt(s.message());
     }
     size_t present = 0;
@@ -384,10 +420,11 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
 
     std::vector<int64_t> page_ints;
     std::vector<std::string_view> page_strings;
-    if (encoding == kEncodingPlain) {
+    const std::string_view values = page.values;
+    if (page.encoding == kEncodingPlain) {
       Status ps = DecodePlain(col.type, values, present, page_ints, page_strings);
       if (!ps.ok()) return Corrupt("column " + col.path + ": " + ps.message());
-    } else if (encoding == kEncodingRleDictionary || encoding == kEncodingPlainDictionary) {
+    } else if (page.encoding == kEncodingRleDictionary || page.encoding == kEncodingPlainDictionary) {
       if (values.empty()) {
         if (present > 0) return Corrupt("dictionary indices are missing");
       } else {
@@ -404,7 +441,7 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
         }
       }
     } else {
-      return Corrupt("encoding " + std::to_string(encoding) + " of column " + col.path + " is not supported");
+      return Corrupt("encoding " + std::to_string(page.encoding) + " of column " + col.path + " is not supported");
     }
 
     if ((col.type == PhysicalType::kByteArray ? page_strings.size() : page_ints.size()) < present) {

@@ -179,6 +179,36 @@ TEST(FileReader, RefusesDamagedFiles) {
   EXPECT_TRUE(failed);
 }
 
+// A chunk that claims more values than the reader's limit is refused before anything is
+// allocated for it, with a message naming the limit; within the limit the same file reads.
+TEST(FileReader, RefusesChunksThatClaimMoreThanItsLimits) {
+  TempDir dir;
+  Write(dir.path() / "t.parquet", FlatSchema(), MakeRows(100), {});
+  ReadLimits small;
+  small.max_chunk_values = 99;
+  auto reader = FileReader::Open(dir.path() / "t.parquet", small);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  auto ids = (*reader)->ReadColumn(0, 0);
+  ASSERT_FALSE(ids.ok());
+  EXPECT_NE(ids.status().message().find("claims 100 values in one chunk; this reader's limit is 99"), std::string::npos)
+      << ids.status().message();
+
+  ReadLimits tiny_pages;
+  tiny_pages.max_page_bytes = 16;
+  auto paged = FileReader::Open(dir.path() / "t.parquet", tiny_pages);
+  ASSERT_TRUE(paged.ok());
+  auto jsons = (*paged)->ReadColumn(0, 5);
+  ASSERT_FALSE(jsons.ok());
+  EXPECT_NE(jsons.status().message().find("this reader's limit is 16"), std::string::npos) << jsons.status().message();
+
+  small.max_chunk_values = 100;
+  auto enough = FileReader::Open(dir.path() / "t.parquet", small);
+  ASSERT_TRUE(enough.ok());
+  auto read = (*enough)->ReadColumn(0, 0);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->size(), 100u);
+}
+
 TEST(Rle, DecodesWhatItEncodes) {
   for (int width : {1, 2, 3, 7, 8, 13, 20}) {
     std::vector<uint32_t> values;

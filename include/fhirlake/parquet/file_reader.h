@@ -39,11 +39,19 @@ struct ColumnValues {
   }
 };
 
+// What one column chunk may claim before the reader allocates for it. A file that claims more
+// is refused as corrupt: RLE lets a few bytes claim billions of values, so the claims, not the
+// file's size, bound the memory a read takes. No known writer comes near the defaults.
+struct ReadLimits {
+  int64_t max_chunk_values = int64_t{1} << 28;  // values (nulls included) in one column chunk
+  int64_t max_page_bytes = int64_t{1} << 30;    // one page, uncompressed
+};
+
 class FileReader {
  public:
-  static Result<std::unique_ptr<FileReader>> Open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<FileReader>> Open(const std::filesystem::path& path, ReadLimits limits = {});
   // Reads from `source`, which the reader owns.
-  static Result<std::unique_ptr<FileReader>> Open(std::unique_ptr<InputSource> source);
+  static Result<std::unique_ptr<FileReader>> Open(std::unique_ptr<InputSource> source, ReadLimits limits = {});
   ~FileReader();
 
   int64_t rows() const { return rows_; }
@@ -81,11 +89,12 @@ class FileReader {
     std::vector<Chunk> chunks;
   };
 
-  explicit FileReader(std::unique_ptr<InputSource> source) : source_(std::move(source)) {}
+  FileReader(std::unique_ptr<InputSource> source, ReadLimits limits) : source_(std::move(source)), limits_(limits) {}
   Status ParseFooter(std::string_view footer);
   Status Corrupt(const std::string& why) const;
 
   std::unique_ptr<InputSource> source_;
+  ReadLimits limits_;
   int64_t rows_ = 0;
   std::vector<Column> columns_;
   std::vector<RowGroup> row_groups_;
