@@ -9,6 +9,7 @@
 #include "fhirlake/auth/jwt.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::auth {
 namespace {
@@ -85,15 +86,15 @@ Result<AuthConfig> LoadAuthConfig(const std::string& path) {
   const auto dir = std::filesystem::path(path).parent_path();
   for (const auto& c : doc["clients"]) {
     RegisteredClient client;
-    client.client_id = c.value("clientId", "");
+    client.client_id = FieldOr(c, "clientId", "");
     if (client.client_id.empty()) return InvalidArgument(path + ": a client has no clientId");
     const std::string where = path + ": client '" + client.client_id + "'";
-    client.client_secret = c.value("clientSecret", "");
+    client.client_secret = FieldOr(c, "clientSecret", "");
     std::string jwks;
     if (c.contains("jwks")) {
       jwks = c["jwks"].dump();
     } else if (c.contains("jwksFile")) {
-      auto file = std::filesystem::path(c.value("jwksFile", ""));
+      auto file = std::filesystem::path(FieldOr(c, "jwksFile", ""));
       if (file.is_relative()) file = dir / file;
       auto read = store::ReadSmallFile(file, 1u << 20);
       if (!read.ok()) return read.status().WithContext(where);
@@ -105,7 +106,10 @@ Result<AuthConfig> LoadAuthConfig(const std::string& path) {
       client.keys = std::move(keys.value());
     }
     if (client.keys.empty() && client.client_secret.empty()) return InvalidArgument(where + " has neither keys nor a secret");
-    for (const auto& s : c.value("scopes", json::array({"system/*.read"}))) client.scopes.push_back(s.get<std::string>());
+    for (const auto& s : FieldOr(c, "scopes", json::array({"system/*.read"}))) {
+      if (!s.is_string()) return InvalidArgument(where + ": scopes must be strings");
+      client.scopes.push_back(s.get<std::string>());
+    }
     config.clients.push_back(std::move(client));
   }
   return config;
@@ -130,7 +134,7 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
   auto raw_claims = Base64UrlDecode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
   json unverified = raw_claims.ok() ? json::parse(*raw_claims, nullptr, false) : json();
   if (!unverified.is_object()) return InvalidArgument("the client assertion's claims are not a JSON object");
-  std::string iss = unverified.value("iss", "");
+  std::string iss = FieldOr(unverified, "iss", "");
   if (!client_id_hint.empty() && client_id_hint != iss) return InvalidArgument("client_id does not match the assertion's iss");
   const RegisteredClient* client = Find(iss);
   if (!client || client->keys.empty()) return InvalidArgument("client '" + iss + "' is not registered for key authentication");
@@ -142,8 +146,8 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
   });
   if (!verified.ok()) return verified.status();
   json claims = json::parse(verified->claims_json, nullptr, false);
-  if (claims.value("sub", "") != iss) return InvalidArgument("the assertion's sub must equal its iss (the client id)");
-  if (claims.value("aud", "") != token_url) {
+  if (FieldOr(claims, "sub", "") != iss) return InvalidArgument("the assertion's sub must equal its iss (the client id)");
+  if (FieldOr(claims, "aud", "") != token_url) {
     return InvalidArgument("the assertion's aud must be this token endpoint (" + token_url + ")");
   }
   if (!claims.contains("exp") || !claims["exp"].is_number()) return InvalidArgument("the assertion has no exp");
@@ -153,7 +157,7 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
   if (exp > now + config_.max_assertion_lifetime.count() + config_.clock_skew.count()) {
     return InvalidArgument("the assertion's exp is more than 5 minutes ahead");
   }
-  std::string jti = claims.value("jti", "");
+  std::string jti = FieldOr(claims, "jti", "");
   if (jti.empty()) return InvalidArgument("the assertion has no jti");
   std::lock_guard lock(mu_);
   for (auto it = seen_jti_.begin(); it != seen_jti_.end();) {

@@ -1,4 +1,5 @@
 #include "fhirlake/auth/jwt.h"
+#include "fhirlake/json_field.h"
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -85,12 +86,12 @@ Result<VerifiedJwt> VerifyJwt(std::string_view token, const KeyLookup& lookup) {
   if (!header.ok() || !claims.ok() || !sig.ok()) return InvalidArgument("the assertion is not valid base64url");
   auto h = nlohmann::json::parse(*header, nullptr, false);
   if (h.is_discarded() || !h.is_object()) return InvalidArgument("the assertion header is not a JSON object");
-  std::string alg_name = h.value("alg", "");
+  std::string alg_name = FieldOr(h, "alg", "");
   auto alg = ParseAlgorithm(alg_name);
   if (!alg.ok()) return InvalidArgument("the assertion's alg '" + alg_name + "' is not allowed (RS384 or ES384)");
   VerifiedJwt out;
   out.alg = *alg;
-  out.kid = h.value("kid", "");
+  out.kid = FieldOr(h, "kid", "");
   const Key* key = lookup(out.kid);
   if (!key) return InvalidArgument("no registered key has kid '" + out.kid + "'");
   if (key->alg != *alg) {

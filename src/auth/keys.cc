@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/json_field.h"
 #include "src/auth/openssl_handles.h"
 
 namespace fhirlake::auth {
@@ -50,9 +51,9 @@ Result<Key> ParseJwk(const json& jwk, bool require_private, size_t index) {
   std::string where = "key " + std::to_string(index);
   if (!jwk.is_object()) return InvalidArgument(where + " is not a JSON object");
   Key key;
-  key.kid = jwk.value("kid", "");
+  key.kid = FieldOr(jwk, "kid", "");
   if (!key.kid.empty()) where = "key '" + key.kid + "'";
-  std::string kty = jwk.value("kty", "");
+  std::string kty = FieldOr(jwk, "kty", "");
   OpensslPtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
   if (kty == "RSA") {
     key.alg = Algorithm::kRS384;
@@ -82,8 +83,8 @@ Result<Key> ParseJwk(const json& jwk, bool require_private, size_t index) {
     key.pkey = std::move(pkey.value());
   } else if (kty == "EC") {
     key.alg = Algorithm::kES384;
-    if (jwk.value("crv", "") != "P-384") {
-      return InvalidArgument(where + ": EC keys must use curve P-384 (ES384), not '" + jwk.value("crv", "") + "'");
+    if (FieldOr(jwk, "crv", "") != "P-384") {
+      return InvalidArgument(where + ": EC keys must use curve P-384 (ES384), not '" + FieldOr(jwk, "crv", "") + "'");
     }
     auto x = MemberBytes(jwk, "x", where);
     auto y = MemberBytes(jwk, "y", where);
@@ -108,9 +109,9 @@ Result<Key> ParseJwk(const json& jwk, bool require_private, size_t index) {
     return InvalidArgument(where + ": key type '" + kty + "' is not supported (use RSA for RS384 or EC P-384 for ES384)");
   }
   if (jwk.contains("alg")) {
-    auto alg = ParseAlgorithm(jwk.value("alg", ""));
+    auto alg = ParseAlgorithm(FieldOr(jwk, "alg", ""));
     if (!alg.ok()) return alg.status().WithContext(where);
-    if (*alg != key.alg) return InvalidArgument(where + ": alg " + jwk.value("alg", "") + " does not fit key type " + kty);
+    if (*alg != key.alg) return InvalidArgument(where + ": alg " + FieldOr(jwk, "alg", "") + " does not fit key type " + kty);
   }
   if (require_private && !key.has_private) return InvalidArgument(where + " has no private part ('d')");
   return key;

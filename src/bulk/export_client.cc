@@ -11,6 +11,7 @@
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::bulk {
 namespace fs = std::filesystem;
@@ -60,8 +61,8 @@ json SourceSoftware(const ExportOptions& o) {
   if (auto meta = meta_client.Send(meta_req); meta.ok() && meta->status == 200) {
     json cs = json::parse(meta->body, nullptr, false);
     if (!cs.is_discarded() && cs.is_object()) {
-      software = cs.value("software", json::object());
-      software["fhirVersion"] = cs.value("fhirVersion", "");
+      software = FieldOr(cs, "software", json::object());
+      software["fhirVersion"] = FieldOr(cs, "fhirVersion", "");
     }
   }
   return software;
@@ -150,11 +151,11 @@ struct ExportClient::State {
       return InvalidArgument(path.string() + " is not valid JSON; delete it to start a new export");
     }
     State s;
-    s.request = j.value("request", "");
-    s.method = j.value("method", "GET");
-    s.body = j.value("body", "");
-    s.status_url = j.value("statusUrl", "");
-    s.phase = j.value("phase", "");
+    s.request = FieldOr(j, "request", "");
+    s.method = FieldOr(j, "method", "GET");
+    s.body = FieldOr(j, "body", "");
+    s.status_url = FieldOr(j, "statusUrl", "");
+    s.phase = FieldOr(j, "phase", "");
     return s;
   }
 };
@@ -283,10 +284,10 @@ Status ExportClient::KickOff(http::Client& client, State& state, ExportLog& log,
     }
   }
   json detail = {{"exportUrl", http::RedactUrl(state.request)},
-                 {"softwareName", software.value("name", json(nullptr))},
-                 {"softwareVersion", software.value("version", json(nullptr))},
-                 {"softwareReleaseDate", software.value("releaseDate", json(nullptr))},
-                 {"fhirVersion", software.value("fhirVersion", json(nullptr))},
+                 {"softwareName", FieldOr(software, "name", json(nullptr))},
+                 {"softwareVersion", FieldOr(software, "version", json(nullptr))},
+                 {"softwareReleaseDate", FieldOr(software, "releaseDate", json(nullptr))},
+                 {"fhirVersion", FieldOr(software, "fhirVersion", json(nullptr))},
                  {"requestParameters", params},
                  {"errorCode", nullptr},
                  {"errorBody", nullptr},

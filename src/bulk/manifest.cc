@@ -4,6 +4,7 @@
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::bulk {
 namespace {
@@ -76,7 +77,7 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view source_
   FHIRLAKE_RETURN_IF_ERROR(ParseFiles(doc, "error", source_url, m.error));
   if (doc.contains("link") && doc["link"].is_array()) {
     for (const auto& l : doc["link"]) {
-      if (l.is_object() && l.value("relation", "") == "next" && l.contains("url") && l["url"].is_string()) {
+      if (l.is_object() && FieldOr(l, "relation", "") == "next" && l.contains("url") && l["url"].is_string()) {
         auto resolved = http::ResolveUrl(source_url, l["url"].get<std::string>());
         if (!resolved.ok()) return resolved.status().WithContext("link next");
         m.next = std::move(resolved.value());

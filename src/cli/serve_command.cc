@@ -13,6 +13,7 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/server/server.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/json_field.h"
 #include "src/cli/client_auth.h"
 #include "src/cli/commands.h"
 #include "src/cli/duration.h"
@@ -47,7 +48,7 @@ Result<std::vector<server::PullSource>> LoadPullSources(const std::string& file,
   auto text = store::ReadSmallFile(file, 1u << 20);
   if (!text.ok()) return InvalidArgument("cannot read --pull-sources: " + text.status().message());
   json doc = json::parse(*text, nullptr, false);
-  if (doc.is_object()) doc = doc.value("sources", json());
+  if (doc.is_object()) doc = FieldOr(doc, "sources", json());
   if (!doc.is_array()) return InvalidArgument(file + ": expected {\"sources\": [...]}");
   std::vector<server::PullSource> out;
   for (size_t i = 0; i < doc.size(); ++i) {

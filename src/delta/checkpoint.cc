@@ -14,6 +14,7 @@
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -80,7 +81,7 @@ std::optional<LastCheckpoint> ReadLastCheckpoint(store::ObjectStore& store, std:
   if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer()) return std::nullopt;
   LastCheckpoint lc;
   lc.version = j["version"].get<int64_t>();
-  lc.size = j.value("size", int64_t{0});
+  lc.size = FieldOr(j, "size", int64_t{0});
   if (j.contains("parts") && j["parts"].is_number_integer()) lc.parts = j["parts"].get<int>();
   if (j.contains("numOfAddFiles") && j["numOfAddFiles"].is_number_integer()) lc.num_of_add_files = j["numOfAddFiles"].get<int64_t>();
   return lc;

@@ -13,6 +13,7 @@
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::delta {
 namespace fs = std::filesystem;
@@ -55,11 +56,11 @@ std::optional<DeletionVector> DvFromJson(const json& action) {
   if (!action.contains("deletionVector") || !action["deletionVector"].is_object()) return std::nullopt;
   const json& d = action["deletionVector"];
   DeletionVector dv;
-  dv.storage_type = d.value("storageType", "");
-  dv.path_or_inline_dv = d.value("pathOrInlineDv", "");
+  dv.storage_type = FieldOr(d, "storageType", "");
+  dv.path_or_inline_dv = FieldOr(d, "pathOrInlineDv", "");
   if (d.contains("offset") && d["offset"].is_number()) dv.offset = d["offset"].get<int32_t>();
-  dv.size_in_bytes = d.value("sizeInBytes", 0);
-  dv.cardinality = d.value("cardinality", int64_t{0});
+  dv.size_in_bytes = FieldOr(d, "sizeInBytes", 0);
+  dv.cardinality = FieldOr(d, "cardinality", int64_t{0});
   return dv;
 }
 
@@ -192,20 +193,20 @@ class Replay {
     if (action.contains("commitInfo") && action["commitInfo"].is_object()) {
       const json& info = action["commitInfo"];
       if (info.contains("timestamp") && info["timestamp"].is_number()) snap_.last_commit_ms = info["timestamp"].get<int64_t>();
-      std::string tt = info.value("transactionTime", "");
+      std::string tt = FieldOr(info, "transactionTime", "");
       if (!tt.empty()) snap_.last_transaction_time = tt;
     } else if (action.contains("protocol") && action["protocol"].is_object()) {
       const json& p = action["protocol"];
       Protocol proto;
-      proto.min_reader_version = p.value("minReaderVersion", 1);
-      proto.min_writer_version = p.value("minWriterVersion", 2);
+      proto.min_reader_version = FieldOr(p, "minReaderVersion", 1);
+      proto.min_writer_version = FieldOr(p, "minWriterVersion", 2);
       proto.reader_features = Features(p, "readerFeatures");
       proto.writer_features = Features(p, "writerFeatures");
       snap_.protocol = std::move(proto);
     } else if (action.contains("metaData") && action["metaData"].is_object()) {
       const auto& m = action["metaData"];
-      snap_.table_id = m.value("id", "");
-      snap_.schema_string = m.value("schemaString", "");
+      snap_.table_id = FieldOr(m, "id", "");
+      snap_.schema_string = FieldOr(m, "schemaString", "");
       snap_.table_name.reset();
       snap_.table_description.reset();
       snap_.created_time.reset();
@@ -223,11 +224,11 @@ class Replay {
                                                                             : std::map<std::string, std::string>{};
     } else if (action.contains("add") && action["add"].is_object()) {
       const auto& a = action["add"];
-      AddFile f{DecodeActionPath(a.value("path", "")), a.value("size", int64_t{0}), a.value("modificationTime", int64_t{0}), 0,
+      AddFile f{DecodeActionPath(FieldOr(a, "path", "")), FieldOr(a, "size", int64_t{0}), FieldOr(a, "modificationTime", int64_t{0}), 0,
                 a.contains("stats") && a["stats"].is_string() ? a["stats"].get<std::string>() : std::string(), DvFromJson(a),
                 StringMap(a, "partitionValues")};
       json stats = json::parse(f.stats_json, nullptr, false);
-      if (stats.is_object()) f.num_records = stats.value("numRecords", int64_t{0});
+      if (stats.is_object()) f.num_records = FieldOr(stats, "numRecords", int64_t{0});
       const std::string key = FileKey(f.path, f.deletion_vector);
       tombstones_.erase(key);
       auto it = position_.find(key);
@@ -239,8 +240,8 @@ class Replay {
       }
     } else if (action.contains("remove") && action["remove"].is_object()) {
       const auto& r = action["remove"];
-      RemovedFile t{DecodeActionPath(r.value("path", "")), r.value("deletionTimestamp", int64_t{0}),
-                    r.value("size", int64_t{0}), r.value("dataChange", true), DvFromJson(r)};
+      RemovedFile t{DecodeActionPath(FieldOr(r, "path", "")), FieldOr(r, "deletionTimestamp", int64_t{0}),
+                    FieldOr(r, "size", int64_t{0}), FieldOr(r, "dataChange", true), DvFromJson(r)};
       const std::string key = FileKey(t.path, t.deletion_vector);
       auto it = position_.find(key);
       if (it != position_.end()) {
@@ -250,8 +251,8 @@ class Replay {
       tombstones_[key] = std::move(t);
     } else if (action.contains("txn") && action["txn"].is_object()) {
       const json& t = action["txn"];
-      const std::string app = t.value("appId", "");
-      snap_.app_versions[app] = t.value("version", int64_t{0});
+      const std::string app = FieldOr(t, "appId", "");
+      snap_.app_versions[app] = FieldOr(t, "version", int64_t{0});
       if (t.contains("lastUpdated") && t["lastUpdated"].is_number()) snap_.app_last_updated[app] = t["lastUpdated"].get<int64_t>();
     }
     return Status::Ok();
@@ -424,7 +425,7 @@ Result<Snapshot> Table::Load() const {
         if (snap.last_commit_ms == 0 && info.contains("timestamp") && info["timestamp"].is_number()) {
           snap.last_commit_ms = info["timestamp"].get<int64_t>();
         }
-        snap.last_transaction_time = info.value("transactionTime", "");
+        snap.last_transaction_time = FieldOr(info, "transactionTime", "");
         return false;
       });
       if (!snap.last_transaction_time.empty()) break;

@@ -1,4 +1,5 @@
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/json_field.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,9 +18,9 @@ std::string OperationOutcome::ToJson() const {
 
 std::string DescribeErrorBody(std::string_view body) {
   auto parsed = nlohmann::json::parse(body, nullptr, false);
-  if (!parsed.is_discarded() && parsed.is_object() && parsed.value("resourceType", "") == "OperationOutcome") {
+  if (!parsed.is_discarded() && parsed.is_object() && FieldOr(parsed, "resourceType", "") == "OperationOutcome") {
     std::string text;
-    for (const auto& issue : parsed.value("issue", nlohmann::json::array())) {
+    for (const auto& issue : FieldOr(parsed, "issue", nlohmann::json::array())) {
       std::string part;
       if (issue.contains("diagnostics") && issue["diagnostics"].is_string()) {
         part = issue["diagnostics"].get<std::string>();

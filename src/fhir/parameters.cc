@@ -1,4 +1,5 @@
 #include "fhirlake/fhir/parameters.h"
+#include "fhirlake/json_field.h"
 
 #include <nlohmann/json.hpp>
 
@@ -50,7 +51,7 @@ Result<Parameter> ParseOne(const json& p, const std::string& where) {
 Result<Parameters> Parameters::Parse(std::string_view text) {
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded()) return InvalidArgument("the request body is not valid JSON");
-  if (!doc.is_object() || doc.value("resourceType", "") != "Parameters") {
+  if (!doc.is_object() || FieldOr(doc, "resourceType", "") != "Parameters") {
     return InvalidArgument("the request body is not a FHIR Parameters resource");
   }
   Parameters out;

@@ -19,6 +19,7 @@
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/file_transfer.h"
 #include "fhirlake/store/object_store.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::handoff {
 namespace fs = std::filesystem;
@@ -273,13 +274,13 @@ Result<TransferSummary> Transfer(const HandoffConfig& config, const std::string&
 
 Result<std::optional<std::string>> StartImport(const HandoffConfig& config, const std::string& parameters_json) {
   json params = json::parse(parameters_json, nullptr, false);
-  if (!params.is_object() || params.value("resourceType", "") != "Parameters") {
+  if (!params.is_object() || FieldOr(params, "resourceType", "") != "Parameters") {
     return InvalidArgument("the input's parameters are not a FHIR Parameters resource");
   }
   size_t sources = 0;
   if (params.contains("parameter") && params["parameter"].is_array()) {
     for (const auto& p : params["parameter"]) {
-      if (p.is_object() && (p.value("name", "") == "source" || p.value("name", "") == "input")) ++sources;
+      if (p.is_object() && (FieldOr(p, "name", "") == "source" || FieldOr(p, "name", "") == "input")) ++sources;
     }
   }
   if (sources == 0) return std::optional<std::string>();  // import not necessary
@@ -338,7 +339,7 @@ Result<RunSummary> RunHandoff(const HandoffConfig& config, RunObserver* observer
   auto exported = AwaitJob(config.source, *status_url, config.export_retry, "export status", observer, &in_progress);
   if (!exported.ok()) return fail(Stage::kSource, exported.status(), in_progress);
   json manifest = json::parse(exported->result, nullptr, false);
-  if (manifest.is_object()) summary.transaction_time = manifest.value("transactionTime", "");
+  if (manifest.is_object()) summary.transaction_time = FieldOr(manifest, "transactionTime", "");
 
   TransferProgress staged;
   if (observer) staged = [observer](const std::string& key, uint64_t bytes, bool skipped) { observer->OnStaged(key, bytes, skipped); };

@@ -35,6 +35,7 @@
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -60,7 +61,7 @@ std::string TransactionTime(const fs::path& dir) {
   auto text = store::ReadSmallFile(dir / "manifest.json");
   if (!text.ok()) return "";
   json m = json::parse(*text, nullptr, false);
-  return m.is_object() ? m.value("transactionTime", "") : "";
+  return m.is_object() ? FieldOr(m, "transactionTime", "") : "";
 }
 
 int64_t NowMillis() {

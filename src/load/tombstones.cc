@@ -11,6 +11,7 @@
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -184,10 +185,10 @@ Status CommitPendingTombstones(const std::shared_ptr<store::ObjectStore>& wareho
       if (!*exists) continue;  // vacuumed after the retention: nothing to recover
       delta::AddFile add;
       add.path = file;
-      add.size = ref.value("size", int64_t{0});
+      add.size = FieldOr(ref, "size", int64_t{0});
       add.modification_time = fhir::NowMicros() / 1000;
-      add.num_records = ref.value("count", int64_t{0});
-      add.stats_json = ref.value("stats", std::string());
+      add.num_records = FieldOr(ref, "count", int64_t{0});
+      add.stats_json = FieldOr(ref, "stats", std::string());
       commit.adds.push_back(std::move(add));
       last = version;
     }
@@ -244,8 +245,8 @@ Status ForEachTombstone(const std::shared_ptr<store::ObjectStore>& warehouse, co
       continue;
     }
     if (!info.is_object() || !info.contains("deletedIds") || !info["deletedIds"].is_array()) continue;
-    std::string when = info.value("transactionTime", "");
-    const int64_t commit_micros = info.value("timestamp", int64_t{0}) * 1000;
+    std::string when = FieldOr(info, "transactionTime", "");
+    const int64_t commit_micros = FieldOr(info, "timestamp", int64_t{0}) * 1000;
     if (when.empty()) when = fhir::FormatInstant(commit_micros);
     const int64_t at = fhir::ParseFhirTime(when).value_or(commit_micros);
     for (const auto& id : info["deletedIds"]) {

@@ -15,6 +15,7 @@
 #include "fhirlake/load/unload.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -386,13 +387,13 @@ std::optional<JobView> ExportJobs::Get(const std::string& id) {
   view.id = id;
   view.state = JobState::kDone;
   view.percent = 100;
-  view.request = record.value("request", "");
-  view.owner = record.value("owner", "");
-  view.transaction_time = record.value("transactionTime", "");
-  view.allow_partial_manifests = record.value("allowPartialManifests", false);
-  for (const auto& f : record.value("files", json::array())) {
-    view.files.push_back(JobFile{f.value("kind", ""), f.value("type", ""), f.value("name", ""),
-                                 fs::path(f.value("path", "")), f.value("count", uint64_t{0})});
+  view.request = FieldOr(record, "request", "");
+  view.owner = FieldOr(record, "owner", "");
+  view.transaction_time = FieldOr(record, "transactionTime", "");
+  view.allow_partial_manifests = FieldOr(record, "allowPartialManifests", false);
+  for (const auto& f : FieldOr(record, "files", json::array())) {
+    view.files.push_back(JobFile{FieldOr(f, "kind", ""), FieldOr(f, "type", ""), FieldOr(f, "name", ""),
+                                 fs::path(FieldOr(f, "path", "")), FieldOr(f, "count", uint64_t{0})});
   }
   return view;
 }

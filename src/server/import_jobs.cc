@@ -20,6 +20,7 @@
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/export_load.h"
 #include "fhirlake/view/view_files.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::server {
 namespace fs = std::filesystem;
@@ -129,13 +130,13 @@ json ImportJobs::RecordOf(const ImportJobView& v) {
 }
 
 Result<ImportJobView> ImportJobs::ViewOf(const json& record) {
-  auto request = ImportRequestFromJson(record.value("request", json::object()));
+  auto request = ImportRequestFromJson(FieldOr(record, "request", json::object()));
   if (!request.ok()) return request.status();
   ImportJobView v;
   RecordReader reader{record};
   Fields(reader, v);
   v.request = std::move(request.value());
-  for (const auto& t : record.value("tables", json::array())) {
+  for (const auto& t : FieldOr(record, "tables", json::array())) {
     load::TableResult table;
     RecordReader r{t};
     TableFields(r, table);

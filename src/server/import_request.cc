@@ -8,6 +8,7 @@
 #include "fhirlake/fhir/parameters.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/s3_store.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::server {
 using nlohmann::json;
@@ -114,16 +115,16 @@ json ImportRequestToJson(const ImportRequest& r) {
 
 Result<ImportRequest> ImportRequestFromJson(const json& j) {
   ImportRequest r;
-  for (const auto& in : j.value("inputs", json::array())) r.inputs.push_back({in.value("type", ""), in.value("url", "")});
-  r.export_url = j.value("exportUrl", "");
+  for (const auto& in : FieldOr(j, "inputs", json::array())) r.inputs.push_back({FieldOr(in, "type", ""), FieldOr(in, "url", "")});
+  r.export_url = FieldOr(j, "exportUrl", "");
   if (!r.export_url.empty()) FHIRLAKE_RETURN_IF_ERROR(SplitExportUrl(r.export_url, r));
-  auto params = bulk::ExportParameters::FromParametersJson(static_cast<bulk::ExportLevel>(j.value("level", 0)),
-                                                            j.value("group", ""), j.value("parameters", "{}"));
+  auto params = bulk::ExportParameters::FromParametersJson(static_cast<bulk::ExportLevel>(FieldOr(j, "level", 0)),
+                                                            FieldOr(j, "group", ""), FieldOr(j, "parameters", "{}"));
   if (!params.ok()) return params.status();
   r.parameters = std::move(params.value());
-  r.static_manifest = j.value("staticManifest", false);
-  r.mode = static_cast<load::SaveMode>(j.value("mode", 0));
-  r.owner = j.value("owner", "");
+  r.static_manifest = FieldOr(j, "staticManifest", false);
+  r.mode = static_cast<load::SaveMode>(FieldOr(j, "mode", 0));
+  r.owner = FieldOr(j, "owner", "");
   return r;
 }
 
@@ -141,7 +142,7 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
     if (f.empty() || f == "application/fhir+ndjson" || f == "ndjson" || f == "application/ndjson") return Status::Ok();
     return InvalidArgument("the parameter 'inputFormat' must be application/fhir+ndjson");
   };
-  if (doc.value("resourceType", "") == "Parameters") {
+  if (FieldOr(doc, "resourceType", "") == "Parameters") {
     auto p = fhir::Parameters::Parse(body);
     if (!p.ok()) return InvalidArgument(p.status().message());
     if (p->First("exportUrl")) return ParseImportPnp(body);  // the ping-and-pull form of $import

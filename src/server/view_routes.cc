@@ -13,6 +13,7 @@
 #include "fhirlake/view/row_sink.h"
 #include "fhirlake/view/view_definition.h"
 #include "fhirlake/view/view_runner.h"
+#include "fhirlake/json_field.h"
 #include "src/server/reply.h"
 
 namespace fhirlake::server {
@@ -47,11 +48,11 @@ Result<view::RowFormat> FormatOf(const std::string& value) {
 bool ForPatients(std::string_view resource, const std::set<std::string>& patients) {
   json r = json::parse(resource, nullptr, false);
   if (!r.is_object()) return false;
-  if (r.value("resourceType", "") == "Patient") return patients.count(r.value("id", "")) > 0;
+  if (FieldOr(r, "resourceType", "") == "Patient") return patients.count(FieldOr(r, "id", "")) > 0;
   for (const char* element : {"subject", "patient"}) {
     auto it = r.find(element);
     if (it == r.end() || !it->is_object()) continue;
-    std::string ref = it->value("reference", "");
+    std::string ref = FieldOr(*it, "reference", "");
     if (ref.rfind("Patient/", 0) == 0 && patients.count(ref.substr(8))) return true;
   }
   return false;
@@ -67,7 +68,7 @@ Result<ViewRun> ParseRun(const httplib::Request& req, std::string& issue) {
   ViewRun run;
   const json* view_resource = nullptr;
   for (const auto& p : doc["parameter"]) {
-    const std::string name = p.value("name", "");
+    const std::string name = FieldOr(p, "name", "");
     if (name == "viewResource") {
       if (view_resource) return InvalidArgument("give one viewResource");
       if (!p.contains("resource") || !p["resource"].is_object())
@@ -85,7 +86,7 @@ Result<ViewRun> ParseRun(const httplib::Request& req, std::string& issue) {
     }
   }
   if (!view_resource) return InvalidArgument("the request has no viewResource (the ViewDefinition to run)");
-  if (view_resource->value("resourceType", "") != "ViewDefinition")
+  if (FieldOr(*view_resource, "resourceType", "") != "ViewDefinition")
     return InvalidArgument("viewResource is not a ViewDefinition");
   auto compiled = view::ViewDefinition::Compile(*view_resource);
   if (!compiled.ok()) return compiled.status().WithContext("invalid ViewDefinition");

@@ -1,4 +1,5 @@
 #include "fhirlake/store/lease.h"
+#include "fhirlake/json_field.h"
 
 #include <cstdio>
 
@@ -47,10 +48,10 @@ Result<std::unique_ptr<Lease>> Lease::Acquire(ObjectStore& store, std::string na
     auto current = store.Get(GenerationKey(name, newest));
     if (current.ok()) {
       auto doc = nlohmann::json::parse(*current, nullptr, false);
-      bool released = doc.is_object() && doc.value("released", false);
-      int64_t expires = doc.is_object() ? doc.value("expiresMs", int64_t{0}) : 0;
+      bool released = doc.is_object() && FieldOr(doc, "released", false);
+      int64_t expires = doc.is_object() ? FieldOr(doc, "expiresMs", int64_t{0}) : 0;
       if (!released && expires > NowMs()) {
-        std::string owner = doc.is_object() ? doc.value("owner", std::string("another process")) : "another process";
+        std::string owner = doc.is_object() ? FieldOr(doc, "owner", std::string("another process")) : "another process";
         return Status(StatusCode::kConflict, store.Describe() + ": " + name + " is held by " + owner + " until " +
                                                  FormatTime(expires) + " (it expires then if its holder died)");
       }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "fhirlake/store/warehouse_layout.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::sync {
 namespace fs = std::filesystem;
@@ -46,17 +47,19 @@ Result<std::map<std::string, SyncEntry>> StateFile::Read() const {
   }
   for (const auto& [key, j] : doc["syncs"].items()) {
     SyncEntry e;
-    e.source = j.value("source", "");
-    e.group = j.value("group", "");
-    e.types = j.value("types", std::vector<std::string>{});
-    e.transaction_time = j.value("transactionTime", "");
-    e.last_success = j.value("lastSuccess", "");
-    e.last_error = j.value("lastError", "");
-    e.last_error_at = j.value("lastErrorAt", "");
+    e.source = FieldOr(j, "source", "");
+    e.group = FieldOr(j, "group", "");
+    for (const auto& t : FieldOr(j, "types", json::array())) {
+      if (t.is_string()) e.types.push_back(t.get<std::string>());
+    }
+    e.transaction_time = FieldOr(j, "transactionTime", "");
+    e.last_success = FieldOr(j, "lastSuccess", "");
+    e.last_error = FieldOr(j, "lastError", "");
+    e.last_error_at = FieldOr(j, "lastErrorAt", "");
     if (j.contains("inFlight") && j["inFlight"].is_object()) {
       const json& f = j["inFlight"];
-      e.in_flight = InFlight{f.value("exportDir", ""), f.value("since", ""), f.value("fullRefresh", false),
-                             f.value("startedAt", ""), f.value("statusUrl", "")};
+      e.in_flight = InFlight{FieldOr(f, "exportDir", ""), FieldOr(f, "since", ""), FieldOr(f, "fullRefresh", false),
+                             FieldOr(f, "startedAt", ""), FieldOr(f, "statusUrl", "")};
     }
     out[key] = std::move(e);
   }

@@ -7,6 +7,7 @@
 
 #include "fhirlake/view/json_tree.h"
 #include "fhirlake/view/view_definition.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::view {
 
@@ -71,8 +72,8 @@ Status RunView(const ViewDefinition& view, const nlohmann::json& resources, nloh
 
 SuiteCaseResult RunSuiteCase(const nlohmann::json& resources, const nlohmann::json& test) {
   SuiteCaseResult result;
-  result.name = test.value("title", "");
-  bool expect_error = test.value("expectError", false);
+  result.name = FieldOr(test, "title", "");
+  bool expect_error = FieldOr(test, "expectError", false);
   auto view = ViewDefinition::Compile(test.contains("view") ? test["view"] : nlohmann::json());
   nlohmann::json rows = nlohmann::json::array();
   Status status = view.ok() ? RunView(*view, resources, rows) : view.status();
@@ -93,7 +94,7 @@ SuiteCaseResult RunSuiteCase(const nlohmann::json& resources, const nlohmann::js
       return result;
     }
   }
-  const nlohmann::json expected = test.value("expect", nlohmann::json::array());
+  const nlohmann::json expected = FieldOr(test, "expect", nlohmann::json::array());
   std::vector<bool> used(rows.size(), false);
   bool ok = expected.size() == rows.size();
   for (size_t i = 0; ok && i < expected.size(); ++i) {
@@ -119,7 +120,7 @@ Result<SuiteFileResult> RunSuiteFile(const std::filesystem::path& path) {
     return InvalidArgument(path.string() + " is not a SQL on FHIR test file (JSON with a tests list)");
   SuiteFileResult file;
   file.file = path.filename().string();
-  const nlohmann::json resources = doc.value("resources", nlohmann::json::array());
+  const nlohmann::json resources = FieldOr(doc, "resources", nlohmann::json::array());
   for (const auto& test : doc["tests"]) file.tests.push_back(RunSuiteCase(resources, test));
   return file;
 }

@@ -104,6 +104,11 @@ TEST(Jwt, RejectsAlgNoneWrongKidAndMismatchedAlg) {
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("does not fit"), std::string::npos);
   EXPECT_FALSE(VerifyJwt("not-a-jwt", Only(rsa_pub)).ok());
+  // A header whose alg or kid is not a string is refused with the same message, not thrown.
+  for (const char* header : {R"({"alg":384,"kid":"k"})", R"({"alg":["RS384"]})", R"({"alg":"RS384","kid":{"a":1}})"}) {
+    v = VerifyJwt(Base64UrlEncode(header) + "." + claims + "." + Part(other, 2), Only(rsa_pub));
+    ASSERT_FALSE(v.ok()) << header;
+  }
 }
 
 TEST(Keys, TruncatedAndUnsupportedKeySetsAreClearErrors) {

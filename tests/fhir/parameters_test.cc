@@ -41,6 +41,9 @@ TEST(Parameters, RejectsWhatIsNotParameters) {
   EXPECT_FALSE(Parameters::Parse("not json").ok());
   EXPECT_FALSE(Parameters::Parse(R"({"resourceType":"Patient"})").ok());
   EXPECT_FALSE(Parameters::Parse(R"({"resourceType":"Parameters","parameter":{}})").ok());
+  // Fields of the wrong JSON type are refused like absent ones, not thrown as exceptions.
+  EXPECT_FALSE(Parameters::Parse(R"({"resourceType":["Parameters"]})").ok());
+  EXPECT_FALSE(Parameters::Parse(R"({"resourceType":7,"parameter":[]})").ok());
   auto unnamed = Parameters::Parse(R"({"resourceType":"Parameters","parameter":[{"valueString":"x"}]})");
   ASSERT_FALSE(unnamed.ok());
   EXPECT_NE(unnamed.status().message().find("name"), std::string::npos);

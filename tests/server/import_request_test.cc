@@ -36,6 +36,19 @@ TEST(ImportRequest, SourcesWithDifferentModesAreRefused) {
   EXPECT_NE(r.status().message().find("same 'mode'"), std::string::npos) << r.status().message();
 }
 
+// Found by import_request_fuzz: fields of the wrong JSON type (a `resourceType` that is an
+// array, inputs that are not objects) threw out of the parser instead of being refused.
+TEST(ImportRequest, FieldsOfTheWrongTypeAreRefusedNotThrown) {
+  for (const char* body : {R"({"resourceType":["Parameters"],"parameter":[]})",
+                           R"({"inputFormat":"application/fhir+ndjson","input":[7,"x",{"type":5,"url":[1]}]})",
+                           R"({"resourceType":"Parameters","parameter":[{"name":"input","part":[{"name":7}]}]})"}) {
+    auto r = ParseImportManifest(body);
+    EXPECT_FALSE(r.ok()) << body;
+  }
+  // A stored job record of the wrong shape does not throw either.
+  EXPECT_NO_THROW((void)ImportRequestFromJson(json{{"inputs", json::array({1, "two"})}, {"level", "system"}, {"mode", {1}}}).ok());
+}
+
 // Found by import_request_fuzz: a `_since` that is not a FHIR instant was accepted (202), and
 // the job record holding it could then not be read back.
 TEST(ImportRequest, APingAndPullWithAnInvalidSinceIsRefusedAndWhatIsAcceptedReadsBack) {
