@@ -57,7 +57,7 @@ int Run(const MaintainArgs& a) {
   policy.table.dry_run = a.dry_run;
   policy.compaction.purge_deletion_vectors = a.purge_deletion_vectors;
   policy.compaction.schema.max_depth = a.max_depth;
-  auto listed = store::ListWarehouseTables(layout, *warehouse);
+  auto listed = store::ListWarehouseTables(*warehouse);
   if (!listed.ok()) {
     std::fprintf(stderr, "fhirlake maintain: %s\n", listed.status().message().c_str());
     return kExitFailed;

@@ -44,7 +44,7 @@ int Run(const StatusArgs& a) {
     return kExitUsage;
   }
   std::shared_ptr<store::ObjectStore> warehouse = std::move(opened.value());
-  auto tables = store::ListWarehouseTables(layout, *warehouse);
+  auto tables = store::ListWarehouseTables(*warehouse);
   if (!tables.ok()) {
     std::fprintf(stderr, "fhirlake status: %s\n", tables.status().message().c_str());
     return kExitFailed;

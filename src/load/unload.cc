@@ -54,7 +54,7 @@ Status WriteTablesAsNdjson(const fs::path& warehouse, const std::vector<std::str
   auto opened = store::OpenStore(layout.location());
   if (!opened.ok()) return opened.status();
   const std::shared_ptr<store::ObjectStore> store = std::move(opened).value();
-  auto names = store::ListWarehouseTables(layout, *store);
+  auto names = store::ListWarehouseTables(*store);
   if (!names.ok()) return names.status();
   for (const auto& name : *names) {
     if (!types.empty() && std::find(types.begin(), types.end(), name) == types.end()) continue;

@@ -236,6 +236,48 @@ class LocalStore : public ObjectStore {
     return page;
   }
 
+  Result<ListPage> ListShallow(std::string_view prefix, std::string_view token, int max_keys) override {
+    const size_t slash = prefix.rfind('/');
+    const std::string dir_key(slash == std::string_view::npos ? std::string_view() : prefix.substr(0, slash + 1));
+    const std::string_view name_prefix = prefix.substr(dir_key.size());
+    const fs::path dir = dir_key.empty() ? root_ : root_ / dir_key;
+    struct Entry {
+      std::string key;  // a directory's ends in '/'
+      ObjectInfo info;
+    };
+    std::vector<Entry> entries;
+    std::error_code ec;
+    if (fs::is_directory(dir, ec)) {
+      for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!name.starts_with(name_prefix) || name.find(kTempMarker) != std::string::npos) continue;
+        const bool directory = it->is_directory(ec);
+        if (!directory && !it->is_regular_file(ec)) continue;
+        std::string key = dir_key + name + (directory ? "/" : "");
+        if (!token.empty() && key <= token) continue;
+        ObjectInfo info;
+        if (!directory) info = {key, static_cast<uint64_t>(it->file_size(ec)), ModifiedMillis(it->path())};
+        entries.push_back({std::move(key), std::move(info)});
+      }
+      if (ec) return IoError("cannot list " + dir.string() + ": " + ec.message());
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    ListPage page;
+    const size_t limit = static_cast<size_t>(std::max(1, max_keys));
+    if (entries.size() > limit) {
+      entries.resize(limit);
+      page.next_token = entries.back().key;
+    }
+    for (Entry& e : entries) {
+      if (e.key.ends_with('/')) {
+        page.prefixes.push_back(std::move(e.key));
+      } else {
+        page.objects.push_back(std::move(e.info));
+      }
+    }
+    return page;
+  }
+
   Status Delete(std::string_view key) override {
     fs::path path = PathOf(key);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {

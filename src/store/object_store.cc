@@ -16,6 +16,20 @@ Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view pre
   return all;
 }
 
+Result<std::vector<std::string>> ListDirectories(ObjectStore& store, std::string_view prefix) {
+  std::vector<std::string> names;
+  std::string token;
+  do {
+    auto page = store.ListShallow(prefix, token);
+    if (!page.ok()) return page.status();
+    for (const std::string& p : page->prefixes) {
+      if (p.size() > prefix.size() + 1) names.push_back(p.substr(prefix.size(), p.size() - prefix.size() - 1));
+    }
+    token = std::move(page->next_token);
+  } while (!token.empty());
+  return names;
+}
+
 bool IsS3Location(std::string_view location) { return location.substr(0, 5) == "s3://"; }
 
 Result<std::unique_ptr<ObjectStore>> OpenStore(std::string_view location) {

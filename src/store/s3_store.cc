@@ -156,8 +156,17 @@ class S3Store : public ObjectStore {
   }
 
   Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys) override {
+    return ListObjects(prefix, token, max_keys, /*shallow=*/false);
+  }
+
+  Result<ListPage> ListShallow(std::string_view prefix, std::string_view token, int max_keys) override {
+    return ListObjects(prefix, token, max_keys, /*shallow=*/true);
+  }
+
+  Result<ListPage> ListObjects(std::string_view prefix, std::string_view token, int max_keys, bool shallow) {
     S3Call call;
     call.query = {{"list-type", "2"}, {"prefix", FullKey(prefix)}, {"max-keys", std::to_string(std::max(1, max_keys))}};
+    if (shallow) call.query.emplace_back("delimiter", "/");
     if (!token.empty()) call.query.emplace_back("continuation-token", std::string(token));
     auto response = Send(call);
     if (!response.ok()) return response.status();

@@ -100,6 +100,12 @@ Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view root
     if (auto text = XmlText(contents, "LastModified")) modified_ms = ParseIsoMillis(*text).value_or(0);
     page.objects.push_back({key->substr(root_prefix.size()), size, modified_ms});
   }
+  for (std::string_view common : XmlElements(body, "CommonPrefixes")) {
+    auto prefix = XmlText(common, "Prefix");
+    if (prefix && prefix->compare(0, root_prefix.size(), root_prefix) == 0) {
+      page.prefixes.push_back(prefix->substr(root_prefix.size()));
+    }
+  }
   if (XmlText(body, "IsTruncated").value_or("false") == "true") {
     page.next_token = XmlText(body, "NextContinuationToken").value_or("");
     if (page.next_token.empty()) return ServerError("the listing is truncated but has no continuation token");

@@ -29,26 +29,17 @@ std::string WarehouseLayout::Locate(std::string_view key) const {
   return s3_ ? Join(location_, key) : Path(key).string();
 }
 
-Result<std::vector<std::string>> ListWarehouseTables(const WarehouseLayout& layout, ObjectStore& warehouse) {
+Result<std::vector<std::string>> ListWarehouseTables(ObjectStore& warehouse) {
+  // One shallow listing for the names, then one key of each candidate's log: the cost grows
+  // with the number of tables, not with the files in them or in the archive.
   std::set<std::string> tables;
-  if (!layout.is_s3()) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(layout.location(), ec)) {
-      const std::string name = e.path().filename().string();
-      if (WarehouseLayout::IsReserved(name)) continue;
-      if (e.is_directory() && std::filesystem::is_directory(layout.Path(WarehouseLayout::DeltaLog(name)), ec)) {
-        tables.insert(name);
-      }
-    }
-  } else {
-    auto listed = ListAll(warehouse, "");
-    if (!listed.ok()) return listed.status();
-    const std::string marker = "/" + std::string(WarehouseLayout::kDeltaLog) + "/";
-    for (const auto& object : *listed) {
-      const std::string name = object.key.substr(0, object.key.find('/'));
-      if (WarehouseLayout::IsReserved(name) || tables.count(name)) continue;
-      if (object.key.compare(name.size(), marker.size(), marker) == 0) tables.insert(name);
-    }
+  auto names = ListDirectories(warehouse, "");
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (WarehouseLayout::IsReserved(name)) continue;
+    auto log = warehouse.List(WarehouseLayout::DeltaLog(name) + "/", {}, 1);
+    if (!log.ok()) return log.status();
+    if (!log->objects.empty()) tables.insert(name);
   }
   return std::vector<std::string>(tables.begin(), tables.end());
 }

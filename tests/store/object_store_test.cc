@@ -13,6 +13,7 @@
 
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/s3_store.h"
+#include "fhirlake/store/warehouse_layout.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/scoped_env.h"
 #include "tests/support/store_backends.h"
@@ -109,6 +110,42 @@ TEST_P(ObjectStoreContract, ListPaginatesInKeyOrderUnderAPrefix) {
   EXPECT_EQ(all[7].size, 7u);
   EXPECT_TRUE(std::is_sorted(all.begin(), all.end(), [](auto& a, auto& b) { return a.key < b.key; }));
   EXPECT_EQ(ListAll(*store_, "tbl")->size(), 26u) << "a prefix is a string prefix";
+}
+
+// A shallow listing stops at the next '/': how the tables of a warehouse are found without
+// listing every file in them.
+TEST_P(ObjectStoreContract, ShallowListingGivesEachDirectoryOnce) {
+  for (const char* key : {"Patient/_delta_log/0.json", "Patient/part-1.parquet", "Patient/part-2.parquet",
+                          "Pa/x", "Observation/_delta_log/0.json", "_fhirlake/state.json", "top.txt"}) {
+    ASSERT_TRUE(store_->Put(key, "x").ok()) << key;
+  }
+  auto root = store_->ListShallow("");
+  ASSERT_TRUE(root.ok()) << root.status().message();
+  EXPECT_EQ(root->prefixes, (std::vector<std::string>{"Observation/", "Pa/", "Patient/", "_fhirlake/"}));
+  ASSERT_EQ(root->objects.size(), 1u);
+  EXPECT_EQ(root->objects[0].key, "top.txt");
+  EXPECT_EQ(root->objects[0].size, 1u);
+
+  auto patient = store_->ListShallow("Patient/");
+  ASSERT_TRUE(patient.ok());
+  EXPECT_EQ(patient->prefixes, (std::vector<std::string>{"Patient/_delta_log/"}));
+  ASSERT_EQ(patient->objects.size(), 2u);
+  EXPECT_EQ(patient->objects[1].key, "Patient/part-2.parquet");
+
+  // A name prefix within a level, and pagination that counts directories and objects alike.
+  auto pa = store_->ListShallow("Pa");
+  ASSERT_TRUE(pa.ok());
+  EXPECT_EQ(pa->prefixes, (std::vector<std::string>{"Pa/", "Patient/"}));
+  auto first = store_->ListShallow("", {}, 2);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->prefixes, (std::vector<std::string>{"Observation/", "Pa/"}));
+  ASSERT_FALSE(first->next_token.empty());
+  auto rest = store_->ListShallow("", first->next_token, 10);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->prefixes, (std::vector<std::string>{"Patient/", "_fhirlake/"}));
+  EXPECT_EQ(rest->objects.size(), 1u);
+  EXPECT_EQ(*ListDirectories(*store_, ""), (std::vector<std::string>{"Observation", "Pa", "Patient", "_fhirlake"}));
+  EXPECT_EQ(*ListWarehouseTables(*store_), (std::vector<std::string>{"Observation", "Patient"}));
 }
 
 // Vacuum ages the files no commit references by this time, so it must be the write's.

@@ -5,6 +5,9 @@
 //   - `If-None-Match: *` on PUT is enforced (s3rver ignores it): 412 PreconditionFailed when the
 //     object exists, checked and written under a per-key lock so two racing writers cannot both
 //     win.
+//   - ListObjectsV2 with a delimiter is answered as S3 does: s3rver leaves out the common
+//     prefixes whose objects all lie two or more levels down and counts only objects against
+//     max-keys.
 //   - Faults on request: `--slowdown N` answers the first N requests 503 SlowDown;
 //     `--fail-part N` answers every upload of part N 500 InternalError.
 // Usage: node s3rver_launcher.mjs --dir DIR --bucket NAME [--bucket NAME2] [--request-log FILE]
@@ -87,6 +90,39 @@ async function withKeyLock(key, fn) {
   }
 }
 
+const xmlEscape = s => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+async function listDelimited(ctx, bucket) {
+  const prefix = ctx.query.prefix ?? '';
+  const delimiter = ctx.query.delimiter;
+  const maxKeys = Math.max(0, Math.min(1000, Number(ctx.query['max-keys'] ?? 1000)));
+  const token = ctx.query['continuation-token'];
+  const after = token ? Buffer.from(token, 'base64url').toString() : (ctx.query['start-after'] ?? '');
+  const { objects } = await server.store.listObjects(bucket, { prefix });
+  const entries = new Map();  // key or common prefix -> the object, or null for a prefix
+  for (const o of objects) {
+    const idx = o.key.slice(prefix.length).indexOf(delimiter);
+    if (idx === -1) entries.set(o.key, o);
+    else entries.set(o.key.slice(0, prefix.length + idx + delimiter.length), null);
+  }
+  const keys = [...entries.keys()].filter(k => k > after).sort();
+  const page = keys.slice(0, maxKeys);
+  const truncated = keys.length > page.length;
+  const parts = page.map(k => {
+    const o = entries.get(k);
+    if (!o) return `<CommonPrefixes><Prefix>${xmlEscape(k)}</Prefix></CommonPrefixes>`;
+    return `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${o.lastModifiedDate.toISOString()}</LastModified>` +
+      `<ETag>${xmlEscape(o.metadata.etag ?? '')}</ETag><Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+  });
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+    `<Name>${xmlEscape(bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><Delimiter>${xmlEscape(delimiter)}</Delimiter>` +
+    `<MaxKeys>${maxKeys}</MaxKeys><KeyCount>${page.length}</KeyCount><IsTruncated>${truncated}</IsTruncated>` +
+    (truncated ? `<NextContinuationToken>${Buffer.from(page[page.length - 1]).toString('base64url')}</NextContinuationToken>` : '') +
+    parts.join('') + '</ListBucketResult>';
+}
+
 const server = new S3rver({
   address: '127.0.0.1', port: 0, silent: true, directory: opt.dir, vhostBuckets: false,
   configureBuckets: opt.buckets.map(name => ({ name, configs: [] })),
@@ -100,6 +136,11 @@ const front = async (ctx, next) => {
   if (bad) return s3Error(ctx, 403, bad[0], bad[1]);
   if (opt.failPart && ctx.method === 'PUT' && ctx.query.partNumber === String(opt.failPart)) {
     return s3Error(ctx, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+  }
+  const listedBucket = /^\/([^/]+)\/?$/.exec(ctx.path)?.[1];
+  if (ctx.method === 'GET' && listedBucket && ctx.query['list-type'] === '2' && ctx.query.delimiter &&
+      opt.buckets.includes(listedBucket)) {
+    return listDelimited(ctx, listedBucket);
   }
   if (ctx.method === 'PUT' && ctx.get('if-none-match') === '*' && !('partNumber' in ctx.query)) {
     const [, bucket, ...rest] = ctx.path.split('/');

@@ -28,6 +28,9 @@ struct ObjectInfo {
 // One page of a listing, in ascending key order.
 struct ListPage {
   std::vector<ObjectInfo> objects;
+  // ListShallow only: each "directory" below the prefix once, as its key up to and including
+  // the first '/' after the prefix ("Patient/"), in ascending order.
+  std::vector<std::string> prefixes;
   // Pass to the next List call to continue; empty when this was the last page.
   std::string next_token;
 };
@@ -79,6 +82,13 @@ class ObjectStore {
   [[nodiscard]] virtual Result<ListPage> List(std::string_view prefix, std::string_view token = {},
                                               int max_keys = 1000) = 0;
 
+  // Like List, but one level deep (S3's delimiter "/"): the objects whose keys have no '/' after
+  // `prefix`, and each deeper "directory" once in ListPage::prefixes; `max_keys` counts both.
+  // Finding a warehouse's tables this way costs a request per thousand tables, not per thousand
+  // files.
+  [[nodiscard]] virtual Result<ListPage> ListShallow(std::string_view prefix, std::string_view token = {},
+                                                     int max_keys = 1000) = 0;
+
   // Removes the object; removing an absent object is not an error.
   [[nodiscard]] virtual Status Delete(std::string_view key) = 0;
 
@@ -89,6 +99,10 @@ class ObjectStore {
 // Every object under `prefix`, following the pagination. For listings that fit in memory
 // (table logs, job records), not for scans of a whole bucket.
 [[nodiscard]] Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix);
+
+// The names of the "directories" directly under `prefix` (without `prefix` and the '/'),
+// following the pagination of ListShallow.
+[[nodiscard]] Result<std::vector<std::string>> ListDirectories(ObjectStore& store, std::string_view prefix);
 
 // Whether `location` names an S3 store ("s3://...").
 bool IsS3Location(std::string_view location);

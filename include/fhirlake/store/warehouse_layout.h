@@ -71,9 +71,8 @@ class WarehouseLayout {
 };
 
 // The resource-type tables of the warehouse: its top-level names that are not fhirlake's own
-// (`_...`) and hold a Delta log, sorted. A directory is read; an object store has no
-// directories, so its keys are listed (one pass over the warehouse).
-[[nodiscard]] Result<std::vector<std::string>> ListWarehouseTables(const WarehouseLayout& layout,
-                                                                   ObjectStore& warehouse);
+// (`_...`) and hold a Delta log, sorted: one shallow listing of the warehouse and one short
+// listing per candidate, on a directory and on S3 alike.
+[[nodiscard]] Result<std::vector<std::string>> ListWarehouseTables(ObjectStore& warehouse);
 
 }  // namespace fhirlake::store
