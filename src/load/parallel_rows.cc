@@ -40,7 +40,11 @@ Status ParallelRows::Add(std::string_view line, size_t file, uint64_t number, in
 }
 
 Status ParallelRows::AddLine(std::string_view line, size_t file, uint64_t number, std::optional<int64_t> last_updated) {
-  if (!budget_ || batch_bytes_ == 0) return WriteLine(own_, line, file, number, last_updated);  // straight from the reader's buffer
+  // Straight from the reader's buffer while no helper runs or could start: a batch would only
+  // copy the line for this thread to write it later.
+  if (!budget_ || batch_bytes_ == 0 || (helpers_.empty() && batch_.lines.empty() && !budget_->HasFree())) {
+    return WriteLine(own_, line, file, number, last_updated);
+  }
   batch_.lines.push_back({batch_.bytes.size(), line.size(), file, number, last_updated});
   batch_.bytes.append(line);
   batch_.bytes.push_back('\n');
