@@ -139,28 +139,33 @@ void ExpectSame(const json& got, const json& want, const std::string& where) {
   EXPECT_EQ(got, want) << where;
 }
 
-TEST(GroupNulls, AbsentNestedElementsReadBackAsTheSourceHasThem) {
-  TempDir dir;
+// Loads the kRows patients into a one-file table dir/wh/Patient; returns them.
+std::vector<json> LoadPatients(const fs::path& dir) {
   fs::create_directories(dir / "export");
   std::vector<json> rows;
   Random r;
-  {
-    std::ofstream out(dir / "export" / "Patient.000.ndjson");
-    for (int i = 0; i < kRows; ++i) {
-      rows.push_back(Patient(r, i));
-      out << rows.back().dump() << "\n";
-    }
+  std::ofstream out(dir / "export" / "Patient.000.ndjson");
+  for (int i = 0; i < kRows; ++i) {
+    rows.push_back(Patient(r, i));
+    out << rows.back().dump() << "\n";
   }
+  out.close();
   LoadOptions o;
   o.export_dir = dir / "export";
   o.warehouse = dir / "wh";
   o.mode = SaveMode::kOverwrite;
-  o.recent_file_bytes = 0;         // one file, in line order
-  o.writer.row_group_bytes = 1;    // RowGroupsOf256Rows: a row group ends at each 256th row
+  o.recent_file_bytes = 0;       // one file, in line order
+  o.writer.row_group_bytes = 1;  // RowGroupsOf256Rows: a row group ends at each 256th row
   o.jobs = 1;
   auto loaded = Load(o);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_TRUE(loaded.ok()) << loaded.status().message();
+  return rows;
+}
 
+TEST(GroupNulls, AbsentNestedElementsReadBackAsTheSourceHasThem) {
+  TempDir dir;
+  const std::vector<json> rows = LoadPatients(dir.path());
+  ASSERT_FALSE(::testing::Test::HasFailure());
   json got = DuckDb("SELECT id, to_json(name)::VARCHAR AS name, to_json(maritalStatus)::VARCHAR AS marital, "
                     "to_json(contact)::VARCHAR AS contact FROM t ORDER BY id",
                     {{"t", dir / "wh" / "Patient"}});
@@ -186,20 +191,8 @@ TEST(GroupNulls, RowGroupsOf256Rows) {
   // The test above relies on row groups ending at every 256th row with a tiny row-group size;
   // check it, so a change there does not silently leave one row group.
   TempDir dir;
-  fs::create_directories(dir / "export");
-  {
-    std::ofstream out(dir / "export" / "Patient.000.ndjson");
-    Random r;
-    for (int i = 0; i < kRows; ++i) out << Patient(r, i).dump() << "\n";
-  }
-  LoadOptions o;
-  o.export_dir = dir / "export";
-  o.warehouse = dir / "wh";
-  o.mode = SaveMode::kOverwrite;
-  o.recent_file_bytes = 0;
-  o.writer.row_group_bytes = 1;
-  o.jobs = 1;
-  ASSERT_TRUE(Load(o).ok());
+  LoadPatients(dir.path());
+  ASSERT_FALSE(::testing::Test::HasFailure());
   std::string file;
   for (const auto& e : fs::directory_iterator(dir / "wh" / "Patient")) {
     if (e.path().extension() == ".parquet") file = e.path().string();
