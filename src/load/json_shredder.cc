@@ -15,7 +15,7 @@ using parquet::Repetition;
 using parquet::SchemaNode;
 namespace od = simdjson::ondemand;
 
-enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4, kDecimal = 5 };
+enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4, kDecimal = 5, kGroupNull = 6 };
 
 bool ParseDecimal(std::string_view text, int precision, int scale, __int128& unscaled) {
   size_t i = 0;
@@ -101,12 +101,14 @@ struct JsonShredder::Impl {
     self->staged_.push_back({static_cast<uint32_t>(leaf.leaf_index), rep, def, kind, i, d, s});
   }
 
+  // Every leaf below `n` is null. A group's nulls are one entry, not one per leaf: the column
+  // writers expand them (parquet::FileWriter::AddGroupNull).
   void NullAll(const SchemaNode& n, uint16_t rep, uint16_t def) {
     if (rep == 0 && def == 0) return;  // a top-level element absent: the column writers fill it in
     if (n.is_leaf) return Stage(n, rep, def, kNull);
-    for (int leaf : n.leaves) {
-      self->staged_.push_back({static_cast<uint32_t>(leaf), rep, def, kNull, 0, 0, {}});
-    }
+    if (n.leaves.empty()) return;
+    self->staged_.push_back({0, rep, def, kGroupNull, 0, 0, {}});
+    self->staged_.back().group = &n;
   }
 
   // `def` is the definition level of the node's parent.
@@ -314,6 +316,10 @@ Status JsonShredder::ShredRow(std::string_view line, RowInfo* check) {
 
 void JsonShredder::Commit() {
   for (const Entry& e : staged_) {
+    if (e.kind == kGroupNull) {
+      writer_.AddGroupNull(*e.group, e.rep, e.def);
+      continue;
+    }
     parquet::ColumnWriter& c = writer_.column(e.leaf);
     switch (e.kind) {
       case kNull: c.AddNull(e.rep, e.def); break;

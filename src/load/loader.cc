@@ -176,6 +176,9 @@ struct Incoming {
 struct IncomingIndex {
   std::unordered_map<IdKey, Incoming, IdKeyHash> winners;
   std::unordered_set<uint64_t> skip;      // positions of lines that lost
+  // The winners' positions and meta.lastUpdated, in line order: the write finds each line's
+  // time here as it reads the lines in the same order, instead of parsing it again.
+  std::vector<std::pair<uint64_t, int64_t>> times;
   const Incoming* Find(const IdKey& key) const {
     auto it = winners.find(key);
     return it == winners.end() ? nullptr : &it->second;
@@ -214,8 +217,10 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
       index.skip.insert(all[i].position);
     } else {
       index.winners.emplace(all[i].key, all[i]);
+      index.times.emplace_back(all[i].position, all[i].last_updated);
     }
   }
+  std::sort(index.times.begin(), index.times.end());
   return index;
 }
 
@@ -522,12 +527,22 @@ Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAtte
       [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, load.writer, a.layout); },
       a.helper_out, load.budget, load.o.write_batch_bytes,
       [&](size_t file, uint64_t number, const std::string& why) { a.errors.Add(load.files[file], number, why); });
+  // Lines are read in position order, as index.times is sorted: one cursor finds each time.
+  // Append has no index; then the layout reads the times itself.
+  const bool indexed = load.o.mode != SaveMode::kAppend;
+  size_t next_time = 0;
   for (size_t f = 0; f < load.files.size(); ++f) {
     FHIRLAKE_RETURN_IF_ERROR(ForEachLine(
         load.files[f], load.o.max_line_bytes,
         [&](std::string_view line, uint64_t number) {
-          if (index.skip.count(PositionOf(f, number))) return Status::Ok();
-          return rows.Add(line, f, number);
+          const uint64_t position = PositionOf(f, number);
+          if (index.skip.count(position)) return Status::Ok();
+          if (!indexed) return rows.Add(line, f, number);
+          while (next_time < index.times.size() && index.times[next_time].first < position) ++next_time;
+          // A line the first pass did not take as a resource of the type is refused by the
+          // shredder; its tier does not matter.
+          const bool known = next_time < index.times.size() && index.times[next_time].first == position;
+          return rows.Add(line, f, number, known ? index.times[next_time].second : kNoTime);
         },
         [&](uint64_t number, const std::string& why) { rows.Refuse(f, number, why); }));
   }

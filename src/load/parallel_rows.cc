@@ -32,8 +32,20 @@ void ParallelRows::Refuse(size_t file, uint64_t number, const std::string& why) 
 }
 
 Status ParallelRows::Add(std::string_view line, size_t file, uint64_t number) {
-  if (!budget_ || batch_bytes_ == 0) return WriteLine(own_, line, file, number);  // straight from the reader's buffer
-  batch_.lines.push_back({batch_.bytes.size(), line.size(), file, number});
+  return AddLine(line, file, number, std::nullopt);
+}
+
+Status ParallelRows::Add(std::string_view line, size_t file, uint64_t number, int64_t last_updated) {
+  return AddLine(line, file, number, last_updated);
+}
+
+Status ParallelRows::AddLine(std::string_view line, size_t file, uint64_t number, std::optional<int64_t> last_updated) {
+  // Straight from the reader's buffer while no helper runs or could start: a batch would only
+  // copy the line for this thread to write it later.
+  if (!budget_ || batch_bytes_ == 0 || (helpers_.empty() && batch_.lines.empty() && !budget_->HasFree())) {
+    return WriteLine(own_, line, file, number, last_updated);
+  }
+  batch_.lines.push_back({batch_.bytes.size(), line.size(), file, number, last_updated});
   batch_.bytes.append(line);
   batch_.bytes.push_back('\n');
   if (batch_.bytes.size() >= batch_bytes_) return Dispatch();
@@ -62,10 +74,11 @@ Status ParallelRows::Dispatch() {
   return WriteOwnBatch();
 }
 
-Status ParallelRows::WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number) {
+Status ParallelRows::WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number,
+                               std::optional<int64_t> last_updated) {
   JsonShredder::RowInfo info{type_, ""};
   Status refused;
-  FHIRLAKE_RETURN_IF_ERROR(out.Add(line, &info, &refused));
+  FHIRLAKE_RETURN_IF_ERROR(last_updated ? out.Add(line, *last_updated, &info, &refused) : out.Add(line, &info, &refused));
   if (!refused.ok()) {
     std::lock_guard lock(mu_);
     on_refused_(file, number, refused.message());
@@ -78,7 +91,8 @@ Status ParallelRows::WriteLine(LayoutFiles& out, std::string_view line, size_t f
 // batch.bytes ends with the reader's padding (see Dispatch and WriteOwnBatch).
 Status ParallelRows::WriteBatch(LayoutFiles& out, const Batch& batch) {
   for (const Line& l : batch.lines) {
-    FHIRLAKE_RETURN_IF_ERROR(WriteLine(out, std::string_view(batch.bytes.data() + l.offset, l.size), l.file, l.number));
+    FHIRLAKE_RETURN_IF_ERROR(
+        WriteLine(out, std::string_view(batch.bytes.data() + l.offset, l.size), l.file, l.number, l.last_updated));
   }
   return Status::Ok();
 }

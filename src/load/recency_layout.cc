@@ -88,8 +88,17 @@ bool LayoutFiles::IsRecent(std::string_view line) {
   return t && *t >= layout_.recent_from;
 }
 
+bool LayoutFiles::IsRecent(int64_t last_updated) const {
+  if (layout_.recent_from == RecencyLayout::kNothingRecent) return false;
+  return layout_.recent_from == RecencyLayout::kAllRecent || last_updated >= layout_.recent_from;
+}
+
 Status LayoutFiles::Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused) {
   return (IsRecent(line) ? recent_ : older_).Add(line, check, refused);
+}
+
+Status LayoutFiles::Add(std::string_view line, int64_t last_updated, JsonShredder::RowInfo* check, Status* refused) {
+  return (IsRecent(last_updated) ? recent_ : older_).Add(line, check, refused);
 }
 
 Status LayoutFiles::Close() {

@@ -116,7 +116,44 @@ void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t nu
 ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row)
     : leaf_(leaf), current_row_(current_row) {}
 
+ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups,
+                           std::vector<int> ancestors)
+    : leaf_(leaf), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
+      taken_(ancestors_.size(), 0) {}
+
+// The group nulls are merged in the order they were recorded: that is the order of the
+// leaf's levels, as each ancestor's list is in order and the leaf's own levels come after
+// every null recorded before them (Level takes them first).
+void ColumnWriter::TakeGroupNulls() {
+  if (!groups_ || groups_->seq == taken_seq_) return;
+  while (true) {
+    size_t best = ancestors_.size();
+    uint64_t best_seq = UINT64_MAX;
+    for (size_t a = 0; a < ancestors_.size(); ++a) {
+      const auto& nulls = groups_->by_group[static_cast<size_t>(ancestors_[a])];
+      if (taken_[a] < nulls.size() && nulls[taken_[a]].seq < best_seq) {
+        best = a;
+        best_seq = nulls[taken_[a]].seq;
+      }
+    }
+    if (best == ancestors_.size()) break;
+    const auto& nulls = groups_->by_group[static_cast<size_t>(ancestors_[best])];
+    // The nulls of this ancestor up to the next one of another ancestor, in one go.
+    uint64_t until = UINT64_MAX;
+    for (size_t a = 0; a < ancestors_.size(); ++a) {
+      if (a == best) continue;
+      const auto& other = groups_->by_group[static_cast<size_t>(ancestors_[a])];
+      if (taken_[a] < other.size()) until = std::min(until, other[taken_[a]].seq);
+    }
+    size_t i = taken_[best];
+    for (; i < nulls.size() && nulls[i].seq < until; ++i) LevelInRow(nulls[i].row, nulls[i].rep, nulls[i].def);
+    taken_[best] = i;
+  }
+  taken_seq_ = groups_->seq;
+}
+
 void ColumnWriter::PadRows(uint64_t rows) {
+  TakeGroupNulls();
   if (def_.empty() && rows > 0) {
     null_rows_ = rows;
     rows_ = rows;
@@ -165,10 +202,18 @@ void ColumnWriter::AccumulateStats() {
 }
 
 void ColumnWriter::Level(uint16_t rep, uint16_t def) {
-  if (rep == 0) {
-    if (current_row_) PadTo(*current_row_);
-    ++rows_;
-  }
+  if (groups_ && groups_->seq != taken_seq_) TakeGroupNulls();
+  if (rep == 0 && current_row_) PadTo(*current_row_);
+  Append(rep, def);
+}
+
+void ColumnWriter::LevelInRow(uint64_t row, uint16_t rep, uint16_t def) {
+  if (rep == 0) PadTo(row);
+  Append(rep, def);
+}
+
+void ColumnWriter::Append(uint16_t rep, uint16_t def) {
+  if (rep == 0) ++rows_;
   if (leaf_.max_rep > 0) rep_.push_back(static_cast<char>(rep));
   def_.push_back(static_cast<char>(def));
   const uint16_t level = static_cast<uint16_t>(rep << 8 | def);
@@ -296,6 +341,8 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
     null_rows_ = 0;
     level_runs_ = 0;
     last_level_ = 0xFFFF;
+    std::fill(taken_.begin(), taken_.end(), 0);
+    taken_seq_ = 0;
     return info;
   }
   const size_t start = out.size();
@@ -410,6 +457,8 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   has_min_max_ = min_cut_ = max_cut_ = false;
   min_.clear();
   max_.clear();
+  std::fill(taken_.begin(), taken_.end(), 0);
+  taken_seq_ = 0;
   return info;
 }
 

@@ -25,9 +25,29 @@ Result<std::unique_ptr<FileWriter>> FileWriter::Open(std::unique_ptr<OutputSink>
   return w;
 }
 
+namespace {
+// Each leaf below `node` with its ancestor groups below the root (`groups`, outermost first).
+void LeafAncestors(const SchemaNode& node, std::vector<int>& groups, std::vector<std::vector<int>>& out) {
+  if (node.is_leaf) {
+    out[static_cast<size_t>(node.leaf_index)] = groups;
+    return;
+  }
+  if (node.group_index >= 0) groups.push_back(node.group_index);
+  for (const auto& child : node.children) LeafAncestors(*child, groups, out);
+  if (node.group_index >= 0) groups.pop_back();
+}
+}  // namespace
+
 FileWriter::FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, WriterOptions options)
     : sink_(std::move(sink)), schema_(schema), options_(std::move(options)) {
-  for (const SchemaNode* leaf : schema_.leaves()) columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_));
+  group_nulls_.by_group.resize(static_cast<size_t>(schema_.group_count()));
+  std::vector<std::vector<int>> ancestors(schema_.leaves().size());
+  std::vector<int> groups;
+  LeafAncestors(schema_.root(), groups, ancestors);
+  for (const SchemaNode* leaf : schema_.leaves()) {
+    columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_, &group_nulls_,
+                                                      std::move(ancestors[static_cast<size_t>(leaf->leaf_index)])));
+  }
 }
 
 FileWriter::~FileWriter() = default;
@@ -51,6 +71,9 @@ Status FileWriter::EndRow() {
       encoded += c->encoded_bytes();
       memory += c->memory_bytes();
     }
+    // Group nulls not yet taken by their leaves: a run of levels each, at most.
+    encoded += 2 * group_nulls_.seq;
+    memory += sizeof(GroupNulls::Null) * group_nulls_.seq;
     if (encoded >= options_.row_group_bytes || memory >= 4 * options_.row_group_bytes) return FlushRowGroup();
   }
   return Status::Ok();
@@ -72,6 +95,7 @@ Status FileWriter::FlushRowGroup() {
     group.chunks.push_back(std::move(info.value()));
   }
   row_groups_.push_back(std::move(group));
+  group_nulls_.Clear();
   rows_in_group_ = 0;
   return Status::Ok();
 }

@@ -9,7 +9,8 @@ namespace {
 constexpr int32_t kConvertedUtf8 = 0, kConvertedMap = 1, kConvertedList = 3, kConvertedDecimal = 5,
                   kConvertedTimestampMicros = 10;
 
-void Number(SchemaNode& node, int def, int rep, std::vector<std::string> path, std::vector<const SchemaNode*>& leaves) {
+void Number(SchemaNode& node, int def, int rep, std::vector<std::string> path, std::vector<const SchemaNode*>& leaves,
+            int& groups) {
   if (node.repetition != Repetition::kRequired) ++def;
   if (node.repetition == Repetition::kRepeated) ++rep;
   node.max_def = def;
@@ -20,10 +21,11 @@ void Number(SchemaNode& node, int def, int rep, std::vector<std::string> path, s
     leaves.push_back(&node);
     return;
   }
+  if (!path.empty()) node.group_index = groups++;
   for (auto& child : node.children) {
     auto child_path = path;
     child_path.push_back(child->name);
-    Number(*child, def, rep, child_path, leaves);
+    Number(*child, def, rep, child_path, leaves, groups);
     if (child->is_leaf) {
       node.leaves.push_back(child->leaf_index);
     } else {
@@ -144,7 +146,7 @@ std::unique_ptr<SchemaNode> StringMap(std::string name) {
 
 Schema::Schema(std::vector<std::unique_ptr<SchemaNode>> columns) {
   root_ = Group("schema", std::move(columns), Repetition::kRequired);
-  Number(*root_, -0, 0, {}, leaves_);
+  Number(*root_, -0, 0, {}, leaves_, groups_);
   root_->max_def = 0;
 }
 

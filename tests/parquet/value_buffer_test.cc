@@ -40,5 +40,26 @@ TEST(ValueBuffer, ClearKeepsTheCapacityForTheNextRowGroup) {
   EXPECT_EQ(b.view(), std::string(100, 'b'));
 }
 
+// The next file's column writers take the mappings of the last one's instead of faulting in
+// fresh pages: a buffer that grows past the heap after another was destroyed gets its mapping,
+// and what it holds is its own bytes.
+TEST(ValueBuffer, TakesTheMappingOfADestroyedBuffer) {
+  // An odd size, so that no mapping other tests left behind fits it better.
+  constexpr size_t kBytes = (5u << 20) + 12288;
+  const char* first;
+  {
+    ValueBuffer b;
+    b.append(kBytes, 'a');
+    first = b.data();
+  }
+  ValueBuffer c;
+  c.append(std::string(100, 'c'));
+  c.append(kBytes - 100, 'd');
+  EXPECT_EQ(c.data(), first);
+  ASSERT_EQ(c.size(), kBytes);
+  EXPECT_EQ(c.view().substr(0, 100), std::string(100, 'c'));
+  EXPECT_EQ(c.view().substr(100), std::string(kBytes - 100, 'd'));
+}
+
 }  // namespace
 }  // namespace fhirlake::parquet

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -45,7 +46,8 @@ class NdjsonReader {
   int fd_ = -1;
   std::filesystem::path path_;
   size_t max_line_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;  // not zero-filled: bytes are read in before they are looked at
+  size_t buf_size_ = 0;
   size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
   bool too_long_ = false;

@@ -44,11 +44,13 @@ class JsonShredder {
   struct Entry {
     uint32_t leaf;
     uint16_t rep, def;
-    uint8_t kind;  // 0 null, 1 bool, 2 int64, 3 double, 4 bytes, 5 decimal (i: low, high: high 64 bits)
+    uint8_t kind;  // 0 null, 1 bool, 2 int64, 3 double, 4 bytes, 5 decimal (i: low, high: high 64 bits),
+                   // 6 null of every leaf below `group`
     int64_t i;
     double d;
     std::string_view s;
     int64_t high = 0;
+    const parquet::SchemaNode* group = nullptr;
   };
   struct Impl;
   void Commit();

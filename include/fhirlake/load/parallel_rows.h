@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,6 +50,8 @@ class ParallelRows {
   // Writes `line` (line `number` of file `file`), now or with its batch. The error is a write
   // error of this or an earlier line (an I/O error, not a refused line).
   Status Add(std::string_view line, size_t file, uint64_t number);
+  // As above, with the line's meta.lastUpdated as the caller read it (see LayoutFiles::Add).
+  Status Add(std::string_view line, size_t file, uint64_t number, int64_t last_updated);
   // Passes a line the caller refused itself (e.g. too long) to OnRefused, one call at a time
   // with the helpers' reports (without helpers, after the lines before it). A write error
   // on the way is returned by the next Add() or Finish().
@@ -63,6 +66,7 @@ class ParallelRows {
   struct Line {
     size_t offset, size, file;
     uint64_t number;
+    std::optional<int64_t> last_updated;  // nullopt: not known (LayoutFiles reads it)
   };
   struct Batch {
     std::string bytes;  // the lines, each followed by '\n', then padding for the parser
@@ -70,7 +74,9 @@ class ParallelRows {
   };
 
   Status Dispatch();
-  Status WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number);
+  Status AddLine(std::string_view line, size_t file, uint64_t number, std::optional<int64_t> last_updated);
+  Status WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number,
+                   std::optional<int64_t> last_updated);
   Status WriteBatch(LayoutFiles& out, const Batch& batch);
   Status WriteOwnBatch();
   void Help(LayoutFiles* out);

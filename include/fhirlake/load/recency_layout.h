@@ -73,6 +73,9 @@ class LayoutFiles {
   // As DataFiles::Add: `line` is padded as NdjsonReader pads; it goes to the tier its
   // meta.lastUpdated falls in.
   Status Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused);
+  // As above, for a caller that has already read the row's meta.lastUpdated (µs; INT64_MIN
+  // when it has none): the line is not parsed again to pick its tier.
+  Status Add(std::string_view line, int64_t last_updated, JsonShredder::RowInfo* check, Status* refused);
   // Finishes both tiers' open files.
   Status Close();
   // The add actions of every file written, older tier first. REQUIRES: Close() succeeded.
@@ -82,6 +85,7 @@ class LayoutFiles {
 
  private:
   bool IsRecent(std::string_view line);
+  bool IsRecent(int64_t last_updated) const;
 
   RecencyLayout layout_;
   DataFiles older_, recent_;

@@ -24,6 +24,8 @@ class ThreadBudget {
     return false;
   }
   void Release() { free_.fetch_add(1); }
+  // Whether a place is free now (it may be taken before a TryAcquire).
+  bool HasFree() const { return free_.load(std::memory_order_relaxed) > 0; }
 
  private:
   std::atomic<int> free_;

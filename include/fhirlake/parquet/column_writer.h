@@ -50,12 +50,39 @@ struct ColumnStats {
   bool max_cut = false;
 };
 
+// Nulls of whole groups: an object or list absent below a present ancestor gives every leaf
+// below it the same (rep, def) level with no value. A record shredder reports such a null once
+// for the group (FileWriter::AddGroupNull) instead of once per leaf — a FHIR schema has
+// hundreds of leaves under elements most rows lack — and each leaf's ColumnWriter turns the
+// nulls of its ancestors into levels in bulk, when it next writes a level or when its chunk
+// ends. Shared by the FileWriter's columns; cleared with each row group.
+struct GroupNulls {
+  struct Null {
+    uint64_t seq;  // order among the row group's group nulls
+    uint64_t row;  // the row (in the row group) it belongs to
+    uint16_t rep, def;
+  };
+  std::vector<std::vector<Null>> by_group;  // by SchemaNode::group_index
+  uint64_t seq = 0;                         // nulls recorded in this row group
+
+  void Add(int group, uint64_t row, uint16_t rep, uint16_t def) {
+    by_group[static_cast<size_t>(group)].push_back({seq++, row, rep, def});
+  }
+  void Clear() {
+    for (auto& nulls : by_group) nulls.clear();
+    seq = 0;
+  }
+};
+
 class ColumnWriter {
  public:
   // With `current_row` (the 0-based row being written, kept by the FileWriter), rows that never
   // reach this column are nulls at level 0, filled in lazily: a row whose whole top-level
   // element is absent costs nothing until the column's next value or the end of the chunk.
   explicit ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row = nullptr);
+  // As above, and the leaf's levels also come from the nulls in `groups` of its ancestor groups
+  // `ancestors` (SchemaNode::group_index, outermost first). `groups` must outlive the writer.
+  ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups, std::vector<int> ancestors);
 
   // A missing value whose innermost present ancestor gives definition level `def`.
   void AddNull(uint16_t rep, uint16_t def);
@@ -100,6 +127,9 @@ class ColumnWriter {
  private:
   void PadTo(uint64_t rows);  // rows before `rows` the column has not seen become nulls
   void Level(uint16_t rep, uint16_t def);
+  void LevelInRow(uint64_t row, uint16_t rep, uint16_t def);  // a level of row `row` of the chunk
+  void Append(uint16_t rep, uint16_t def);  // a level after the rows before it were padded
+  void TakeGroupNulls();  // the ancestors' group nulls not yet taken become levels
   Status WriteNullChunk(const Options& options, int64_t file_offset, ColumnChunkInfo& info, std::string& out);
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
@@ -107,6 +137,10 @@ class ColumnWriter {
 
   const SchemaNode& leaf_;
   const uint64_t* current_row_;
+  const GroupNulls* groups_ = nullptr;
+  std::vector<int> ancestors_;     // group indices whose nulls are this leaf's
+  std::vector<size_t> taken_;      // per ancestor: its nulls already taken
+  uint64_t taken_seq_ = 0;         // groups_->seq when they were last taken
   uint64_t rows_ = 0;  // rows started in this chunk (levels with rep 0)
   ValueBuffer rep_, def_;  // levels, a byte each: schemas nest far less than 255 deep
   ValueBuffer values_;                 // PLAIN encoding of present values (BYTE_ARRAY: length-prefixed;

@@ -39,6 +39,14 @@ class FileWriter {
   const ColumnWriter& column(size_t leaf_index) const { return *columns_[leaf_index]; }
   size_t column_count() const { return columns_.size(); }
 
+  // A null for every leaf below `group` (a group of the schema below its root): the group is
+  // absent where its parent gives definition level `def`, at repetition level `rep`. The same
+  // as AddNull(rep, def) on each of those leaves' columns, in order with the levels written to
+  // them, at the cost of one call (see GroupNulls).
+  void AddGroupNull(const SchemaNode& group, uint16_t rep, uint16_t def) {
+    group_nulls_.Add(group.group_index, rows_in_group_, rep, def);
+  }
+
   // Marks the end of a row (after its values went to every column); may write a row group.
   Status EndRow();
   // Writes the last row group and the footer, and closes the file.
@@ -62,6 +70,7 @@ class FileWriter {
   std::unique_ptr<OutputSink> sink_;
   const Schema& schema_;
   WriterOptions options_;
+  GroupNulls group_nulls_;  // the columns read it: declared before them
   std::vector<std::unique_ptr<ColumnWriter>> columns_;
   std::vector<RowGroupInfo> row_groups_;
   uint64_t offset_ = 0;

@@ -34,6 +34,7 @@ struct SchemaNode {
   int max_def = 0;
   int max_rep = 0;
   int leaf_index = -1;                 // leaves: column number
+  int group_index = -1;                // groups below the root: their number, depth-first from 0
   std::vector<int> leaves;             // groups: every leaf below, in order
   std::vector<std::string> path;       // names from the root's children down
 
@@ -65,6 +66,8 @@ class Schema {
 
   const SchemaNode& root() const { return *root_; }
   const std::vector<const SchemaNode*>& leaves() const { return leaves_; }
+  // Groups below the root (SchemaNode::group_index is below this).
+  int group_count() const { return groups_; }
 
   // Writes the flattened list<SchemaElement> as FileMetaData field 2.
   void WriteThrift(ThriftCompactWriter& w) const;
@@ -72,6 +75,7 @@ class Schema {
  private:
   std::unique_ptr<SchemaNode> root_;
   std::vector<const SchemaNode*> leaves_;
+  int groups_ = 0;
 };
 
 }  // namespace fhirlake::parquet
