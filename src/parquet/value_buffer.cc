@@ -21,7 +21,7 @@ constexpr size_t kMapFrom = 1u << 20;
 // beyond kKeepBytes a mapping is returned to the system.
 class MappingPool {
  public:
-  static constexpr size_t kKeepBytes = 256u << 20;
+  static constexpr size_t kKeepBytes = 64u << 20;
 
   static MappingPool& Get() {
     static MappingPool pool;
