@@ -113,9 +113,6 @@ void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t nu
 
 }  // namespace
 
-ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row)
-    : leaf_(leaf), current_row_(current_row) {}
-
 ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups,
                            std::vector<int> ancestors)
     : leaf_(leaf), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
@@ -337,12 +334,7 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   AccumulateStats();
   if (null_rows_ > 0) {
     FHIRLAKE_RETURN_IF_ERROR(WriteNullChunk(o, file_offset, info, out));
-    rows_ = 0;
-    null_rows_ = 0;
-    level_runs_ = 0;
-    last_level_ = 0xFFFF;
-    std::fill(taken_.begin(), taken_.end(), 0);
-    taken_seq_ = 0;
+    ResetChunk();
     return info;
   }
   const size_t start = out.size();
@@ -444,8 +436,13 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
     if (n == 0) break;
   }
   info.compressed_size = static_cast<int64_t>(out.size() - start);
+  ResetChunk();
+  return info;
+}
 
+void ColumnWriter::ResetChunk() {
   rows_ = 0;
+  null_rows_ = 0;
   rep_.clear();
   def_.clear();
   values_.clear();
@@ -459,7 +456,6 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   max_.clear();
   std::fill(taken_.begin(), taken_.end(), 0);
   taken_seq_ = 0;
-  return info;
 }
 
 }  // namespace fhirlake::parquet

@@ -163,20 +163,6 @@ class S3Store : public ObjectStore {
     return ListObjects(prefix, token, max_keys, /*shallow=*/true);
   }
 
-  Result<ListPage> ListObjects(std::string_view prefix, std::string_view token, int max_keys, bool shallow) {
-    S3Call call;
-    call.query = {{"list-type", "2"}, {"prefix", FullKey(prefix)}, {"max-keys", std::to_string(std::max(1, max_keys))}};
-    if (shallow) call.query.emplace_back("delimiter", "/");
-    if (!token.empty()) call.query.emplace_back("continuation-token", std::string(token));
-    auto response = Send(call);
-    if (!response.ok()) return response.status();
-    if (response->status != 200) return ErrorFor("list", FullKey(prefix), *response);
-    const std::string root_prefix = root_.key.empty() ? "" : JoinKey(root_.key, "");
-    auto page = ParseListObjectsV2(response->body, root_prefix);
-    if (!page.ok()) return page.status().WithContext("S3 listing of " + Url(FullKey(prefix)));
-    return page;
-  }
-
   Status Delete(std::string_view key) override {
     S3Call call;
     call.method = "DELETE";
@@ -262,6 +248,21 @@ class S3Store : public ObjectStore {
   }
 
  private:
+  // ListObjectsV2, one level deep with `shallow` (delimiter "/").
+  Result<ListPage> ListObjects(std::string_view prefix, std::string_view token, int max_keys, bool shallow) {
+    S3Call call;
+    call.query = {{"list-type", "2"}, {"prefix", FullKey(prefix)}, {"max-keys", std::to_string(std::max(1, max_keys))}};
+    if (shallow) call.query.emplace_back("delimiter", "/");
+    if (!token.empty()) call.query.emplace_back("continuation-token", std::string(token));
+    auto response = Send(call);
+    if (!response.ok()) return response.status();
+    if (response->status != 200) return ErrorFor("list", FullKey(prefix), *response);
+    const std::string root_prefix = root_.key.empty() ? "" : JoinKey(root_.key, "");
+    auto page = ParseListObjectsV2(response->body, root_prefix);
+    if (!page.ok()) return page.status().WithContext("S3 listing of " + Url(FullKey(prefix)));
+    return page;
+  }
+
   std::string FullKey(std::string_view key) const { return JoinKey(root_.key, key); }
   std::string Url(const std::string& key) const { return "s3://" + root_.bucket + "/" + key; }
 

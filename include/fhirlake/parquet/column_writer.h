@@ -79,9 +79,8 @@ class ColumnWriter {
   // With `current_row` (the 0-based row being written, kept by the FileWriter), rows that never
   // reach this column are nulls at level 0, filled in lazily: a row whose whole top-level
   // element is absent costs nothing until the column's next value or the end of the chunk.
-  explicit ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row = nullptr);
-  // As above, and the leaf's levels also come from the nulls in `groups` of its ancestor groups
-  // `ancestors` (SchemaNode::group_index, outermost first). `groups` must outlive the writer.
+  // The leaf's levels also come from the nulls in `groups` of its ancestor groups `ancestors`
+  // (SchemaNode::group_index, outermost first). `groups` must outlive the writer.
   ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups, std::vector<int> ancestors);
 
   // A missing value whose innermost present ancestor gives definition level `def`.
@@ -131,6 +130,7 @@ class ColumnWriter {
   void Append(uint16_t rep, uint16_t def);  // a level after the rows before it were padded
   void TakeGroupNulls();  // the ancestors' group nulls not yet taken become levels
   Status WriteNullChunk(const Options& options, int64_t file_offset, ColumnChunkInfo& info, std::string& out);
+  void ResetChunk();  // empties the chunk once written: levels, values, stats, group nulls taken
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
   void AccumulateStats();  // adds the chunk being written to stats_
