@@ -57,22 +57,26 @@ bool Less(PhysicalType type, std::string_view a, std::string_view b) {
   return false;
 }
 
+// Levels [begin, end) as a data page v1 holds them: their byte length, then the RLE hybrid.
 void WriteLevels(const ValueBuffer& levels, size_t begin, size_t end, int max_level, std::string& out) {
   if (max_level == 0) return;
-  std::string encoded;
-  EncodeRleHybrid(reinterpret_cast<const uint8_t*>(levels.data()) + begin, end - begin, BitWidth(static_cast<uint64_t>(max_level)), encoded);
-  AppendLe<uint32_t>(out, static_cast<uint32_t>(encoded.size()));
-  out += encoded;
+  const size_t at = out.size();
+  AppendLe<uint32_t>(out, 0);
+  EncodeRleHybrid(reinterpret_cast<const uint8_t*>(levels.data()) + begin, end - begin, BitWidth(static_cast<uint64_t>(max_level)), out);
+  const auto length = static_cast<uint32_t>(out.size() - at - 4);
+  std::memcpy(out.data() + at, &length, 4);
 }
 
-Result<std::string> Compress(const ColumnWriter::Options& o, const std::string& raw) {
+// The compressed form of `raw`: a view of a per-thread buffer (valid until the thread's next
+// call), or of `raw` itself when the column is uncompressed.
+Result<std::string_view> Compress(const ColumnWriter::Options& o, std::string_view raw) {
   if (o.compression == Compression::kUncompressed) return raw;
+  static thread_local std::string buffer;
   if (o.compression == Compression::kSnappy) {
     size_t n = snappy_max_compressed_length(raw.size());
-    std::string out(n, '\0');
-    if (snappy_compress(raw.data(), raw.size(), out.data(), &n) != SNAPPY_OK) return InternalError("snappy failed");
-    out.resize(n);
-    return out;
+    if (buffer.size() < n) buffer.resize(n);
+    if (snappy_compress(raw.data(), raw.size(), buffer.data(), &n) != SNAPPY_OK) return InternalError("snappy failed");
+    return std::string_view(buffer.data(), n);
   }
   // One compression context per thread, reused for every page (creating one per call costs
   // more than compressing a small page).
@@ -81,12 +85,11 @@ Result<std::string> Compress(const ColumnWriter::Options& o, const std::string& 
     ~Context() { ZSTD_freeCCtx(ctx); }
   };
   static thread_local Context context;
-  static thread_local std::string buffer;
   const size_t bound = ZSTD_compressBound(raw.size());
   if (buffer.size() < bound) buffer.resize(bound);
   size_t n = ZSTD_compressCCtx(context.ctx, buffer.data(), bound, raw.data(), raw.size(), o.zstd_level);
   if (ZSTD_isError(n)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(n));
-  return std::string(buffer.data(), n);
+  return std::string_view(buffer.data(), n);
 }
 
 void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t num_values, int32_t encoding,
@@ -111,12 +114,29 @@ void PageHeader(int32_t type, size_t uncompressed, size_t compressed, int32_t nu
   w.Finish();
 }
 
+// Appends a page to `out`: its header, then `raw` compressed. Returns the page's size before
+// compression, header included (what ColumnMetaData.total_uncompressed_size adds up).
+Result<size_t> AppendPage(const ColumnWriter::Options& o, int32_t type, std::string_view raw, size_t num_values,
+                          int32_t encoding, std::string& out) {
+  auto compressed = Compress(o, raw);
+  if (!compressed.ok()) return compressed.status();
+  ThriftCompactWriter header;
+  PageHeader(type, raw.size(), compressed->size(), static_cast<int32_t>(num_values), encoding, header);
+  out += header.bytes();
+  out += *compressed;
+  return header.bytes().size() + raw.size();
+}
+
 }  // namespace
 
 ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups,
-                           std::vector<int> ancestors)
+                           std::vector<int> ancestors, const ColumnWriterOptions* paging)
     : leaf_(leaf), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
-      taken_(ancestors_.size(), 0) {}
+      taken_(ancestors_.size(), 0) {
+  if (paging && leaf_.type == PhysicalType::kByteArray && leaf_.max_rep == 0 && ancestors_.empty()) {
+    paging_options_ = paging;
+  }
+}
 
 // The group nulls are merged in the order they were recorded: that is the order of the
 // leaf's levels, as each ancestor's list is in order and the leaf's own levels come after
@@ -151,7 +171,7 @@ void ColumnWriter::TakeGroupNulls() {
 
 void ColumnWriter::PadRows(uint64_t rows) {
   TakeGroupNulls();
-  if (def_.empty() && rows > 0) {
+  if (def_.empty() && paged_levels_ == 0 && rows > 0) {
     null_rows_ = rows;
     rows_ = rows;
     return;
@@ -172,8 +192,8 @@ void ColumnWriter::PadTo(uint64_t rows) {
 }
 
 void ColumnWriter::AccumulateStats() {
-  stats_.levels += static_cast<int64_t>(def_.size() + null_rows_);
-  stats_.nulls += static_cast<int64_t>(def_.size() + null_rows_ - present_);
+  stats_.levels += static_cast<int64_t>(paged_levels_ + def_.size() + null_rows_);
+  stats_.nulls += static_cast<int64_t>(paged_levels_ + def_.size() + null_rows_ - present_);
   if (leaf_.max_rep > 0) {
     stats_.rows_by_def.resize(static_cast<size_t>(leaf_.max_def) + 1);
     stats_.rows_by_def[0] += static_cast<int64_t>(null_rows_);
@@ -284,6 +304,53 @@ void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
   AppendLe<uint32_t>(values_, static_cast<uint32_t>(v.size()));
   values_.append(v);
   UpdateMinMax(v);
+  if (paging_options_ && paging_ != Paging::kBuffered && values_.size() >= paging_options_->page_bytes) PageOut();
+}
+
+bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices, std::string& dictionary,
+                                   size_t& distinct) const {
+  std::unordered_map<std::string_view, uint32_t> ids;
+  ids.reserve(offsets_.size());
+  indices.reserve(offsets_.size());
+  for (uint32_t off : offsets_) {
+    uint32_t len;
+    std::memcpy(&len, values_.data() + off, 4);
+    std::string_view v(values_.data() + off + 4, len);
+    auto [it, inserted] = ids.emplace(v, static_cast<uint32_t>(ids.size()));
+    if (inserted) {
+      dictionary.append(values_.data() + off, 4 + len);
+      if (dictionary.size() > limit) return false;
+    }
+    indices.push_back(it->second);
+  }
+  distinct = ids.size();
+  return distinct <= offsets_.size() / 2 + 1;
+}
+
+void ColumnWriter::PageOut() {
+  if (paging_ == Paging::kUndecided) {
+    std::vector<uint32_t> indices;
+    std::string dictionary;
+    size_t distinct;
+    paging_ = BuildDictionary(paging_options_->dictionary_limit, indices, dictionary, distinct) ? Paging::kBuffered
+                                                                                               : Paging::kPaged;
+    if (paging_ == Paging::kBuffered) return;
+  }
+  static thread_local std::string raw;
+  raw.clear();
+  WriteLevels(def_, 0, def_.size(), leaf_.max_def, raw);
+  raw.append(values_.data(), values_.size());
+  auto size = AppendPage(*paging_options_, kPageData, raw, def_.size(), kEncodingPlain, pages_);
+  if (!size.ok()) {
+    if (paging_status_.ok()) paging_status_ = size.status();
+    return;
+  }
+  paged_levels_ += def_.size();
+  paged_encoded_ += values_.size();
+  paged_uncompressed_ += *size;
+  def_.clear();
+  values_.clear();
+  offsets_.clear();
 }
 
 // A chunk where no row reached the column: one data page whose levels are a single run of
@@ -300,15 +367,11 @@ Status ColumnWriter::WriteNullChunk(const Options& o, int64_t file_offset, Colum
     AppendLe<uint32_t>(raw, static_cast<uint32_t>(levels.size()));
     raw += levels;
   }
-  auto compressed = Compress(o, raw);
-  if (!compressed.ok()) return compressed.status();
-  ThriftCompactWriter header;
-  PageHeader(kPageData, raw.size(), compressed->size(), static_cast<int32_t>(null_rows_), kEncodingPlain, header);
   const size_t start = out.size();
   info.data_page_offset = file_offset;
-  out += header.bytes();
-  out += *compressed;
-  info.uncompressed_size = static_cast<int64_t>(header.bytes().size() + raw.size());
+  auto size = AppendPage(o, kPageData, raw, null_rows_, kEncodingPlain, out);
+  if (!size.ok()) return size.status();
+  info.uncompressed_size = static_cast<int64_t>(*size);
   info.compressed_size = static_cast<int64_t>(out.size() - start);
   return Status::Ok();
 }
@@ -320,10 +383,11 @@ void ColumnWriter::AddFixed(uint16_t rep, std::string_view v) {
 }
 
 Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_offset, std::string& out) {
+  FHIRLAKE_RETURN_IF_ERROR(paging_status_);
   ColumnChunkInfo info;
   info.file_offset = file_offset;
-  info.num_values = static_cast<int64_t>(def_.size());
-  info.null_count = static_cast<int64_t>(def_.size() - present_);
+  info.num_values = static_cast<int64_t>(paged_levels_ + def_.size());
+  info.null_count = static_cast<int64_t>(paged_levels_ + def_.size() - present_);
   // Parquet statistics are exact values: a chunk whose bounds were cut or are long gets none.
   info.has_min_max = has_min_max_ && !min_cut_ && !max_cut_ && min_.size() <= kMaxStatBytes &&
                      max_.size() <= kMaxStatBytes;
@@ -338,52 +402,35 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
     return info;
   }
   const size_t start = out.size();
-  ThriftCompactWriter header;
 
   // Dictionary for strings that repeat enough to pay for it.
   std::vector<uint32_t> indices;
   std::string dictionary;
-  if (leaf_.type == PhysicalType::kByteArray && present_ > 0) {
-    std::unordered_map<std::string_view, uint32_t> ids;
-    ids.reserve(present_);
-    indices.reserve(present_);
-    for (uint32_t off : offsets_) {
-      uint32_t len;
-      std::memcpy(&len, values_.data() + off, 4);
-      std::string_view v(values_.data() + off + 4, len);
-      auto [it, inserted] = ids.emplace(v, static_cast<uint32_t>(ids.size()));
-      if (inserted) {
-        dictionary.append(values_.data() + off, 4 + len);
-        if (dictionary.size() > o.dictionary_limit) break;
-      }
-      indices.push_back(it->second);
-    }
-    info.dictionary = dictionary.size() <= o.dictionary_limit && ids.size() <= present_ / 2 + 1;
+  size_t distinct = 0;
+  if (leaf_.type == PhysicalType::kByteArray && present_ > 0 && paging_ != Paging::kPaged) {
+    info.dictionary = BuildDictionary(o.dictionary_limit, indices, dictionary, distinct);
     if (info.dictionary) {
-      auto compressed = Compress(o, dictionary);
-      if (!compressed.ok()) return compressed.status();
-      PageHeader(kPageDictionary, dictionary.size(), compressed->size(), static_cast<int32_t>(ids.size()), 0, header);
       info.dictionary_page_offset = file_offset + static_cast<int64_t>(out.size() - start);
-      out += header.bytes();
-      out += *compressed;
-      info.uncompressed_size += static_cast<int64_t>(header.bytes().size() + dictionary.size());
+      auto size = AppendPage(o, kPageDictionary, dictionary, distinct, 0, out);
+      if (!size.ok()) return size.status();
+      info.uncompressed_size += static_cast<int64_t>(*size);
     }
   }
-  int index_width = 0;
-  if (info.dictionary) {
-    uint32_t max_index = indices.empty() ? 0 : *std::max_element(indices.begin(), indices.end());
-    index_width = std::max(1, BitWidth(max_index));
-  }
+  const int index_width = info.dictionary ? std::max(1, BitWidth(distinct - 1)) : 0;
 
-  // Data pages, split at row boundaries (rep == 0) once they reach the page size.
+  // Data pages, split at row boundaries (rep == 0) once they reach the page size: first those
+  // already written by paging, then the buffered levels and values.
   info.data_page_offset = file_offset + static_cast<int64_t>(out.size() - start);
+  out += pages_;
+  info.uncompressed_size += static_cast<int64_t>(paged_uncompressed_);
   const size_t n = def_.size();
   const size_t fixed = leaf_.type == PhysicalType::kInt32               ? 4
                        : leaf_.type == PhysicalType::kBoolean           ? 0
                        : leaf_.type == PhysicalType::kFixedLenByteArray ? static_cast<size_t>(leaf_.type_length)
                                                                         : 8;
   size_t level = 0, value = 0;
-  while (level < n || (n == 0 && level == 0)) {
+  std::string raw;  // a page before compression
+  while (level < n || (n == 0 && level == 0 && paged_levels_ == 0)) {
     size_t page_end = level, page_values = 0, bytes = 0;
     size_t value_begin = value;
     while (page_end < n) {
@@ -401,14 +448,12 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
       bytes += 1;
       ++page_end;
     }
-    std::string raw;
+    raw.clear();
     if (leaf_.max_rep > 0) WriteLevels(rep_, level, page_end, leaf_.max_rep, raw);
     WriteLevels(def_, level, page_end, leaf_.max_def, raw);
     if (info.dictionary) {
-      std::vector<uint32_t> page_indices(indices.begin() + static_cast<long>(value_begin),
-                                         indices.begin() + static_cast<long>(value_begin + page_values));
       raw.push_back(static_cast<char>(index_width));
-      EncodeRleHybrid(page_indices, index_width, raw);
+      EncodeRleHybrid(indices.data() + value_begin, page_values, index_width, raw);
     } else if (leaf_.type == PhysicalType::kBoolean) {
       std::string packed((page_values + 7) / 8, '\0');
       for (size_t i = 0; i < page_values; ++i) {
@@ -424,13 +469,9 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
     } else {
       raw.append(values_.data() + value_begin * fixed, page_values * fixed);
     }
-    auto compressed = Compress(o, raw);
-    if (!compressed.ok()) return compressed.status();
-    PageHeader(kPageData, raw.size(), compressed->size(), static_cast<int32_t>(page_end - level),
-               info.dictionary ? kEncodingRleDictionary : kEncodingPlain, header);
-    out += header.bytes();
-    out += *compressed;
-    info.uncompressed_size += static_cast<int64_t>(header.bytes().size() + raw.size());
+    auto size = AppendPage(o, kPageData, raw, page_end - level, info.dictionary ? kEncodingRleDictionary : kEncodingPlain, out);
+    if (!size.ok()) return size.status();
+    info.uncompressed_size += static_cast<int64_t>(*size);
     value = value_begin + page_values;
     level = page_end;
     if (n == 0) break;
@@ -456,6 +497,9 @@ void ColumnWriter::ResetChunk() {
   max_.clear();
   std::fill(taken_.begin(), taken_.end(), 0);
   taken_seq_ = 0;
+  paging_ = Paging::kUndecided;
+  pages_.clear();
+  paged_levels_ = paged_encoded_ = paged_uncompressed_ = 0;
 }
 
 }  // namespace fhirlake::parquet

@@ -46,7 +46,8 @@ FileWriter::FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, W
   LeafAncestors(schema_.root(), groups, ancestors);
   for (const SchemaNode* leaf : schema_.leaves()) {
     columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_, &group_nulls_,
-                                                      std::move(ancestors[static_cast<size_t>(leaf->leaf_index)])));
+                                                      std::move(ancestors[static_cast<size_t>(leaf->leaf_index)]),
+                                                      &options_.column));
   }
 }
 

@@ -83,6 +83,10 @@ void EncodeRleHybrid(const uint8_t* values, size_t count, int width, std::string
   Encode(values, count, width, out);
 }
 
+void EncodeRleHybrid(const uint32_t* values, size_t count, int width, std::string& out) {
+  Encode(values, count, width, out);
+}
+
 Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector<uint32_t>& out) {
   if (width < 0 || width > 32) return DataLoss("RLE bit width " + std::to_string(width) + " is out of range");
   const size_t value_bytes = static_cast<size_t>((width + 7) / 8);

@@ -7,6 +7,7 @@
 
 #include "fhirlake/load/json_shredder.h"
 #include "tests/support/duckdb.h"
+#include "tests/support/parquet_readers.h"
 #include "tests/support/temp_dir.h"
 
 namespace fhirlake::parquet {
@@ -131,6 +132,103 @@ TEST(ParquetFile, ManyRowsAcrossPagesAndRowGroupsWithDictionaries) {
   EXPECT_EQ(minmax[0]["lo"], 0);
   EXPECT_EQ(minmax[0]["hi"], 19999);
   EXPECT_EQ(minmax[0]["nulls"], 0);
+}
+
+// Top-level strings that do not repeat (`_json`, `id`, and here `note`, null in every third
+// row) are compressed a page at a time as rows arrive; `gender`, which repeats, keeps its
+// dictionary. Every value, null and statistic must read back as written, by DuckDB and by
+// arrow-rs and hyparquet.
+TEST(ParquetFile, ColumnsWrittenPageByPageReadBackWhole) {
+  TempDir dir;
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(Leaf("id", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Leaf("gender", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Leaf("note", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Leaf("_json", PhysicalType::kByteArray, LogicalType::kString));
+  Schema schema(std::move(cols));
+  std::vector<std::string> lines;
+  size_t json_bytes = 0;
+  for (int i = 0; i < 30000; ++i) {
+    json row{{"resourceType", "Patient"}, {"id", "p" + std::to_string(i)}, {"gender", i % 2 ? "female" : "male"}};
+    if (i % 3) row["note"] = "note " + std::to_string(i * 7919 % 100003) + std::string(static_cast<size_t>(i % 40), 'x');
+    lines.push_back(row.dump());
+    json_bytes += lines.back().size();
+  }
+  WriterOptions options;
+  options.row_group_bytes = 512u << 10;  // several row groups, each of several pages
+  options.column.page_bytes = 8u << 10;
+  WriteFile(dir / "paged.parquet", schema, lines, options);
+  const std::string file = "'" + (dir / "paged.parquet").string() + "'";
+
+  json meta = DuckDb("SELECT path_in_schema AS col, count(DISTINCT row_group_id)::INTEGER AS groups, "
+                     "bool_or(encodings LIKE '%RLE_DICTIONARY%') AS dict, sum(num_values)::INTEGER AS n, "
+                     "sum(stats_null_count)::INTEGER AS nulls, "
+                     "bool_and(total_uncompressed_size > total_compressed_size) AS smaller "
+                     "FROM parquet_metadata(" + file + ") GROUP BY 1 ORDER BY 1");
+  ASSERT_TRUE(meta.is_array() && meta.size() == 4) << meta.dump();
+  for (const auto& c : meta) {
+    EXPECT_GT(c["groups"].get<int>(), 2) << c.dump();
+    EXPECT_EQ(c["n"], 30000) << c.dump();
+    EXPECT_EQ(c["dict"], c["col"] == "gender") << c.dump();
+    EXPECT_EQ(c["nulls"], c["col"] == "note" ? 10000 : 0) << c.dump();
+  }
+  json pages = DuckDb("SELECT count(*)::INTEGER AS chunks FROM parquet_metadata(" + file +
+                      ") WHERE path_in_schema = '_json' AND total_uncompressed_size > 8 * 1024");
+  ASSERT_TRUE(pages.is_array()) << pages.dump();
+  EXPECT_GT(pages[0]["chunks"].get<int>(), 2) << "each _json chunk spans several pages";
+
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, sum(strlen(_json))::INTEGER AS bytes, "
+                     "count(note)::INTEGER AS notes, "
+                     "sum(CASE WHEN gender = json_extract_string(_json, '$.gender') AND "
+                     "note IS NOT DISTINCT FROM json_extract_string(_json, '$.note') THEN 1 ELSE 0 END)::INTEGER AS agree, "
+                     "sum(CASE WHEN id = json_extract_string(_json, '$.id') THEN 1 ELSE 0 END)::INTEGER AS ids "
+                     "FROM " + file);
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 30000);
+  EXPECT_EQ(rows[0]["bytes"].get<size_t>(), json_bytes);
+  EXPECT_EQ(rows[0]["notes"], 20000);
+  EXPECT_EQ(rows[0]["agree"], 30000) << "each row's columns agree with its own _json";
+  EXPECT_EQ(rows[0]["ids"], 30000);
+  json some = DuckDb("SELECT id, note, _json FROM " + file + " WHERE id IN ('p0', 'p1', 'p12345', 'p29999') ORDER BY id");
+  ASSERT_TRUE(some.is_array() && some.size() == 4) << some.dump();
+  const int picked[] = {0, 1, 12345, 29999};  // in id order as strings
+  for (size_t k = 0; k < 4; ++k) EXPECT_EQ(some[k]["_json"], lines[static_cast<size_t>(picked[k])]) << k;
+  EXPECT_EQ(some[0]["note"], nullptr);
+  EXPECT_EQ(some[1]["note"], json::parse(lines[1])["note"]);
+
+  auto failures = fhirlake::testing::ParquetReaderFailures(dir.path());
+  EXPECT_TRUE(failures.empty()) << failures.front();
+  EXPECT_EQ(fhirlake::testing::ParquetFilesReadLastCall(), 1u);
+}
+
+// What a paged column holds while its row group fills: compressed pages, not its text.
+TEST(ParquetFile, APagedColumnHoldsCompressedPagesNotItsText) {
+  TempDir dir;
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(Leaf("code", PhysicalType::kByteArray, LogicalType::kString));
+  cols.push_back(Leaf("_json", PhysicalType::kByteArray, LogicalType::kString));
+  Schema schema(std::move(cols));
+  WriterOptions options;
+  options.column.page_bytes = 64u << 10;
+  auto writer = FileWriter::Open(dir / "held.parquet", schema, options);
+  ASSERT_TRUE(writer.ok()) << writer.status().message();
+  for (int i = 0; i < 5000; ++i) {
+    (*writer)->column(0).AddBytes(0, i % 2 ? "a" : "b");
+    (*writer)->column(1).AddBytes(0, json{{"id", i}, {"text", std::string(1000, static_cast<char>('a' + i % 26))}}.dump());
+    ASSERT_TRUE((*writer)->EndRow().ok());
+  }
+  const ColumnWriter& text = (*writer)->column(1);
+  EXPECT_GT(text.encoded_bytes(), 5000u * 1000) << "row group sizing still counts the text";
+  EXPECT_LT(text.memory_bytes(), text.encoded_bytes() / 4) << "held as compressed pages";
+  const ColumnWriter& code = (*writer)->column(0);
+  EXPECT_GE(code.memory_bytes(), 5000u * 5) << "a repeating column stays buffered for its dictionary";
+  ASSERT_TRUE((*writer)->Close().ok());
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, count(DISTINCT _json)::INTEGER AS d, "
+                     "sum(CASE WHEN code = 'a' THEN 1 ELSE 0 END)::INTEGER AS a FROM '" + (dir / "held.parquet").string() + "'");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 5000);
+  EXPECT_EQ(rows[0]["d"], 5000);
+  EXPECT_EQ(rows[0]["a"], 2500);
 }
 
 TEST(ParquetFile, DecimalsReadBackAsTheSourceTextsValues) {

@@ -74,6 +74,13 @@ struct GroupNulls {
   }
 };
 
+struct ColumnWriterOptions {
+  Compression compression = Compression::kZstd;
+  int zstd_level = 3;
+  size_t page_bytes = 1u << 20;
+  size_t dictionary_limit = 1u << 20;
+};
+
 class ColumnWriter {
  public:
   // With `current_row` (the 0-based row being written, kept by the FileWriter), rows that never
@@ -81,7 +88,11 @@ class ColumnWriter {
   // element is absent costs nothing until the column's next value or the end of the chunk.
   // The leaf's levels also come from the nulls in `groups` of its ancestor groups `ancestors`
   // (SchemaNode::group_index, outermost first). `groups` must outlive the writer.
-  ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups, std::vector<int> ancestors);
+  // With `paging` (which must outlive the writer, and be what WriteChunk is given), a
+  // BYTE_ARRAY leaf outside any group or list whose values do not repeat is written page by
+  // page as its values arrive (see below).
+  ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups, std::vector<int> ancestors,
+               const ColumnWriterOptions* paging = nullptr);
 
   // A missing value whose innermost present ancestor gives definition level `def`.
   void AddNull(uint16_t rep, uint16_t def);
@@ -102,19 +113,14 @@ class ColumnWriter {
   // sizing: the PLAIN values plus a couple of bytes per run of equal levels (the RLE hybrid
   // encodes a run in a few bytes, so a column of nulls costs almost nothing, while padding
   // to the current row is one run).
-  size_t encoded_bytes() const { return values_.size() + bools_.size() / 8 + 2 * level_runs_; }
-  // Bytes held in memory (levels and values), for bounding memory.
-  size_t memory_bytes() const { return values_.size() + offsets_.size() * 4 + def_.size() + rep_.size(); }
+  size_t encoded_bytes() const { return paged_encoded_ + values_.size() + bools_.size() / 8 + 2 * level_runs_; }
+  // Bytes held in memory (levels, values and pages already compressed), for bounding memory.
+  size_t memory_bytes() const { return pages_.size() + values_.size() + offsets_.size() * 4 + def_.size() + rep_.size(); }
   // Kept for callers that sized row groups by buffered bytes: now encoded_bytes().
   size_t buffered_bytes(uint64_t /*current_rows*/) const { return encoded_bytes(); }
   size_t level_count() const { return def_.size(); }
 
-  struct Options {
-    Compression compression = Compression::kZstd;
-    int zstd_level = 3;
-    size_t page_bytes = 1u << 20;
-    size_t dictionary_limit = 1u << 20;
-  };
+  using Options = ColumnWriterOptions;
   // Appends the column chunk (pages) to `out`, whose first byte is at file offset
   // `file_offset`, and resets the buffers for the next row group.
   Result<ColumnChunkInfo> WriteChunk(const Options& options, int64_t file_offset, std::string& out);
@@ -134,6 +140,11 @@ class ColumnWriter {
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
   void AccumulateStats();  // adds the chunk being written to stats_
+  // The buffered BYTE_ARRAY values as dictionary indices, the PLAIN dictionary and its size
+  // in values; false when a dictionary does not pay (it would pass `limit` bytes, or over half
+  // the values are distinct).
+  bool BuildDictionary(size_t limit, std::vector<uint32_t>& indices, std::string& dictionary, size_t& distinct) const;
+  void PageOut();  // with paging: the buffered levels and values become a compressed page
 
   const SchemaNode& leaf_;
   const uint64_t* current_row_;
@@ -154,6 +165,17 @@ class ColumnWriter {
   std::string min_, max_;  // chunk bounds (BYTE_ARRAY: cut to ColumnStats::kBoundBytes)
   bool has_min_max_ = false, min_cut_ = false, max_cut_ = false;
   ColumnStats stats_;
+
+  // Paging: a leaf without repetition or ancestors (such as `_json`, the text of each row)
+  // whose first page of values is mostly distinct, so that no dictionary would pay, is
+  // compressed a page at a time as values arrive: the row group holds its compressed pages,
+  // not all its text. Columns whose first page repeats are buffered whole, as others are.
+  enum class Paging : uint8_t { kUndecided, kPaged, kBuffered };
+  const ColumnWriterOptions* paging_options_ = nullptr;
+  Paging paging_ = Paging::kUndecided;
+  std::string pages_;  // the chunk's data pages so far, compressed, with headers
+  size_t paged_levels_ = 0, paged_encoded_ = 0, paged_uncompressed_ = 0;
+  Status paging_status_;  // the first failure to compress a page, reported by WriteChunk
 };
 
 }  // namespace fhirlake::parquet

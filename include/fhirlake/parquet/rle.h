@@ -18,6 +18,7 @@ int BitWidth(uint64_t max_value);
 // prefix. Long runs become RLE runs; everything else is bit-packed in groups of 8.
 void EncodeRleHybrid(const std::vector<uint32_t>& values, int bit_width, std::string& out);
 void EncodeRleHybrid(const uint8_t* values, size_t count, int bit_width, std::string& out);
+void EncodeRleHybrid(const uint32_t* values, size_t count, int bit_width, std::string& out);
 
 // Appends one RLE run: `count` times `value` (< 2^bit_width), without a length prefix.
 void EncodeRleRun(uint32_t value, size_t count, int bit_width, std::string& out);
