@@ -174,14 +174,15 @@ struct Incoming {
 // The winners of an incoming batch (one per id: the latest meta.lastUpdated, the later line on
 // ties) and the positions of every line that must not be written.
 struct IncomingIndex {
-  std::unordered_map<IdKey, Incoming, IdKeyHash> winners;
+  std::vector<Incoming> winners;  // sorted by key: a sorted array, not a hash map of nodes
   std::unordered_set<uint64_t> skip;      // positions of lines that lost
   // The winners' positions and meta.lastUpdated, in line order: the write finds each line's
   // time here as it reads the lines in the same order, instead of parsing it again.
   std::vector<std::pair<uint64_t, int64_t>> times;
   const Incoming* Find(const IdKey& key) const {
-    auto it = winners.find(key);
-    return it == winners.end() ? nullptr : &it->second;
+    auto it = std::lower_bound(winners.begin(), winners.end(), key,
+                               [](const Incoming& in, const IdKey& k) { return in.key < k; });
+    return it != winners.end() && it->key == key ? &*it : nullptr;
   }
 };
 
@@ -212,14 +213,18 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
     return x.position < y.position;
   });
   IncomingIndex index;
+  index.times.reserve(all.size());
+  size_t kept = 0;  // the winners are compacted to the front of `all`, still sorted by key
   for (size_t i = 0; i < all.size(); ++i) {
     if (i + 1 < all.size() && all[i + 1].key == all[i].key) {
       index.skip.insert(all[i].position);
     } else {
-      index.winners.emplace(all[i].key, all[i]);
       index.times.emplace_back(all[i].position, all[i].last_updated);
+      all[kept++] = all[i];
     }
   }
+  all.resize(kept);
+  index.winners = std::move(all);
   std::sort(index.times.begin(), index.times.end());
   return index;
 }
@@ -471,7 +476,7 @@ RecencyLayout PlanLayout(const TableLoad& load, const delta::Snapshot& snapshot)
   }
   std::vector<int64_t> times;
   times.reserve(load.index.winners.size());
-  for (const auto& [key, in] : load.index.winners) {
+  for (const Incoming& in : load.index.winners) {
     if (in.last_updated != kNoTime) times.push_back(in.last_updated);
   }
   uint64_t input_bytes = 0;
