@@ -163,7 +163,22 @@ void ColumnWriter::TakeGroupNulls() {
       if (taken_[a] < other.size()) until = std::min(until, other[taken_[a]].seq);
     }
     size_t i = taken_[best];
-    for (; i < nulls.size() && nulls[i].seq < until; ++i) LevelInRow(nulls[i].row, nulls[i].rep, nulls[i].def);
+    while (i < nulls.size() && nulls[i].seq < until) {
+      const GroupNulls::Null& first = nulls[i];
+      size_t j = i + 1;
+      if (first.rep == 0) {
+        // Nulls that begin consecutive rows at one level (a group most rows lack): one run.
+        while (j < nulls.size() && nulls[j].seq < until && nulls[j].rep == 0 && nulls[j].def == first.def &&
+               nulls[j].row == first.row + (j - i)) {
+          ++j;
+        }
+        PadTo(first.row);
+        AppendRows(first.def, j - i);
+      } else {
+        LevelInRow(first.row, first.rep, first.def);
+      }
+      i = j;
+    }
     taken_[best] = i;
   }
   taken_seq_ = groups_->seq;
@@ -237,6 +252,16 @@ void ColumnWriter::Append(uint16_t rep, uint16_t def) {
   if (level != last_level_) {
     ++level_runs_;
     last_level_ = level;
+  }
+}
+
+void ColumnWriter::AppendRows(uint16_t def, size_t count) {
+  rows_ += count;
+  if (leaf_.max_rep > 0) rep_.append(count, 0);
+  def_.append(count, static_cast<char>(def));
+  if (def != last_level_) {  // rep 0: the level is def
+    ++level_runs_;
+    last_level_ = def;
   }
 }
 

@@ -1,7 +1,32 @@
 #include "fhirlake/parquet/rle.h"
 
+#include <bit>
+#include <cstring>
+
 namespace fhirlake::parquet {
 namespace {
+
+// How many values from values[i] on equal it (at least 1).
+template <typename T>
+size_t RunFrom(const T* values, size_t i, size_t n) {
+  size_t j = i + 1;
+  while (j < n && values[j] == values[i]) ++j;
+  return j - i;
+}
+
+// Levels: eight at a time (columns of mostly absent elements are long runs of one level).
+template <>
+size_t RunFrom<uint8_t>(const uint8_t* values, size_t i, size_t n) {
+  const uint64_t pattern = 0x0101010101010101ull * values[i];
+  size_t j = i + 1;
+  for (; j + 8 <= n; j += 8) {
+    uint64_t word;
+    std::memcpy(&word, values + j, 8);
+    if (const uint64_t diff = word ^ pattern) return j - i + static_cast<size_t>(std::countr_zero(diff)) / 8;  // little-endian
+  }
+  while (j < n && values[j] == values[i]) ++j;
+  return j - i;
+}
 
 void Varint(uint64_t v, std::string& out) {
   while (v >= 0x80) {
@@ -41,8 +66,7 @@ void Encode(const T* values, size_t n, int width, std::string& out) {
   size_t literal_start = 0;  // values[literal_start, i) wait to be bit-packed
   size_t i = 0;
   while (i < n) {
-    size_t run = 1;
-    while (i + run < n && values[i + run] == values[i]) ++run;
+    size_t run = RunFrom(values, i, n);
     if (run >= 8) {
       // Literals are packed in whole groups of 8: lend them values from this run.
       size_t pending = i - literal_start;

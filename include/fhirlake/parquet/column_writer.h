@@ -134,6 +134,7 @@ class ColumnWriter {
   void Level(uint16_t rep, uint16_t def);
   void LevelInRow(uint64_t row, uint16_t rep, uint16_t def);  // a level of row `row` of the chunk
   void Append(uint16_t rep, uint16_t def);  // a level after the rows before it were padded
+  void AppendRows(uint16_t def, size_t count);  // `count` rows of one level each (rep 0), padded before
   void TakeGroupNulls();  // the ancestors' group nulls not yet taken become levels
   Status WriteNullChunk(const Options& options, int64_t file_offset, ColumnChunkInfo& info, std::string& out);
   void ResetChunk();  // empties the chunk once written: levels, values, stats, group nulls taken
