@@ -76,11 +76,19 @@ bool ParseDecimal(std::string_view text, int precision, int scale, __int128& uns
 struct JsonShredder::Impl {
   od::parser parser;
   // Child lookup per group node, by element name: the child and its index among the children.
+  // Resources of one type list their elements in much the same order, so each member also
+  // remembers which member's key followed it last time: the next key is compared with that
+  // guess before it is hashed.
   struct Member {
     const SchemaNode* node;
     uint32_t index;
+    Member* next = nullptr;
   };
-  std::unordered_map<const SchemaNode*, std::unordered_map<std::string_view, Member>> children;
+  struct Members {
+    std::unordered_map<std::string_view, Member> by_name;
+    Member* first = nullptr;  // the member whose key came first last time
+  };
+  std::unordered_map<const SchemaNode*, Members> children;
   // Which children of the objects being shredded were seen, a slice per nesting level (no
   // allocation per object once it has grown).
   std::vector<uint8_t> seen;
@@ -89,9 +97,9 @@ struct JsonShredder::Impl {
 
   void Index(const SchemaNode& n) {
     if (n.is_leaf) return;
-    auto& map = children[&n];
+    auto& members = children[&n].by_name;
     for (size_t i = 0; i < n.children.size(); ++i) {
-      map.emplace(n.children[i]->name, Member{n.children[i].get(), static_cast<uint32_t>(i)});
+      members.emplace(n.children[i]->name, Member{n.children[i].get(), static_cast<uint32_t>(i)});
       Index(*n.children[i]);
     }
   }
@@ -225,11 +233,11 @@ struct JsonShredder::Impl {
 
   // `def` is the definition level of the object's own node (already counted).
   simdjson::error_code Object(const SchemaNode& n, od::object obj, uint16_t rep, uint16_t def) {
-    const auto& map = children.find(&n)->second;
+    Members& members = children.find(&n)->second;
     const bool root = &n == &self->schema_.root();
     const size_t base = seen.size();  // this object's slice: seen[base + child index]
     seen.resize(base + n.children.size(), 0);
-    simdjson::error_code error = Fields(map, obj, rep, def, root, base);
+    simdjson::error_code error = Fields(members, obj, rep, def, root, base);
     if (!error && !root) {  // absent top-level elements are filled in by the column writers
       for (size_t i = 0; i < n.children.size(); ++i) {
         if (!seen[base + i]) NullAll(*n.children[i], rep, def);
@@ -240,7 +248,8 @@ struct JsonShredder::Impl {
   }
 
   // The object's fields, each shredded into its child (see Object).
-  simdjson::error_code Fields(const std::unordered_map<std::string_view, Member>& map, od::object obj, uint16_t rep, uint16_t def, bool root, size_t base) {
+  simdjson::error_code Fields(Members& members, od::object obj, uint16_t rep, uint16_t def, bool root, size_t base) {
+    Member** guess = &members.first;  // where the guess for the next key is kept
     for (auto field : obj) {
       std::string_view key;
       if (auto e = field.unescaped_key().get(key)) return e;
@@ -249,15 +258,21 @@ struct JsonShredder::Impl {
         if (field.value().get_string().get(rt) == simdjson::SUCCESS) resource_type.assign(rt);
         continue;
       }
-      auto it = map.find(key);
-      if (it == map.end() || (root && IsExternal(it->second.node->name))) {
+      Member* member = *guess;
+      if (!member || member->node->name != key) {
+        auto it = members.by_name.find(key);
+        member = it == members.by_name.end() ? nullptr : &it->second;
+        if (member) *guess = member;
+      }
+      if (!member || (root && IsExternal(member->node->name))) {
         od::value skip;
         if (auto e = field.value().get(skip)) return e;
         continue;  // an element the schema does not have
       }
-      const SchemaNode* child = it->second.node;
-      if (seen[base + it->second.index]) return simdjson::TAPE_ERROR;  // duplicate key
-      seen[base + it->second.index] = 1;
+      guess = &member->next;
+      const SchemaNode* child = member->node;
+      if (seen[base + member->index]) return simdjson::TAPE_ERROR;  // duplicate key
+      seen[base + member->index] = 1;
       od::value v;
       if (auto e = field.value().get(v)) return e;
       if (root && key == "id") {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <unordered_map>
+#include <functional>
 
 #include "fhirlake/parquet/rle.h"
 #include "fhirlake/parquet/thrift_compact.h"
@@ -334,21 +334,39 @@ void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
 
 bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices, std::string& dictionary,
                                    size_t& distinct) const {
-  std::unordered_map<std::string_view, uint32_t> ids;
-  ids.reserve(offsets_.size());
-  indices.reserve(offsets_.size());
-  for (uint32_t off : offsets_) {
+  auto value_at = [&](uint32_t off) {
     uint32_t len;
     std::memcpy(&len, values_.data() + off, 4);
-    std::string_view v(values_.data() + off + 4, len);
-    auto [it, inserted] = ids.emplace(v, static_cast<uint32_t>(ids.size()));
-    if (inserted) {
-      dictionary.append(values_.data() + off, 4 + len);
+    return std::string_view(values_.data() + off + 4, len);
+  };
+  // Open addressing: each slot holds a dictionary id + 1 (0: empty); firsts[id] is where the
+  // id's value is in values_. Grown to keep at most half the slots used.
+  std::vector<uint32_t> slots(1024, 0), firsts;
+  const std::hash<std::string_view> hash;
+  auto insert_slot = [&](std::string_view v) -> uint32_t& {
+    size_t h = hash(v) & (slots.size() - 1);
+    while (slots[h] != 0 && value_at(firsts[slots[h] - 1]) != v) h = (h + 1) & (slots.size() - 1);
+    return slots[h];
+  };
+  indices.reserve(offsets_.size());
+  for (uint32_t off : offsets_) {
+    const std::string_view v = value_at(off);
+    uint32_t& slot = insert_slot(v);
+    if (slot == 0) {
+      firsts.push_back(off);
+      slot = static_cast<uint32_t>(firsts.size());
+      dictionary.append(values_.data() + off, 4 + v.size());
       if (dictionary.size() > limit) return false;
+      if (2 * firsts.size() > slots.size()) {
+        slots.assign(slots.size() * 2, 0);
+        for (size_t id = 0; id < firsts.size(); ++id) insert_slot(value_at(firsts[id])) = static_cast<uint32_t>(id + 1);
+      }
+      indices.push_back(static_cast<uint32_t>(firsts.size() - 1));
+    } else {
+      indices.push_back(slot - 1);
     }
-    indices.push_back(it->second);
   }
-  distinct = ids.size();
+  distinct = firsts.size();
   return distinct <= offsets_.size() / 2 + 1;
 }
 

@@ -1,5 +1,6 @@
 #include "fhirlake/parquet/rle.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -41,6 +42,18 @@ template <typename T>
 void BitPack(const T* values, size_t begin, size_t count, int width, std::string& out) {
   size_t groups = (count + 7) / 8;
   Varint((groups << 1) | 1, out);
+  if (width <= 8) {
+    // Eight values of at most 8 bits fill at most one word: `width` bytes per group.
+    const size_t w = static_cast<size_t>(width), at = out.size();
+    out.resize(at + groups * w);
+    for (size_t g = 0; g < groups; ++g) {
+      uint64_t acc = 0;
+      const size_t first = begin + g * 8, n = std::min<size_t>(8, count - g * 8);
+      for (size_t k = 0; k < n; ++k) acc |= static_cast<uint64_t>(values[first + k]) << (k * w);
+      std::memcpy(out.data() + at + g * w, &acc, w);  // little-endian hosts
+    }
+    return;
+  }
   uint64_t acc = 0;
   int bits = 0;
   for (size_t i = 0; i < groups * 8; ++i) {

@@ -201,6 +201,36 @@ TEST(ParquetFile, ColumnsWrittenPageByPageReadBackWhole) {
   EXPECT_EQ(fhirlake::testing::ParquetFilesReadLastCall(), 1u);
 }
 
+// A dictionary of thousands of values (its hash table grows several times while it is built)
+// still maps every value to its own entry.
+TEST(ParquetFile, LargeDictionariesKeepEveryValue) {
+  TempDir dir;
+  std::vector<std::unique_ptr<SchemaNode>> cols;
+  cols.push_back(Leaf("n", PhysicalType::kInt64));
+  cols.push_back(Leaf("code", PhysicalType::kByteArray, LogicalType::kString));
+  Schema schema(std::move(cols));
+  auto writer = FileWriter::Open(dir / "dict.parquet", schema, {});
+  ASSERT_TRUE(writer.ok()) << writer.status().message();
+  for (int64_t i = 0; i < 12000; ++i) {
+    (*writer)->column(0).AddInt64(0, i);
+    (*writer)->column(1).AddBytes(0, "code-" + std::to_string(i * 7 % 3000));  // 3,000 values, 4 times each
+    ASSERT_TRUE((*writer)->EndRow().ok());
+  }
+  ASSERT_TRUE((*writer)->Close().ok());
+  const std::string file = "'" + (dir / "dict.parquet").string() + "'";
+  json meta = DuckDb("SELECT bool_and(encodings LIKE '%RLE_DICTIONARY%') AS dict FROM parquet_metadata(" + file +
+                     ") WHERE path_in_schema = 'code'");
+  ASSERT_TRUE(meta.is_array()) << meta.dump();
+  EXPECT_EQ(meta[0]["dict"], true);
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, count(DISTINCT code)::INTEGER AS d, "
+                     "sum(CASE WHEN code = 'code-' || (n * 7 % 3000)::VARCHAR THEN 1 ELSE 0 END)::INTEGER AS right "
+                     "FROM " + file);
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 12000);
+  EXPECT_EQ(rows[0]["d"], 3000);
+  EXPECT_EQ(rows[0]["right"], 12000);
+}
+
 // What a paged column holds while its row group fills: compressed pages, not its text.
 TEST(ParquetFile, APagedColumnHoldsCompressedPagesNotItsText) {
   TempDir dir;
