@@ -129,14 +129,11 @@ Result<size_t> AppendPage(const ColumnWriter::Options& o, int32_t type, std::str
 
 }  // namespace
 
-ColumnWriter::ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups,
-                           std::vector<int> ancestors, const ColumnWriterOptions* paging)
-    : leaf_(leaf), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
-      taken_(ancestors_.size(), 0) {
-  if (paging && leaf_.type == PhysicalType::kByteArray && leaf_.max_rep == 0 && ancestors_.empty()) {
-    paging_options_ = paging;
-  }
-}
+ColumnWriter::ColumnWriter(const SchemaNode& leaf, const ColumnWriterOptions& options, const uint64_t* current_row,
+                           const GroupNulls* groups, std::vector<int> ancestors)
+    : leaf_(leaf), options_(options), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
+      taken_(ancestors_.size(), 0),
+      pageable_(leaf_.type == PhysicalType::kByteArray && leaf_.max_rep == 0 && ancestors_.empty()) {}
 
 // The group nulls are merged in the order they were recorded: that is the order of the
 // leaf's levels, as each ancestor's list is in order and the leaf's own levels come after
@@ -329,7 +326,7 @@ void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
   AppendLe<uint32_t>(values_, static_cast<uint32_t>(v.size()));
   values_.append(v);
   UpdateMinMax(v);
-  if (paging_options_ && paging_ != Paging::kBuffered && values_.size() >= paging_options_->page_bytes) PageOut();
+  if (pageable_ && paging_ != Paging::kBuffered && values_.size() >= options_.page_bytes) PageOut();
 }
 
 bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices, std::string& dictionary,
@@ -375,15 +372,14 @@ void ColumnWriter::PageOut() {
     std::vector<uint32_t> indices;
     std::string dictionary;
     size_t distinct;
-    paging_ = BuildDictionary(paging_options_->dictionary_limit, indices, dictionary, distinct) ? Paging::kBuffered
-                                                                                               : Paging::kPaged;
+    paging_ = BuildDictionary(options_.dictionary_limit, indices, dictionary, distinct) ? Paging::kBuffered : Paging::kPaged;
     if (paging_ == Paging::kBuffered) return;
   }
   static thread_local std::string raw;
   raw.clear();
   WriteLevels(def_, 0, def_.size(), leaf_.max_def, raw);
   raw.append(values_.data(), values_.size());
-  auto size = AppendPage(*paging_options_, kPageData, raw, def_.size(), kEncodingPlain, pages_);
+  auto size = AppendPage(options_, kPageData, raw, def_.size(), kEncodingPlain, pages_);
   if (!size.ok()) {
     if (paging_status_.ok()) paging_status_ = size.status();
     return;
@@ -398,7 +394,7 @@ void ColumnWriter::PageOut() {
 
 // A chunk where no row reached the column: one data page whose levels are a single run of
 // zeros and which has no values.
-Status ColumnWriter::WriteNullChunk(const Options& o, int64_t file_offset, ColumnChunkInfo& info, std::string& out) {
+Status ColumnWriter::WriteNullChunk(int64_t file_offset, ColumnChunkInfo& info, std::string& out) {
   info.num_values = static_cast<int64_t>(null_rows_);
   info.null_count = static_cast<int64_t>(null_rows_);
   info.has_min_max = false;
@@ -412,7 +408,7 @@ Status ColumnWriter::WriteNullChunk(const Options& o, int64_t file_offset, Colum
   }
   const size_t start = out.size();
   info.data_page_offset = file_offset;
-  auto size = AppendPage(o, kPageData, raw, null_rows_, kEncodingPlain, out);
+  auto size = AppendPage(options_, kPageData, raw, null_rows_, kEncodingPlain, out);
   if (!size.ok()) return size.status();
   info.uncompressed_size = static_cast<int64_t>(*size);
   info.compressed_size = static_cast<int64_t>(out.size() - start);
@@ -425,8 +421,9 @@ void ColumnWriter::AddFixed(uint16_t rep, std::string_view v) {
   UpdateMinMax(v);
 }
 
-Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_offset, std::string& out) {
+Result<ColumnChunkInfo> ColumnWriter::WriteChunk(int64_t file_offset, std::string& out) {
   FHIRLAKE_RETURN_IF_ERROR(paging_status_);
+  const ColumnWriterOptions& o = options_;
   ColumnChunkInfo info;
   info.file_offset = file_offset;
   info.num_values = static_cast<int64_t>(paged_levels_ + def_.size());
@@ -440,7 +437,7 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(const Options& o, int64_t file_
   }
   AccumulateStats();
   if (null_rows_ > 0) {
-    FHIRLAKE_RETURN_IF_ERROR(WriteNullChunk(o, file_offset, info, out));
+    FHIRLAKE_RETURN_IF_ERROR(WriteNullChunk(file_offset, info, out));
     ResetChunk();
     return info;
   }

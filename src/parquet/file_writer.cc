@@ -45,9 +45,8 @@ FileWriter::FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, W
   std::vector<int> groups;
   LeafAncestors(schema_.root(), groups, ancestors);
   for (const SchemaNode* leaf : schema_.leaves()) {
-    columns_.push_back(std::make_unique<ColumnWriter>(*leaf, &rows_in_group_, &group_nulls_,
-                                                      std::move(ancestors[static_cast<size_t>(leaf->leaf_index)]),
-                                                      &options_.column));
+    columns_.push_back(std::make_unique<ColumnWriter>(*leaf, options_.column, &rows_in_group_, &group_nulls_,
+                                                      std::move(ancestors[static_cast<size_t>(leaf->leaf_index)])));
   }
 }
 
@@ -89,7 +88,7 @@ Status FileWriter::FlushRowGroup() {
   for (auto& c : columns_) {
     c->PadRows(rows_in_group_);
     chunk.clear();
-    auto info = c->WriteChunk(options_.column, static_cast<int64_t>(offset_), chunk);
+    auto info = c->WriteChunk(static_cast<int64_t>(offset_), chunk);
     if (!info.ok()) return info.status();
     FHIRLAKE_RETURN_IF_ERROR(Write(chunk));
     group.total_size += info->uncompressed_size;

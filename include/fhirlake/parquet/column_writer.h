@@ -87,12 +87,11 @@ class ColumnWriter {
   // reach this column are nulls at level 0, filled in lazily: a row whose whole top-level
   // element is absent costs nothing until the column's next value or the end of the chunk.
   // The leaf's levels also come from the nulls in `groups` of its ancestor groups `ancestors`
-  // (SchemaNode::group_index, outermost first). `groups` must outlive the writer.
-  // With `paging` (which must outlive the writer, and be what WriteChunk is given), a
-  // BYTE_ARRAY leaf outside any group or list whose values do not repeat is written page by
-  // page as its values arrive (see below).
-  ColumnWriter(const SchemaNode& leaf, const uint64_t* current_row, const GroupNulls* groups, std::vector<int> ancestors,
-               const ColumnWriterOptions* paging = nullptr);
+  // (SchemaNode::group_index, outermost first). `options` (page size, compression, dictionary
+  // limit) and `groups` must outlive the writer. A BYTE_ARRAY leaf outside any group or list
+  // whose values do not repeat is written page by page as its values arrive (see below).
+  ColumnWriter(const SchemaNode& leaf, const ColumnWriterOptions& options, const uint64_t* current_row,
+               const GroupNulls* groups, std::vector<int> ancestors);
 
   // A missing value whose innermost present ancestor gives definition level `def`.
   void AddNull(uint16_t rep, uint16_t def);
@@ -123,7 +122,7 @@ class ColumnWriter {
   using Options = ColumnWriterOptions;
   // Appends the column chunk (pages) to `out`, whose first byte is at file offset
   // `file_offset`, and resets the buffers for the next row group.
-  Result<ColumnChunkInfo> WriteChunk(const Options& options, int64_t file_offset, std::string& out);
+  Result<ColumnChunkInfo> WriteChunk(int64_t file_offset, std::string& out);
 
   const SchemaNode& leaf() const { return leaf_; }
   // The statistics of every chunk written so far (not of rows still buffered).
@@ -136,7 +135,7 @@ class ColumnWriter {
   void Append(uint16_t rep, uint16_t def);  // a level after the rows before it were padded
   void AppendRows(uint16_t def, size_t count);  // `count` rows of one level each (rep 0), padded before
   void TakeGroupNulls();  // the ancestors' group nulls not yet taken become levels
-  Status WriteNullChunk(const Options& options, int64_t file_offset, ColumnChunkInfo& info, std::string& out);
+  Status WriteNullChunk(int64_t file_offset, ColumnChunkInfo& info, std::string& out);
   void ResetChunk();  // empties the chunk once written: levels, values, stats, group nulls taken
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
@@ -148,6 +147,7 @@ class ColumnWriter {
   void PageOut();  // with paging: the buffered levels and values become a compressed page
 
   const SchemaNode& leaf_;
+  const ColumnWriterOptions& options_;
   const uint64_t* current_row_;
   const GroupNulls* groups_ = nullptr;
   std::vector<int> ancestors_;     // group indices whose nulls are this leaf's
@@ -172,7 +172,7 @@ class ColumnWriter {
   // compressed a page at a time as values arrive: the row group holds its compressed pages,
   // not all its text. Columns whose first page repeats are buffered whole, as others are.
   enum class Paging : uint8_t { kUndecided, kPaged, kBuffered };
-  const ColumnWriterOptions* paging_options_ = nullptr;
+  bool pageable_ = false;  // the leaf may be paged: BYTE_ARRAY, no repetition, no ancestors
   Paging paging_ = Paging::kUndecided;
   std::string pages_;  // the chunk's data pages so far, compressed, with headers
   size_t paged_levels_ = 0, paged_encoded_ = 0, paged_uncompressed_ = 0;
