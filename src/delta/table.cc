@@ -21,17 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-json SparkType(const parquet::SchemaNode& n) {
-  if (n.is_list()) {
-    return {{"type", "array"}, {"elementType", SparkType(n.list_element())}, {"containsNull", true}};
-  }
-  if (!n.is_leaf) {
-    json fields = json::array();
-    for (const auto& c : n.children) {
-      fields.push_back({{"name", c->name}, {"type", SparkType(*c)}, {"nullable", true}, {"metadata", json::object()}});
-    }
-    return {{"type", "struct"}, {"fields", fields}};
-  }
+const char* LeafSparkType(const parquet::SchemaNode& n, std::string& decimal) {
   switch (n.type) {
     case parquet::PhysicalType::kBoolean: return "boolean";
     case parquet::PhysicalType::kInt32: return "integer";
@@ -41,11 +31,55 @@ json SparkType(const parquet::SchemaNode& n) {
     case parquet::PhysicalType::kByteArray: return n.logical == parquet::LogicalType::kString ? "string" : "binary";
     case parquet::PhysicalType::kFixedLenByteArray:
       if (n.logical == parquet::LogicalType::kDecimal) {
-        return "decimal(" + std::to_string(n.precision) + "," + std::to_string(n.scale) + ")";
+        decimal = "decimal(" + std::to_string(n.precision) + "," + std::to_string(n.scale) + ")";
+        return decimal.c_str();
       }
       return "binary";
   }
   return "string";
+}
+
+// Appends `name` as a JSON string: field names are plain ASCII words, written as they are;
+// anything else goes through nlohmann's escaping.
+void AppendJsonName(const std::string& name, std::string& out) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += json(name).dump();
+    return;
+  }
+  out += '"';
+  out += name;
+  out += '"';
+}
+
+// Appends the Spark type of `n` as JSON, written directly (a FHIR schema has thousands of
+// nodes; building it as a json tree first cost more than writing a small file). Keys are in
+// the order nlohmann's dump() gives them, so schema strings stay byte-identical to those in
+// existing tables' logs, which compaction compares.
+void AppendSparkType(const parquet::SchemaNode& n, std::string& out) {
+  if (n.is_list()) {
+    out += R"({"containsNull":true,"elementType":)";
+    AppendSparkType(n.list_element(), out);
+    out += R"(,"type":"array"})";
+    return;
+  }
+  if (!n.is_leaf) {
+    out += R"({"fields":[)";
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      if (i) out += ',';
+      out += R"({"metadata":{},"name":)";
+      AppendJsonName(n.children[i]->name, out);
+      out += R"(,"nullable":true,"type":)";
+      AppendSparkType(*n.children[i], out);
+      out += '}';
+    }
+    out += R"(],"type":"struct"})";
+    return;
+  }
+  std::string decimal;
+  out += '"';
+  out += LeafSparkType(n, decimal);
+  out += '"';
 }
 
 int64_t NowMillis() {
@@ -317,7 +351,11 @@ Status ReplayCommit(store::ObjectStore& store, const std::string& key, Replay& r
 
 }  // namespace
 
-std::string SparkSchemaJson(const parquet::Schema& schema) { return SparkType(schema.root()).dump(); }
+std::string SparkSchemaJson(const parquet::Schema& schema) {
+  std::string out;
+  AppendSparkType(schema.root(), out);
+  return out;
+}
 
 Table::Table(fs::path root)
     : root_(std::move(root)), store_(std::shared_ptr<store::ObjectStore>(store::NewLocalStore(root_.string()))) {}

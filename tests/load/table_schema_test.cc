@@ -5,6 +5,7 @@
 
 #include <simdjson.h>
 
+#include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/sample_generator.h"
 #include "fhirlake/load/json_shredder.h"
@@ -59,6 +60,22 @@ TEST(TableSchema, DepthIsConfigurableAndDecimalsAreTyped) {
   EXPECT_EQ(value->precision, kDecimalPrecision);
   EXPECT_EQ(value->scale, kDecimalScale);
   EXPECT_NE(FindLeaf(shallow, "component.list.element.valueQuantity.value"), nullptr);
+}
+
+// The schema string is written directly, not through a json tree; a table's log holds the
+// string as nlohmann dumped it before, and compaction compares the two byte for byte.
+TEST(TableSchema, SchemaStringIsCanonicalJson) {
+  for (const char* type : {"Observation", "Patient", "MadeUpResource"}) {
+    const std::string schema = delta::SparkSchemaJson(BuildTableSchema(type));
+    json parsed = json::parse(schema);
+    EXPECT_EQ(parsed.dump(), schema) << type;
+    EXPECT_EQ(parsed["type"], "struct");
+  }
+  const std::string observation = delta::SparkSchemaJson(BuildTableSchema("Observation"));
+  EXPECT_NE(observation.find(R"({"metadata":{},"name":"value","nullable":true,"type":"decimal()" +
+                             std::to_string(kDecimalPrecision) + "," + std::to_string(kDecimalScale) + ")\"}"),
+            std::string::npos);
+  EXPECT_NE(observation.find(R"({"containsNull":true,"elementType":{"fields":[)"), std::string::npos);
 }
 
 TEST(TableSchema, TablesWithTextDecimalsKeepThem) {
