@@ -132,31 +132,53 @@ Result<size_t> AppendPage(const ColumnWriter::Options& o, int32_t type, std::str
 ColumnWriter::ColumnWriter(const SchemaNode& leaf, const ColumnWriterOptions& options, const uint64_t* current_row,
                            const GroupNulls* groups, std::vector<int> ancestors)
     : leaf_(leaf), options_(options), current_row_(current_row), groups_(groups), ancestors_(std::move(ancestors)),
-      taken_(ancestors_.size(), 0),
       pageable_(leaf_.type == PhysicalType::kByteArray && leaf_.max_rep == 0 && ancestors_.empty()) {}
+
+// The ancestors that have had group nulls in this file, each with what it had taken.
+void ColumnWriter::FindLiveAncestors() {
+  std::vector<int> live;
+  std::vector<size_t> taken;
+  for (int g : ancestors_) {
+    if (!groups_->used[static_cast<size_t>(g)]) continue;
+    live.push_back(g);
+    auto it = std::find(live_.begin(), live_.end(), g);
+    taken.push_back(it == live_.end() ? 0 : taken_[static_cast<size_t>(it - live_.begin())]);
+  }
+  live_ = std::move(live);
+  taken_ = std::move(taken);
+  live_seen_ = groups_->used_groups;
+}
 
 // The group nulls are merged in the order they were recorded: that is the order of the
 // leaf's levels, as each ancestor's list is in order and the leaf's own levels come after
 // every null recorded before them (Level takes them first).
 void ColumnWriter::TakeGroupNulls() {
   if (!groups_ || groups_->seq == taken_seq_) return;
+  if (groups_->used_groups != live_seen_) FindLiveAncestors();
+  // Most calls find that the nulls recorded since the last ones were of other groups.
+  bool fresh = false;
+  for (int g : live_) fresh |= groups_->end_seq[static_cast<size_t>(g)] > taken_seq_;
+  if (!fresh) {
+    taken_seq_ = groups_->seq;
+    return;
+  }
   while (true) {
-    size_t best = ancestors_.size();
+    size_t best = live_.size();
     uint64_t best_seq = UINT64_MAX;
-    for (size_t a = 0; a < ancestors_.size(); ++a) {
-      const auto& nulls = groups_->by_group[static_cast<size_t>(ancestors_[a])];
+    for (size_t a = 0; a < live_.size(); ++a) {
+      const auto& nulls = groups_->by_group[static_cast<size_t>(live_[a])];
       if (taken_[a] < nulls.size() && nulls[taken_[a]].seq < best_seq) {
         best = a;
         best_seq = nulls[taken_[a]].seq;
       }
     }
-    if (best == ancestors_.size()) break;
-    const auto& nulls = groups_->by_group[static_cast<size_t>(ancestors_[best])];
+    if (best == live_.size()) break;
+    const auto& nulls = groups_->by_group[static_cast<size_t>(live_[best])];
     // The nulls of this ancestor up to the next one of another ancestor, in one go.
     uint64_t until = UINT64_MAX;
-    for (size_t a = 0; a < ancestors_.size(); ++a) {
+    for (size_t a = 0; a < live_.size(); ++a) {
       if (a == best) continue;
-      const auto& other = groups_->by_group[static_cast<size_t>(ancestors_[a])];
+      const auto& other = groups_->by_group[static_cast<size_t>(live_[a])];
       if (taken_[a] < other.size()) until = std::min(until, other[taken_[a]].seq);
     }
     size_t i = taken_[best];

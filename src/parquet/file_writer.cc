@@ -40,7 +40,7 @@ void LeafAncestors(const SchemaNode& node, std::vector<int>& groups, std::vector
 
 FileWriter::FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, WriterOptions options)
     : sink_(std::move(sink)), schema_(schema), options_(std::move(options)) {
-  group_nulls_.by_group.resize(static_cast<size_t>(schema_.group_count()));
+  group_nulls_.Resize(static_cast<size_t>(schema_.group_count()));
   std::vector<std::vector<int>> ancestors(schema_.leaves().size());
   std::vector<int> groups;
   LeafAncestors(schema_.root(), groups, ancestors);

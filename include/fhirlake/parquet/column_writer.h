@@ -63,13 +63,31 @@ struct GroupNulls {
     uint16_t rep, def;
   };
   std::vector<std::vector<Null>> by_group;  // by SchemaNode::group_index
+  std::vector<uint64_t> end_seq;            // by group: 1 + the seq of its last null (0: none)
   uint64_t seq = 0;                         // nulls recorded in this row group
+  // Groups that have had a null in this file, and how many: most groups never do (those
+  // at the top level, where absence is padding, and the repeated middle of every list), and
+  // a leaf need not look at them.
+  std::vector<uint8_t> used;
+  uint32_t used_groups = 0;
 
-  void Add(int group, uint64_t row, uint16_t rep, uint16_t def) {
-    by_group[static_cast<size_t>(group)].push_back({seq++, row, rep, def});
+  void Resize(size_t groups) {
+    by_group.resize(groups);
+    end_seq.resize(groups);
+    used.resize(groups);
   }
-  void Clear() {
+  void Add(int group, uint64_t row, uint16_t rep, uint16_t def) {
+    const auto g = static_cast<size_t>(group);
+    by_group[g].push_back({seq, row, rep, def});
+    end_seq[g] = ++seq;
+    if (!used[g]) {
+      used[g] = 1;
+      ++used_groups;
+    }
+  }
+  void Clear() {  // for the next row group
     for (auto& nulls : by_group) nulls.clear();
+    std::fill(end_seq.begin(), end_seq.end(), 0);
     seq = 0;
   }
 };
@@ -135,6 +153,7 @@ class ColumnWriter {
   void Append(uint16_t rep, uint16_t def);  // a level after the rows before it were padded
   void AppendRows(uint16_t def, size_t count);  // `count` rows of one level each (rep 0), padded before
   void TakeGroupNulls();  // the ancestors' group nulls not yet taken become levels
+  void FindLiveAncestors();
   Status WriteNullChunk(int64_t file_offset, ColumnChunkInfo& info, std::string& out);
   void ResetChunk();  // empties the chunk once written: levels, values, stats, group nulls taken
   void Present(uint16_t rep);
@@ -151,7 +170,9 @@ class ColumnWriter {
   const uint64_t* current_row_;
   const GroupNulls* groups_ = nullptr;
   std::vector<int> ancestors_;     // group indices whose nulls are this leaf's
-  std::vector<size_t> taken_;      // per ancestor: its nulls already taken
+  std::vector<int> live_;          // the ancestors that have had nulls (GroupNulls::used)
+  std::vector<size_t> taken_;      // per live ancestor: its nulls already taken
+  uint32_t live_seen_ = 0;         // groups_->used_groups when live_ was made
   uint64_t taken_seq_ = 0;         // groups_->seq when they were last taken
   uint64_t rows_ = 0;  // rows started in this chunk (levels with rep 0)
   ValueBuffer rep_, def_;  // levels, a byte each: schemas nest far less than 255 deep

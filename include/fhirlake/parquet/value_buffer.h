@@ -39,7 +39,11 @@ class ValueBuffer {
   // `n` copies of `byte`.
   void append(size_t n, char byte) {
     if (size_ + n > capacity_) Grow(size_ + n);
-    if (n) std::memset(data_ + size_, byte, n);
+    if (n <= 8) {  // level runs are mostly a few bytes: cheaper than a call to memset
+      for (size_t i = 0; i < n; ++i) data_[size_ + i] = byte;
+    } else {
+      std::memset(data_ + size_, byte, n);
+    }
     size_ += n;
   }
   void push_back(char c) {
