@@ -351,11 +351,12 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
 Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, LayoutFiles& out, uint64_t& rows) {
   std::string padded;
   auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
-  return ForEachStoredJson(std::move(source), plan.AllGone(), [&](std::string_view line) {
+  return ForEachStoredRow(std::move(source), plan.AllGone(), [&](std::string_view line, std::optional<int64_t> time) {
     padded.assign(line);
     padded.append(fhir::NdjsonReader::kPadding, '\0');
     Status refused;
-    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
+    // The stored time places the row (recent or older) without parsing the line for it.
+    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), time.value_or(kNoTime), nullptr, &refused));
     if (!refused.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + refused.message());
     ++rows;
     return Status::Ok();

@@ -14,30 +14,57 @@ Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<ui
   return ForEachStoredJson(std::move(source.value()), gone, row, stop);
 }
 
-Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
-                         const std::function<Status(std::string_view json)>& row,
-                         const std::function<bool()>& stop) {
+namespace {
+
+// The rows of the file that `gone` does not drop: `_json` and, with `times`, meta.lastUpdated.
+Status Walk(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone, bool times,
+            const std::function<Status(std::string_view json, std::optional<int64_t> last_updated)>& row,
+            const std::function<bool()>& stop) {
   const std::string path = source->name();
   auto reader = parquet::FileReader::Open(std::move(source));
   if (!reader.ok()) return reader.status();
   const int json_col = (*reader)->FindColumn("_json");
   if (json_col < 0) return DataLoss(path + " has no _json column");
+  const int time_col = times ? (*reader)->FindColumn("meta.lastUpdated") : -1;
   size_t next_gone = 0;
   uint64_t number = 0;
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
     if (stop && stop()) return Cancelled("cancelled");
     auto values = (*reader)->ReadColumn(g, json_col);
     if (!values.ok()) return values.status();
+    parquet::ColumnValues last_updated;
+    if (time_col >= 0) {
+      auto t = (*reader)->ReadColumn(g, time_col);
+      if (!t.ok()) return t.status();
+      last_updated = std::move(t.value());
+    }
     for (size_t i = 0; i < values->size(); ++i, ++number) {
       if (next_gone < gone.size() && gone[next_gone] == number) {
         ++next_gone;
         continue;
       }
       if (!values->present[i]) return DataLoss(path + " has a row without _json");
-      FHIRLAKE_RETURN_IF_ERROR(row(values->string(i)));
+      std::optional<int64_t> time;
+      if (time_col >= 0 && last_updated.present[i]) time = last_updated.ints[i];
+      FHIRLAKE_RETURN_IF_ERROR(row(values->string(i), time));
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
+                         const std::function<Status(std::string_view json)>& row,
+                         const std::function<bool()>& stop) {
+  return Walk(std::move(source), gone, false, [&](std::string_view json, std::optional<int64_t>) { return row(json); },
+              stop);
+}
+
+Status ForEachStoredRow(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
+                        const std::function<Status(std::string_view json, std::optional<int64_t> last_updated)>& row,
+                        const std::function<bool()>& stop) {
+  return Walk(std::move(source), gone, true, row, stop);
 }
 
 Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,

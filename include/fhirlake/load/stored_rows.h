@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -27,6 +28,11 @@ Status ForEachStoredJson(const std::filesystem::path& path, const std::vector<ui
 Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
                          const std::function<Status(std::string_view json)>& row,
                          const std::function<bool()>& stop = {});
+// The same, with each row's meta.lastUpdated as stored (microseconds; nullopt when the row or
+// the file has none).
+Status ForEachStoredRow(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
+                        const std::function<Status(std::string_view json, std::optional<int64_t> last_updated)>& row,
+                        const std::function<bool()>& stop = {});
 // The same for the live rows of the data file `add` of `table` (a directory or an object store):
 // the rows its deletion vector, if any, does not drop; both read by ranged reads.
 Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
