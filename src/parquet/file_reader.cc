@@ -150,6 +150,16 @@ Status Elements(ThriftCompactReader& r, Fn&& fn) {
   return Status::Ok();
 }
 
+// A column chunk's path_in_schema is checked against the schema's leaf: by a hash of the
+// dotted path, built part by part, not by a string per chunk (a footer has one chunk per
+// leaf and row group, thousands for a FHIR table).
+constexpr uint64_t kNoPath = 14695981039346656037ull;  // FNV-1a offset basis
+uint64_t DottedHash(uint64_t hash, std::string_view text) {
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+uint64_t DottedHash(std::string_view dotted) { return DottedHash(kNoPath, dotted); }
+
 struct SchemaElement {
   int64_t type = 0, repetition = 0, children = 0;
   std::string_view name;
@@ -163,7 +173,7 @@ Status FileReader::ParseFooter(std::string_view footer) {
   // chunk the location, codec and value count. Statistics and the rest are skipped.
   ThriftCompactReader r(footer);
   std::vector<SchemaElement> elements;
-  std::vector<std::vector<std::pair<Chunk, std::string>>> groups;  // chunk and its dotted path
+  std::vector<std::vector<std::pair<Chunk, uint64_t>>> groups;  // chunk and DottedHash of its path
   std::vector<int64_t> group_rows;
   Status s = Fields(r, [&](int16_t id, ThriftType type) -> Status {
     if (id == 2 && type == ThriftType::kList) {
@@ -192,7 +202,8 @@ Status FileReader::ParseFooter(std::string_view footer) {
           if (gid != 1) return r.Skip(gt);
           return Elements(r, [&](ThriftType) {
             Chunk chunk;
-            std::string path;
+            uint64_t path = kNoPath;
+            bool first_part = true;
             bool foreign = false;
             Status cs = Fields(r, [&](int16_t cid, ThriftType ct) -> Status {
               if (cid == 1) {
@@ -210,8 +221,9 @@ Status FileReader::ParseFooter(std::string_view footer) {
                     return Elements(r, [&](ThriftType) {
                       std::string_view part;
                       FHIRLAKE_RETURN_IF_ERROR(r.Binary(part));
-                      if (!path.empty()) path += '.';
-                      path += part;
+                      if (!first_part) path = DottedHash(path, ".");
+                      first_part = false;
+                      path = DottedHash(path, part);
                       return Status::Ok();
                     });
                   case 4: FHIRLAKE_RETURN_IF_ERROR(r.Int(v)); chunk.codec = static_cast<int32_t>(v); return Status::Ok();
@@ -226,7 +238,7 @@ Status FileReader::ParseFooter(std::string_view footer) {
               return Status::Ok();
             });
             if (foreign) return Corrupt("column chunks in other files are not supported");
-            groups.back().emplace_back(chunk, std::move(path));
+            groups.back().emplace_back(chunk, path);
             return cs;
           });
         });
@@ -268,7 +280,9 @@ Status FileReader::ParseFooter(std::string_view footer) {
     group.rows = group_rows[g];
     if (groups[g].size() != columns_.size()) return Corrupt("a row group's column count differs from the schema");
     for (size_t c = 0; c < groups[g].size(); ++c) {
-      if (groups[g][c].second != columns_[c].path) return Corrupt("a column chunk's path differs from the schema");
+      if (groups[g][c].second != DottedHash(columns_[c].path)) {
+        return Corrupt("a column chunk's path differs from the schema");
+      }
       group.chunks.push_back(groups[g][c].first);
     }
     row_groups_.push_back(std::move(group));

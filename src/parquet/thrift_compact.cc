@@ -143,8 +143,46 @@ Status ThriftCompactReader::ListHeader(ThriftType& element, uint64_t& size) {
 }
 
 Status ThriftCompactReader::Skip(ThriftType type, bool in_list) {
-  ThriftValue ignored;
-  return Read(type, in_list, ignored, /*keep=*/false);
+  // Read(…, keep = false) without a value to fill: a footer is mostly statistics and
+  // offsets a reader skips, thousands of them per row group.
+  switch (type) {
+    case ThriftType::kBoolTrue:
+    case ThriftType::kBoolFalse:
+      if (!in_list) return Status::Ok();
+      [[fallthrough]];
+    case ThriftType::kByte: {
+      uint8_t b = 0;
+      return Byte(b);
+    }
+    case ThriftType::kI16:
+    case ThriftType::kI32:
+    case ThriftType::kI64: {
+      uint64_t v = 0;
+      return Varint(v);
+    }
+    case ThriftType::kDouble:
+      if (bytes_.size() - pos_ < 8) return Corrupt("truncated");
+      pos_ += 8;
+      return Status::Ok();
+    case ThriftType::kBinary: {
+      std::string_view v;
+      return Binary(v);
+    }
+    case ThriftType::kStruct:
+      FHIRLAKE_RETURN_IF_ERROR(BeginStruct());
+      while (true) {
+        int16_t id = 0;
+        ThriftType field_type = ThriftType::kStruct;
+        bool stop = false;
+        FHIRLAKE_RETURN_IF_ERROR(NextField(id, field_type, stop));
+        if (stop) return Status::Ok();
+        FHIRLAKE_RETURN_IF_ERROR(Skip(field_type));
+      }
+    default: {  // lists, sets and maps nest: Read bounds their depth
+      ThriftValue ignored;
+      return Read(type, in_list, ignored, /*keep=*/false);
+    }
+  }
 }
 
 Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out, bool keep) {
@@ -178,8 +216,10 @@ Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out
       uint64_t n = 0;
       FHIRLAKE_RETURN_IF_ERROR(ListHeader(element, n));
       if (keep) out.items.resize(n);
+      if (++list_depth_ > kMaxListDepth) return Corrupt("lists nested too deep");
       ThriftValue scratch;
       for (uint64_t k = 0; k < n; ++k) FHIRLAKE_RETURN_IF_ERROR(Read(element, true, keep ? out.items[k] : scratch, keep));
+      --list_depth_;
       return Status::Ok();
     }
     case ThriftType::kMap: {

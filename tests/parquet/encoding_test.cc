@@ -33,6 +33,48 @@ TEST(ThriftCompact, FieldHeadersVarintsAndStructs) {
   EXPECT_EQ(Hex(w.bytes()), "1504" "2601" "18026162" "0c28" "11" "00" "19" "25" "0006" "00");
 }
 
+// A reader skips most of a footer (statistics, offsets): skipping a struct of every field kind
+// must end exactly where reading it does, and truncated input is an error either way.
+TEST(ThriftCompact, SkipEndsWhereReadEnds) {
+  ThriftCompactWriter w;
+  w.I32(1, -7);
+  w.I64(2, int64_t{1} << 40);
+  w.Binary(3, "min-value");
+  w.Bool(4, false);
+  w.BeginStruct(5);
+  w.BeginList(1, ThriftType::kI32, 3);
+  w.ElementI32(1);
+  w.ElementI32(2);
+  w.ElementI32(300);
+  w.Binary(2, "x");
+  w.EndStruct();
+  w.Finish();
+  const std::string bytes = w.bytes() + "tail";
+  ThriftCompactReader read(bytes), skip(bytes);
+  ThriftValue value;
+  ASSERT_TRUE(read.Read(ThriftType::kStruct, false, value, true).ok());
+  ASSERT_TRUE(skip.Skip(ThriftType::kStruct).ok());
+  EXPECT_EQ(skip.pos(), read.pos());
+  EXPECT_EQ(bytes.substr(skip.pos()), "tail");
+  EXPECT_EQ(value.Binary(3), "min-value");
+  for (size_t cut = 0; cut < w.bytes().size(); ++cut) {
+    ThriftCompactReader truncated(std::string_view(bytes).substr(0, cut));
+    EXPECT_FALSE(truncated.Skip(ThriftType::kStruct).ok()) << cut;
+  }
+}
+
+TEST(ThriftCompact, ListsNestedTooDeepAreRefused) {
+  // A list of one list of one list ...: one byte per level, so a footer of a few kilobytes
+  // could nest deeper than any stack.
+  const std::string bytes(100000, '\x19');
+  ThriftCompactReader skip(bytes), read(bytes);
+  Status skipped = skip.Skip(ThriftType::kList, true);
+  ASSERT_FALSE(skipped.ok());
+  EXPECT_NE(skipped.message().find("too deep"), std::string::npos) << skipped.message();
+  ThriftValue value;
+  EXPECT_FALSE(read.Read(ThriftType::kList, true, value, true).ok());
+}
+
 TEST(RleHybrid, LongRunsBecomeRleRuns) {
   std::string out;
   EncodeRleHybrid(std::vector<uint32_t>(10, 1), 1, out);

@@ -168,6 +168,19 @@ TEST(FileReader, RefusesDamagedFiles) {
   ASSERT_FALSE(shortened.ok());
   EXPECT_NE(shortened.status().message().find("does not end with the Parquet footer"), std::string::npos);
 
+  // A column chunk whose path_in_schema names no leaf of the schema (the footer's last
+  // "lastUpdated" is the chunk's, after the schema's).
+  std::string renamed = bytes;
+  const size_t last = renamed.rfind("lastUpdated");
+  ASSERT_NE(last, std::string::npos);
+  ASSERT_GT(last, renamed.find("lastUpdated"));
+  renamed[last + 10] = 'x';
+  std::ofstream(dir.path() / "renamed.parquet", std::ios::binary) << renamed;
+  auto other_path = FileReader::Open(dir.path() / "renamed.parquet");
+  ASSERT_FALSE(other_path.ok());
+  EXPECT_NE(other_path.status().message().find("path differs from the schema"), std::string::npos)
+      << other_path.status().message();
+
   // A page body damaged in the middle of the file: the footer opens, the column read fails.
   std::string damaged = bytes;
   for (size_t i = 40; i < 80; ++i) damaged[i] = static_cast<char>(0xFF);
