@@ -178,7 +178,7 @@ Status ThriftCompactReader::Skip(ThriftType type, bool in_list) {
         if (stop) return Status::Ok();
         FHIRLAKE_RETURN_IF_ERROR(Skip(field_type));
       }
-    default: {  // lists, sets and maps nest: Read bounds their depth
+    default: {  // lists, sets and maps: Read bounds how deep they nest
       ThriftValue ignored;
       return Read(type, in_list, ignored, /*keep=*/false);
     }
@@ -216,10 +216,10 @@ Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out
       uint64_t n = 0;
       FHIRLAKE_RETURN_IF_ERROR(ListHeader(element, n));
       if (keep) out.items.resize(n);
-      if (++list_depth_ > kMaxListDepth) return Corrupt("lists nested too deep");
+      if (++container_depth_ > kMaxContainerDepth) return Corrupt("lists nested too deep");
       ThriftValue scratch;
       for (uint64_t k = 0; k < n; ++k) FHIRLAKE_RETURN_IF_ERROR(Read(element, true, keep ? out.items[k] : scratch, keep));
-      --list_depth_;
+      --container_depth_;
       return Status::Ok();
     }
     case ThriftType::kMap: {
@@ -229,11 +229,13 @@ Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out
       if (n > bytes_.size() - pos_) return Corrupt("map longer than the metadata");
       uint8_t kv = 0;
       FHIRLAKE_RETURN_IF_ERROR(Byte(kv));
+      if (++container_depth_ > kMaxContainerDepth) return Corrupt("maps nested too deep");
       ThriftValue scratch;
       for (uint64_t k = 0; k < n; ++k) {
         FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv >> 4), true, scratch, false));
         FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv & 0x0F), true, scratch, false));
       }
+      --container_depth_;
       return Status::Ok();
     }
     case ThriftType::kStruct: {

@@ -63,8 +63,8 @@ TEST(ThriftCompact, SkipEndsWhereReadEnds) {
   }
 }
 
-TEST(ThriftCompact, ListsNestedTooDeepAreRefused) {
-  // A list of one list of one list ...: one byte per level, so a footer of a few kilobytes
+TEST(ThriftCompact, ContainersNestedTooDeepAreRefused) {
+  // A list of one list of one list ...: one byte per level, so a footer of some kilobytes
   // could nest deeper than any stack.
   const std::string bytes(100000, '\x19');
   ThriftCompactReader skip(bytes), read(bytes);
@@ -73,6 +73,14 @@ TEST(ThriftCompact, ListsNestedTooDeepAreRefused) {
   EXPECT_NE(skipped.message().find("too deep"), std::string::npos) << skipped.message();
   ThriftValue value;
   EXPECT_FALSE(read.Read(ThriftType::kList, true, value, true).ok());
+  // A map of one entry whose value is a map of one entry ...: 01 (size), 5b (i32 key, map
+  // value), 00 (key 0).
+  std::string maps;
+  for (int i = 0; i < 50000; ++i) maps += std::string("\x01\x5b\x00", 3);
+  ThriftCompactReader nested_maps(maps);
+  Status map_skipped = nested_maps.Skip(ThriftType::kMap, true);
+  ASSERT_FALSE(map_skipped.ok());
+  EXPECT_NE(map_skipped.message().find("too deep"), std::string::npos) << map_skipped.message();
 }
 
 TEST(RleHybrid, LongRunsBecomeRleRuns) {

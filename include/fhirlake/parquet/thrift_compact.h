@@ -110,8 +110,8 @@ class ThriftCompactReader {
   std::string_view bytes_;
   size_t pos_;
   std::vector<int16_t> last_ids_;
-  static constexpr int kMaxListDepth = 64;
-  int list_depth_ = 0;  // lists being read inside each other (elements may be lists)
+  static constexpr int kMaxContainerDepth = 64;
+  int container_depth_ = 0;  // lists, sets and maps being read inside each other
 };
 
 // Decodes one struct starting at `bytes[*pos]` and advances `*pos` past it. Fails on
