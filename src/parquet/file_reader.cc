@@ -125,31 +125,6 @@ Status FileReader::Corrupt(const std::string& why) const {
 
 namespace {
 
-// Walks the fields of the struct the reader is at: `fn(id, type)` must consume each value
-// (read it or skip it).
-template <typename Fn>
-Status Fields(ThriftCompactReader& r, Fn&& fn) {
-  FHIRLAKE_RETURN_IF_ERROR(r.BeginStruct());
-  while (true) {
-    int16_t id = 0;
-    ThriftType type = ThriftType::kStruct;
-    bool stop = false;
-    FHIRLAKE_RETURN_IF_ERROR(r.NextField(id, type, stop));
-    if (stop) return Status::Ok();
-    FHIRLAKE_RETURN_IF_ERROR(fn(id, type));
-  }
-}
-
-// Calls `fn()` for each element of the list the reader is at; `fn` consumes the element.
-template <typename Fn>
-Status Elements(ThriftCompactReader& r, Fn&& fn) {
-  ThriftType element;
-  uint64_t n = 0;
-  FHIRLAKE_RETURN_IF_ERROR(r.ListHeader(element, n));
-  for (uint64_t i = 0; i < n; ++i) FHIRLAKE_RETURN_IF_ERROR(fn(element));
-  return Status::Ok();
-}
-
 // A column chunk's path_in_schema is checked against the schema's leaf: by a hash of the
 // dotted path, built part by part, not by a string per chunk (a footer has one chunk per
 // leaf and row group, thousands for a FHIR table).
@@ -175,11 +150,11 @@ Status FileReader::ParseFooter(std::string_view footer) {
   std::vector<SchemaElement> elements;
   std::vector<std::vector<std::pair<Chunk, uint64_t>>> groups;  // chunk and DottedHash of its path
   std::vector<int64_t> group_rows;
-  Status s = Fields(r, [&](int16_t id, ThriftType type) -> Status {
+  Status s = r.ForEachField([&](int16_t id, ThriftType type) -> Status {
     if (id == 2 && type == ThriftType::kList) {
-      return Elements(r, [&](ThriftType) {
+      return r.ForEachElement([&](ThriftType) {
         SchemaElement e;
-        Status st = Fields(r, [&](int16_t fid, ThriftType ft) -> Status {
+        Status st = r.ForEachField([&](int16_t fid, ThriftType ft) -> Status {
           switch (fid) {
             case 1: return r.Int(e.type);
             case 3: return r.Int(e.repetition);
@@ -194,18 +169,18 @@ Status FileReader::ParseFooter(std::string_view footer) {
     }
     if (id == 3 && type == ThriftType::kI64) return r.Int(rows_);
     if (id == 4 && type == ThriftType::kList) {
-      return Elements(r, [&](ThriftType) {
+      return r.ForEachElement([&](ThriftType) {
         groups.emplace_back();
         group_rows.push_back(0);
-        return Fields(r, [&](int16_t gid, ThriftType gt) -> Status {
+        return r.ForEachField([&](int16_t gid, ThriftType gt) -> Status {
           if (gid == 3) return r.Int(group_rows.back());
           if (gid != 1) return r.Skip(gt);
-          return Elements(r, [&](ThriftType) {
+          return r.ForEachElement([&](ThriftType) {
             Chunk chunk;
             uint64_t path = kNoPath;
             bool first_part = true;
             bool foreign = false;
-            Status cs = Fields(r, [&](int16_t cid, ThriftType ct) -> Status {
+            Status cs = r.ForEachField([&](int16_t cid, ThriftType ct) -> Status {
               if (cid == 1) {
                 std::string_view file_path;
                 FHIRLAKE_RETURN_IF_ERROR(r.Binary(file_path));
@@ -214,11 +189,11 @@ Status FileReader::ParseFooter(std::string_view footer) {
               }
               if (cid != 3) return r.Skip(ct);
               int64_t dictionary_offset = -1;
-              FHIRLAKE_RETURN_IF_ERROR(Fields(r, [&](int16_t mid, ThriftType mt) -> Status {
+              FHIRLAKE_RETURN_IF_ERROR(r.ForEachField([&](int16_t mid, ThriftType mt) -> Status {
                 int64_t v = 0;
                 switch (mid) {
                   case 3:
-                    return Elements(r, [&](ThriftType) {
+                    return r.ForEachElement([&](ThriftType) {
                       std::string_view part;
                       FHIRLAKE_RETURN_IF_ERROR(r.Binary(part));
                       if (!first_part) path = DottedHash(path, ".");

@@ -143,12 +143,10 @@ Status ThriftCompactReader::ListHeader(ThriftType& element, uint64_t& size) {
 }
 
 Status ThriftCompactReader::Skip(ThriftType type, bool in_list) {
-  // Read(…, keep = false) without a value to fill: a footer is mostly statistics and
-  // offsets a reader skips, thousands of them per row group.
   switch (type) {
     case ThriftType::kBoolTrue:
     case ThriftType::kBoolFalse:
-      if (!in_list) return Status::Ok();
+      if (!in_list) return Status::Ok();  // a struct field: the value is in the field header
       [[fallthrough]];
     case ThriftType::kByte: {
       uint8_t b = 0;
@@ -168,25 +166,38 @@ Status ThriftCompactReader::Skip(ThriftType type, bool in_list) {
       std::string_view v;
       return Binary(v);
     }
-    case ThriftType::kStruct:
-      FHIRLAKE_RETURN_IF_ERROR(BeginStruct());
-      while (true) {
-        int16_t id = 0;
-        ThriftType field_type = ThriftType::kStruct;
-        bool stop = false;
-        FHIRLAKE_RETURN_IF_ERROR(NextField(id, field_type, stop));
-        if (stop) return Status::Ok();
-        FHIRLAKE_RETURN_IF_ERROR(Skip(field_type));
+    case ThriftType::kList:
+    case ThriftType::kSet:
+      // Containers nest one byte a level (structs have their own limit): bounded, or a crafted
+      // footer of some kilobytes recurses deeper than the stack.
+      if (++container_depth_ > kMaxContainerDepth) return Corrupt("lists nested too deep");
+      FHIRLAKE_RETURN_IF_ERROR(ForEachElement([&](ThriftType element) { return Skip(element, true); }));
+      --container_depth_;
+      return Status::Ok();
+    case ThriftType::kMap: {
+      uint64_t n = 0;
+      FHIRLAKE_RETURN_IF_ERROR(Varint(n));
+      if (n == 0) return Status::Ok();
+      if (n > bytes_.size() - pos_) return Corrupt("map longer than the metadata");
+      uint8_t kv = 0;
+      FHIRLAKE_RETURN_IF_ERROR(Byte(kv));
+      if (++container_depth_ > kMaxContainerDepth) return Corrupt("maps nested too deep");
+      for (uint64_t k = 0; k < n; ++k) {
+        FHIRLAKE_RETURN_IF_ERROR(Skip(static_cast<ThriftType>(kv >> 4), true));
+        FHIRLAKE_RETURN_IF_ERROR(Skip(static_cast<ThriftType>(kv & 0x0F), true));
       }
-    default: {  // lists, sets and maps: Read bounds how deep they nest
-      ThriftValue ignored;
-      return Read(type, in_list, ignored, /*keep=*/false);
+      --container_depth_;
+      return Status::Ok();
     }
+    case ThriftType::kStruct:
+      return ForEachField([&](int16_t, ThriftType field_type) { return Skip(field_type); });
   }
+  return Corrupt("unknown field type " + std::to_string(static_cast<int>(type)));
 }
 
 Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out, bool keep) {
   out.type = type;
+  if (!keep || type == ThriftType::kMap) return Skip(type, in_list);
   switch (type) {
     case ThriftType::kBoolTrue:
     case ThriftType::kBoolFalse:
@@ -211,49 +222,20 @@ Status ThriftCompactReader::Read(ThriftType type, bool in_list, ThriftValue& out
       return Status::Ok();
     case ThriftType::kBinary: return Binary(out.binary);
     case ThriftType::kList:
-    case ThriftType::kSet: {
-      ThriftType element;
-      uint64_t n = 0;
-      FHIRLAKE_RETURN_IF_ERROR(ListHeader(element, n));
-      if (keep) out.items.resize(n);
+    case ThriftType::kSet:
       if (++container_depth_ > kMaxContainerDepth) return Corrupt("lists nested too deep");
-      ThriftValue scratch;
-      for (uint64_t k = 0; k < n; ++k) FHIRLAKE_RETURN_IF_ERROR(Read(element, true, keep ? out.items[k] : scratch, keep));
+      FHIRLAKE_RETURN_IF_ERROR(ForEachElement([&](ThriftType element) {
+        out.items.emplace_back();
+        return Read(element, true, out.items.back(), true);
+      }));
       --container_depth_;
       return Status::Ok();
-    }
-    case ThriftType::kMap: {
-      uint64_t n = 0;
-      FHIRLAKE_RETURN_IF_ERROR(Varint(n));
-      if (n == 0) return Status::Ok();
-      if (n > bytes_.size() - pos_) return Corrupt("map longer than the metadata");
-      uint8_t kv = 0;
-      FHIRLAKE_RETURN_IF_ERROR(Byte(kv));
-      if (++container_depth_ > kMaxContainerDepth) return Corrupt("maps nested too deep");
-      ThriftValue scratch;
-      for (uint64_t k = 0; k < n; ++k) {
-        FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv >> 4), true, scratch, false));
-        FHIRLAKE_RETURN_IF_ERROR(Read(static_cast<ThriftType>(kv & 0x0F), true, scratch, false));
-      }
-      --container_depth_;
-      return Status::Ok();
-    }
-    case ThriftType::kStruct: {
-      FHIRLAKE_RETURN_IF_ERROR(BeginStruct());
-      while (true) {
-        int16_t id = 0;
-        ThriftType field_type = ThriftType::kStruct;
-        bool stop = false;
-        FHIRLAKE_RETURN_IF_ERROR(NextField(id, field_type, stop));
-        if (stop) return Status::Ok();
-        if (!keep) {
-          FHIRLAKE_RETURN_IF_ERROR(Skip(field_type));
-          continue;
-        }
+    case ThriftType::kStruct:
+      return ForEachField([&](int16_t id, ThriftType field_type) {
         out.fields.emplace_back(id, ThriftValue{});
-        FHIRLAKE_RETURN_IF_ERROR(Read(field_type, false, out.fields.back().second, true));
-      }
-    }
+        return Read(field_type, false, out.fields.back().second, true);
+      });
+    case ThriftType::kMap: break;  // skipped above
   }
   return Corrupt("unknown field type " + std::to_string(static_cast<int>(type)));
 }

@@ -97,10 +97,34 @@ class ThriftCompactReader {
   Status Int(int64_t& v);  // i16, i32, i64
   Status Binary(std::string_view& v);
   Status ListHeader(ThriftType& element, uint64_t& size);
-  // Consumes a value of `type` (a list element when `in_list`).
+  // Consumes a value of `type` (a list element when `in_list`) without decoding it.
   Status Skip(ThriftType type, bool in_list = false);
-  // Decodes a value of `type` into `out` (kept only with `keep`).
+  // Decodes a value of `type` into `out`; with `keep` false, skips it (maps are always skipped).
   Status Read(ThriftType type, bool in_list, ThriftValue& out, bool keep);
+
+  // Walks the fields of the struct the reader is at: `fn(id, type)` must consume each value
+  // (read it or skip it).
+  template <typename Fn>
+  Status ForEachField(Fn&& fn) {
+    FHIRLAKE_RETURN_IF_ERROR(BeginStruct());
+    while (true) {
+      int16_t id = 0;
+      ThriftType type = ThriftType::kStruct;
+      bool stop = false;
+      FHIRLAKE_RETURN_IF_ERROR(NextField(id, type, stop));
+      if (stop) return Status::Ok();
+      FHIRLAKE_RETURN_IF_ERROR(fn(id, type));
+    }
+  }
+  // Calls `fn(element_type)` for each element of the list the reader is at; `fn` consumes it.
+  template <typename Fn>
+  Status ForEachElement(Fn&& fn) {
+    ThriftType element;
+    uint64_t n = 0;
+    FHIRLAKE_RETURN_IF_ERROR(ListHeader(element, n));
+    for (uint64_t i = 0; i < n; ++i) FHIRLAKE_RETURN_IF_ERROR(fn(element));
+    return Status::Ok();
+  }
 
  private:
   static Status Corrupt(const std::string& why);
