@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-const char* LeafSparkType(const parquet::SchemaNode& n, std::string& decimal) {
+std::string LeafSparkType(const parquet::SchemaNode& n) {
   switch (n.type) {
     case parquet::PhysicalType::kBoolean: return "boolean";
     case parquet::PhysicalType::kInt32: return "integer";
@@ -31,8 +31,7 @@ const char* LeafSparkType(const parquet::SchemaNode& n, std::string& decimal) {
     case parquet::PhysicalType::kByteArray: return n.logical == parquet::LogicalType::kString ? "string" : "binary";
     case parquet::PhysicalType::kFixedLenByteArray:
       if (n.logical == parquet::LogicalType::kDecimal) {
-        decimal = "decimal(" + std::to_string(n.precision) + "," + std::to_string(n.scale) + ")";
-        return decimal.c_str();
+        return "decimal(" + std::to_string(n.precision) + "," + std::to_string(n.scale) + ")";
       }
       return "binary";
   }
@@ -76,9 +75,8 @@ void AppendSparkType(const parquet::SchemaNode& n, std::string& out) {
     out += R"(],"type":"struct"})";
     return;
   }
-  std::string decimal;
   out += '"';
-  out += LeafSparkType(n, decimal);
+  out += LeafSparkType(n);
   out += '"';
 }
 
