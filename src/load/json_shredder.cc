@@ -17,6 +17,28 @@ namespace od = simdjson::ondemand;
 
 enum Kind : uint8_t { kNull = 0, kBool = 1, kInt = 2, kDouble = 3, kBytes = 4, kDecimal = 5, kGroupNull = 6 };
 
+bool IsJsonNumber(std::string_view text) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < text.size() && text[i] == '-') ++i;
+  if (i < text.size() && text[i] == '0') {
+    ++i;  // a leading zero stands alone
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < text.size() && text[i] == '.' && (++i, !digits())) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == text.size();
+}
+
 bool ParseDecimal(std::string_view text, int precision, int scale, __int128& unscaled) {
   size_t i = 0;
   const bool negative = i < text.size() && text[i] == '-';
@@ -94,6 +116,7 @@ struct JsonShredder::Impl {
   std::vector<uint8_t> seen;
   JsonShredder* self = nullptr;
   std::string resource_type, id;  // of the row being shredded
+  std::string duplicate_key;       // a key the row has twice in one object, when it has one
 
   void Index(const SchemaNode& n) {
     if (n.is_leaf) return;
@@ -124,8 +147,7 @@ struct JsonShredder::Impl {
     od::json_type type;
     if (auto e = v.type().get(type)) return e;
     if (type == od::json_type::null) {
-      bool is_null = false;
-      if (auto e = v.is_null().get(is_null)) return e;
+      if (auto e = Check(v, type, 0)) return e;
       NullAll(n, rep, def);
       return simdjson::SUCCESS;
     }
@@ -160,7 +182,9 @@ struct JsonShredder::Impl {
           if (auto e = v.get_string().get(s)) return e;
           Stage(n, rep, here, kBytes, 0, 0, s);
         } else if (n.number_as_text && type == od::json_type::number) {
-          Stage(n, rep, here, kBytes, 0, 0, TrimmedToken(v));  // exact source text, e.g. "72.50"
+          const std::string_view text = TrimmedToken(v);
+          if (!IsJsonNumber(text)) return simdjson::NUMBER_ERROR;
+          Stage(n, rep, here, kBytes, 0, 0, text);  // exact source text, e.g. "72.50"
         } else {
           return Skip(n, v, rep, def);
         }
@@ -168,10 +192,9 @@ struct JsonShredder::Impl {
       }
       case PhysicalType::kFixedLenByteArray: {
         __int128 unscaled = 0;
-        if (n.logical != LogicalType::kDecimal || type != od::json_type::number ||
+        if (n.logical != LogicalType::kDecimal || type != od::json_type::number || !IsJsonNumber(TrimmedToken(v)) ||
             !ParseDecimal(TrimmedToken(v), n.precision, n.scale, unscaled)) {
-          NullAll(n, rep, def);  // out of range: the exact text is in `_json`
-          return simdjson::SUCCESS;
+          return Skip(n, v, rep, def);  // out of range: the exact text is in `_json`
         }
         Stage(n, rep, here, kDecimal, static_cast<int64_t>(static_cast<unsigned __int128>(unscaled)));
         self->staged_.back().high = static_cast<int64_t>(unscaled >> 64);
@@ -194,8 +217,7 @@ struct JsonShredder::Impl {
         int64_t i;
         if (type != od::json_type::number || v.get_int64().get(i) != simdjson::SUCCESS ||
             (n.type == PhysicalType::kInt32 && (i < INT32_MIN || i > INT32_MAX))) {
-          NullAll(n, rep, def);
-          return simdjson::SUCCESS;
+          return Skip(n, v, rep, def);
         }
         Stage(n, rep, here, kInt, i);
         return simdjson::SUCCESS;
@@ -225,10 +247,64 @@ struct JsonShredder::Impl {
     return raw;
   }
 
-  // A value of the wrong JSON type: null in the typed columns (the `_json` column keeps it).
-  simdjson::error_code Skip(const SchemaNode& n, od::value, uint16_t rep, uint16_t def) {
+  // A value of the wrong JSON type (or out of the column's range): null in the typed columns;
+  // the `_json` column keeps it, so it must still be JSON.
+  simdjson::error_code Skip(const SchemaNode& n, od::value v, uint16_t rep, uint16_t def) {
+    if (auto e = Check(v)) return e;
     NullAll(n, rep, def);
     return simdjson::SUCCESS;
+  }
+
+  // Whether a value the schema does not read is JSON: on-demand parsing checks only what is
+  // read, and a row's `_json` must be JSON for every reader. Nesting deeper than simdjson's
+  // own limit for a document is refused, so the recursion stays bounded.
+  simdjson::error_code Check(od::value v, int depth = 0) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    return Check(v, type, depth);
+  }
+  simdjson::error_code Check(od::value v, od::json_type type, int depth) {
+    switch (type) {
+      case od::json_type::object: {
+        if (depth >= static_cast<int>(simdjson::DEFAULT_MAX_DEPTH)) return simdjson::DEPTH_ERROR;
+        od::object obj;
+        if (auto e = v.get_object().get(obj)) return e;
+        for (auto field : obj) {
+          std::string_view key;
+          od::value member;
+          if (auto e = field.unescaped_key().get(key)) return e;
+          if (auto e = field.value().get(member)) return e;
+          if (auto e = Check(member, depth + 1)) return e;
+        }
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::array: {
+        if (depth >= static_cast<int>(simdjson::DEFAULT_MAX_DEPTH)) return simdjson::DEPTH_ERROR;
+        od::array arr;
+        if (auto e = v.get_array().get(arr)) return e;
+        for (auto item : arr) {
+          od::value element;
+          if (auto e = item.get(element)) return e;
+          if (auto e = Check(element, depth + 1)) return e;
+        }
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::string: {
+        std::string_view text;
+        return v.get_string().get(text);
+      }
+      case od::json_type::number:  // JSON has no limit on a number's size, simdjson has
+        return IsJsonNumber(TrimmedToken(v)) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
+      case od::json_type::boolean: {
+        bool b;
+        return v.get_bool().get(b) ? simdjson::T_ATOM_ERROR : simdjson::SUCCESS;
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        return v.is_null().get(is_null) || !is_null ? simdjson::N_ATOM_ERROR : simdjson::SUCCESS;
+      }
+    }
+    return simdjson::TAPE_ERROR;
   }
 
   // `def` is the definition level of the object's own node (already counted).
@@ -254,8 +330,14 @@ struct JsonShredder::Impl {
       std::string_view key;
       if (auto e = field.unescaped_key().get(key)) return e;
       if (root && key == "resourceType") {
+        od::value v;
         std::string_view rt;
-        if (field.value().get_string().get(rt) == simdjson::SUCCESS) resource_type.assign(rt);
+        if (auto e = field.value().get(v)) return e;
+        if (v.get_string().get(rt) == simdjson::SUCCESS) {
+          resource_type.assign(rt);
+        } else if (auto e = Check(v)) {
+          return e;
+        }
         continue;
       }
       Member* member = *guess;
@@ -267,11 +349,15 @@ struct JsonShredder::Impl {
       if (!member || (root && IsExternal(member->node->name))) {
         od::value skip;
         if (auto e = field.value().get(skip)) return e;
+        if (auto e = Check(skip)) return e;
         continue;  // an element the schema does not have
       }
       guess = &member->next;
       const SchemaNode* child = member->node;
-      if (seen[base + member->index]) return simdjson::TAPE_ERROR;  // duplicate key
+      if (seen[base + member->index]) {
+        duplicate_key.assign(key);
+        return simdjson::TAPE_ERROR;
+      }
       seen[base + member->index] = 1;
       od::value v;
       if (auto e = field.value().get(v)) return e;
@@ -304,15 +390,21 @@ Status JsonShredder::ShredRow(std::string_view line, RowInfo* check) {
   staged_.clear();
   impl_->resource_type.clear();
   impl_->id.clear();
+  impl_->duplicate_key.clear();
   od::document doc;
   auto error = impl_->parser.iterate(line.data(), line.size(), line.size() + simdjson::SIMDJSON_PADDING).get(doc);
   od::object obj;
   if (!error) error = doc.get_object().get(obj);
   if (!error) error = impl_->Object(schema_.root(), obj, 0, 0);
+  // Past the object's end there must be nothing (the parser has no token left).
+  if (!error && doc.current_location().error() != simdjson::OUT_OF_BOUNDS) error = simdjson::TRAILING_CONTENT;
   if (error) {
     staged_.clear();
     if (error == simdjson::INCORRECT_TYPE && !impl_->resource_type.empty() && impl_->id.empty()) {
       return InvalidArgument("the resource's id is not a string");
+    }
+    if (!impl_->duplicate_key.empty()) {
+      return InvalidArgument("not a valid resource: an object has the key '" + impl_->duplicate_key + "' twice");
     }
     return InvalidArgument(std::string("not a valid JSON object: ") + simdjson::error_message(error));
   }

@@ -333,6 +333,66 @@ TEST(ParquetFile, MalformedLineLeavesNoTrace) {
   EXPECT_EQ(rows[0]["n"], 0);
 }
 
+// `_json` keeps the line, so a line is refused when any part of it is not JSON, also parts
+// the schema does not read: values of the wrong type, elements it does not have, numbers out
+// of a column's range, and anything after the object.
+TEST(ParquetFile, LinesThatAreNotJsonAnywhereAreRefused) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  auto writer = FileWriter::Open(dir / "x.parquet", schema);
+  ASSERT_TRUE(writer.ok());
+  load::JsonShredder shredder(schema, **writer, {"_json"});
+  auto shred = [&](const std::string& line) {
+    simdjson::padded_string padded(line);
+    return shredder.ShredRow(std::string_view(padded.data(), padded.size()));
+  };
+  for (std::string bad : {
+           R"({"id":"x","gender":tru})",                        // wrong type, bad literal
+           R"({"id":"x","active":nul})",                        // null misspelt
+           R"({"id":"x","multipleBirthInteger":12x})",          // not a number
+           R"({"id":"x","multipleBirthInteger":01})",           // a leading zero
+           R"({"id":"x","valueQuantity":{"value":1.}})",        // a decimal with no fraction digits
+           R"({"id":"x","valueQuantity":{"value":-01.5}})",
+           R"({"id":"x","unknownElement":{"a":[1,{"b":fals}]}})",  // deep in an element not in the schema
+           R"({"id":"x","unknownElement":"a\qb"})",            // a bad escape
+           R"({"id":"x","resourceType":[1,2,}]})",
+           R"({"id":"x"} {"id":"y"})",                          // trailing content
+           R"({"id":"x"}})",
+       }) {
+    EXPECT_FALSE(shred(bad).ok()) << bad;
+  }
+  const std::string deep = R"({"id":"x","unknownElement":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+  EXPECT_FALSE(shred(deep).ok()) << "nesting beyond the parser's depth limit";
+  Status duplicate = shred(R"({"id":"x","name":[{"family":"A","family":"B"}]})");
+  EXPECT_NE(duplicate.message().find("the key 'family' twice"), std::string::npos) << duplicate.message();
+  for (size_t i = 0; i < (*writer)->column_count(); ++i) EXPECT_EQ((*writer)->column(i).level_count(), 0u);
+
+  for (std::string good : {
+           R"({"id":"x","multipleBirthInteger":123456789012345678901234567890})",  // JSON has no size limit
+           R"({"id":"x","unknownElement":[1e400,-0.0e-7,null,true,false,"\u00e9",{}]})",
+           R"({"id":"x","active":null,"gender":12,"name":"not a list"} )",
+       }) {
+    ASSERT_TRUE(shred(good).ok()) << good;
+    (*writer)->column(schema.leaves().size() - 1).AddBytes(0, good);
+    ASSERT_TRUE((*writer)->EndRow().ok());
+  }
+  ASSERT_TRUE((*writer)->Close().ok());
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, count(json_extract(_json, '$.id'))::INTEGER AS j FROM '" +
+                     (dir / "x.parquet").string() + "'");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 3);
+  EXPECT_EQ(rows[0]["j"], 3) << "every kept _json is JSON to DuckDB";
+}
+
+TEST(ParquetFile, JsonNumberGrammar) {
+  for (const char* yes : {"0", "-0", "12", "1.5", "-0.25e+3", "1E9", "123456789012345678901234567890"}) {
+    EXPECT_TRUE(load::IsJsonNumber(yes)) << yes;
+  }
+  for (const char* no : {"", "-", "01", "1.", ".5", "+1", "1e", "1e+", "0x1", "1.2.3", "--1", "1 "}) {
+    EXPECT_FALSE(load::IsJsonNumber(no)) << no;
+  }
+}
+
 TEST(ParquetFile, UncompressedFilesAreReadableToo) {
   TempDir dir;
   Schema schema = PatientLikeSchema();

@@ -2,8 +2,10 @@
 // Parquet schema's leaves (Dremel record shredding), for parquet::FileWriter. Elements the
 // schema does not have are skipped (they live on in the `_json` column); values of the wrong
 // JSON type become nulls. FHIR decimals become DECIMAL values (see ParseDecimal), or, in a
-// schema that keeps them as text, their source text exactly. A row is staged and reaches the columns only when the whole line parsed, so a
-// malformed line leaves the file untouched.
+// schema that keeps them as text, their source text exactly. A row is staged and reaches the
+// columns only when the whole line is one JSON object (values the schema does not read are
+// checked too: `_json` keeps the line, so it must be JSON), so a malformed line leaves the
+// file untouched.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,9 @@
 #include "fhirlake/status.h"
 
 namespace fhirlake::load {
+
+// Whether `text` is a number by JSON's grammar (of any size).
+bool IsJsonNumber(std::string_view text);
 
 // The JSON number `text` as the unscaled value of a DECIMAL with `scale` fractional digits
 // (digits beyond the scale are rounded half away from zero). False when `text` is not a JSON
