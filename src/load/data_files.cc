@@ -83,6 +83,11 @@ Status DataFiles::Open() {
 
 Status DataFiles::CloseCurrent() {
   shredder_.reset();
+  if (current_rows_ == 0) {  // every line was refused: no file (dropping the writer discards it)
+    writer_.reset();
+    current_.clear();
+    return Status::Ok();
+  }
   Status s = writer_->Close();
   if (s.ok()) stats_.push_back(DeltaFileStats(schema_, *writer_));
   const uint64_t bytes = writer_->bytes_written();

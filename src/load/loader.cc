@@ -201,22 +201,58 @@ struct IncomingIndex {
   }
 };
 
-// First pass over the incoming files: which lines are valid resources of `type` (the same
-// checks the shredder makes, with a full parse), their ids and meta.lastUpdated.
-Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<fs::path>& files, size_t max_line_bytes) {
-  simdjson::dom::parser parser;
+// A line's identity as the shredder reads it: its top-level keys unescaped, the last string
+// `resourceType` (others are ignored), a string `id`, and `meta.lastUpdated` when it is a
+// string. Only the top level and `meta` are looked at: the rest is read when the line is
+// shredded, and a line refused then is taken out of the index (see PrepareAttempt).
+bool ReadIdentity(simdjson::ondemand::parser& parser, std::string_view line, std::string_view& resource_type,
+                  std::string_view& id, std::string_view& last_updated) {
+  namespace od = simdjson::ondemand;
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(line.data(), line.size(), line.size() + simdjson::SIMDJSON_PADDING).get(doc) ||
+      doc.get_object().get(obj)) {
+    return false;
+  }
+  bool has_id = false;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    if (key == "resourceType") {
+      std::string_view rt;
+      if (field.value().get_string().get(rt) == simdjson::SUCCESS) resource_type = rt;
+    } else if (key == "id") {
+      if (has_id || field.value().get_string().get(id)) return false;  // the shredder refuses both
+      has_id = true;
+    } else if (key == "meta") {
+      od::object meta;
+      if (field.value().get_object().get(meta)) continue;
+      for (auto m : meta) {
+        std::string_view meta_key;
+        if (m.unescaped_key().get(meta_key)) return false;
+        if (meta_key == "lastUpdated" && m.value().get_string().get(last_updated)) last_updated = {};
+      }
+    }
+  }
+  return has_id;
+}
+
+// First pass over the incoming files: which lines are resources of `type` with an id, and
+// their meta.lastUpdated. Lines at `excluded` positions (refused by the shredder) are left out.
+Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<fs::path>& files, size_t max_line_bytes,
+                                    const std::unordered_set<uint64_t>& excluded) {
+  simdjson::ondemand::parser parser;
   std::vector<Incoming> all;
   for (size_t f = 0; f < files.size(); ++f) {
     Status s = ForEachLine(
         files[f], max_line_bytes,
         [&](std::string_view line, uint64_t number) {
-          simdjson::dom::element doc;
-          if (parser.parse(line.data(), line.size(), false).get(doc)) return Status::Ok();
           std::string_view rt, id, lu;
-          if (doc["resourceType"].get(rt) || rt != type || doc["id"].get(id)) return Status::Ok();
+          const uint64_t position = PositionOf(f, number);
+          if (!ReadIdentity(parser, line, rt, id, lu) || rt != type || excluded.count(position)) return Status::Ok();
           int64_t t = kNoTime;
-          if (!doc.at_pointer("/meta/lastUpdated").get(lu)) t = fhir::ParseFhirTime(lu).value_or(kNoTime);
-          all.push_back({KeyOf(id), t, PositionOf(f, number)});
+          if (!lu.empty()) t = fhir::ParseFhirTime(lu).value_or(kNoTime);
+          all.push_back({KeyOf(id), t, position});
           return Status::Ok();
         },
         [](uint64_t, const std::string&) {});
@@ -397,6 +433,7 @@ struct TableLoad {
   std::optional<parquet::Schema> schema = {};  // set by PlanTable
   std::string schema_string = {};
   IncomingIndex index = {};              // merge and overwrite: the batch's winners
+  std::unordered_set<uint64_t> refused = {};  // winners the shredder refused, left out of `index`
   ThreadBudget* budget = nullptr;        // where helper threads for the incoming rows come from
   // The writers' options: o.writer with the row-group size shared by the `jobs` writers that
   // may run at once (each buffers one row group), so memory stays bounded by o.writer's.
@@ -435,6 +472,7 @@ class LoadAttempt : public PreparedCommit {
   std::string dv_key;  // the deletion-vector file written, a key of the warehouse's store
   TableResult result;
   uint64_t kept_rows = 0, incoming_rows = 0;
+  std::vector<uint64_t> refused;  // positions of the incoming lines the shredder refused
   std::vector<std::string> deleted_ids;  // the ids this merge deletes
   // Their tombstone file, written before the commit that names it (see tombstones.h).
   std::optional<PendingTombstones> tombstones;
@@ -482,7 +520,7 @@ Status PlanTable(TableLoad& load, const delta::Snapshot& snapshot) {
   load.schema.emplace(BuildTableSchema(load.type, schema_options));
   load.schema_string = delta::SparkSchemaJson(*load.schema);
   if (load.o.mode != SaveMode::kAppend) {
-    auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes);
+    auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes, load.refused);
     if (!indexed.ok()) return indexed.status();
     load.index = std::move(indexed.value());
   }
@@ -554,7 +592,10 @@ Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAtte
       load.type, a.out,
       [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, load.writer, a.layout); },
       a.helper_out, load.budget, load.o.write_batch_bytes,
-      [&](size_t file, uint64_t number, const std::string& why) { a.errors.Add(load.files[file], number, why); });
+      [&](size_t file, uint64_t number, const std::string& why) {
+        a.errors.Add(load.files[file], number, why);
+        a.refused.push_back(PositionOf(file, number));
+      });
   // Lines are read in position order, as index.times is sorted: one cursor finds each time.
   // Append has no index; then the layout reads the times itself.
   const bool indexed = load.o.mode != SaveMode::kAppend;
@@ -615,7 +656,7 @@ void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAtt
 }
 
 // One attempt against `snapshot`: plan the merge, write the data files, build the commit.
-Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const delta::Snapshot& snapshot) {
+Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const delta::Snapshot& snapshot) {
   const LoadOptions& o = load.o;
   auto a = std::make_unique<LoadAttempt>(load, PlanLayout(load, snapshot));
   IncomingIndex index = load.index;
@@ -635,6 +676,34 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(const TableLoad& load, const
   FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
   BuildCommit(load, snapshot, *a);
   return a;
+}
+
+// The winners among `refused` (positions of lines the shredder refused).
+std::vector<uint64_t> RefusedWinners(const IncomingIndex& index, const std::vector<uint64_t>& refused) {
+  std::vector<uint64_t> out;
+  for (uint64_t position : refused) {
+    auto it = std::lower_bound(index.times.begin(), index.times.end(), std::pair<uint64_t, int64_t>(position, INT64_MIN));
+    if (it != index.times.end() && it->first == position) out.push_back(position);
+  }
+  return out;
+}
+
+// WriteAttempt until no winner was refused. The first pass reads only each line's identity; a
+// line the shredder then refuses must not stand for its id, or the merge would drop the
+// stored row it replaces (and the batch the earlier line it beat) with nothing in their
+// place. Such lines are taken out of the index and the attempt is written again (only bad
+// input pays for this).
+Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(TableLoad& load, const delta::Snapshot& snapshot) {
+  for (;;) {
+    auto a = WriteAttempt(load, snapshot);
+    if (!a.ok() || load.o.mode == SaveMode::kAppend) return a;
+    const std::vector<uint64_t> refused = RefusedWinners(load.index, (*a)->refused);
+    if (refused.empty()) return a;
+    load.refused.insert(refused.begin(), refused.end());
+    auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes, load.refused);
+    if (!indexed.ok()) return indexed.status();
+    load.index = std::move(indexed.value());
+  }
 }
 
 // One type's table: plan (skip? schema, winners), then attempts of write + commit until one

@@ -447,6 +447,41 @@ TEST_P(MergeTest, DuplicatesInAFirstLoadKeepTheLatest) {
   EXPECT_FALSE(fs::exists(wh() / "Observation")) << "deletions alone do not create a table";
 }
 
+// A line the shredder refuses does not stand for its id: the stored row it would replace
+// stays, and an earlier good line of the same id in the batch wins instead.
+TEST_P(MergeTest, ARefusedUpdateLosesNothing) {
+  ASSERT_EQ(Merge(src(), {"--types", "Patient"}).exit_code, 0);
+  const std::string id0 = json::parse(original_[0])["id"], id1 = json::parse(original_[1])["id"];
+  const std::string good_older = With(original_[0], "2030-01-01T00:00:00.000Z", "good-older");
+  auto refused = [](const std::string& id, const std::string& body) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","meta":{"lastUpdated":"2030-02-01T00:00:00Z"},)" + body + "}";
+  };
+  fs::create_directories(dir_ / "bad");
+  std::ofstream(dir_ / "bad" / "Patient.000.ndjson")
+      << good_older << "\n"
+      << refused(id0, R"("name":[{"family":"A","family":"B"}])") << "\n"  // a duplicate key
+      << refused(id1, R"("gender":tru)") << "\n";                         // not JSON
+  auto r = Merge(dir_ / "bad", {"--allow-errors"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Patient: 0 inserted, 1 updated, 0 deleted, version 1, 2 bad lines"), std::string::npos)
+      << r.err;
+  auto patients = JsonById("Patient");
+  EXPECT_EQ(patients.size(), original_.size());
+  EXPECT_EQ(patients[id0], good_older) << "the good line wins over a later refused one";
+  EXPECT_EQ(patients[id1], original_[1]) << "the stored row stays when its update is refused";
+  size_t outcomes = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "_errors")) outcomes += Lines(e.path()).size();
+  EXPECT_EQ(outcomes, 2u) << "each refused line is reported once";
+
+  // A batch with only refused lines commits no data file.
+  fs::create_directories(dir_ / "bad2");
+  std::ofstream(dir_ / "bad2" / "Patient.000.ndjson") << refused(id1, R"("active":nul)") << "\n";
+  auto only_bad = Merge(dir_ / "bad2", {"--allow-errors"});
+  ASSERT_EQ(only_bad.exit_code, 0) << only_bad.err;
+  EXPECT_EQ(ReadFile(wh() / "Patient" / "_delta_log" / "00000000000000000002.json").find(R"("add")"), std::string::npos);
+  EXPECT_EQ(JsonById("Patient")[id1], original_[1]);
+}
+
 TEST_P(MergeTest, ACrashBeforeTheMergeCommitLeavesThePreviousVersion) {
   ASSERT_EQ(Merge(src()).exit_code, 0);
   auto before = JsonById("Patient");
