@@ -6,13 +6,50 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
+#include <random>
 
 #include "fhirlake/parquet/rle.h"
 #include "fhirlake/parquet/thrift_compact.h"
 
 namespace fhirlake::parquet {
 namespace {
+
+// A fast hash of a dictionary candidate, 8 bytes at a time (multiply and xor-shift), seeded
+// once per process so that values crafted to collide cannot be prepared in advance. The last
+// bytes are read as one word that overlaps the ones before (no byte loop, no memcpy call).
+const uint64_t kDictionarySeed = (uint64_t{std::random_device()()} << 32) ^ std::random_device()();
+
+inline uint64_t DictionaryHash(std::string_view v) {
+  auto word = [](const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  };
+  auto half = [](const char* p) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    return uint64_t{w};
+  };
+  const char* p = v.data();
+  const size_t n = v.size();
+  uint64_t h = kDictionarySeed ^ (n * 0x9e3779b97f4a7c15ull);
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      h = (h ^ word(p + i)) * 0xbf58476d1ce4e5b9ull;
+      h ^= h >> 31;
+    }
+    h = (h ^ word(p + n - 8)) * 0x94d049bb133111ebull;
+  } else if (n >= 4) {
+    h = (h ^ (half(p) << 32 | half(p + n - 4))) * 0x94d049bb133111ebull;
+  } else if (n > 0) {
+    const uint64_t w = uint64_t{static_cast<uint8_t>(p[0])} << 16 | uint64_t{static_cast<uint8_t>(p[n / 2])} << 8 |
+                       static_cast<uint8_t>(p[n - 1]);
+    h = (h ^ w) * 0x94d049bb133111ebull;
+  }
+  h ^= h >> 29;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 32);
+}
 
 constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary = 8;
 constexpr int32_t kPageData = 0, kPageDictionary = 2;
@@ -358,31 +395,42 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     std::memcpy(&len, values_.data() + off, 4);
     return std::string_view(values_.data() + off + 4, len);
   };
-  // Open addressing: each slot holds a dictionary id + 1 (0: empty); firsts[id] is where the
-  // id's value is in values_. Grown to keep at most half the slots used.
-  std::vector<uint32_t> slots(1024, 0), firsts;
-  const std::hash<std::string_view> hash;
-  auto insert_slot = [&](std::string_view v) -> uint32_t& {
-    size_t h = hash(v) & (slots.size() - 1);
-    while (slots[h] != 0 && value_at(firsts[slots[h] - 1]) != v) h = (h + 1) & (slots.size() - 1);
+  // Open addressing: each slot holds a value's hash tag (high 32 bits) and its dictionary id + 1
+  // (low 32 bits; 0: empty); firsts[id] is where the id's value is in values_. Values are
+  // compared only when the tags agree, and growing moves slots without hashing again. Grown to
+  // keep at most half the slots used.
+  std::vector<uint64_t> slots(1024, 0);
+  std::vector<uint32_t> firsts;
+  auto insert_slot = [&](std::string_view v, uint64_t tag) -> uint64_t& {
+    size_t h = static_cast<size_t>(tag >> 32) & (slots.size() - 1);
+    while (slots[h] != 0 && ((slots[h] ^ tag) >> 32 != 0 || value_at(firsts[(slots[h] & 0xffffffffu) - 1]) != v)) {
+      h = (h + 1) & (slots.size() - 1);
+    }
     return slots[h];
   };
   indices.reserve(offsets_.size());
   for (uint32_t off : offsets_) {
     const std::string_view v = value_at(off);
-    uint32_t& slot = insert_slot(v);
+    const uint64_t tag = DictionaryHash(v) & ~uint64_t{0xffffffffu};
+    uint64_t& slot = insert_slot(v, tag);
     if (slot == 0) {
       firsts.push_back(off);
-      slot = static_cast<uint32_t>(firsts.size());
+      slot = tag | firsts.size();
       dictionary.append(values_.data() + off, 4 + v.size());
       if (dictionary.size() > limit) return false;
       if (2 * firsts.size() > slots.size()) {
-        slots.assign(slots.size() * 2, 0);
-        for (size_t id = 0; id < firsts.size(); ++id) insert_slot(value_at(firsts[id])) = static_cast<uint32_t>(id + 1);
+        std::vector<uint64_t> old(slots.size() * 2, 0);
+        old.swap(slots);
+        for (uint64_t moved : old) {
+          if (moved == 0) continue;
+          size_t h = static_cast<size_t>(moved >> 32) & (slots.size() - 1);
+          while (slots[h] != 0) h = (h + 1) & (slots.size() - 1);
+          slots[h] = moved;
+        }
       }
       indices.push_back(static_cast<uint32_t>(firsts.size() - 1));
     } else {
-      indices.push_back(slot - 1);
+      indices.push_back(static_cast<uint32_t>(slot & 0xffffffffu) - 1);
     }
   }
   distinct = firsts.size();
