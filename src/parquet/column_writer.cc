@@ -409,6 +409,7 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     return slots[h];
   };
   indices.reserve(offsets_.size());
+  size_t dictionary_bytes = 0;  // the page is written only once the dictionary is known to pay
   for (uint32_t off : offsets_) {
     const std::string_view v = value_at(off);
     const uint64_t tag = DictionaryHash(v) & ~uint64_t{0xffffffffu};
@@ -416,8 +417,8 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     if (slot == 0) {
       firsts.push_back(off);
       slot = tag | firsts.size();
-      dictionary.append(values_.data() + off, 4 + v.size());
-      if (dictionary.size() > limit) return false;
+      dictionary_bytes += 4 + v.size();
+      if (dictionary_bytes > limit) return false;
       if (2 * firsts.size() > slots.size()) {
         std::vector<uint64_t> old(slots.size() * 2, 0);
         old.swap(slots);
@@ -434,7 +435,10 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     }
   }
   distinct = firsts.size();
-  return distinct <= offsets_.size() / 2 + 1;
+  if (distinct > offsets_.size() / 2 + 1) return false;
+  dictionary.reserve(dictionary_bytes);
+  for (uint32_t off : firsts) dictionary.append(values_.data() + off, 4 + value_at(off).size());
+  return true;
 }
 
 void ColumnWriter::PageOut() {
