@@ -191,6 +191,7 @@ struct Incoming {
 struct IncomingIndex {
   std::vector<Incoming> winners;  // sorted by key: a sorted array, not a hash map of nodes
   std::unordered_set<uint64_t> skip;      // positions of lines that lost
+  std::unordered_set<uint64_t> contested;  // positions of winners that beat another line of their id
   // The winners' positions and meta.lastUpdated, in line order: the write finds each line's
   // time here as it reads the lines in the same order, instead of parsing it again.
   std::vector<std::pair<uint64_t, int64_t>> times;
@@ -266,11 +267,15 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
   IncomingIndex index;
   index.times.reserve(all.size());
   size_t kept = 0;  // the winners are compacted to the front of `all`, still sorted by key
+  bool beat_others = false;
   for (size_t i = 0; i < all.size(); ++i) {
     if (i + 1 < all.size() && all[i + 1].key == all[i].key) {
       index.skip.insert(all[i].position);
+      beat_others = true;
     } else {
       index.times.emplace_back(all[i].position, all[i].last_updated);
+      if (beat_others) index.contested.insert(all[i].position);
+      beat_others = false;
       all[kept++] = all[i];
     }
   }
@@ -342,11 +347,11 @@ struct FilePlan {
 };
 
 // Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
-// every file that loses rows, adds stale incoming lines to `index.skip`, and counts.
+// every file that loses rows, adds stale incoming lines to `index.skip`, collects the
+// positions of winners that replace a stored row in `replaced`, and counts.
 Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, IncomingIndex& index,
                  const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result,
-                 std::vector<std::string>& deleted_ids) {
-  std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
+                 std::vector<std::string>& deleted_ids, std::unordered_set<uint64_t>& replaced) {
   KeyFilter wanted(index.winners.size() + (deleted ? deleted->size() : 0));
   for (const Incoming& in : index.winners) wanted.Add(in.key.a);
   if (deleted) {
@@ -473,6 +478,7 @@ class LoadAttempt : public PreparedCommit {
   TableResult result;
   uint64_t kept_rows = 0, incoming_rows = 0;
   std::vector<uint64_t> refused;  // positions of the incoming lines the shredder refused
+  std::unordered_set<uint64_t> replaced;  // positions of winners that replace a stored row
   std::vector<std::string> deleted_ids;  // the ids this merge deletes
   // Their tombstone file, written before the commit that names it (see tombstones.h).
   std::optional<PendingTombstones> tombstones;
@@ -662,7 +668,8 @@ Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const d
   IncomingIndex index = load.index;
   std::vector<FilePlan> plans;
   if (o.mode == SaveMode::kMerge) {
-    FHIRLAKE_RETURN_IF_ERROR(PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids));
+    FHIRLAKE_RETURN_IF_ERROR(
+        PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids, a->replaced));
   }
   // Written ahead of the data commit, which names the file (load/tombstones.h).
   if (!a->deleted_ids.empty()) {
@@ -678,26 +685,26 @@ Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const d
   return a;
 }
 
-// The winners among `refused` (positions of lines the shredder refused).
-std::vector<uint64_t> RefusedWinners(const IncomingIndex& index, const std::vector<uint64_t>& refused) {
+// The refused lines (of `a.refused`) that stood for their id in place of something: a stored
+// row the merge dropped for them, or another line of the id in the batch.
+std::vector<uint64_t> RefusedInPlaceOfOthers(const IncomingIndex& index, const LoadAttempt& a) {
   std::vector<uint64_t> out;
-  for (uint64_t position : refused) {
-    auto it = std::lower_bound(index.times.begin(), index.times.end(), std::pair<uint64_t, int64_t>(position, INT64_MIN));
-    if (it != index.times.end() && it->first == position) out.push_back(position);
+  for (uint64_t position : a.refused) {
+    if (a.replaced.count(position) || index.contested.count(position)) out.push_back(position);
   }
   return out;
 }
 
-// WriteAttempt until no winner was refused. The first pass reads only each line's identity; a
-// line the shredder then refuses must not stand for its id, or the merge would drop the
-// stored row it replaces (and the batch the earlier line it beat) with nothing in their
-// place. Such lines are taken out of the index and the attempt is written again (only bad
-// input pays for this).
+// WriteAttempt until no refused line stood in place of another. The first pass reads only each
+// line's identity; a line the shredder then refuses must not stand for its id, or the merge
+// would drop the stored row it replaces (and the batch the earlier line it beat) with nothing
+// in their place. Such lines are taken out of the index and the attempt is written again (only
+// bad input that is also an update or a duplicate pays for this).
 Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(TableLoad& load, const delta::Snapshot& snapshot) {
   for (;;) {
     auto a = WriteAttempt(load, snapshot);
     if (!a.ok() || load.o.mode == SaveMode::kAppend) return a;
-    const std::vector<uint64_t> refused = RefusedWinners(load.index, (*a)->refused);
+    const std::vector<uint64_t> refused = RefusedInPlaceOfOthers(load.index, **a);
     if (refused.empty()) return a;
     load.refused.insert(refused.begin(), refused.end());
     auto indexed = IndexIncoming(load.type, load.files, load.o.max_line_bytes, load.refused);
