@@ -256,8 +256,10 @@ struct JsonShredder::Impl {
   }
 
   // Whether a value the schema does not read is JSON: on-demand parsing checks only what is
-  // read, and a row's `_json` must be JSON for every reader. Nesting deeper than simdjson's
-  // own limit for a document is refused, so the recursion stays bounded.
+  // read, and a row's `_json` must be JSON for every reader. Nesting deeper than half simdjson's
+  // depth limit is refused: the recursion stays bounded, and the parser's own depth (the
+  // schema's levels above plus these) stays below its limit, which it does not check itself.
+  static constexpr int kMaxCheckDepth = static_cast<int>(simdjson::DEFAULT_MAX_DEPTH / 2);
   simdjson::error_code Check(od::value v, int depth = 0) {
     od::json_type type;
     if (auto e = v.type().get(type)) return e;
@@ -266,7 +268,7 @@ struct JsonShredder::Impl {
   simdjson::error_code Check(od::value v, od::json_type type, int depth) {
     switch (type) {
       case od::json_type::object: {
-        if (depth >= static_cast<int>(simdjson::DEFAULT_MAX_DEPTH)) return simdjson::DEPTH_ERROR;
+        if (depth >= kMaxCheckDepth) return simdjson::DEPTH_ERROR;
         od::object obj;
         if (auto e = v.get_object().get(obj)) return e;
         for (auto field : obj) {
@@ -279,7 +281,7 @@ struct JsonShredder::Impl {
         return simdjson::SUCCESS;
       }
       case od::json_type::array: {
-        if (depth >= static_cast<int>(simdjson::DEFAULT_MAX_DEPTH)) return simdjson::DEPTH_ERROR;
+        if (depth >= kMaxCheckDepth) return simdjson::DEPTH_ERROR;
         od::array arr;
         if (auto e = v.get_array().get(arr)) return e;
         for (auto item : arr) {
@@ -331,13 +333,16 @@ struct JsonShredder::Impl {
       if (auto e = field.unescaped_key().get(key)) return e;
       if (root && key == "resourceType") {
         od::value v;
-        std::string_view rt;
+        od::json_type rt_type;
         if (auto e = field.value().get(v)) return e;
-        if (v.get_string().get(rt) == simdjson::SUCCESS) {
-          resource_type.assign(rt);
-        } else if (auto e = Check(v)) {
-          return e;
+        if (auto e = v.type().get(rt_type)) return e;
+        if (rt_type != od::json_type::string) {  // ignored, but must be JSON
+          if (auto e = Check(v, rt_type, 0)) return e;
+          continue;
         }
+        std::string_view rt;
+        if (auto e = v.get_string().get(rt)) return e;
+        resource_type.assign(rt);
         continue;
       }
       Member* member = *guess;
