@@ -383,9 +383,17 @@ void ColumnWriter::AddBytes(uint16_t rep, std::string_view v) {
   Present(rep);
   offsets_.push_back(static_cast<uint32_t>(values_.size()));
   AppendLe<uint32_t>(values_, static_cast<uint32_t>(v.size()));
-  values_.append(v);
-  UpdateMinMax(v);
+  values_.append(v);  // its bounds are taken when the values leave the buffer (BytesMinMax)
   if (pageable_ && paging_ != Paging::kBuffered && values_.size() >= options_.page_bytes) PageOut();
+}
+
+void ColumnWriter::BytesMinMax(std::string_view plain) {
+  while (plain.size() >= 4) {
+    uint32_t len;
+    std::memcpy(&len, plain.data(), 4);
+    UpdateMinMax(plain.substr(4, len));
+    plain.remove_prefix(4 + len);
+  }
 }
 
 bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices, std::string& dictionary,
@@ -451,6 +459,7 @@ void ColumnWriter::PageOut() {
   }
   static thread_local std::string raw;
   raw.clear();
+  BytesMinMax(values_.view());
   WriteLevels(def_, 0, def_.size(), leaf_.max_def, raw);
   raw.append(values_.data(), values_.size());
   auto size = AppendPage(options_, kPageData, raw, def_.size(), kEncodingPlain, pages_);
@@ -502,6 +511,16 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(int64_t file_offset, std::strin
   info.file_offset = file_offset;
   info.num_values = static_cast<int64_t>(paged_levels_ + def_.size());
   info.null_count = static_cast<int64_t>(paged_levels_ + def_.size() - present_);
+
+  // Dictionary for strings that repeat enough to pay for it. The buffered strings' bounds come
+  // from the dictionary's distinct values when there is one.
+  std::vector<uint32_t> indices;
+  std::string dictionary;
+  size_t distinct = 0;
+  if (leaf_.type == PhysicalType::kByteArray && present_ > 0 && paging_ != Paging::kPaged) {
+    info.dictionary = BuildDictionary(o.dictionary_limit, indices, dictionary, distinct);
+  }
+  if (leaf_.type == PhysicalType::kByteArray) BytesMinMax(info.dictionary ? dictionary : values_.view());
   // Parquet statistics are exact values: a chunk whose bounds were cut or are long gets none.
   info.has_min_max = has_min_max_ && !min_cut_ && !max_cut_ && min_.size() <= kMaxStatBytes &&
                      max_.size() <= kMaxStatBytes;
@@ -516,19 +535,11 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(int64_t file_offset, std::strin
     return info;
   }
   const size_t start = out.size();
-
-  // Dictionary for strings that repeat enough to pay for it.
-  std::vector<uint32_t> indices;
-  std::string dictionary;
-  size_t distinct = 0;
-  if (leaf_.type == PhysicalType::kByteArray && present_ > 0 && paging_ != Paging::kPaged) {
-    info.dictionary = BuildDictionary(o.dictionary_limit, indices, dictionary, distinct);
-    if (info.dictionary) {
-      info.dictionary_page_offset = file_offset + static_cast<int64_t>(out.size() - start);
-      auto size = AppendPage(o, kPageDictionary, dictionary, distinct, 0, out);
-      if (!size.ok()) return size.status();
-      info.uncompressed_size += static_cast<int64_t>(*size);
-    }
+  if (info.dictionary) {
+    info.dictionary_page_offset = file_offset + static_cast<int64_t>(out.size() - start);
+    auto size = AppendPage(o, kPageDictionary, dictionary, distinct, 0, out);
+    if (!size.ok()) return size.status();
+    info.uncompressed_size += static_cast<int64_t>(*size);
   }
   const int index_width = info.dictionary ? std::max(1, BitWidth(distinct - 1)) : 0;
 

@@ -158,6 +158,10 @@ class ColumnWriter {
   void ResetChunk();  // empties the chunk once written: levels, values, stats, group nulls taken
   void Present(uint16_t rep);
   void UpdateMinMax(std::string_view plain);
+  // UpdateMinMax for each value of PLAIN BYTE_ARRAY bytes (4-byte length, then the bytes):
+  // strings are bounded when they leave the buffer, from the dictionary's distinct values when
+  // there is one, not one comparison per value added.
+  void BytesMinMax(std::string_view plain);
   void AccumulateStats();  // adds the chunk being written to stats_
   // The buffered BYTE_ARRAY values as dictionary indices, the PLAIN dictionary and its size
   // in values; false when a dictionary does not pay (it would pass `limit` bytes, or over half
