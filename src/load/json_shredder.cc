@@ -192,8 +192,9 @@ struct JsonShredder::Impl {
       }
       case PhysicalType::kFixedLenByteArray: {
         __int128 unscaled = 0;
-        if (n.logical != LogicalType::kDecimal || type != od::json_type::number || !IsJsonNumber(TrimmedToken(v)) ||
-            !ParseDecimal(TrimmedToken(v), n.precision, n.scale, unscaled)) {
+        const std::string_view text = type == od::json_type::number ? TrimmedToken(v) : std::string_view();
+        if (n.logical != LogicalType::kDecimal || type != od::json_type::number || !IsJsonNumber(text) ||
+            !ParseDecimal(text, n.precision, n.scale, unscaled)) {
           return Skip(n, v, rep, def);  // out of range: the exact text is in `_json`
         }
         Stage(n, rep, here, kDecimal, static_cast<int64_t>(static_cast<unsigned __int128>(unscaled)));
