@@ -45,6 +45,7 @@ Status ParallelRows::AddLine(std::string_view line, size_t file, uint64_t number
   if (!budget_ || batch_bytes_ == 0 || (helpers_.empty() && batch_.lines.empty() && !budget_->HasFree())) {
     return WriteLine(own_, line, file, number, last_updated);
   }
+  if (batch_.lines.empty() && batch_.bytes.capacity() < batch_bytes_) batch_ = NextBatch();
   batch_.lines.push_back({batch_.bytes.size(), line.size(), file, number, last_updated});
   batch_.bytes.append(line);
   batch_.bytes.push_back('\n');
@@ -61,17 +62,36 @@ Status ParallelRows::Dispatch() {
     LayoutFiles* out = helper_files_.back().get();
     helpers_.emplace_back([this, out] { Help(out); });
   }
+  bool queued = false;
   {
     std::lock_guard lock(mu_);
     if (!helpers_.empty() && queue_.size() < 2 * helpers_.size()) {
       batch_.bytes.append(fhir::NdjsonReader::kPadding, ' ');
       queue_.push_back(std::move(batch_));
-      batch_ = Batch();
       ready_.notify_one();
-      return Status::Ok();
+      queued = true;
     }
   }
-  return WriteOwnBatch();
+  if (!queued) return WriteOwnBatch();
+  batch_ = NextBatch();
+  return Status::Ok();
+}
+
+// A batch to gather lines in: a written one when there is one, else a new one with room for
+// a whole batch.
+ParallelRows::Batch ParallelRows::NextBatch() {
+  Batch batch;
+  {
+    std::lock_guard lock(mu_);
+    if (!spare_.empty()) {
+      batch = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  batch.bytes.clear();
+  batch.lines.clear();
+  batch.bytes.reserve(batch_bytes_ + batch_bytes_ / 4);
+  return batch;
 }
 
 Status ParallelRows::WriteLine(LayoutFiles& out, std::string_view line, size_t file, uint64_t number,
@@ -119,6 +139,8 @@ void ParallelRows::Help(LayoutFiles* out) {
       queue_.pop_front();
     }
     s = WriteBatch(*out, batch);
+    std::lock_guard lock(mu_);
+    if (spare_.size() < 2) spare_.push_back(std::move(batch));
   }
   if (s.ok()) s = out->Close();  // the helper's last row group is encoded here, in parallel
   if (!s.ok()) {

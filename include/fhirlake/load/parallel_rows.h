@@ -82,6 +82,7 @@ class ParallelRows {
   void Help(LayoutFiles* out);
   void StopHelpers();
   Status Failure();
+  Batch NextBatch();
 
   const std::string type_;
   LayoutFiles& own_;
@@ -96,6 +97,9 @@ class ParallelRows {
   std::mutex mu_;  // guards the queue, done_, failed_ and on_refused_ calls
   std::condition_variable ready_;
   std::deque<Batch> queue_;
+  // Written batches, kept to be filled again: a fresh 4 MB string would be grown by doubling
+  // and its pages faulted in anew for every batch.
+  std::vector<Batch> spare_;
   bool done_ = false;
   Status failed_;
   std::vector<std::thread> helpers_;
