@@ -179,6 +179,17 @@ class KeyFilter {
 // Where a line is: file number in the type's list and 1-based line number.
 uint64_t PositionOf(size_t file, uint64_t line) { return (static_cast<uint64_t>(file) << 40) | line; }
 
+// The bytes of `files` (those that can be read).
+uint64_t InputBytes(const std::vector<fs::path>& files) {
+  uint64_t bytes = 0;
+  for (const auto& file : files) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (!ec) bytes += size;
+  }
+  return bytes;
+}
+
 // One valid incoming resource, as the first pass sees it.
 struct Incoming {
   IdKey key;
@@ -244,6 +255,9 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
                                     const std::unordered_set<uint64_t>& excluded) {
   simdjson::ondemand::parser parser;
   std::vector<Incoming> all;
+  // Room for a line per 256 bytes up front (FHIR resources are rarely shorter), not grown by
+  // doubling: pages reserved and never touched cost nothing.
+  all.reserve(static_cast<size_t>(InputBytes(files) / 256));
   for (size_t f = 0; f < files.size(); ++f) {
     Status s = ForEachLine(
         files[f], max_line_bytes,
@@ -445,12 +459,18 @@ struct TableLoad {
   parquet::WriterOptions writer = {};
 };
 
+parquet::WriterOptions WithParallel(parquet::WriterOptions options, parquet::ParallelFor* parallel) {
+  options.parallel = parallel;
+  return options;
+}
+
 // One attempt at a table's commit: the files it wrote (data files, a deletion-vector file)
 // and its error log are removed when it is dropped without Keep().
 class LoadAttempt : public PreparedCommit {
  public:
   LoadAttempt(const TableLoad& load, const RecencyLayout& layout)
-      : out(load.table, *load.schema, load.writer, layout),
+      : writer(WithParallel(load.writer, load.budget ? &work : nullptr)),
+        out(load.table, *load.schema, writer, layout),
         layout(layout),
         errors(load.table.store(), load.type),
         warehouse_(load.o.warehouse_store) {
@@ -470,6 +490,8 @@ class LoadAttempt : public PreparedCommit {
     for (auto& files : helper_out) files->Keep();
   }
 
+  SharedWork work;                 // the threads writing this attempt's rows encode row groups here
+  parquet::WriterOptions writer;   // the load's, with `work` when helpers may run
   LayoutFiles out;
   RecencyLayout layout;                                 // out's, for the helpers' files
   std::vector<std::unique_ptr<LayoutFiles>> helper_out;  // files written by helper threads
@@ -546,13 +568,7 @@ RecencyLayout PlanLayout(const TableLoad& load, const delta::Snapshot& snapshot)
   for (const Incoming& in : load.index.winners) {
     if (in.last_updated != kNoTime) times.push_back(in.last_updated);
   }
-  uint64_t input_bytes = 0;
-  for (const auto& file : load.files) {
-    std::error_code ec;
-    const auto size = fs::file_size(file, ec);
-    if (!ec) input_bytes += size;
-  }
-  return LayoutForFullWrite(std::move(times), input_bytes, options);
+  return LayoutForFullWrite(std::move(times), InputBytes(load.files), options);
 }
 
 // Write, part 1: the rows a merge drops. With deletion vectors, a touched file stays and gets
@@ -596,8 +612,8 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
 Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
   ParallelRows rows(
       load.type, a.out,
-      [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, load.writer, a.layout); },
-      a.helper_out, load.budget, load.o.write_batch_bytes,
+      [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout); },
+      a.helper_out, load.budget, load.o.write_batch_bytes, load.budget ? &a.work : nullptr,
       [&](size_t file, uint64_t number, const std::string& why) {
         a.errors.Add(load.files[file], number, why);
         a.refused.push_back(PositionOf(file, number));
@@ -621,9 +637,9 @@ Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAtte
         },
         [&](uint64_t number, const std::string& why) { rows.Refuse(f, number, why); }));
   }
-  FHIRLAKE_RETURN_IF_ERROR(rows.Finish());
+  FHIRLAKE_RETURN_IF_ERROR(rows.Finish());  // closes a.out too
   a.incoming_rows += rows.rows();
-  return a.out.Close();
+  return Status::Ok();
 }
 
 // Commit: the actions and commitInfo for what the attempt wrote.
@@ -810,15 +826,7 @@ Result<LoadSummary> Load(const LoadOptions& options) {
   std::vector<const std::pair<const std::string, std::vector<fs::path>>*> work;
   for (const auto& entry : by_type) work.push_back(&entry);
   std::vector<std::pair<uintmax_t, size_t>> by_size;  // (input bytes, index in work)
-  for (size_t i = 0; i < work.size(); ++i) {
-    uintmax_t bytes = 0;
-    std::error_code ec;
-    for (const auto& file : work[i]->second) {
-      const uintmax_t n = fs::file_size(file, ec);
-      if (!ec) bytes += n;
-    }
-    by_size.emplace_back(bytes, i);
-  }
+  for (size_t i = 0; i < work.size(); ++i) by_size.emplace_back(InputBytes(work[i]->second), i);
   std::stable_sort(by_size.begin(), by_size.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
   std::vector<Result<TableResult>> results(work.size(), Result<TableResult>(InternalError("not run")));
   std::vector<LoadSummary> partial(work.size());

@@ -8,11 +8,30 @@ namespace fhirlake::load {
 
 ParallelRows::ParallelRows(std::string type, LayoutFiles& own, NewFiles new_files,
                            std::vector<std::unique_ptr<LayoutFiles>>& helper_files, ThreadBudget* budget,
-                           size_t batch_bytes, OnRefused on_refused)
+                           size_t batch_bytes, SharedWork* work, OnRefused on_refused)
     : type_(std::move(type)), own_(own), new_files_(std::move(new_files)), helper_files_(helper_files),
-      budget_(budget), batch_bytes_(batch_bytes), on_refused_(std::move(on_refused)) {}
+      budget_(budget), batch_bytes_(batch_bytes), work_(work), on_refused_(std::move(on_refused)) {
+  if (work_) {
+    work_->Join();
+    // A helper waiting for a batch takes posted row-group work too (e.g. while the reading
+    // thread encodes a row group of its own and reads nothing).
+    work_->SetOnPost([this] {
+      std::lock_guard lock(mu_);
+      ready_.notify_all();
+    });
+  }
+}
 
-ParallelRows::~ParallelRows() { StopHelpers(); }
+ParallelRows::~ParallelRows() {
+  LeaveWork();  // after an error: the helpers must not wait for this thread
+  StopHelpers();
+  if (work_) work_->SetOnPost(nullptr);
+}
+
+void ParallelRows::LeaveWork() {
+  if (work_ && !left_work_) work_->Leave();
+  left_work_ = true;
+}
 
 Status ParallelRows::Failure() {
   std::lock_guard lock(mu_);
@@ -60,6 +79,7 @@ Status ParallelRows::Dispatch() {
   if (budget_ && budget_->TryAcquire()) {
     helper_files_.push_back(new_files_());
     LayoutFiles* out = helper_files_.back().get();
+    if (work_) work_->Join();
     helpers_.emplace_back([this, out] { Help(out); });
   }
   bool queued = false;
@@ -133,8 +153,14 @@ void ParallelRows::Help(LayoutFiles* out) {
     Batch batch;
     {
       std::unique_lock lock(mu_);
-      ready_.wait(lock, [&] { return !queue_.empty() || done_ || !failed_.ok(); });
-      if (queue_.empty() || !failed_.ok()) break;
+      ready_.wait(lock, [&] { return !queue_.empty() || done_ || !failed_.ok() || (work_ && work_->Waiting()); });
+      if (!failed_.ok()) break;
+      if (queue_.empty() && work_ && work_->Waiting()) {
+        lock.unlock();
+        work_->HelpWhileWaiting();
+        continue;
+      }
+      if (queue_.empty()) break;
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -147,6 +173,10 @@ void ParallelRows::Help(LayoutFiles* out) {
     std::lock_guard lock(mu_);
     if (failed_.ok()) failed_ = std::move(s);
     ready_.notify_all();
+  }
+  if (work_) {
+    work_->Leave();
+    work_->Help();
   }
   budget_->Release();
 }
@@ -161,10 +191,32 @@ void ParallelRows::StopHelpers() {
   helpers_.clear();
 }
 
+// The reading thread takes waiting batches too, then closes its own files while the helpers
+// close theirs, and helps encode their last row groups (see SharedWork).
 Status ParallelRows::Finish() {
   Status s = Failure();
   if (s.ok()) s = WriteOwnBatch();
-  StopHelpers();  // they drain the queue first
+  while (s.ok()) {
+    Batch batch;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty() || !failed_.ok()) break;
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    s = WriteBatch(own_, batch);
+  }
+  if (s.ok()) s = own_.Close();
+  LeaveWork();
+  if (work_ && s.ok()) {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;  // the helpers end once the queue is empty, and leave work_
+    }
+    ready_.notify_all();
+    work_->Help();
+  }
+  StopHelpers();
   if (!s.ok()) return s;
   return Failure();
 }

@@ -84,15 +84,39 @@ Status FileWriter::FlushRowGroup() {
   RowGroupInfo group;
   group.rows = static_cast<int64_t>(rows_in_group_);
   group.file_offset = static_cast<int64_t>(offset_);
-  std::string chunk;
-  for (auto& c : columns_) {
-    c->PadRows(rows_in_group_);
-    chunk.clear();
-    auto info = c->WriteChunk(static_cast<int64_t>(offset_), chunk);
-    if (!info.ok()) return info.status();
-    FHIRLAKE_RETURN_IF_ERROR(Write(chunk));
-    group.total_size += info->uncompressed_size;
-    group.chunks.push_back(std::move(info.value()));
+  auto add = [&](ColumnChunkInfo info, const std::string& chunk) {
+    group.total_size += info.uncompressed_size;
+    group.chunks.push_back(std::move(info));
+    return Write(chunk);
+  };
+  if (options_.parallel) {
+    // Each chunk is encoded on its own at offset 0, then placed: its offsets move by where it
+    // lands. The row group's compressed chunks are held until then.
+    std::vector<std::string> chunks(columns_.size());
+    std::vector<Result<ColumnChunkInfo>> infos(columns_.size(), Result<ColumnChunkInfo>(InternalError("not encoded")));
+    options_.parallel->Run(columns_.size(), [&](size_t i) {
+      columns_[i]->PadRows(rows_in_group_);
+      infos[i] = columns_[i]->WriteChunk(0, chunks[i]);
+    });
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (!infos[i].ok()) return infos[i].status();
+      ColumnChunkInfo& info = infos[i].value();
+      const auto at = static_cast<int64_t>(offset_);
+      info.file_offset += at;
+      info.data_page_offset += at;
+      if (info.dictionary_page_offset >= 0) info.dictionary_page_offset += at;
+      FHIRLAKE_RETURN_IF_ERROR(add(std::move(info), chunks[i]));
+      std::string().swap(chunks[i]);
+    }
+  } else {
+    std::string chunk;
+    for (auto& c : columns_) {
+      c->PadRows(rows_in_group_);
+      chunk.clear();
+      auto info = c->WriteChunk(static_cast<int64_t>(offset_), chunk);
+      if (!info.ok()) return info.status();
+      FHIRLAKE_RETURN_IF_ERROR(add(std::move(info.value()), chunk));
+    }
   }
   row_groups_.push_back(std::move(group));
   group_nulls_.Clear();

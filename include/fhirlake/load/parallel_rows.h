@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fhirlake/load/recency_layout.h"
+#include "fhirlake/load/shared_work.h"
 #include "fhirlake/load/thread_budget.h"
 #include "fhirlake/status.h"
 
@@ -39,10 +40,11 @@ class ParallelRows {
   using NewFiles = std::function<std::unique_ptr<LayoutFiles>()>;
 
   // Rows are of `type` (checked per line as JsonShredder::RowInfo does). `budget` may be null:
-  // then there are no helpers.
+  // then there are no helpers. `work` (may be null) is the one the files' writers encode their
+  // row groups with: threads done with their own part help there before they end.
   ParallelRows(std::string type, LayoutFiles& own, NewFiles new_files,
                std::vector<std::unique_ptr<LayoutFiles>>& helper_files, ThreadBudget* budget, size_t batch_bytes,
-               OnRefused on_refused);
+               SharedWork* work, OnRefused on_refused);
   ~ParallelRows();  // stops and joins the helpers (after an error; Finish() joins them normally)
   ParallelRows(const ParallelRows&) = delete;
   ParallelRows& operator=(const ParallelRows&) = delete;
@@ -56,8 +58,8 @@ class ParallelRows {
   // with the helpers' reports (without helpers, after the lines before it). A write error
   // on the way is returned by the next Add() or Finish().
   void Refuse(size_t file, uint64_t number, const std::string& why);
-  // Writes what is left, waits for the helpers and closes their files (the caller closes
-  // `own`). REQUIRES: called once, after the last Add().
+  // Writes what is left and closes `own` and the helpers' files (waiting for the helpers).
+  // REQUIRES: called once, after the last Add().
   Status Finish();
   // Lines written (not refused), after Finish().
   uint64_t rows() const { return rows_; }
@@ -83,6 +85,7 @@ class ParallelRows {
   void StopHelpers();
   Status Failure();
   Batch NextBatch();
+  void LeaveWork();
 
   const std::string type_;
   LayoutFiles& own_;
@@ -90,6 +93,8 @@ class ParallelRows {
   std::vector<std::unique_ptr<LayoutFiles>>& helper_files_;
   ThreadBudget* budget_;
   size_t batch_bytes_;
+  SharedWork* work_;
+  bool left_work_ = false;  // this (the reading) thread has left work_
   OnRefused on_refused_;
   Batch batch_;
   std::atomic<uint64_t> rows_{0};

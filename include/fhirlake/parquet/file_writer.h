@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,10 +18,20 @@
 
 namespace fhirlake::parquet {
 
+// Runs work(0) … work(n - 1), each once, and returns when every one has run: on the calling
+// thread, and on other threads that are free to help. A row group's column chunks are encoded
+// this way (each chunk is independent of the others).
+class ParallelFor {
+ public:
+  virtual ~ParallelFor() = default;
+  virtual void Run(size_t n, const std::function<void(size_t)>& work) = 0;
+};
+
 struct WriterOptions {
   ColumnWriter::Options column;
   size_t row_group_bytes = 64u << 20;  // encoded (uncompressed) size at which a row group ends
   std::string created_by = "fhirlake version 0.1.0";
+  ParallelFor* parallel = nullptr;  // not owned; null: the writing thread encodes every chunk
 };
 
 class FileWriter {
