@@ -26,6 +26,7 @@
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/load/line_identity.h"
 #include "fhirlake/load/parallel_rows.h"
 #include "fhirlake/load/recency_layout.h"
 #include "fhirlake/load/stored_rows.h"
@@ -213,42 +214,6 @@ struct IncomingIndex {
   }
 };
 
-// A line's identity as the shredder reads it: its top-level keys unescaped, the last string
-// `resourceType` (others are ignored), a string `id`, and `meta.lastUpdated` when it is a
-// string. Only the top level and `meta` are looked at: the rest is read when the line is
-// shredded, and a line refused then is taken out of the index (see PrepareAttempt).
-bool ReadIdentity(simdjson::ondemand::parser& parser, std::string_view line, std::string_view& resource_type,
-                  std::string_view& id, std::string_view& last_updated) {
-  namespace od = simdjson::ondemand;
-  od::document doc;
-  od::object obj;
-  if (parser.iterate(line.data(), line.size(), line.size() + simdjson::SIMDJSON_PADDING).get(doc) ||
-      doc.get_object().get(obj)) {
-    return false;
-  }
-  bool has_id = false;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return false;
-    if (key == "resourceType") {
-      std::string_view rt;
-      if (field.value().get_string().get(rt) == simdjson::SUCCESS) resource_type = rt;
-    } else if (key == "id") {
-      if (has_id || field.value().get_string().get(id)) return false;  // the shredder refuses both
-      has_id = true;
-    } else if (key == "meta") {
-      od::object meta;
-      if (field.value().get_object().get(meta)) continue;
-      for (auto m : meta) {
-        std::string_view meta_key;
-        if (m.unescaped_key().get(meta_key)) return false;
-        if (meta_key == "lastUpdated" && m.value().get_string().get(last_updated)) last_updated = {};
-      }
-    }
-  }
-  return has_id;
-}
-
 // First pass over the incoming files: which lines are resources of `type` with an id, and
 // their meta.lastUpdated. Lines at `excluded` positions (refused by the shredder) are left out.
 Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<fs::path>& files, size_t max_line_bytes,
@@ -262,12 +227,12 @@ Result<IncomingIndex> IndexIncoming(const std::string& type, const std::vector<f
     Status s = ForEachLine(
         files[f], max_line_bytes,
         [&](std::string_view line, uint64_t number) {
-          std::string_view rt, id, lu;
           const uint64_t position = PositionOf(f, number);
-          if (!ReadIdentity(parser, line, rt, id, lu) || rt != type || excluded.count(position)) return Status::Ok();
+          const auto identity = ReadIdentity(parser, line);
+          if (!identity || identity->resource_type != type || excluded.count(position)) return Status::Ok();
           int64_t t = kNoTime;
-          if (!lu.empty()) t = fhir::ParseFhirTime(lu).value_or(kNoTime);
-          all.push_back({KeyOf(id), t, position});
+          if (!identity->last_updated.empty()) t = fhir::ParseFhirTime(identity->last_updated).value_or(kNoTime);
+          all.push_back({KeyOf(identity->id), t, position});
           return Status::Ok();
         },
         [](uint64_t, const std::string&) {});
