@@ -116,6 +116,7 @@ struct JsonShredder::Impl {
   std::vector<uint8_t> seen;
   JsonShredder* self = nullptr;
   std::string resource_type, id;  // of the row being shredded
+  bool has_resource_type = false;  // the row's top level had the key (of any type)
   std::string duplicate_key;       // a key the row has twice in one object, when it has one
 
   void Index(const SchemaNode& n) {
@@ -333,6 +334,11 @@ struct JsonShredder::Impl {
       std::string_view key;
       if (auto e = field.unescaped_key().get(key)) return e;
       if (root && key == "resourceType") {
+        if (has_resource_type) {  // not a schema column, so not caught below
+          duplicate_key.assign(key);
+          return simdjson::TAPE_ERROR;
+        }
+        has_resource_type = true;
         od::value v;
         od::json_type rt_type;
         if (auto e = field.value().get(v)) return e;
@@ -395,6 +401,7 @@ JsonShredder::~JsonShredder() { delete impl_; }
 Status JsonShredder::ShredRow(std::string_view line, RowInfo* check) {
   staged_.clear();
   impl_->resource_type.clear();
+  impl_->has_resource_type = false;
   impl_->id.clear();
   impl_->duplicate_key.clear();
   od::document doc;

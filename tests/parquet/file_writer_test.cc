@@ -425,6 +425,13 @@ TEST(ParquetFile, LinesThatAreNotJsonAnywhereAreRefused) {
   EXPECT_FALSE(shred(deep).ok()) << "nesting beyond the parser's depth limit";
   Status duplicate = shred(R"({"id":"x","name":[{"family":"A","family":"B"}]})");
   EXPECT_NE(duplicate.message().find("the key 'family' twice"), std::string::npos) << duplicate.message();
+  // resourceType is not a column, and a second one (of any type) would make the line's type
+  // depend on the reader.
+  for (std::string twice : {R"({"resourceType":"Patient","id":"x","resourceType":[1]})",
+                            R"({"resourceType":1,"id":"x","resourceType":"Patient"})"}) {
+    Status s = shred(twice);
+    EXPECT_NE(s.message().find("the key 'resourceType' twice"), std::string::npos) << twice << ": " << s.message();
+  }
   for (size_t i = 0; i < (*writer)->column_count(); ++i) EXPECT_EQ((*writer)->column(i).level_count(), 0u);
 
   for (std::string good : {
