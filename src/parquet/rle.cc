@@ -37,11 +37,35 @@ void Varint(uint64_t v, std::string& out) {
   out.push_back(static_cast<char>(v));
 }
 
+// Eight byte values below 2^width (one per byte of `word`, the first in the low byte) packed
+// into their low 8 * width bits: neighbours are joined in pairs, then fours, then eights.
+inline uint64_t PackBytes(uint64_t word, unsigned width) {
+  word = (word & 0x00FF00FF00FF00FFull) | ((word & 0xFF00FF00FF00FF00ull) >> (8 - width));
+  word = (word & 0x0000FFFF0000FFFFull) | ((word & 0xFFFF0000FFFF0000ull) >> (16 - 2 * width));
+  return (word & 0xFFFFFFFFull) | ((word >> 32) << (4 * width));
+}
+
 // Bit-packs values[begin, begin + count) (count a multiple of 8, or the tail padded with 0).
 template <typename T>
 void BitPack(const T* values, size_t begin, size_t count, int width, std::string& out) {
   size_t groups = (count + 7) / 8;
   Varint((groups << 1) | 1, out);
+  if constexpr (sizeof(T) == 1) {
+    // Levels: a word of eight at a time.
+    const size_t w = static_cast<size_t>(width), at = out.size();
+    out.resize(at + groups * w);
+    for (size_t g = 0; g < groups; ++g) {
+      uint64_t word = 0;
+      if (count - g * 8 >= 8) {
+        std::memcpy(&word, values + begin + g * 8, 8);
+      } else {
+        std::memcpy(&word, values + begin + g * 8, count - g * 8);  // the tail, padded with 0
+      }
+      const uint64_t packed = PackBytes(word, static_cast<unsigned>(width));
+      std::memcpy(out.data() + at + g * w, &packed, w);  // little-endian hosts
+    }
+    return;
+  }
   if (width <= 8) {
     // Eight values of at most 8 bits fill at most one word: `width` bytes per group.
     const size_t w = static_cast<size_t>(width), at = out.size();

@@ -89,24 +89,27 @@ TEST(RleHybrid, LongRunsBecomeRleRuns) {
   EXPECT_EQ(Hex(out), "1401");  // header 10 << 1, value 1
 }
 
-// Levels (a byte each) are scanned for runs eight bytes at a time: they must encode exactly as
-// the same values given one by one, for runs that start and end anywhere within a word.
+// Levels (a byte each) are scanned for runs and bit-packed eight bytes at a time: they must
+// encode exactly as the same values given one by one, for runs that start and end anywhere
+// within a word, at every width a level can have.
 TEST(RleHybrid, ByteLevelsEncodeAsTheSameValuesDo) {
-  std::vector<uint8_t> levels;
-  uint32_t state = 12345;
-  for (int i = 0; i < 4000; ++i) {
-    state = state * 1103515245u + 12345u;
-    const size_t run = (state >> 16) % 3 == 0 ? (state >> 8) % 40 + 1 : (state >> 8) % 3 + 1;
-    levels.insert(levels.end(), run, static_cast<uint8_t>((state >> 20) % 4));
-  }
-  for (size_t n : {levels.size(), size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{17}, size_t{1001}}) {
-    std::string from_bytes, from_values;
-    EncodeRleHybrid(levels.data(), n, 2, from_bytes);
-    EncodeRleHybrid(std::vector<uint32_t>(levels.begin(), levels.begin() + static_cast<long>(n)), 2, from_values);
-    EXPECT_EQ(from_bytes, from_values) << n;
-    std::vector<uint32_t> back;
-    ASSERT_TRUE(DecodeRleHybrid(from_bytes, 2, n, back).ok()) << n;
-    EXPECT_TRUE(std::equal(back.begin(), back.end(), levels.begin())) << n;
+  for (int width : {1, 2, 3, 4, 5, 6, 7, 8}) {
+    std::vector<uint8_t> levels;
+    uint32_t state = 12345;
+    for (int i = 0; i < 4000; ++i) {
+      state = state * 1103515245u + 12345u;
+      const size_t run = (state >> 16) % 3 == 0 ? (state >> 8) % 40 + 1 : (state >> 8) % 3 + 1;
+      levels.insert(levels.end(), run, static_cast<uint8_t>((state >> 20) % (1u << width)));
+    }
+    for (size_t n : {levels.size(), size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{17}, size_t{1001}}) {
+      std::string from_bytes, from_values;
+      EncodeRleHybrid(levels.data(), n, width, from_bytes);
+      EncodeRleHybrid(std::vector<uint32_t>(levels.begin(), levels.begin() + static_cast<long>(n)), width, from_values);
+      EXPECT_EQ(from_bytes, from_values) << "width " << width << ", " << n << " levels";
+      std::vector<uint32_t> back;
+      ASSERT_TRUE(DecodeRleHybrid(from_bytes, width, n, back).ok()) << n;
+      EXPECT_TRUE(std::equal(back.begin(), back.end(), levels.begin())) << "width " << width << ", " << n;
+    }
   }
 }
 
