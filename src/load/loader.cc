@@ -434,7 +434,7 @@ parquet::WriterOptions WithParallel(parquet::WriterOptions options, parquet::Par
 class LoadAttempt : public PreparedCommit {
  public:
   LoadAttempt(const TableLoad& load, const RecencyLayout& layout)
-      : writer(WithParallel(load.writer, load.budget ? &work : nullptr)),
+      : writer(WithParallel(load.writer, load.budget && load.o.jobs > 1 ? &work : nullptr)),
         out(load.table, *load.schema, writer, layout),
         layout(layout),
         errors(load.table.store(), load.type),
@@ -578,7 +578,7 @@ Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAtte
   ParallelRows rows(
       load.type, a.out,
       [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout); },
-      a.helper_out, load.budget, load.o.write_batch_bytes, load.budget ? &a.work : nullptr,
+      a.helper_out, load.budget, load.o.write_batch_bytes, a.writer.parallel ? &a.work : nullptr,
       [&](size_t file, uint64_t number, const std::string& why) {
         a.errors.Add(load.files[file], number, why);
         a.refused.push_back(PositionOf(file, number));

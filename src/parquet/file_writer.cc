@@ -95,6 +95,9 @@ Status FileWriter::FlushRowGroup() {
     std::vector<std::string> chunks(columns_.size());
     std::vector<Result<ColumnChunkInfo>> infos(columns_.size(), Result<ColumnChunkInfo>(InternalError("not encoded")));
     options_.parallel->Run(columns_.size(), [&](size_t i) {
+      // Room for the chunk before compression: written once, not grown by copying (a large
+      // reservation is address space until written).
+      chunks[i].reserve(columns_[i]->encoded_bytes() + 1024);
       columns_[i]->PadRows(rows_in_group_);
       infos[i] = columns_[i]->WriteChunk(0, chunks[i]);
     });
