@@ -1,25 +1,50 @@
 #include "fhirlake/fhir/type_model.h"
 
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "src/fhir/r4_model_data.h"
 
 namespace fhirlake::fhir {
 
+// Read once per process from the embedded JSON (with simdjson: this runs before every load).
 const TypeModel& TypeModel::R4() {
   static const TypeModel model = [] {
     std::string text;
     for (size_t i = 0; i < kR4ModelChunkCount; ++i) text += kR4ModelChunks[i];
-    auto doc = nlohmann::json::parse(text);
-    TypeModel m;
-    for (auto& [name, elements] : doc["types"].items()) {
-      auto& list = m.types_[name];
-      for (const auto& e : elements) list.push_back({e[0].get<std::string>(), e[1].get<std::string>(), e[2].get<int>() != 0});
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::object types, primitives;
+    simdjson::dom::array resources;
+    // Embedded and tested: a failure here is a broken build.
+    if (parser.parse(text).get(doc) || doc["types"].get(types) || doc["primitives"].get(primitives) ||
+        doc["resources"].get(resources)) {
+      std::abort();
     }
-    for (auto& [name, kind] : doc["primitives"].items()) m.primitives_[name] = kind.get<std::string>();
-    m.resources_ = doc["resources"].get<std::vector<std::string>>();
+    TypeModel m;
+    for (simdjson::dom::key_value_pair type : types) {
+      auto& list = m.types_[std::string(type.key)];
+      simdjson::dom::array elements;
+      if (type.value.get(elements)) std::abort();
+      for (simdjson::dom::element e : elements) {
+        std::string_view name, element_type;
+        int64_t many;
+        if (e.at(0).get(name) || e.at(1).get(element_type) || e.at(2).get(many)) std::abort();
+        list.push_back({std::string(name), std::string(element_type), many != 0});
+      }
+    }
+    for (simdjson::dom::key_value_pair p : primitives) {
+      std::string_view kind;
+      if (p.value.get(kind)) std::abort();
+      m.primitives_[std::string(p.key)] = std::string(kind);
+    }
+    for (simdjson::dom::element r : resources) {
+      std::string_view name;
+      if (r.get(name)) std::abort();
+      m.resources_.emplace_back(name);
+    }
     std::sort(m.resources_.begin(), m.resources_.end());
     return m;
   }();
