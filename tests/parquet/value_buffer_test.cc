@@ -28,6 +28,28 @@ TEST(ValueBuffer, KeepsEveryByteAcrossGrowthFromHeapToMapping) {
   EXPECT_EQ(b.byte(0), static_cast<uint8_t>('0'));
 }
 
+// Short runs of one byte (levels) are stored a word at a time, past the end of what they
+// append: whatever is appended next must overwrite that, at every run length and position.
+TEST(ValueBuffer, ShortRunsThenOtherBytesKeepTheirOrder) {
+  ValueBuffer b;
+  std::string want;
+  for (int i = 0; want.size() < (300u << 10); ++i) {
+    const size_t n = static_cast<size_t>(i % 11);  // 0 to 10: both sides of the word path
+    const char c = static_cast<char>('a' + i % 26);
+    b.append(n, c);
+    want.append(n, c);
+    if (i % 3 == 0) {
+      b.push_back('|');
+      want.push_back('|');
+    } else if (i % 3 == 1) {
+      b.append(std::to_string(i));
+      want += std::to_string(i);
+    }
+  }
+  ASSERT_EQ(b.size(), want.size());
+  EXPECT_TRUE(b.view() == want);
+}
+
 TEST(ValueBuffer, ClearKeepsTheCapacityForTheNextRowGroup) {
   ValueBuffer b;
   b.append(3u << 20, 'a');

@@ -38,8 +38,16 @@ class ValueBuffer {
   void append(std::string_view bytes) { append(bytes.data(), bytes.size()); }
   // `n` copies of `byte`.
   void append(size_t n, char byte) {
+    if (n <= 8 && size_ + 8 <= capacity_) {
+      // Level runs are mostly a few bytes: one 8-byte store (what lies past size() is not
+      // the buffer's content), cheaper than a loop or a call to memset.
+      const uint64_t word = 0x0101010101010101ull * static_cast<uint8_t>(byte);
+      std::memcpy(data_ + size_, &word, 8);
+      size_ += n;
+      return;
+    }
     if (size_ + n > capacity_) Grow(size_ + n);
-    if (n <= 8) {  // level runs are mostly a few bytes: cheaper than a call to memset
+    if (n <= 8) {
       for (size_t i = 0; i < n; ++i) data_[size_ + i] = byte;
     } else {
       std::memset(data_ + size_, byte, n);
