@@ -84,41 +84,43 @@ Status FileWriter::FlushRowGroup() {
   RowGroupInfo group;
   group.rows = static_cast<int64_t>(rows_in_group_);
   group.file_offset = static_cast<int64_t>(offset_);
-  auto add = [&](ColumnChunkInfo info, const std::string& chunk) {
+  // Each chunk is encoded on its own at offset 0, then placed: its offsets move by where it
+  // lands.
+  auto encode = [&](size_t i, std::string& chunk) {
+    columns_[i]->PadRows(rows_in_group_);
+    return columns_[i]->WriteChunk(0, chunk);
+  };
+  auto place = [&](Result<ColumnChunkInfo>& encoded, const std::string& chunk) -> Status {
+    if (!encoded.ok()) return encoded.status();
+    ColumnChunkInfo& info = encoded.value();
+    const auto at = static_cast<int64_t>(offset_);
+    info.file_offset += at;
+    info.data_page_offset += at;
+    if (info.dictionary_page_offset >= 0) info.dictionary_page_offset += at;
     group.total_size += info.uncompressed_size;
     group.chunks.push_back(std::move(info));
     return Write(chunk);
   };
   if (options_.parallel) {
-    // Each chunk is encoded on its own at offset 0, then placed: its offsets move by where it
-    // lands. The row group's compressed chunks are held until then.
+    // The row group's compressed chunks are held until all are encoded.
     std::vector<std::string> chunks(columns_.size());
     std::vector<Result<ColumnChunkInfo>> infos(columns_.size(), Result<ColumnChunkInfo>(InternalError("not encoded")));
     options_.parallel->Run(columns_.size(), [&](size_t i) {
       // Room for the chunk before compression: written once, not grown by copying (a large
       // reservation is address space until written).
       chunks[i].reserve(columns_[i]->encoded_bytes() + 1024);
-      columns_[i]->PadRows(rows_in_group_);
-      infos[i] = columns_[i]->WriteChunk(0, chunks[i]);
+      infos[i] = encode(i, chunks[i]);
     });
     for (size_t i = 0; i < columns_.size(); ++i) {
-      if (!infos[i].ok()) return infos[i].status();
-      ColumnChunkInfo& info = infos[i].value();
-      const auto at = static_cast<int64_t>(offset_);
-      info.file_offset += at;
-      info.data_page_offset += at;
-      if (info.dictionary_page_offset >= 0) info.dictionary_page_offset += at;
-      FHIRLAKE_RETURN_IF_ERROR(add(std::move(info), chunks[i]));
+      FHIRLAKE_RETURN_IF_ERROR(place(infos[i], chunks[i]));
       std::string().swap(chunks[i]);
     }
   } else {
-    std::string chunk;
-    for (auto& c : columns_) {
-      c->PadRows(rows_in_group_);
+    std::string chunk;  // one buffer, reused chunk after chunk
+    for (size_t i = 0; i < columns_.size(); ++i) {
       chunk.clear();
-      auto info = c->WriteChunk(static_cast<int64_t>(offset_), chunk);
-      if (!info.ok()) return info.status();
-      FHIRLAKE_RETURN_IF_ERROR(add(std::move(info.value()), chunk));
+      auto info = encode(i, chunk);
+      FHIRLAKE_RETURN_IF_ERROR(place(info, chunk));
     }
   }
   row_groups_.push_back(std::move(group));
