@@ -9,8 +9,10 @@
 
 #include "src/cli/commands.h"
 #include "src/cli/config_file.h"
+#include "src/cli/huge_pages.h"
 
 int main(int argc, char** argv) {
+  fhirlake::cli::RestartWithHugePageMalloc(argv);
   CLI::App app{"fhirlake: FHIR Bulk Data export, serving and sync to Delta Lake tables"};
   app.set_version_flag("--version", "fhirlake 0.1.0");
   app.require_subcommand(1);

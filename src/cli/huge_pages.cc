@@ -1,0 +1,54 @@
+#include "src/cli/huge_pages.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+namespace fhirlake::cli {
+
+namespace {
+
+constexpr const char* kTunable = "glibc.malloc.hugetlb";
+
+// Whether the kernel gives transparent huge pages to memory that asks for them
+// ("[always]" or "[madvise]" in its sysfs switch).
+bool SystemHasHugePages() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(in, modes);
+  return modes.find("[always]") != std::string::npos || modes.find("[madvise]") != std::string::npos;
+}
+
+// Commands whose work is too small for the restart to pay off.
+bool MovesData(char** argv) {
+  if (!argv[0] || !argv[1]) return false;
+  const std::string_view command = argv[1];
+  return !command.starts_with("-") && command != "status" && command != "keygen";
+}
+
+}  // namespace
+
+void RestartWithHugePageMalloc(char** argv) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const char* current = std::getenv("GLIBC_TUNABLES");
+  std::string tunables = current ? current : "";
+  if (!MovesData(argv) || tunables.find(kTunable) != std::string::npos || !SystemHasHugePages()) return;
+  tunables += std::string(tunables.empty() ? "" : ":") + kTunable + "=1";
+  if (::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // Still here: run as started, with the environment as it was.
+  if (current) {
+    ::setenv("GLIBC_TUNABLES", current, 1);
+  } else {
+    ::unsetenv("GLIBC_TUNABLES");
+  }
+#else
+  (void)argv;
+#endif
+}
+
+}  // namespace fhirlake::cli
