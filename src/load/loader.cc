@@ -389,18 +389,17 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
   return Status::Ok();
 }
 
-// Copies the rows of `plan.file` that it does not drop into `out`, by re-shredding `_json`.
-Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, LayoutFiles& out, uint64_t& rows) {
+// Passes the rows of `plan.file` that it does not drop to `rows` (as lines of file index
+// `file`), to be copied into the new data files by re-shredding `_json`; counts them in `kept`.
+Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, size_t file, ParallelRows& rows, uint64_t& kept) {
   std::string padded;
   auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
   return ForEachStoredRow(std::move(source), plan.AllGone(), [&](std::string_view line, std::optional<int64_t> time) {
     padded.assign(line);
     padded.append(fhir::NdjsonReader::kPadding, '\0');
-    Status refused;
     // The stored time places the row (recent or older) without parsing the line for it.
-    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(padded.data(), line.size()), time.value_or(kNoTime), nullptr, &refused));
-    if (!refused.ok()) return DataLoss("a stored row of " + plan.file->path + " no longer parses: " + refused.message());
-    ++rows;
+    FHIRLAKE_RETURN_IF_ERROR(rows.Add(std::string_view(padded.data(), line.size()), file, kept, time.value_or(kNoTime)));
+    ++kept;
     return Status::Ok();
   });
 }
@@ -537,8 +536,8 @@ RecencyLayout PlanLayout(const TableLoad& load, const delta::Snapshot& snapshot)
 }
 
 // Write, part 1: the rows a merge drops. With deletion vectors, a touched file stays and gets
-// a vector of its gone rows (or is removed when no row is left); without, its remaining rows
-// are copied into the new data files and the file is removed.
+// a vector of its gone rows (or is removed when no row is left); without, the file is removed
+// and its remaining rows are copied into the new data files (by WriteRows).
 Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool use_dvs, LoadAttempt& a) {
   std::vector<delta::AddFile> dv_adds, dv_removes;
   std::vector<std::vector<uint64_t>> dv_rows;
@@ -552,7 +551,6 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
       }
       continue;
     }
-    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.table, plan, a.out, a.kept_rows));
     a.commit.removes.push_back(*plan.file);
   }
   if (!dv_rows.empty()) {
@@ -572,17 +570,31 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
   return Status::Ok();
 }
 
-// Write, part 2: the incoming lines that won, into the data files (with helper threads when
-// the budget has places free); refused lines go to the error log.
-Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAttempt& a) {
+// Write, part 2: the rows of the new data files, all through one ParallelRows (helper threads
+// when the budget has places free): first the kept rows of the files a copy-on-write merge
+// rewrites (`rewritten`), then the incoming lines that won; refused lines go to the error log.
+Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::vector<FilePlan>& rewritten,
+                 LoadAttempt& a) {
+  // Kept rows are lines of file indexes after the incoming files'. One of them refused means a
+  // stored row that no longer parses: the merge fails rather than lose it.
+  const size_t first_kept = load.files.size();
+  Status damaged;
   ParallelRows rows(
       load.type, a.out,
       [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout); },
       a.helper_out, load.budget, load.o.write_batch_bytes, a.writer.parallel ? &a.work : nullptr,
       [&](size_t file, uint64_t number, const std::string& why) {
+        if (file >= first_kept) {
+          const std::string& path = rewritten[file - first_kept].file->path;
+          if (damaged.ok()) damaged = DataLoss("a stored row of " + path + " no longer parses: " + why);
+          return;
+        }
         a.errors.Add(load.files[file], number, why);
         a.refused.push_back(PositionOf(file, number));
       });
+  for (size_t p = 0; p < rewritten.size(); ++p) {
+    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.table, rewritten[p], first_kept + p, rows, a.kept_rows));
+  }
   // Lines are read in position order, as index.times is sorted: one cursor finds each time.
   // Append has no index; then the layout reads the times itself.
   const bool indexed = load.o.mode != SaveMode::kAppend;
@@ -603,7 +615,8 @@ Status WriteIncoming(const TableLoad& load, const IncomingIndex& index, LoadAtte
         [&](uint64_t number, const std::string& why) { rows.Refuse(f, number, why); }));
   }
   FHIRLAKE_RETURN_IF_ERROR(rows.Finish());  // closes a.out too
-  a.incoming_rows += rows.rows();
+  FHIRLAKE_RETURN_IF_ERROR(damaged);
+  a.incoming_rows += rows.rows() - a.kept_rows;
   return Status::Ok();
 }
 
@@ -661,7 +674,8 @@ Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const d
   }
   const bool use_dvs = o.deletion_vectors || snapshot.deletion_vectors_enabled();
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
-  FHIRLAKE_RETURN_IF_ERROR(WriteIncoming(load, index, *a));
+  static const std::vector<FilePlan> kNothingToCopy;
+  FHIRLAKE_RETURN_IF_ERROR(WriteRows(load, index, use_dvs ? kNothingToCopy : plans, *a));
   BuildCommit(load, snapshot, *a);
   return a;
 }

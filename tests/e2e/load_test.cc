@@ -150,6 +150,69 @@ TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
   EXPECT_EQ(Rows("Observation"), static_cast<int>(lines.size()));
 }
 
+// A copy-on-write merge copies the kept rows of the files it rewrites through the same
+// writers as its incoming lines: with two jobs a helper takes batches of both, and the one
+// commit holds every row once, the updated ones in their new version.
+TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
+  fs::create_directories(dir_ / "big");
+  fs::create_directories(dir_ / "change");
+  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
+  const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
+  load::LoadOptions o;
+  o.export_dir = dir_ / "big";
+  o.warehouse = wh();
+  o.mode = load::SaveMode::kOverwrite;
+  o.types = {"Observation"};
+  o.jobs = 1;
+  ASSERT_TRUE(load::Load(o).ok());
+
+  // Every 50th resource updated: rows of every file change, so every file is rewritten.
+  std::multiset<std::string> want;
+  size_t updated = 0;
+  {
+    std::ofstream change(dir_ / "change" / "Observation.000.ndjson");
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (i % 50 != 0) {
+        want.insert(lines[i]);
+        continue;
+      }
+      json r = json::parse(lines[i]);
+      r["status"] = "amended";
+      r["meta"]["lastUpdated"] = "2030-01-01T00:00:00Z";
+      change << r.dump() << "\n";
+      want.insert(r.dump());
+      ++updated;
+    }
+  }
+  o.export_dir = dir_ / "change";
+  o.mode = load::SaveMode::kMerge;
+  o.jobs = 2;
+  o.write_batch_bytes = 64u << 10;
+  auto r = load::Load(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->tables.size(), 1u);
+  EXPECT_EQ(r->tables[0].updated, updated);
+  EXPECT_EQ(r->tables[0].inserted, 0u);
+  EXPECT_EQ(r->tables[0].rows, updated) << "incoming rows, not the copied ones";
+  auto after = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->version, 1);
+  // Both writers copied kept rows: each has a file with more rows than all the incoming ones.
+  int copying_files = 0;
+  for (const auto& f : after->files) copying_files += f.num_records > static_cast<int64_t>(updated) ? 1 : 0;
+  EXPECT_GE(copying_files, 2) << "the helper copies kept rows into files of its own";
+  json commit = json::parse(Lines(wh() / "Observation" / "_delta_log" / "00000000000000000001.json")[0]);
+  EXPECT_EQ(commit["commitInfo"]["numCopiedRows"], lines.size() - updated) << commit.dump();
+  json back = Query("Observation", "count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids, "
+                                   "count(*) FILTER (WHERE status = 'amended')::INTEGER AS amended");
+  EXPECT_EQ(back[0]["n"], lines.size()) << back.dump();
+  EXPECT_EQ(back[0]["ids"], lines.size());
+  EXPECT_EQ(back[0]["amended"], updated);
+  std::multiset<std::string> got;
+  for (const auto& row : Query("Observation", "_json")) got.insert(row["_json"].get<std::string>());
+  EXPECT_TRUE(got == want) << "every kept row once, byte for byte, and the updates";
+}
+
 // A table written when decimals were stored as text keeps text decimals through merges (its
 // files stay readable together), and an overwrite moves it to DECIMAL(38,18) with the values
 // of the source texts.
