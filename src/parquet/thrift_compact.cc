@@ -79,7 +79,7 @@ Status ThriftCompactReader::Byte(uint8_t& b) {
   return Status::Ok();
 }
 
-Status ThriftCompactReader::Varint(uint64_t& v) {
+Status ThriftCompactReader::VarintSlow(uint64_t& v) {
   v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     uint8_t b = 0;
@@ -90,29 +90,8 @@ Status ThriftCompactReader::Varint(uint64_t& v) {
   return Corrupt("varint too long");
 }
 
-Status ThriftCompactReader::Int(int64_t& v) {
-  uint64_t u = 0;
-  FHIRLAKE_RETURN_IF_ERROR(Varint(u));
-  v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-  return Status::Ok();
-}
-
-Status ThriftCompactReader::Binary(std::string_view& v) {
-  uint64_t n = 0;
-  FHIRLAKE_RETURN_IF_ERROR(Varint(n));
-  if (n > bytes_.size() - pos_) return Corrupt("truncated binary");
-  v = bytes_.substr(pos_, n);
-  pos_ += n;
-  return Status::Ok();
-}
-
-Status ThriftCompactReader::BeginStruct() {
-  if (last_ids_.size() > 64) return Corrupt("nesting too deep");
-  last_ids_.push_back(0);
-  return Status::Ok();
-}
-
-Status ThriftCompactReader::NextField(int16_t& id, ThriftType& type, bool& stop) {
+// The stop byte, a field with its id in full, or the end of the bytes.
+Status ThriftCompactReader::NextFieldSlow(int16_t& id, ThriftType& type, bool& stop) {
   uint8_t header = 0;
   FHIRLAKE_RETURN_IF_ERROR(Byte(header));
   stop = header == 0;

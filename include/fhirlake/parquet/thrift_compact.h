@@ -89,13 +89,41 @@ class ThriftCompactReader {
   size_t pos() const { return pos_; }
 
   // Enters a struct (the top-level one, or a field or element of type kStruct).
-  Status BeginStruct();
+  Status BeginStruct() {
+    if (last_ids_.size() > 64) return Corrupt("nesting too deep");
+    last_ids_.push_back(0);
+    return Status::Ok();
+  }
   // The next field of the current struct; at its end, sets `stop` and leaves the struct.
-  Status NextField(int16_t& id, ThriftType& type, bool& stop);
+  // (This and the value readers below are inline: a footer has hundreds of thousands of
+  // fields, and their common case is a byte or two.)
+  Status NextField(int16_t& id, ThriftType& type, bool& stop) {
+    if (pos_ < bytes_.size() && (static_cast<uint8_t>(bytes_[pos_]) >> 4) != 0) {  // short form: id delta
+      const auto header = static_cast<uint8_t>(bytes_[pos_++]);
+      stop = false;
+      type = static_cast<ThriftType>(header & 0x0F);
+      id = static_cast<int16_t>(last_ids_.back() + (header >> 4));
+      last_ids_.back() = id;
+      return Status::Ok();
+    }
+    return NextFieldSlow(id, type, stop);
+  }
   // Values. A bool struct field carries its value in `type` (kBoolTrue/kBoolFalse) and has no
   // payload to read.
-  Status Int(int64_t& v);  // i16, i32, i64
-  Status Binary(std::string_view& v);
+  Status Int(int64_t& v) {  // i16, i32, i64
+    uint64_t u = 0;
+    FHIRLAKE_RETURN_IF_ERROR(Varint(u));
+    v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
+    return Status::Ok();
+  }
+  Status Binary(std::string_view& v) {
+    uint64_t n = 0;
+    FHIRLAKE_RETURN_IF_ERROR(Varint(n));
+    if (n > bytes_.size() - pos_) return Corrupt("truncated binary");
+    v = bytes_.substr(pos_, n);
+    pos_ += n;
+    return Status::Ok();
+  }
   Status ListHeader(ThriftType& element, uint64_t& size);
   // Consumes a value of `type` (a list element when `in_list`) without decoding it.
   Status Skip(ThriftType type, bool in_list = false);
@@ -128,8 +156,16 @@ class ThriftCompactReader {
 
  private:
   static Status Corrupt(const std::string& why);
+  Status NextFieldSlow(int16_t& id, ThriftType& type, bool& stop);
   Status Byte(uint8_t& b);
-  Status Varint(uint64_t& v);
+  Status Varint(uint64_t& v) {
+    if (pos_ < bytes_.size() && !(static_cast<uint8_t>(bytes_[pos_]) & 0x80)) {  // one byte
+      v = static_cast<uint8_t>(bytes_[pos_++]);
+      return Status::Ok();
+    }
+    return VarintSlow(v);
+  }
+  Status VarintSlow(uint64_t& v);
 
   std::string_view bytes_;
   size_t pos_;
