@@ -6,7 +6,8 @@
 # as a fraction of the full load. Prints MB/s, CPU seconds and peak RSS. Uses the data of
 # bench/export_bench.sh (generated on first use).
 # The lines marked "vs DuckDB" give fhirlake's throughput and peak memory as multiples of
-# DuckDB's, and CPU seconds per 100 MB of input for both.
+# DuckDB's, and CPU seconds per 100 MB (MiB) of input for both; "one core" the CPU seconds per
+# 100 MB of fhirlake's load with --jobs 1.
 #   bench/load_bench.sh [SIZE_MB=1024] [TYPES=Patient,Encounter | all]
 # FHIRLAKE_BIN=path runs another fhirlake binary (e.g. a build of an earlier commit);
 # LOAD_ONLY=1 stops after the full load (no merges).
@@ -36,6 +37,12 @@ echo "input: $(( bytes / 1048576 )) MB of NDJSON ($types)"
 /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/in" "$work/warehouse" --mode overwrite --quiet
 report "fhirlake load"
 cp "$work/time.txt" "$work/time.fhirlake"
+# The same load on one core (--jobs 1): the CPU goal is per 100 MB on one core.
+/usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$bin" load "$work/in" "$work/warehouse-1" --mode overwrite --jobs 1 --quiet
+report "fhirlake load --jobs 1"
+read -r _ u1 s1 _ < "$work/time.txt"
+awk -v u="$u1" -v s="$s1" -v b="$bytes" 'BEGIN { printf "one core: %.2f CPU-s per 100 MB\n", (u + s) / (b / 104857600) }'
+rm -rf "$work/warehouse-1"
 # DuckDB converts each type to its own Parquet file, as the load writes a table per type, in
 # one process (its start-up counted once, as fhirlake's is).
 statements=()

@@ -133,8 +133,6 @@ class ColumnWriter {
   size_t encoded_bytes() const { return paged_encoded_ + values_.size() + bools_.size() / 8 + 2 * level_runs_; }
   // Bytes held in memory (levels, values and pages already compressed), for bounding memory.
   size_t memory_bytes() const { return pages_.size() + values_.size() + offsets_.size() * 4 + def_.size() + rep_.size(); }
-  // Kept for callers that sized row groups by buffered bytes: now encoded_bytes().
-  size_t buffered_bytes(uint64_t /*current_rows*/) const { return encoded_bytes(); }
   size_t level_count() const { return def_.size(); }
 
   using Options = ColumnWriterOptions;
