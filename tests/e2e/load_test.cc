@@ -378,6 +378,57 @@ TEST_F(LoadTest, ACrashBeforeCommitLeavesThePreviousVersion) {
   EXPECT_EQ(Rows("Patient"), 50);
 }
 
+// A stored row a copy-on-write merge must copy but cannot shred (here a Patient's row in the
+// Observation table, put there by hand) fails the merge with a message naming the file; the
+// table keeps its version and files.
+TEST_F(LoadTest, AStoredRowThatNoLongerParsesFailsTheMergeAndKeepsTheTable) {
+  for (const char* d : {"obs", "pat", "change"}) fs::create_directories(dir_ / d);
+  std::ofstream(dir_ / "obs" / "Observation.000.ndjson")
+      << R"({"resourceType":"Observation","id":"o1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},"status":"final","code":{"text":"x"}})"
+      << "\n";
+  std::ofstream(dir_ / "pat" / "Patient.000.ndjson")
+      << R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"}})" << "\n"
+      << R"({"resourceType":"Patient","id":"p2","meta":{"lastUpdated":"2024-01-01T00:00:00Z"}})" << "\n";
+  std::ofstream(dir_ / "change" / "Observation.000.ndjson")
+      << R"({"resourceType":"Observation","id":"p1","meta":{"lastUpdated":"2025-01-01T00:00:00Z"},"status":"final","code":{"text":"y"}})"
+      << "\n";
+  load::LoadOptions o;
+  o.warehouse = wh();
+  for (const char* d : {"obs", "pat"}) {
+    o.export_dir = dir_ / d;
+    ASSERT_TRUE(load::Load(o).ok());
+  }
+  // The Patient table's data file, added to the Observation table.
+  const delta::Table observations(wh() / "Observation");
+  auto patients = delta::Table(wh() / "Patient").Load();
+  auto before = observations.Load();
+  ASSERT_TRUE(patients.ok() && before.ok());
+  ASSERT_EQ(patients->files.size(), 1u);
+  fs::copy_file(wh() / "Patient" / patients->files[0].path, wh() / "Observation" / patients->files[0].path);
+  delta::Commit foreign;
+  foreign.operation = "WRITE";
+  foreign.operation_parameters_json = R"({"mode":"Append"})";
+  foreign.adds = patients->files;
+  ASSERT_TRUE(observations.Write(*before, foreign).ok());
+  auto damaged = observations.Load();
+  ASSERT_TRUE(damaged.ok());
+
+  // Observation p1 replaces the Patient row p1, so the merge copies p2, a Patient.
+  o.export_dir = dir_ / "change";
+  auto r = load::Load(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().message();
+  EXPECT_NE(r.status().message().find("a stored row of " + patients->files[0].path + " no longer parses"),
+            std::string::npos)
+      << r.status().message();
+  auto after = observations.Load();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->version, damaged->version);
+  EXPECT_EQ(after->files.size(), damaged->files.size());
+  // The hand-made table breaks its own schema on purpose; TearDown's readers check the others.
+  fs::remove_all(wh() / "Observation");
+}
+
 // A change set as an incremental export delivers it: updates, a stale copy, a new resource,
 // duplicates within the batch, and deletions (one of a type without output, one unknown).
 // Runs with copy-on-write (the default) and with deletion vectors (--deletion-vectors).
