@@ -1,33 +1,69 @@
 #include "fhirlake/load/compaction.h"
 
-#include <chrono>
 #include <memory>
 #include <optional>
-
-#include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/compaction_plan.h"
+#include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
-#include "fhirlake/load/json_shredder.h"
 #include "fhirlake/load/stored_rows.h"
-#include "fhirlake/store/names.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 Result<CompactionResult> Compact(const fs::path& root, const std::string& type, const CompactionPolicy& policy) {
   return Compact(delta::Table(root), type, policy);
 }
 
+namespace {
+
+// A table with nothing to compact that should leave deletion vectors: one commit turning
+// delta.enableDeletionVectors off.
+Result<int64_t> TurnOffDeletionVectors(const delta::Table& table, const delta::Snapshot& snap) {
+  delta::Commit off;
+  off.operation = "SET TBLPROPERTIES";
+  off.operation_parameters_json = R"({"properties":"{\"delta.enableDeletionVectors\":\"false\"}"})";
+  off.data_change = false;
+  off.set_configuration = {{"delta.enableDeletionVectors", "false"}};
+  return table.Write(snap, off);
+}
+
+// The live rows of `picked` (deleted rows skipped), re-shredded from `_json` into `out`.
+Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>& picked, DataFiles& out,
+                    int64_t& rows) {
+  std::string padded;
+  for (const auto& f : picked) {
+    const std::string where = "compacting " + (table.root() / f.path).string();
+    std::vector<uint64_t> gone;
+    if (f.deletion_vector) {
+      auto deleted = delta::ReadDeletionVector(table.store(), table.key(), *f.deletion_vector);
+      if (!deleted.ok()) return deleted.status().WithContext(where);
+      gone = std::move(deleted.value());
+    }
+    Status s = ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(f.path)), gone,
+                                 [&](std::string_view line) -> Status {
+                                   padded.assign(line);
+                                   padded.append(fhir::NdjsonReader::kPadding, '\0');
+                                   Status refused;
+                                   FHIRLAKE_RETURN_IF_ERROR(
+                                       out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
+                                   if (!refused.ok()) return DataLoss("a stored row no longer parses: " + refused.message());
+                                   ++rows;
+                                   return Status::Ok();
+                                 });
+    if (!s.ok()) return s.WithContext(where);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<CompactionResult> Compact(const delta::Table& table, const std::string& type, const CompactionPolicy& policy) {
   CompactionResult result;
-  const fs::path& root = table.root();
-  store::ObjectStore& files = table.store();
   auto snap = table.Load();
   if (!snap.ok()) return snap.status();
   if (snap->version < 0) return result;
@@ -37,12 +73,7 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   const bool disable_dvs = policy.purge_deletion_vectors && snap->deletion_vectors_enabled();
   if (picked.empty() || (picked.size() == 1 && !picked[0].deletion_vector)) {
     if (!disable_dvs) return result;
-    delta::Commit off;
-    off.operation = "SET TBLPROPERTIES";
-    off.operation_parameters_json = R"({"properties":"{\"delta.enableDeletionVectors\":\"false\"}"})";
-    off.data_change = false;
-    off.set_configuration = {{"delta.enableDeletionVectors", "false"}};
-    auto v = table.Write(*snap, off);
+    auto v = TurnOffDeletionVectors(table, *snap);
     if (!v.ok()) return v.status();
     result.version = *v;
     return result;
@@ -51,114 +82,31 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   if (!policy.table_schema) built.emplace(BuildTableSchema(type, policy.schema));
   const parquet::Schema& schema = policy.table_schema ? *policy.table_schema : *built;
   if (delta::SparkSchemaJson(schema) != snap->schema_string) {
-    return InvalidArgument(root.string() + ": the table's schema is not the one --max-depth " +
+    return InvalidArgument(table.root().string() + ": the table's schema is not the one --max-depth " +
                            std::to_string(policy.schema.max_depth) + " gives; not compacting (pass the --max-depth "
                            "the table was loaded with)");
   }
 
-  const size_t json_leaf = schema.leaves().size() - 1;
-  struct Written {
-    std::string name;
-    int64_t rows = 0;
-    std::string stats;  // add.stats, so merges and readers see the file's meta.lastUpdated range
-  };
-  std::vector<Written> written;
-  std::unique_ptr<parquet::FileWriter> writer;
-  std::unique_ptr<JsonShredder> shredder;
-  std::string current;
-  int64_t current_rows = 0;
-  auto discard = [&] {
-    shredder.reset();
-    writer.reset();  // an unclosed object writer publishes nothing
-    // Best effort on a path that already failed: a file left behind is one no commit names,
-    // which vacuum deletes after the retention.
-    for (const auto& w : written) (void)files.Delete(table.Key(w.name));
-  };
-  auto close = [&]() -> Status {
-    shredder.reset();
-    Status s = writer->Close();
-    std::string stats = s.ok() ? DeltaFileStats(schema, *writer) : "";
-    writer.reset();
-    if (!s.ok()) return s;
-    written.push_back({current, current_rows, std::move(stats)});
-    current.clear();
-    return Status::Ok();
-  };
-  std::string padded;
-  auto copy = [&](std::string_view line) -> Status {
-    if (!writer) {
-      current = "part-" + store::RandomHex(16) + ".parquet";
-      auto sink = delta::OpenObjectSink(files, table.Key(current));
-      if (!sink.ok()) return sink.status();
-      auto w = parquet::FileWriter::Open(std::move(sink.value()), schema, policy.writer);
-      if (!w.ok()) return w.status();
-      writer = std::move(w.value());
-      shredder = std::make_unique<JsonShredder>(schema, *writer, std::vector<std::string>{"_json"});
-      current_rows = 0;
-    }
-    padded.assign(line);
-    padded.append(fhir::NdjsonReader::kPadding, '\0');
-    FHIRLAKE_RETURN_IF_ERROR(shredder->ShredRow(std::string_view(padded.data(), line.size())));
-    writer->column(json_leaf).AddBytes(0, line);
-    FHIRLAKE_RETURN_IF_ERROR(writer->EndRow());
-    ++current_rows;
-    ++result.rows;
-    if (policy.target_file_bytes > 0 && writer->bytes_written() >= policy.target_file_bytes) return close();
-    return Status::Ok();
-  };
-  for (const auto& f : picked) {
-    std::vector<uint64_t> gone;
-    if (f.deletion_vector) {
-      auto rows = delta::ReadDeletionVector(files, table.key(), *f.deletion_vector);
-      if (!rows.ok()) {
-        discard();
-        return rows.status();
-      }
-      gone = std::move(rows.value());
-    }
-    Status s = ForEachStoredJson(delta::OpenObjectSource(files, table.Key(f.path)), gone, copy);
-    if (!s.ok()) {
-      discard();
-      return s.WithContext("compacting " + (root / f.path).string());
-    }
-  }
-  if (writer) {
-    Status s = close();
-    if (!s.ok()) {
-      discard();
-      return s;
-    }
-  }
+  // Written files are removed again unless the commit names them (DataFiles::Keep).
+  DataFiles out(table, schema, policy.writer, policy.target_file_bytes);
+  FHIRLAKE_RETURN_IF_ERROR(CopyLiveRows(table, picked, out, result.rows));
+  FHIRLAKE_RETURN_IF_ERROR(out.Close());
   delta::Commit commit;
   commit.operation = "OPTIMIZE";
   commit.operation_parameters_json = R"({"predicate":"[]","zOrderBy":"[]"})";
   commit.data_change = false;
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const auto& w : written) {
-    auto size = files.Size(table.Key(w.name));
-    if (!size.ok()) {
-      discard();
-      return size.status();
-    }
-    delta::AddFile add;
-    add.path = w.name;
-    add.size = static_cast<int64_t>(*size);
-    add.modification_time = now;
-    add.num_records = w.rows;
-    add.stats_json = snap->deletion_vectors_enabled() ? WithTightBounds(w.stats, true) : w.stats;
-    commit.adds.push_back(std::move(add));
+  commit.adds = out.Adds();  // add.stats, so merges and readers see each file's meta.lastUpdated range
+  if (snap->deletion_vectors_enabled()) {
+    for (auto& add : commit.adds) add.stats_json = WithTightBounds(add.stats_json, true);
   }
   commit.removes = picked;
   if (disable_dvs) commit.set_configuration = {{"delta.enableDeletionVectors", "false"}};
   auto version = table.Write(*snap, commit);
-  if (!version.ok()) {
-    discard();
-    return version.status();
-  }
+  if (!version.ok()) return version.status();
+  out.Keep();
   result.version = *version;
   result.files_removed = static_cast<int>(picked.size());
-  result.files_added = static_cast<int>(written.size());
+  result.files_added = static_cast<int>(commit.adds.size());
   return result;
 }
 
