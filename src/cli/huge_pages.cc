@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -35,14 +36,19 @@ void RestartWithHugePageMalloc(char** argv) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   const char* current = std::getenv("GLIBC_TUNABLES");
-  std::string tunables = current ? current : "";
-  if (!MovesData(argv) || tunables.find(kTunable) != std::string::npos || !SystemHasHugePages()) return;
-  tunables += std::string(tunables.empty() ? "" : ":") + kTunable + "=1";
+  const bool was_set = current != nullptr;
+  const std::string original = was_set ? current : "";
+  if (!MovesData(argv) || original.find(kTunable) != std::string::npos || !SystemHasHugePages()) return;
+  // Started through the dynamic loader (`ld-linux… fhirlake …`): /proc/self/exe is the loader,
+  // which would take the first argument for the program.
+  std::error_code ec;
+  if (std::filesystem::read_symlink("/proc/self/exe", ec).filename().string().starts_with("ld-") || ec) return;
+  const std::string tunables = original + (original.empty() ? "" : ":") + kTunable + "=1";
   if (::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
   // Still here: run as started, with the environment as it was.
-  if (current) {
-    ::setenv("GLIBC_TUNABLES", current, 1);
+  if (was_set) {
+    ::setenv("GLIBC_TUNABLES", original.c_str(), 1);
   } else {
     ::unsetenv("GLIBC_TUNABLES");
   }
