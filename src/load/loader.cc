@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -325,65 +327,108 @@ struct FilePlan {
   }
 };
 
-// Compares the table's rows with the incoming winners and the deleted ids. Fills the plan of
-// every file that loses rows, adds stale incoming lines to `index.skip`, collects the
-// positions of winners that replace a stored row in `replaced`, and counts.
+// What a merge finds in one existing data file: its plan when it loses rows, and the winners
+// it touches.
+struct FileFindings {
+  std::optional<FilePlan> plan;
+  std::vector<uint64_t> stale;     // positions of winners the file holds a later version of
+  std::vector<uint64_t> replaced;  // positions of winners that replace one of its rows
+  std::vector<std::string> deleted_ids;  // ids of its rows that the deletions remove
+};
+
+// Reads the `id` and `meta.lastUpdated` columns of `add` and compares each row with the
+// incoming winners (`wanted` rules most ids out cheaply) and the deleted ids.
+Status PlanFile(const delta::Table& table, const delta::AddFile& add, const IncomingIndex& index,
+                const KeyFilter& wanted, const DeletedIds* deleted, FileFindings& out) {
+  auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(add.path)));
+  if (!reader.ok()) return reader.status();
+  const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
+  if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
+  FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
+  if (add.deletion_vector) {
+    auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
+    if (!gone.ok()) return gone.status().WithContext(add.path);
+    plan.deleted = std::move(gone.value());
+  }
+  size_t next_gone = 0;
+  uint64_t row = 0;
+  for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+    auto ids = (*reader)->ReadColumn(g, id_col);
+    if (!ids.ok()) return ids.status();
+    parquet::ColumnValues times;
+    if (time_col >= 0) {
+      auto t = (*reader)->ReadColumn(g, time_col);
+      if (!t.ok()) return t.status();
+      times = std::move(t.value());
+    }
+    for (size_t i = 0; i < ids->size(); ++i, ++row) {
+      if (next_gone < plan.deleted.size() && plan.deleted[next_gone] == row) {
+        ++next_gone;  // deleted earlier
+        continue;
+      }
+      if (!ids->present[i]) continue;
+      const std::string_view id = ids->string(i);
+      if (!wanted.MayHave(KeyA(id))) continue;
+      const IdKey key = KeyOf(id);
+      if (const Incoming* in = index.Find(key)) {
+        int64_t stored = time_col >= 0 && times.present[i] ? times.ints[i] : kNoTime;
+        if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
+          out.stale.push_back(in->position);  // the table holds a later version
+        } else {
+          plan.dropped.push_back(row);
+          out.replaced.push_back(in->position);
+        }
+      } else if (deleted && deleted->count(key)) {
+        plan.dropped.push_back(row);
+        out.deleted_ids.emplace_back(id);
+      }
+    }
+  }
+  if (!plan.dropped.empty()) out.plan = std::move(plan);
+  return Status::Ok();
+}
+
+// Runs fn(0 .. n-1) on this thread and on helper threads while `budget` (may be null) has
+// places free, each index once; returns when all are done.
+void ForEachIndex(size_t n, ThreadBudget* budget, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(i);
+  };
+  std::vector<std::thread> helpers;
+  while (budget && helpers.size() + 1 < n && budget->TryAcquire()) {
+    helpers.emplace_back([&] {
+      work();
+      budget->Release();
+    });
+  }
+  work();
+  for (auto& t : helpers) t.join();
+}
+
+// Compares the table's rows with the incoming winners and the deleted ids, file by file on as
+// many threads as the budget allows. Fills the plan of every file that loses rows (in the
+// snapshot's order), adds stale incoming lines to `index.skip`, collects the positions of
+// winners that replace a stored row in `replaced`, and counts.
 Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, IncomingIndex& index,
-                 const DeletedIds* deleted, std::vector<FilePlan>& plans, TableResult& result,
+                 const DeletedIds* deleted, ThreadBudget* budget, std::vector<FilePlan>& plans, TableResult& result,
                  std::vector<std::string>& deleted_ids, std::unordered_set<uint64_t>& replaced) {
   KeyFilter wanted(index.winners.size() + (deleted ? deleted->size() : 0));
   for (const Incoming& in : index.winners) wanted.Add(in.key.a);
   if (deleted) {
     for (const IdKey& key : *deleted) wanted.Add(key.a);
   }
-  for (const delta::AddFile& add : snapshot.files) {
-    auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(add.path)));
-    if (!reader.ok()) return reader.status();
-    const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
-    if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
-    FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
-    if (add.deletion_vector) {
-      auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
-      if (!gone.ok()) return gone.status().WithContext(add.path);
-      plan.deleted = std::move(gone.value());
-    }
-    size_t next_gone = 0;
-    uint64_t row = 0;
-    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-      auto ids = (*reader)->ReadColumn(g, id_col);
-      if (!ids.ok()) return ids.status();
-      parquet::ColumnValues times;
-      if (time_col >= 0) {
-        auto t = (*reader)->ReadColumn(g, time_col);
-        if (!t.ok()) return t.status();
-        times = std::move(t.value());
-      }
-      for (size_t i = 0; i < ids->size(); ++i, ++row) {
-        if (next_gone < plan.deleted.size() && plan.deleted[next_gone] == row) {
-          ++next_gone;  // deleted earlier
-          continue;
-        }
-        if (!ids->present[i]) continue;
-        const std::string_view id = ids->string(i);
-        if (!wanted.MayHave(KeyA(id))) continue;
-        const IdKey key = KeyOf(id);
-        const Incoming* in = index.Find(key);
-        if (in) {
-          int64_t stored = time_col >= 0 && times.present[i] ? times.ints[i] : kNoTime;
-          if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
-            index.skip.insert(in->position);  // the table holds a later version
-          } else {
-            plan.dropped.push_back(row);
-            replaced.insert(in->position);
-          }
-        } else if (deleted && deleted->count(key)) {
-          plan.dropped.push_back(row);
-          ++result.deleted;
-          deleted_ids.emplace_back(ids->string(i));
-        }
-      }
-    }
-    if (!plan.dropped.empty()) plans.push_back(std::move(plan));
+  const size_t n = snapshot.files.size();
+  std::vector<FileFindings> found(n);
+  std::vector<Status> status(n);
+  ForEachIndex(n, budget, [&](size_t f) { status[f] = PlanFile(table, snapshot.files[f], index, wanted, deleted, found[f]); });
+  for (size_t f = 0; f < n; ++f) {
+    FHIRLAKE_RETURN_IF_ERROR(status[f]);
+    index.skip.insert(found[f].stale.begin(), found[f].stale.end());
+    replaced.insert(found[f].replaced.begin(), found[f].replaced.end());
+    result.deleted += found[f].deleted_ids.size();
+    std::move(found[f].deleted_ids.begin(), found[f].deleted_ids.end(), std::back_inserter(deleted_ids));
+    if (found[f].plan) plans.push_back(std::move(*found[f].plan));
   }
   for (uint64_t p : replaced) result.updated += index.skip.count(p) ? 0 : 1;
   return Status::Ok();
@@ -663,7 +708,7 @@ Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const d
   std::vector<FilePlan> plans;
   if (o.mode == SaveMode::kMerge) {
     FHIRLAKE_RETURN_IF_ERROR(
-        PlanMerge(load.table, snapshot, index, load.deleted, plans, a->result, a->deleted_ids, a->replaced));
+        PlanMerge(load.table, snapshot, index, load.deleted, load.budget, plans, a->result, a->deleted_ids, a->replaced));
   }
   // Written ahead of the data commit, which names the file (load/tombstones.h).
   if (!a->deleted_ids.empty()) {

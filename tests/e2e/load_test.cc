@@ -150,9 +150,10 @@ TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
   EXPECT_EQ(Rows("Observation"), static_cast<int>(lines.size()));
 }
 
-// A copy-on-write merge copies the kept rows of the files it rewrites through the same
-// writers as its incoming lines: with two jobs a helper takes batches of both, and the one
-// commit holds every row once, the updated ones in their new version.
+// A copy-on-write merge plans its files and copies the kept rows of the files it rewrites on
+// every job (the kept rows through the same writers as its incoming lines): with two jobs a
+// helper takes batches of both, and the one commit holds every row once, the updated ones in
+// their new version.
 TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   fs::create_directories(dir_ / "big");
   fs::create_directories(dir_ / "change");
@@ -163,8 +164,12 @@ TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   o.warehouse = wh();
   o.mode = load::SaveMode::kOverwrite;
   o.types = {"Observation"};
-  o.jobs = 1;
+  o.jobs = 2;  // several files, which the merge plans on both threads
+  o.write_batch_bytes = 64u << 10;
   ASSERT_TRUE(load::Load(o).ok());
+  auto before = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(before.ok());
+  ASSERT_GE(before->files.size(), 2u);
 
   // Every 50th resource updated: rows of every file change, so every file is rewritten.
   std::multiset<std::string> want;
@@ -186,8 +191,6 @@ TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   }
   o.export_dir = dir_ / "change";
   o.mode = load::SaveMode::kMerge;
-  o.jobs = 2;
-  o.write_batch_bytes = 64u << 10;
   auto r = load::Load(o);
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->tables.size(), 1u);
