@@ -3,10 +3,8 @@
 #include <memory>
 #include <optional>
 
-#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
-#include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/compaction_plan.h"
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
@@ -35,27 +33,17 @@ Result<int64_t> TurnOffDeletionVectors(const delta::Table& table, const delta::S
 // The live rows of `picked` (deleted rows skipped), re-shredded from `_json` into `out`.
 Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>& picked, DataFiles& out,
                     int64_t& rows) {
-  std::string padded;
+  PaddedLine padded;
+  auto copy = [&](std::string_view line) -> Status {
+    Status refused;
+    FHIRLAKE_RETURN_IF_ERROR(out.Add(padded.Of(line), nullptr, &refused));
+    if (!refused.ok()) return DataLoss("a stored row no longer parses: " + refused.message());
+    ++rows;
+    return Status::Ok();
+  };
   for (const auto& f : picked) {
-    const std::string where = "compacting " + (table.root() / f.path).string();
-    std::vector<uint64_t> gone;
-    if (f.deletion_vector) {
-      auto deleted = delta::ReadDeletionVector(table.store(), table.key(), *f.deletion_vector);
-      if (!deleted.ok()) return deleted.status().WithContext(where);
-      gone = std::move(deleted.value());
-    }
-    Status s = ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(f.path)), gone,
-                                 [&](std::string_view line) -> Status {
-                                   padded.assign(line);
-                                   padded.append(fhir::NdjsonReader::kPadding, '\0');
-                                   Status refused;
-                                   FHIRLAKE_RETURN_IF_ERROR(
-                                       out.Add(std::string_view(padded.data(), line.size()), nullptr, &refused));
-                                   if (!refused.ok()) return DataLoss("a stored row no longer parses: " + refused.message());
-                                   ++rows;
-                                   return Status::Ok();
-                                 });
-    if (!s.ok()) return s.WithContext(where);
+    Status s = ForEachLiveJson(table, f, copy);
+    if (!s.ok()) return s.WithContext("compacting " + (table.root() / f.path).string());
   }
   return Status::Ok();
 }

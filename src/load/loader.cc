@@ -437,13 +437,11 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
 // Passes the rows of `plan.file` that it does not drop to `rows` (as lines of file index
 // `file`), to be copied into the new data files by re-shredding `_json`; counts them in `kept`.
 Status CopyKeptRows(const delta::Table& table, const FilePlan& plan, size_t file, ParallelRows& rows, uint64_t& kept) {
-  std::string padded;
+  PaddedLine padded;
   auto source = delta::OpenObjectSource(table.store(), table.Key(plan.file->path));
   return ForEachStoredRow(std::move(source), plan.AllGone(), [&](std::string_view line, std::optional<int64_t> time) {
-    padded.assign(line);
-    padded.append(fhir::NdjsonReader::kPadding, '\0');
     // The stored time places the row (recent or older) without parsing the line for it.
-    FHIRLAKE_RETURN_IF_ERROR(rows.Add(std::string_view(padded.data(), line.size()), file, kept, time.value_or(kNoTime)));
+    FHIRLAKE_RETURN_IF_ERROR(rows.Add(padded.Of(line), file, kept, time.value_or(kNoTime)));
     ++kept;
     return Status::Ok();
   });

@@ -7,7 +7,6 @@
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
-#include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/store/warehouse_layout.h"
@@ -136,14 +135,12 @@ Result<PendingTombstones> WriteTombstoneFile(const std::shared_ptr<store::Object
   const std::optional<int64_t> tt = fhir::ParseFhirTime(batch.transaction_time);
   const std::string deleted_at = fhir::FormatInstant(tt.value_or(now));
   DataFiles out(TombstoneTable(warehouse), TombstoneSchema(), {}, 0);
-  std::string line;
+  PaddedLine line;
   for (const auto& id : batch.ids) {
-    line = json{{"type", batch.resource_type}, {"id", id}, {"deletedAt", deleted_at},
-                {"tableVersion", batch.table_version}, {"transactionTime", batch.transaction_time}}.dump();
-    const size_t size = line.size();
-    line.append(fhir::NdjsonReader::kPadding, '\0');
+    const std::string row = json{{"type", batch.resource_type}, {"id", id}, {"deletedAt", deleted_at},
+                                 {"tableVersion", batch.table_version}, {"transactionTime", batch.transaction_time}}.dump();
     Status refused;
-    FHIRLAKE_RETURN_IF_ERROR(out.Add(std::string_view(line.data(), size), nullptr, &refused));
+    FHIRLAKE_RETURN_IF_ERROR(out.Add(line.Of(row), nullptr, &refused));
     if (!refused.ok()) return InternalError("a tombstone row was refused: " + refused.message());
   }
   FHIRLAKE_RETURN_IF_ERROR(out.Close());

@@ -17,12 +17,29 @@
 #include <vector>
 
 #include "fhirlake/delta/table.h"
+#include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/json_shredder.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/status.h"
 
 namespace fhirlake::load {
+
+// A copy of a line that is not padded as NdjsonReader pads (a stored row, a built one), with
+// the padding DataFiles::Add and the shredder's parser read past its end. The buffer is reused
+// from line to line.
+class PaddedLine {
+ public:
+  // `line`, padded; valid until the next call.
+  std::string_view Of(std::string_view line) {
+    buf_.assign(line);
+    buf_.append(fhir::NdjsonReader::kPadding, '\0');
+    return std::string_view(buf_.data(), line.size());
+  }
+
+ private:
+  std::string buf_;
+};
 
 class DataFiles {
  public:
