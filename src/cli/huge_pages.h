@@ -10,10 +10,10 @@
 namespace fhirlake::cli {
 
 // Re-executes the running binary with `glibc.malloc.hugetlb=1` added to GLIBC_TUNABLES; returns
-// only when it does not: the command moves no data (`status`, `keygen`, no command), the
-// environment already sets that tunable (`glibc.malloc.hugetlb=0`
-// opts out), the system has no transparent huge pages, the C library is not glibc 2.35 or
-// later, a sanitizer's allocator replaces malloc, or the exec fails.
+// only when it does not: the command moves no data (`status`, `keygen`, or an option first),
+// the environment already sets that tunable (`glibc.malloc.hugetlb=0` opts out), the system
+// has no transparent huge pages, the binary was started through the dynamic loader, the C
+// library is not glibc 2.35 or later, a sanitizer's allocator replaces malloc, or the exec fails.
 void RestartWithHugePageMalloc(char** argv);
 
 }  // namespace fhirlake::cli

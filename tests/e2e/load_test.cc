@@ -43,6 +43,20 @@ class LoadTest : public ::testing::Test {
     return r.empty() ? 0 : r[0]["n"].get<int>();
   }
   int64_t Version(const std::string& type) { return delta::Table(wh() / type).Load()->version; }
+  // Generates 400 patients' data under `big/` and returns the options of an overwrite of its
+  // Observations with two jobs and 64 KB batches (so a helper writes files of its own).
+  load::LoadOptions TwoJobObservationLoad() {
+    fs::create_directories(dir_ / "big");
+    EXPECT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
+    load::LoadOptions o;
+    o.export_dir = dir_ / "big";
+    o.warehouse = wh();
+    o.mode = load::SaveMode::kOverwrite;
+    o.types = {"Observation"};
+    o.jobs = 2;
+    o.write_batch_bytes = 64u << 10;
+    return o;
+  }
   std::vector<std::string> Lines(const fs::path& file) {
     std::vector<std::string> out;
     std::ifstream in(file);
@@ -110,16 +124,8 @@ TEST_F(LoadTest, LargeLoadsAreSplitIntoFilesOfTheTargetSize) {
 // With two jobs and one type, the type's lines are split between the loading thread and a
 // helper, each writing files of its own, and one commit adds them all.
 TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
-  fs::create_directories(dir_ / "big");
-  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
+  load::LoadOptions o = TwoJobObservationLoad();
   const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
-  load::LoadOptions o;
-  o.export_dir = dir_ / "big";
-  o.warehouse = wh();
-  o.mode = load::SaveMode::kOverwrite;
-  o.types = {"Observation"};
-  o.jobs = 2;
-  o.write_batch_bytes = 64u << 10;
   auto r = load::Load(o);
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->tables.size(), 1u);
@@ -155,17 +161,9 @@ TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
 // helper takes batches of both, and the one commit holds every row once, the updated ones in
 // their new version.
 TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
-  fs::create_directories(dir_ / "big");
+  load::LoadOptions o = TwoJobObservationLoad();  // several files, which the merge plans on both threads
   fs::create_directories(dir_ / "change");
-  ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());
   const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
-  load::LoadOptions o;
-  o.export_dir = dir_ / "big";
-  o.warehouse = wh();
-  o.mode = load::SaveMode::kOverwrite;
-  o.types = {"Observation"};
-  o.jobs = 2;  // several files, which the merge plans on both threads
-  o.write_batch_bytes = 64u << 10;
   ASSERT_TRUE(load::Load(o).ok());
   auto before = delta::Table(wh() / "Observation").Load();
   ASSERT_TRUE(before.ok());
