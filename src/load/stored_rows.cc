@@ -30,24 +30,32 @@ Status Walk(std::unique_ptr<parquet::InputSource> source, const std::vector<uint
   uint64_t number = 0;
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
     if (stop && stop()) return Cancelled("cancelled");
-    auto values = (*reader)->ReadColumn(g, json_col);
-    if (!values.ok()) return values.status();
     parquet::ColumnValues last_updated;
     if (time_col >= 0) {
       auto t = (*reader)->ReadColumn(g, time_col);
       if (!t.ok()) return t.status();
       last_updated = std::move(t.value());
     }
-    for (size_t i = 0; i < values->size(); ++i, ++number) {
-      if (next_gone < gone.size() && gone[next_gone] == number) {
-        ++next_gone;
-        continue;
+    // `_json` a page at a time: a row group's text would be tens of MB in memory at once.
+    size_t in_group = 0;  // rows of the row group walked
+    FHIRLAKE_RETURN_IF_ERROR((*reader)->ForEachPage(g, json_col, [&](const parquet::PageValues& page) -> Status {
+      size_t next = 0;
+      for (size_t i = 0; i < page.size(); ++i, ++number, ++in_group) {
+        const bool here = page.present(i);
+        const std::string_view json = here ? page.strings[next++] : std::string_view();
+        if (next_gone < gone.size() && gone[next_gone] == number) {
+          ++next_gone;
+          continue;
+        }
+        if (!here) return DataLoss(path + " has a row without _json");
+        std::optional<int64_t> time;
+        if (time_col >= 0 && in_group < last_updated.size() && last_updated.present[in_group]) {
+          time = last_updated.ints[in_group];
+        }
+        FHIRLAKE_RETURN_IF_ERROR(row(json, time));
       }
-      if (!values->present[i]) return DataLoss(path + " has a row without _json");
-      std::optional<int64_t> time;
-      if (time_col >= 0 && last_updated.present[i]) time = last_updated.ints[i];
-      FHIRLAKE_RETURN_IF_ERROR(row(values->string(i), time));
-    }
+      return Status::Ok();
+    }));
   }
   return Status::Ok();
 }

@@ -333,7 +333,7 @@ Status SplitDataPage(const ThriftValue& header, bool v2, int32_t codec, std::str
 
 }  // namespace
 
-Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
+Status FileReader::ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& visit) const {
   if (group >= row_groups_.size() || column < 0 || static_cast<size_t>(column) >= columns_.size()) {
     return InvalidArgument("no such row group or column");
   }
@@ -348,15 +348,18 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
   std::string bytes = std::move(read.value());
 
-  ColumnValues out;
   std::string dictionary_bytes;               // the decompressed dictionary page
   std::vector<std::string_view> dictionary;   // BYTE_ARRAY: views into dictionary_bytes
   std::vector<int64_t> dictionary_ints;       // other types
-  std::vector<uint32_t> defs, reps, indices;
+  std::vector<uint32_t> indices;
+  PageValues out;
+  out.max_def = col.max_def;
+  out.max_rep = col.max_rep;
   const int def_width = BitWidth(static_cast<uint64_t>(col.max_def));
   const int rep_width = BitWidth(static_cast<uint64_t>(col.max_rep));
+  int64_t seen = 0;  // values of the chunk in the pages visited
   size_t pos = 0;
-  while (static_cast<int64_t>(out.size()) < chunk.num_values && pos < bytes.size()) {
+  while (seen < chunk.num_values && pos < bytes.size()) {
     auto header = ReadThriftStruct(bytes, &pos);
     if (!header.ok()) return Corrupt(header.status().message());
     const int64_t type = header->Int(1);
@@ -390,28 +393,29 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
     Status split = SplitDataPage(*header, type == kPageDataV2, chunk.codec, body, uncompressed, col.max_rep > 0,
                                  col.max_def > 0, page);
     if (!split.ok()) return Corrupt(split.message());
-    if (page.num_values < 0 || page.num_values > chunk.num_values - static_cast<int64_t>(out.size())) {
+    if (page.num_values < 0 || page.num_values > chunk.num_values - seen) {
       return Corrupt("a page of column " + col.path + " claims more values than its chunk");
     }
     const size_t num_values = static_cast<size_t>(page.num_values);
     if (col.max_def > 0) {
-      Status s = DecodeRleHybrid(page.def_bytes, def_width, num_values, defs);
+      Status s = DecodeRleHybrid(page.def_bytes, def_width, num_values, out.defs);
       if (!s.ok()) return Corrupt(s.message());
     } else {
-      defs.assign(num_values, 0);
+      out.defs.assign(num_values, 0);
     }
+    out.reps.clear();
     if (col.max_rep > 0) {
-      Status s = DecodeRleHybrid(page.rep_bytes, rep_width, num_values, reps);
+      Status s = DecodeRleHybrid(page.rep_bytes, rep_width, num_values, out.reps);
       if (!s.ok()) return Corrupt(s.message());
     }
     size_t present = 0;
-    for (uint32_t d : defs) present += d == static_cast<uint32_t>(col.max_def);
+    for (uint32_t d : out.defs) present += d == static_cast<uint32_t>(col.max_def);
 
-    std::vector<int64_t> page_ints;
-    std::vector<std::string_view> page_strings;
+    out.ints.clear();
+    out.strings.clear();
     const std::string_view values = page.values;
     if (page.encoding == kEncodingPlain) {
-      Status ps = DecodePlain(col.type, values, present, page_ints, page_strings);
+      Status ps = DecodePlain(col.type, values, present, out.ints, out.strings);
       if (!ps.ok()) return Corrupt("column " + col.path + ": " + ps.message());
     } else if (page.encoding == kEncodingRleDictionary || page.encoding == kEncodingPlainDictionary) {
       if (values.empty()) {
@@ -423,9 +427,9 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
         for (uint32_t i : indices) {
           if (i >= (strings ? dictionary.size() : dictionary_ints.size())) return Corrupt("a dictionary index is out of range");
           if (strings) {
-            page_strings.push_back(dictionary[i]);
+            out.strings.push_back(dictionary[i]);
           } else {
-            page_ints.push_back(dictionary_ints[i]);
+            out.ints.push_back(dictionary_ints[i]);
           }
         }
       }
@@ -433,31 +437,43 @@ Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
       return Corrupt("encoding " + std::to_string(page.encoding) + " of column " + col.path + " is not supported");
     }
 
-    if ((col.type == PhysicalType::kByteArray ? page_strings.size() : page_ints.size()) < present) {
+    if ((col.type == PhysicalType::kByteArray ? out.strings.size() : out.ints.size()) < present) {
       return Corrupt("column " + col.path + " has fewer values than its levels say");
     }
+    seen += page.num_values;
+    FHIRLAKE_RETURN_IF_ERROR(visit(out));
+  }
+  if (seen != chunk.num_values) {
+    return Corrupt("column " + col.path + " has " + std::to_string(seen) + " values, its metadata says " +
+                   std::to_string(chunk.num_values));
+  }
+  return Status::Ok();
+}
+
+Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
+  ColumnValues out;
+  const bool strings = column >= 0 && static_cast<size_t>(column) < columns_.size() &&
+                       columns_[static_cast<size_t>(column)].type == PhysicalType::kByteArray;
+  Status s = ForEachPage(group, column, [&](const PageValues& page) {
     size_t next = 0;
-    for (size_t k = 0; k < defs.size(); ++k) {
-      const uint32_t d = defs[k];
-      bool here = d == static_cast<uint32_t>(col.max_def);
+    for (size_t k = 0; k < page.size(); ++k) {
+      const bool here = page.present(k);
       out.present.push_back(here);
-      if (col.max_rep > 0) {
-        out.def_levels.push_back(static_cast<uint8_t>(d));
-        out.rep_levels.push_back(static_cast<uint8_t>(k < reps.size() ? reps[k] : 0));
+      if (page.max_rep > 0) {
+        out.def_levels.push_back(static_cast<uint8_t>(page.defs[k]));
+        out.rep_levels.push_back(static_cast<uint8_t>(k < page.reps.size() ? page.reps[k] : 0));
       }
-      if (col.type == PhysicalType::kByteArray) {
-        if (here) out.bytes.append(page_strings[next]);
+      if (strings) {
+        if (here) out.bytes.append(page.strings[next]);
         out.ends.push_back(out.bytes.size());
       } else {
-        out.ints.push_back(here ? page_ints[next] : 0);
+        out.ints.push_back(here ? page.ints[next] : 0);
       }
       next += here;
     }
-  }
-  if (static_cast<int64_t>(out.size()) != chunk.num_values) {
-    return Corrupt("column " + col.path + " has " + std::to_string(out.size()) + " values, its metadata says " +
-                   std::to_string(chunk.num_values));
-  }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 

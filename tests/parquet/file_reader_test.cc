@@ -122,6 +122,64 @@ TEST_P(FileReaderTest, ReadsWhatTheWriterWrote) {
   EXPECT_EQ(at, rows.size());
 }
 
+TEST_P(FileReaderTest, WalksAColumnAPageAtATime) {
+  TempDir dir;
+  Schema schema = FlatSchema();
+  auto rows = MakeRows(3000);
+  WriterOptions o;
+  o.column.compression = GetParam();
+  o.column.page_bytes = 4096;
+  o.row_group_bytes = 64 << 10;
+  Write(dir.path() / "t.parquet", schema, rows, o);
+  auto reader = FileReader::Open(dir.path() / "t.parquet");
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  const int json = (*reader)->FindColumn("_json"), time = (*reader)->FindColumn("meta.lastUpdated");
+
+  size_t at = 0, pages = 0, time_slots = 0;
+  for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+    size_t in_group = 0;
+    Status s = (*reader)->ForEachPage(g, json, [&](const PageValues& page) {
+      ++pages;
+      EXPECT_TRUE(page.reps.empty());
+      EXPECT_EQ(page.strings.size(), page.size()) << "every row has _json";
+      for (size_t i = 0; i < page.size(); ++i, ++at, ++in_group) {
+        EXPECT_TRUE(page.present(i));
+        if (at < rows.size()) {
+          EXPECT_EQ(page.strings[i], rows[at].json) << at;
+        }
+      }
+      return Status::Ok();
+    });
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(static_cast<int64_t>(in_group), (*reader)->row_group_rows(g));
+    // An optional column: its pages give each slot's definition level, values for the present.
+    ASSERT_TRUE((*reader)->ForEachPage(g, time, [&](const PageValues& page) {
+                  size_t next = 0;
+                  for (size_t i = 0; i < page.size(); ++i, ++time_slots) {
+                    const Row& r = rows[time_slots];
+                    EXPECT_EQ(page.defs[i], r.has_meta ? (r.has_time ? 2u : 1u) : 0u) << time_slots;
+                    if (page.present(i)) {
+                      EXPECT_EQ(page.ints[next++], r.time) << time_slots;
+                    }
+                  }
+                  EXPECT_EQ(next, page.ints.size());
+                  return Status::Ok();
+                }).ok());
+  }
+  EXPECT_EQ(at, rows.size());
+  EXPECT_EQ(time_slots, rows.size());
+  EXPECT_GT(pages, 2 * (*reader)->row_group_count()) << "the walk sees each page, not each chunk";
+
+  // An error from the visitor ends the walk and is what the walk returns.
+  size_t visits = 0;
+  Status stopped = (*reader)->ForEachPage(0, json, [&](const PageValues&) {
+    ++visits;
+    return Cancelled("enough");
+  });
+  EXPECT_EQ(stopped.code(), StatusCode::kCancelled);
+  EXPECT_EQ(visits, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Codecs, FileReaderTest,
                          ::testing::Values(Compression::kUncompressed, Compression::kSnappy, Compression::kZstd));
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,17 @@ struct ColumnValues {
     size_t begin = i == 0 ? 0 : ends[i - 1];
     return std::string_view(bytes).substr(begin, ends[i] - begin);
   }
+};
+
+// The values of one data page of a column, as FileReader::ForEachPage passes them: a slot per
+// level entry (a row, for a flat column). The string views are valid during the call only.
+struct PageValues {
+  int max_def = 0, max_rep = 0;          // the column's
+  std::vector<uint32_t> defs, reps;      // each slot's levels (reps: columns with a repeated ancestor)
+  std::vector<int64_t> ints;             // BOOLEAN, INT32, INT64 and DOUBLE (its bits): the present values
+  std::vector<std::string_view> strings;  // BYTE_ARRAY: the present values
+  size_t size() const { return defs.size(); }
+  bool present(size_t slot) const { return defs[slot] == static_cast<uint32_t>(max_def); }
 };
 
 // What one column chunk may claim before the reader allocates for it. A file that claims more
@@ -73,6 +85,10 @@ class FileReader {
 
   // Reads column `column` of row group `group`.
   Result<ColumnValues> ReadColumn(size_t group, int column) const;
+  // The same, a data page at a time: `page` is called with each page's values in order, and
+  // only one page is decompressed in memory at a time (with the chunk's compressed bytes). An
+  // error from `page` ends the walk and is returned.
+  Status ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& page) const;
 
  private:
   struct Column {
