@@ -13,6 +13,10 @@ namespace fhirlake::cli {
 namespace {
 
 constexpr const char* kTunable = "glibc.malloc.hugetlb";
+// One malloc arena for every thread: the main arena's heap gets huge pages, while the arenas
+// glibc makes for other threads are faulted in 4 KiB at a time (a 20 MB load with two jobs:
+// 10.2 k page faults with an arena per thread, 4.4 k with one).
+constexpr const char* kOneArena = "glibc.malloc.arena_max";
 
 // Whether the kernel gives transparent huge pages to memory that asks for them
 // ("[always]" or "[madvise]" in its sysfs switch).
@@ -43,7 +47,8 @@ void RestartWithHugePageMalloc(char** argv) {
   // which would take the first argument for the program.
   std::error_code ec;
   if (std::filesystem::read_symlink("/proc/self/exe", ec).filename().string().starts_with("ld-") || ec) return;
-  const std::string tunables = original + (original.empty() ? "" : ":") + kTunable + "=1";
+  std::string tunables = original + (original.empty() ? "" : ":") + kTunable + "=1";
+  if (original.find(kOneArena) == std::string::npos) tunables += std::string(":") + kOneArena + "=1";
   if (::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
   // Still here: run as started, with the environment as it was.
