@@ -7,28 +7,16 @@
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <utility>
 
 namespace fhirlake::cli {
 
 namespace {
 
 constexpr const char* kTunable = "glibc.malloc.hugetlb";
-
-// Set with the restart unless the environment sets them (measured on a 207 MB load of nine
-// types with two jobs, and on a merge that rewrites 45 k rows):
-// - one malloc arena for every thread: the main arena's heap gets huge pages, while the arenas
-//   glibc makes for other threads are faulted in 4 KiB at a time (a 20 MB two-job load: 10.1 k
-//   page faults with an arena per thread, 4.4-5.4 k with one);
-// - memory freed at the heap's top is returned to the system only past 64 MB, and blocks up to
-//   32 MB come from the heap rather than from mappings of their own: freed row-group buffers
-//   are reused instead of being returned and faulted in (and zeroed) again. Page faults
-//   9.2 k -> 6.9 k, system time 0.26-0.40 s -> 0.20-0.31 s, peak RSS +3-7 MB.
-constexpr std::pair<const char*, const char*> kAlongside[] = {
-    {"glibc.malloc.arena_max", "1"},
-    {"glibc.malloc.trim_threshold", "67108864"},
-    {"glibc.malloc.mmap_threshold", "33554432"},
-};
+// One malloc arena for every thread: the main arena's heap gets huge pages, while the arenas
+// glibc makes for other threads are faulted in 4 KiB at a time (a 20 MB load with two jobs:
+// 10.2 k page faults with an arena per thread, 4.4 k with one).
+constexpr const char* kOneArena = "glibc.malloc.arena_max";
 
 // Whether the kernel gives transparent huge pages to memory that asks for them
 // ("[always]" or "[madvise]" in its sysfs switch).
@@ -60,9 +48,7 @@ void RestartWithHugePageMalloc(char** argv) {
   std::error_code ec;
   if (std::filesystem::read_symlink("/proc/self/exe", ec).filename().string().starts_with("ld-") || ec) return;
   std::string tunables = original + (original.empty() ? "" : ":") + kTunable + "=1";
-  for (const auto& [name, value] : kAlongside) {
-    if (original.find(name) == std::string::npos) tunables += std::string(":") + name + "=" + value;
-  }
+  if (original.find(kOneArena) == std::string::npos) tunables += std::string(":") + kOneArena + "=1";
   if (::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
   // Still here: run as started, with the environment as it was.

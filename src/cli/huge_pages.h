@@ -5,16 +5,16 @@
 // but tunables are read only when a process starts. So the binary restarts itself once, in the
 // same process (same PID, file descriptors and arguments), with the tunable added. The restart
 // costs ~16 ms (the dynamic loader runs twice), so commands that move no data skip it. The
-// restart also sets, unless the environment sets them, `glibc.malloc.arena_max=1` (glibc gives
-// huge pages to its main arena only: with an arena per thread a helper's buffers would be
-// faulted in 4 KiB at a time) and trim and mmap thresholds that keep freed buffers for reuse.
+// restart also sets `glibc.malloc.arena_max=1` (unless the environment sets it): glibc gives
+// huge pages to its main arena only, and with an arena per thread a helper's buffers would be
+// faulted in 4 KiB at a time.
 #pragma once
 
 namespace fhirlake::cli {
 
-// Re-executes the running binary with `glibc.malloc.hugetlb=1` (and the tunables above that
-// the environment does not set) added to GLIBC_TUNABLES; returns only when it does not: the
-// command moves no data (`status`, `keygen`, or an option first),
+// Re-executes the running binary with `glibc.malloc.hugetlb=1` (and `glibc.malloc.arena_max=1`
+// when the environment does not set it) added to GLIBC_TUNABLES; returns
+// only when it does not: the command moves no data (`status`, `keygen`, or an option first),
 // the environment already sets that tunable (`glibc.malloc.hugetlb=0` opts out), the system
 // has no transparent huge pages, the binary was started through the dynamic loader, the C
 // library is not glibc 2.35 or later, a sanitizer's allocator replaces malloc, or the exec fails.
