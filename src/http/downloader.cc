@@ -199,109 +199,154 @@ Status SyncAndClose(FilePtr& file, const fs::path& path) {
   return Status::Ok();
 }
 
-}  // namespace
+// One Downloader::Run: each task's state, the transfers in flight on one curl multi handle,
+// the tasks ready to start and the retries waiting for their time. A task ends once, through
+// Finish; until then it is in exactly one of ready_, waiting_ and active_.
+class DownloadRun {
+ public:
+  DownloadRun(const DownloadOptions& options, const std::vector<DownloadTask>& tasks, DownloadObserver* observer)
+      : options_(options), copt_(options.client), tasks_(tasks), observer_(observer), state_(tasks.size()),
+        multi_(curl_multi_init(), curl_multi_cleanup) {
+    for (size_t i = 0; i < tasks.size(); ++i) ready_.push_back(i);
+  }
 
-Downloader::Downloader(DownloadOptions options) : options_(std::move(options)) { InitCurlOnce(); }
+  std::vector<DownloadResult> Run() {
+    auto last_tick = Clock::now();
+    while (!ready_.empty() || !waiting_.empty() || !active_.empty()) {
+      if (options_.stop && options_.stop->load()) {
+        CancelAll();
+        break;
+      }
+      StartDue();
+      if (active_.empty()) {
+        if (ready_.empty() && !waiting_.empty()) {
+          std::this_thread::sleep_until(std::min(waiting_.begin()->first, Clock::now() + Millis(200)));
+          if (observer_) observer_->OnTick();
+        }
+        continue;
+      }
+      Advance();
+      if (observer_ && Clock::now() - last_tick >= Millis(100)) {
+        last_tick = Clock::now();
+        observer_->OnTick();
+      }
+    }
+    std::vector<DownloadResult> results;
+    results.reserve(state_.size());
+    for (auto& s : state_) results.push_back(std::move(s.result));
+    return results;
+  }
 
-std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tasks,
-                                            DownloadObserver* observer) {
-  std::vector<TaskState> state(tasks.size());
-  std::deque<size_t> ready;
-  std::multimap<Clock::time_point, size_t> waiting;  // retries not yet due
-  std::map<CURL*, std::unique_ptr<Transfer>> active;
-  const auto& copt = options_.client;
+ private:
+  void Finish(size_t i, Status status) {
+    state_[i].result.status = std::move(status);
+    state_[i].result.attempts = state_[i].attempts;
+    if (observer_) observer_->OnFinished(i, tasks_[i], state_[i].result);
+  }
 
-  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), curl_multi_cleanup);
-
-  auto finish = [&](size_t i, Status status) {
-    state[i].result.status = std::move(status);
-    state[i].result.attempts = state[i].attempts;
-    if (observer) observer->OnFinished(i, tasks[i], state[i].result);
-  };
-
-  auto schedule_retry = [&](size_t i, const std::string& reason, std::optional<Millis> retry_after,
-                            Status final_status) {
-    if (!copt.retry.CanRetry(state[i].attempts)) {
-      finish(i, final_status.WithContext("gave up after " + std::to_string(state[i].attempts) + " attempts"));
+  // Another attempt after the retry policy's delay (or `retry_after`, the server's), or, when
+  // the policy allows no more, the end of the task with `final_status`.
+  void ScheduleRetry(size_t i, const std::string& reason, std::optional<Millis> retry_after, Status final_status) {
+    if (!copt_.retry.CanRetry(state_[i].attempts)) {
+      Finish(i, final_status.WithContext("gave up after " + std::to_string(state_[i].attempts) + " attempts"));
       return;
     }
-    Millis delay = copt.retry.DelayBefore(state[i].attempts + 1, retry_after);
-    if (observer) observer->OnRetry(i, tasks[i], reason, delay);
-    waiting.emplace(Clock::now() + delay, i);
-  };
+    Millis delay = copt_.retry.DelayBefore(state_[i].attempts + 1, retry_after);
+    if (observer_) observer_->OnRetry(i, tasks_[i], reason, delay);
+    waiting_.emplace(Clock::now() + delay, i);
+  }
 
-  // Verifies a file whose body arrived in full and renames it into place.
-  auto complete = [&](size_t i, Transfer& t) {
-    const DownloadTask& task = tasks[i];
-    DownloadResult& r = state[i].result;
-    r.bytes = t.lines.size;
-    r.lines = t.lines.Lines();
-    if (t.lines.EndsMidLine() && !state[i].confirmed_end &&
-        !TailIsCompleteJson(t.part, t.lines.last_line_start, t.lines.size)) {
-      schedule_retry(i, "body ends inside an NDJSON line (truncated)", std::nullopt,
-                     DataLoss(RedactUrl(task.url) + " ends inside a line after " + std::to_string(t.lines.size) +
-                              " bytes"));
-      return;
+  void CancelAll() {
+    for (auto& [easy, transfer] : active_) {
+      curl_multi_remove_handle(multi_.get(), easy);
+      Finish(transfer->index, Cancelled("cancelled"));
     }
-    if (task.expected_lines && *task.expected_lines != r.lines) {
-      finish(i, DataLoss("count mismatch for " + RedactUrl(task.url) + ": the manifest says " +
-                         std::to_string(*task.expected_lines) + " resources, the file has " +
-                         std::to_string(r.lines) + " lines; the partial file is kept at " +
-                         t.part.string() + " for inspection"));
-      return;
-    }
-    std::error_code ec;
-    fs::rename(t.part, task.destination, ec);
-    if (ec) {
-      finish(i, IoError("cannot rename " + t.part.string() + " to " + task.destination.string() +
-                        ": " + ec.message()));
-      return;
-    }
-    finish(i, Status::Ok());
-  };
+    active_.clear();
+    for (size_t i : ready_) Finish(i, Cancelled("cancelled"));
+    for (const auto& [when, i] : waiting_) Finish(i, Cancelled("cancelled"));
+  }
 
-  auto start = [&](size_t i) -> void {
-    const DownloadTask& task = tasks[i];
+  // Retries whose time has come join the ready tasks; ready tasks start while fewer than
+  // `parallel` transfers are in flight.
+  void StartDue() {
+    const auto now = Clock::now();
+    while (!waiting_.empty() && waiting_.begin()->first <= now) {
+      ready_.push_back(waiting_.begin()->second);
+      waiting_.erase(waiting_.begin());
+    }
+    const size_t parallel = static_cast<size_t>(std::max(1, options_.parallel));
+    while (active_.size() < parallel && !ready_.empty()) {
+      const size_t i = ready_.front();
+      ready_.pop_front();
+      Start(i);
+    }
+  }
+
+  // Moves the transfers in flight along and handles those that ended.
+  void Advance() {
+    int running = 0;
+    curl_multi_perform(multi_.get(), &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
+      if (msg->msg == CURLMSG_DONE) OnDone(msg->easy_handle, msg->data.result);
+    }
+    if (!active_.empty()) curl_multi_poll(multi_.get(), nullptr, 0, 100, nullptr);
+  }
+
+  // A request for task `i`, resuming its partial file if there is one; a destination already
+  // in place is counted and skipped.
+  void Start(size_t i) {
+    const DownloadTask& task = tasks_[i];
     std::error_code ec;
     if (fs::exists(task.destination, ec)) {
       LineCounter counter;
       Status s = CountExisting(task.destination, counter);
-      state[i].result.skipped = true;
-      state[i].result.bytes = counter.size;
-      state[i].result.lines = counter.Lines();
-      finish(i, s);
-      return;
+      state_[i].result.skipped = true;
+      state_[i].result.bytes = counter.size;
+      state_[i].result.lines = counter.Lines();
+      return Finish(i, s);
     }
     fs::create_directories(task.destination.parent_path(), ec);
     auto t = std::make_unique<Transfer>();
     t->index = i;
-    t->observer = observer;
+    t->observer = observer_;
     t->part = PartialPath(task.destination);
     if (fs::exists(t->part, ec)) {
       Status s = CountExisting(t->part, t->lines);
-      if (!s.ok()) return finish(i, s);
+      if (!s.ok()) return Finish(i, s);
       t->resume_from = t->lines.size;
       t->writeback_from = t->resume_from;
     }
     t->file.reset(std::fopen(t->part.c_str(), "ab"));
     if (!t->file) {
-      return finish(i, IoError("cannot open " + t->part.string() + " for writing: " + std::strerror(errno)));
+      return Finish(i, IoError("cannot open " + t->part.string() + " for writing: " + std::strerror(errno)));
     }
     std::setvbuf(t->file.get(), nullptr, _IOFBF, 1u << 20);
 
     std::optional<std::string> token;
-    if (task.send_token && copt.tokens && MayReceiveToken(task.url, copt.token_origin)) {
-      auto tok = copt.tokens->Token(state[i].refreshed_token);
-      if (!tok.ok()) return finish(i, tok.status());
+    if (task.send_token && copt_.tokens && MayReceiveToken(task.url, copt_.token_origin)) {
+      auto tok = copt_.tokens->Token(state_[i].refreshed_token);
+      if (!tok.ok()) return Finish(i, tok.status());
       token = std::move(tok.value());
     }
-    t->easy.reset(curl_easy_init());
+    Configure(*t, task, token);
+    ++state_[i].attempts;
+    if (observer_) observer_->OnRequest(i, task, t->resume_from);
     CURL* e = t->easy.get();
-    ApplyCommonOptions(e, copt.connect_timeout, copt.user_agent, copt.verify_tls, copt.ca_file);
-    t->headers_out.Append("Accept: application/fhir+ndjson");
-    if (token) t->headers_out.Append("Authorization: Bearer " + *token);
+    curl_multi_add_handle(multi_.get(), e);
+    active_.emplace(e, std::move(t));
+  }
+
+  // The transfer's curl handle: the URL, headers (the token only when given), redirects, stall
+  // detection, and a Range request when it resumes a partial file.
+  void Configure(Transfer& t, const DownloadTask& task, const std::optional<std::string>& token) {
+    t.easy.reset(curl_easy_init());
+    CURL* e = t.easy.get();
+    ApplyCommonOptions(e, copt_.connect_timeout, copt_.user_agent, copt_.verify_tls, copt_.ca_file);
+    t.headers_out.Append("Accept: application/fhir+ndjson");
+    if (token) t.headers_out.Append("Authorization: Bearer " + *token);
     curl_easy_setopt(e, CURLOPT_URL, task.url.c_str());
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_out.get());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers_out.get());
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(options_.buffer_bytes));
@@ -309,134 +354,135 @@ std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tas
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                      static_cast<long>(std::max<long long>(1, options_.stall_time.count() / 1000)));
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteToTransfer);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, CollectHeader);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->headers_in);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    if (t->resume_from > 0) {
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.headers_in);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    if (t.resume_from > 0) {
       // Range offsets count identity bytes; what is on disk is decoded, so ask for identity.
-      curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(t->resume_from));
+      curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(t.resume_from));
     } else if (options_.accept_gzip) {
       curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
     }
-    ++state[i].attempts;
-    if (observer) observer->OnRequest(i, task, t->resume_from);
-    curl_multi_add_handle(multi.get(), e);
-    active.emplace(e, std::move(t));
-  };
+  }
 
-  auto on_done = [&](CURL* e, CURLcode rc) {
-    auto it = active.find(e);
+  // A transfer ended (`rc` is curl's verdict): its file is closed, then the response decides
+  // whether the task is complete, is retried, or has failed.
+  void OnDone(CURL* e, CURLcode rc) {
+    auto it = active_.find(e);
     std::unique_ptr<Transfer> t = std::move(it->second);
-    active.erase(it);
-    curl_multi_remove_handle(multi.get(), e);
-    size_t i = t->index;
-    const DownloadTask& task = tasks[i];
-    DownloadResult& r = state[i].result;
+    active_.erase(it);
+    curl_multi_remove_handle(multi_.get(), e);
+    const size_t i = t->index;
+    const DownloadTask& task = tasks_[i];
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    r.http_status = status;
-    if (copt.on_response) copt.on_response("GET", RedactUrl(task.url), status);
+    state_[i].result.http_status = status;
+    if (copt_.on_response) copt_.on_response("GET", RedactUrl(task.url), status);
     Status closed = SyncAndClose(t->file, t->part);
     if (!closed.ok() || t->write_failed) {
-      return finish(i, closed.ok() ? IoError("cannot write " + t->part.string()) : closed);
+      return Finish(i, closed.ok() ? IoError("cannot write " + t->part.string()) : closed);
     }
     if (t->range_mismatch) {
       fs::remove(t->part);
-      return schedule_retry(i, "server answered a different range; starting the file over",
-                            std::nullopt, ServerError("inconsistent Content-Range from " + RedactUrl(task.url)));
+      return ScheduleRetry(i, "server answered a different range; starting the file over", std::nullopt,
+                           ServerError("inconsistent Content-Range from " + RedactUrl(task.url)));
     }
     if (rc != CURLE_OK) {
       std::string why = curl_easy_strerror(rc);
-      return schedule_retry(i, why, std::nullopt, NetworkError(RedactUrl(task.url) + ": " + why));
+      return ScheduleRetry(i, why, std::nullopt, NetworkError(RedactUrl(task.url) + ": " + why));
     }
-    if (status == 416 && t->resume_from > 0) {
-      auto range = t->headers_in.Get("Content-Range");
-      auto total = range ? ParseContentRangeTotal(*range) : std::nullopt;
-      if (total && *total == t->resume_from) {
-        state[i].confirmed_end = true;
-        return complete(i, *t);
-      }
-      fs::remove(t->part);
-      return schedule_retry(i, "partial file does not match the server's copy; starting over",
-                            std::nullopt, ServerError("416 from " + RedactUrl(task.url)));
-    }
+    if (status == 416 && t->resume_from > 0) return OnRangeNotSatisfiable(i, *t);
     if (status == 200 || status == 206) {
-      if (!t->body_checked) {
-        // Empty body: nothing reached the write callback.
-        if (status == 200 && t->resume_from > 0) {
-          fs::resize_file(t->part, 0);
-          t->lines = LineCounter();
-        }
+      if (!t->body_checked && status == 200 && t->resume_from > 0) {
+        // An empty body (nothing reached the write callback) where the whole file was asked for.
+        fs::resize_file(t->part, 0);
+        t->lines = LineCounter();
       }
-      return complete(i, *t);
+      return Complete(i, *t);
     }
-    r.error_body = t->error_body;
-    if (status == 401 && task.send_token && copt.tokens && !state[i].refreshed_token) {
-      state[i].refreshed_token = true;
-      return schedule_retry(i, "HTTP 401; refreshing the access token", Millis(0),
-                            Status(StatusCode::kUnauthenticated, "401 from " + RedactUrl(task.url)));
+    OnErrorStatus(i, *t, status);
+  }
+
+  // 416 to a resume: the partial file is complete when the server's total is its size, and is
+  // started over otherwise.
+  void OnRangeNotSatisfiable(size_t i, Transfer& t) {
+    auto range = t.headers_in.Get("Content-Range");
+    auto total = range ? ParseContentRangeTotal(*range) : std::nullopt;
+    if (total && *total == t.resume_from) {
+      state_[i].confirmed_end = true;
+      return Complete(i, t);
+    }
+    fs::remove(t.part);
+    ScheduleRetry(i, "partial file does not match the server's copy; starting over", std::nullopt,
+                  ServerError("416 from " + RedactUrl(tasks_[i].url)));
+  }
+
+  // Any other status: a 401 refreshes the token once, retryable ones (429, 5xx) are retried
+  // (after Retry-After when the server says), the rest fail the task.
+  void OnErrorStatus(size_t i, Transfer& t, long status) {
+    const DownloadTask& task = tasks_[i];
+    state_[i].result.error_body = t.error_body;
+    if (status == 401 && task.send_token && copt_.tokens && !state_[i].refreshed_token) {
+      state_[i].refreshed_token = true;
+      return ScheduleRetry(i, "HTTP 401; refreshing the access token", Millis(0),
+                           Status(StatusCode::kUnauthenticated, "401 from " + RedactUrl(task.url)));
     }
     if (IsRetryableStatus(status)) {
       std::optional<Millis> retry_after;
-      if (auto h = t->headers_in.Get("Retry-After")) retry_after = ParseRetryAfter(*h);
-      return schedule_retry(i, "HTTP " + std::to_string(status), retry_after,
-                            ServerError("HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
+      if (auto h = t.headers_in.Get("Retry-After")) retry_after = ParseRetryAfter(*h);
+      return ScheduleRetry(i, "HTTP " + std::to_string(status), retry_after,
+                           ServerError("HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
     }
     StatusCode code = status == 401 || status == 403 ? StatusCode::kUnauthenticated : StatusCode::kServer;
-    finish(i, Status(code, "HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
-  };
-
-  for (size_t i = 0; i < tasks.size(); ++i) ready.push_back(i);
-  const size_t parallel = static_cast<size_t>(std::max(1, options_.parallel));
-  auto last_tick = Clock::now();
-
-  while (!ready.empty() || !waiting.empty() || !active.empty()) {
-    if (options_.stop && options_.stop->load()) {
-      for (auto& [easy, transfer] : active) {
-        curl_multi_remove_handle(multi.get(), easy);
-        finish(transfer->index, Cancelled("cancelled"));
-      }
-      active.clear();
-      for (size_t i : ready) finish(i, Cancelled("cancelled"));
-      for (const auto& [when, i] : waiting) finish(i, Cancelled("cancelled"));
-      break;
-    }
-    auto now = Clock::now();
-    while (!waiting.empty() && waiting.begin()->first <= now) {
-      ready.push_back(waiting.begin()->second);
-      waiting.erase(waiting.begin());
-    }
-    while (active.size() < parallel && !ready.empty()) {
-      size_t i = ready.front();
-      ready.pop_front();
-      start(i);
-    }
-    if (active.empty()) {
-      if (ready.empty() && !waiting.empty()) {
-        auto until = std::min(waiting.begin()->first, Clock::now() + Millis(200));
-        std::this_thread::sleep_until(until);
-        if (observer) observer->OnTick();
-      }
-      continue;
-    }
-    int running = 0;
-    curl_multi_perform(multi.get(), &running);
-    int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
-      if (msg->msg == CURLMSG_DONE) on_done(msg->easy_handle, msg->data.result);
-    }
-    if (!active.empty()) curl_multi_poll(multi.get(), nullptr, 0, 100, nullptr);
-    if (observer && Clock::now() - last_tick >= Millis(100)) {
-      last_tick = Clock::now();
-      observer->OnTick();
-    }
+    Finish(i, Status(code, "HTTP " + std::to_string(status) + " from " + RedactUrl(task.url)));
   }
 
-  std::vector<DownloadResult> results;
-  results.reserve(state.size());
-  for (auto& s : state) results.push_back(std::move(s.result));
-  return results;
+  // A body that arrived in full: checked (whole last line, the manifest's count) and renamed
+  // into place.
+  void Complete(size_t i, Transfer& t) {
+    const DownloadTask& task = tasks_[i];
+    DownloadResult& r = state_[i].result;
+    r.bytes = t.lines.size;
+    r.lines = t.lines.Lines();
+    if (t.lines.EndsMidLine() && !state_[i].confirmed_end &&
+        !TailIsCompleteJson(t.part, t.lines.last_line_start, t.lines.size)) {
+      return ScheduleRetry(i, "body ends inside an NDJSON line (truncated)", std::nullopt,
+                           DataLoss(RedactUrl(task.url) + " ends inside a line after " + std::to_string(t.lines.size) +
+                                    " bytes"));
+    }
+    if (task.expected_lines && *task.expected_lines != r.lines) {
+      return Finish(i, DataLoss("count mismatch for " + RedactUrl(task.url) + ": the manifest says " +
+                                std::to_string(*task.expected_lines) + " resources, the file has " +
+                                std::to_string(r.lines) + " lines; the partial file is kept at " + t.part.string() +
+                                " for inspection"));
+    }
+    std::error_code ec;
+    fs::rename(t.part, task.destination, ec);
+    if (ec) {
+      return Finish(i, IoError("cannot rename " + t.part.string() + " to " + task.destination.string() + ": " +
+                               ec.message()));
+    }
+    Finish(i, Status::Ok());
+  }
+
+  const DownloadOptions& options_;
+  const ClientOptions& copt_;
+  const std::vector<DownloadTask>& tasks_;
+  DownloadObserver* observer_;
+  std::vector<TaskState> state_;
+  std::deque<size_t> ready_;
+  std::multimap<Clock::time_point, size_t> waiting_;  // retries not yet due
+  std::map<CURL*, std::unique_ptr<Transfer>> active_;
+  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi_;
+};
+
+}  // namespace
+
+Downloader::Downloader(DownloadOptions options) : options_(std::move(options)) { InitCurlOnce(); }
+
+std::vector<DownloadResult> Downloader::Run(const std::vector<DownloadTask>& tasks, DownloadObserver* observer) {
+  return DownloadRun(options_, tasks, observer).Run();
 }
 
 }  // namespace fhirlake::http
