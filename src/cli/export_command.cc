@@ -95,62 +95,53 @@ std::filesystem::path DefaultStaging(const std::string& location) {
   return std::filesystem::temp_directory_path() / "fhirlake-staging" / fmt::format("{:016x}", hash);
 }
 
-int Run(const ExportArgs& a) {
-  DisplayMode mode = ChooseDisplayMode(a.quiet);
-  http::ClientOptions client = MakeClientOptions(a.insecure, a.ca_file, a.retries, mode != DisplayMode::kQuiet);
+// Prints `why` as the command's error and returns `exit_code`.
+int Fail(const Status& why, int exit_code) {
+  std::fprintf(stderr, "fhirlake export: %s\n", why.message().c_str());
+  return exit_code;
+}
 
+// The HTTP client's options: TLS, retries, request logging with --verbose, and the token
+// source the authentication options describe (an error is a usage error).
+Result<http::ClientOptions> ClientFor(const ExportArgs& a, DisplayMode mode) {
+  http::ClientOptions client = MakeClientOptions(a.insecure, a.ca_file, a.retries, mode != DisplayMode::kQuiet);
   if (a.verbose) {
     client.on_response = [](const std::string& method, const std::string& url, long status) {
       std::fprintf(stderr, "debug: %s %s -> %ld\n", method.c_str(), url.c_str(), status);
     };
   }
-  {
-    std::string base = !a.base_url.empty() && a.resume.empty() ? a.base_url : "";
-    auto tokens = MakeTokenSource(a.auth, base, client);
-    if (!tokens.ok()) {
-      std::fprintf(stderr, "fhirlake export: %s\n", tokens.status().message().c_str());
-      return kExitUsage;
-    }
-    client.tokens = tokens.value();
-  }
+  const std::string base = !a.base_url.empty() && a.resume.empty() ? a.base_url : "";
+  auto tokens = MakeTokenSource(a.auth, base, client);
+  if (!tokens.ok()) return tokens.status();
+  client.tokens = tokens.value();
+  return client;
+}
 
-  if (!a.cancel.empty()) {
-    Status s = bulk::ExportClient::Cancel(a.cancel, client);
-    if (!s.ok()) {
-      std::fprintf(stderr, "fhirlake export: %s\n", s.message().c_str());
-      return kExitFailed;
-    }
-    if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "cancelled %s\n", a.cancel.c_str());
-    return kExitOk;
-  }
-  ExportArgs args = a;
-  if (!args.resume.empty() && args.out_dir.empty()) std::swap(args.base_url, args.out_dir);  // export --resume URL DIR
-  if (args.out_dir.empty() || (args.base_url.empty() && args.resume.empty())) {
-    std::fprintf(stderr, "fhirlake export: give BASE_URL and OUT_DIR (or --resume STATUS_URL with OUT_DIR)\n");
-    return kExitUsage;
-  }
-
+// An s3:// OUT_DIR: the store, and the local directory the export runs in before upload.
+struct S3Output {
   std::unique_ptr<store::ObjectStore> target;
   std::filesystem::path staging;
-  if (store::IsS3Location(args.out_dir)) {
-    auto opened = store::OpenStore(args.out_dir);
-    if (!opened.ok()) {
-      std::fprintf(stderr, "fhirlake export: %s\n", opened.status().message().c_str());
-      return kExitUsage;
-    }
-    target = std::move(opened.value());
-    staging = args.staging.empty() ? DefaultStaging(args.out_dir) : std::filesystem::path(args.staging);
-    // Bad credentials or a missing bucket fail now, not after the download.
-    auto probe = target->List("", {}, 1);
-    if (!probe.ok()) {
-      std::fprintf(stderr, "fhirlake export: %s\n", probe.status().message().c_str());
-      return kExitFailed;
-    }
-  }
+};
 
+// Opens the store and lists one key, so that bad credentials or a missing bucket fail now, not
+// after the download. Returns 0, or the exit code after printing why.
+int OpenS3Output(const ExportArgs& args, S3Output& out) {
+  auto opened = store::OpenStore(args.out_dir);
+  if (!opened.ok()) return Fail(opened.status(), kExitUsage);
+  out.target = std::move(opened.value());
+  out.staging = args.staging.empty() ? DefaultStaging(args.out_dir) : std::filesystem::path(args.staging);
+  auto probe = out.target->List("", {}, 1);
+  if (!probe.ok()) return Fail(probe.status(), kExitFailed);
+  return kExitOk;
+}
+
+// The export the arguments ask for: where it writes, how it polls and downloads, and its
+// kick-off parameters (an error is a usage error).
+Result<bulk::ExportOptions> ExportOptionsFor(const ExportArgs& a, const http::ClientOptions& client,
+                                             const S3Output& s3, DisplayMode mode) {
   bulk::ExportOptions o;
-  o.base_url = args.base_url;
-  o.out_dir = target ? staging : std::filesystem::path(args.out_dir);
+  o.base_url = a.base_url;
+  o.out_dir = s3.target ? s3.staging : std::filesystem::path(a.out_dir);
   o.use_post = a.post;
   o.lenient = a.lenient;
   o.resume_status_url = a.resume;
@@ -159,10 +150,7 @@ int Run(const ExportArgs& a) {
   o.accept_gzip = !a.no_gzip;
   auto timeout = ParseDuration(a.timeout);
   auto poll = ParseDuration(a.poll_interval);
-  if (!timeout || !poll) {
-    std::fprintf(stderr, "fhirlake export: --timeout and --poll-interval take durations like 90s, 5m, 24h\n");
-    return kExitUsage;
-  }
+  if (!timeout || !poll) return InvalidArgument("--timeout and --poll-interval take durations like 90s, 5m, 24h");
   o.timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
   o.poll_interval = *poll;
 
@@ -187,46 +175,42 @@ int Run(const ExportArgs& a) {
     if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "note: --patient needs a POST kick-off; using --post\n");
   }
   if (p.level == bulk::ExportLevel::kSystem && !p.patients.empty()) {
-    std::fprintf(stderr, "fhirlake export: --patient needs a patient-level (--level patient) or group export\n");
-    return kExitUsage;
+    return InvalidArgument("--patient needs a patient-level (--level patient) or group export");
   }
+  return o;
+}
 
-  ProgressDisplay display(mode);
-  std::unique_ptr<UploadingObserver> uploader;
-  if (target) {
-    bool resuming = std::filesystem::exists(staging / "export-state.json");
-    uploader = std::make_unique<UploadingObserver>(display, *target, staging, resuming);
+// After the export: the files not yet uploaded go up (all of them once the export is
+// complete), and a complete export's staging directory is removed unless kept.
+int FinishUpload(UploadingObserver& uploader, const S3Output& s3, bool complete, bool keep_staging,
+                 DisplayMode mode) {
+  Status uploaded = uploader.Finish(complete);
+  if (!uploaded.ok()) {
+    std::fprintf(stderr, "fhirlake export: %s\n(the export is kept in %s; run the same command again to retry)\n",
+                 uploaded.message().c_str(), s3.staging.string().c_str());
+    return kExitFailed;
   }
-  bulk::ExportClient exporter(o);
-  auto started = std::chrono::steady_clock::now();
-  auto result = exporter.Run(uploader ? static_cast<bulk::ExportObserver*>(uploader.get()) : &display);
-  display.Finish();
-  if (uploader) {
-    Status uploaded = uploader->Finish(result.ok() && result->complete());
-    if (!uploaded.ok()) {
-      std::fprintf(stderr, "fhirlake export: %s\n(the export is kept in %s; run the same command again to retry)\n",
-                   uploaded.message().c_str(), staging.string().c_str());
-      return kExitFailed;
-    }
-    if (mode != DisplayMode::kQuiet) {
-      std::fprintf(stderr, "%s\n", fmt::format("uploaded {} files ({}) to {}; {} already there",
-                                               uploader->queue().files_uploaded(),
-                                               FormatBytes(uploader->queue().bytes_uploaded()), target->Describe(),
-                                               uploader->queue().files_skipped()).c_str());
-    }
-    if (result.ok() && result->complete() && !a.keep_staging) {
-      std::error_code ec;
-      std::filesystem::remove_all(staging, ec);
-    }
+  if (mode != DisplayMode::kQuiet) {
+    std::fprintf(stderr, "%s\n", fmt::format("uploaded {} files ({}) to {}; {} already there",
+                                             uploader.queue().files_uploaded(),
+                                             FormatBytes(uploader.queue().bytes_uploaded()), s3.target->Describe(),
+                                             uploader.queue().files_skipped()).c_str());
   }
+  if (complete && !keep_staging) {
+    std::error_code ec;
+    std::filesystem::remove_all(s3.staging, ec);
+  }
+  return kExitOk;
+}
+
+// The outcome of the export as the exit code and the last lines printed.
+int Report(const Result<bulk::ExportSummary>& result, double secs, DisplayMode mode) {
   if (!result.ok()) {
-    std::fprintf(stderr, "fhirlake export: %s\n", result.status().message().c_str());
-    return result.status().code() == StatusCode::kInvalidArgument && !result.status().message().starts_with("malformed")
-               ? kExitUsage
-               : kExitFailed;
+    const bool usage =
+        result.status().code() == StatusCode::kInvalidArgument && !result.status().message().starts_with("malformed");
+    return Fail(result.status(), usage ? kExitUsage : kExitFailed);
   }
   const auto& s = result.value();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!s.complete()) {
     for (const auto& f : s.failures) std::fprintf(stderr, "fhirlake export: %s\n", f.c_str());
     std::fprintf(stderr,
@@ -245,6 +229,45 @@ int Run(const ExportArgs& a) {
                      .c_str());
   }
   return kExitOk;
+}
+
+int Run(const ExportArgs& a) {
+  const DisplayMode mode = ChooseDisplayMode(a.quiet);
+  auto client = ClientFor(a, mode);
+  if (!client.ok()) return Fail(client.status(), kExitUsage);
+  if (!a.cancel.empty()) {
+    Status s = bulk::ExportClient::Cancel(a.cancel, *client);
+    if (!s.ok()) return Fail(s, kExitFailed);
+    if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "cancelled %s\n", a.cancel.c_str());
+    return kExitOk;
+  }
+  ExportArgs args = a;
+  if (!args.resume.empty() && args.out_dir.empty()) std::swap(args.base_url, args.out_dir);  // export --resume URL DIR
+  if (args.out_dir.empty() || (args.base_url.empty() && args.resume.empty())) {
+    return Fail(InvalidArgument("give BASE_URL and OUT_DIR (or --resume STATUS_URL with OUT_DIR)"), kExitUsage);
+  }
+  S3Output s3;
+  if (store::IsS3Location(args.out_dir)) {
+    if (int rc = OpenS3Output(args, s3); rc != kExitOk) return rc;
+  }
+  auto options = ExportOptionsFor(args, *client, s3, mode);
+  if (!options.ok()) return Fail(options.status(), kExitUsage);
+
+  ProgressDisplay display(mode);
+  std::unique_ptr<UploadingObserver> uploader;
+  if (s3.target) {
+    const bool resuming = std::filesystem::exists(s3.staging / "export-state.json");
+    uploader = std::make_unique<UploadingObserver>(display, *s3.target, s3.staging, resuming);
+  }
+  bulk::ExportClient exporter(*options);
+  const auto started = std::chrono::steady_clock::now();
+  auto result = exporter.Run(uploader ? static_cast<bulk::ExportObserver*>(uploader.get()) : &display);
+  display.Finish();
+  if (uploader) {
+    const int rc = FinishUpload(*uploader, s3, result.ok() && result->complete(), a.keep_staging, mode);
+    if (rc != kExitOk) return rc;
+  }
+  return Report(result, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), mode);
 }
 
 }  // namespace
