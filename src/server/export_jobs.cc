@@ -213,93 +213,150 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
   return id;
 }
 
-void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
-  const auto& p = job->params;
-  const fs::path job_dir = work_dir_ / job->view.id;
-  std::error_code ec;
-  fs::create_directories(job_dir, ec);
-  auto stopped = [&] { return stop.stop_requested() || job->stop.stop_requested(); };
-  auto fail = [&](const std::string& why) {
-    std::lock_guard lock(job->mu);
-    if (job->view.state != JobState::kRunning) return;
-    job->view.state = JobState::kFailed;
-    job->view.error = why;
-  };
-
-  std::optional<int64_t> since, until;
-  if (p.since) since = fhir::ParseFhirTime(*p.since);
-  if (p.until) until = fhir::ParseFhirTime(*p.until);
-  const bool compartment = p.level != bulk::ExportLevel::kSystem;
-  const bool filter_lines = since || until || compartment || job->restrict_patients || !job->filters.empty() ||
-                            !p.elements.empty();
-  std::set<std::string> types(p.types.begin(), p.types.end());
-
-  fs::path source_dir = source_dir_;
-  if (!warehouse_.empty()) {  // this job's snapshot of the warehouse, in the source layout
-    source_dir = job_dir / "snapshot";
-    Status s = load::WriteTablesAsNdjson(warehouse_, p.types, source_dir, stopped, since);
-    if (!s.ok()) return s.code() == StatusCode::kCancelled ? void() : fail(s.message());
+// One job's run: the source files its types select, each copied line by line into the job's
+// folder with the lines its parameters keep (or listed as they are when it keeps all), then
+// the job record written and the job marked done. Stopping (a cancel, the server's shutdown)
+// ends it quietly; a failure marks the job failed with the reason.
+class ExportJobs::JobRun {
+ public:
+  JobRun(Job& job, fs::path job_dir, std::stop_token stop)
+      : job_(job), p_(job.params), job_dir_(std::move(job_dir)), stop_(std::move(stop)) {
+    if (p_.since) since_ = fhir::ParseFhirTime(*p_.since);
+    if (p_.until) until_ = fhir::ParseFhirTime(*p_.until);
+    compartment_ = p_.level != bulk::ExportLevel::kSystem;
+    filter_lines_ = since_ || until_ || compartment_ || job.restrict_patients || !job.filters.empty() ||
+                    !p_.elements.empty();
   }
-  std::vector<fs::path> sources;
-  for (auto& f : fhir::ListResourceFiles(source_dir)) {
-    if (types.empty() || types.count(fhir::ResourceTypeOfFile(f))) sources.push_back(f);
+
+  bool Stopped() const { return stop_.stop_requested() || job_.stop.stop_requested(); }
+  std::optional<int64_t> since() const { return since_; }  // _since, µs
+
+  // Ends the job for `why`: quietly when it was cancelled, as failed otherwise.
+  void End(const Status& why) {
+    if (why.code() == StatusCode::kCancelled) return;
+    std::lock_guard lock(job_.mu);
+    if (job_.view.state != JobState::kRunning) return;
+    job_.view.state = JobState::kFailed;
+    job_.view.error = why.message();
   }
-  std::vector<fs::path> deleted_sources;
-  if (since && fs::is_directory(source_dir / "deleted")) deleted_sources = fhir::ListNdjsonFiles(source_dir / "deleted");
 
-  std::vector<JobFile> files;
-  std::map<std::string, int> per_type;
-  simdjson::dom::parser parser;
-  const size_t total = sources.size() + deleted_sources.size();
-  size_t done = 0;
+  // The output files for the resource files of `source_dir` (of the job's types) and, with
+  // _since, the deletion Bundles in its deleted/ folder.
+  Status Select(const fs::path& source_dir, std::vector<JobFile>& files) {
+    std::set<std::string> types(p_.types.begin(), p_.types.end());
+    std::vector<fs::path> sources;
+    for (auto& f : fhir::ListResourceFiles(source_dir)) {
+      if (types.empty() || types.count(fhir::ResourceTypeOfFile(f))) sources.push_back(f);
+    }
+    std::vector<fs::path> deleted;
+    if (since_ && fs::is_directory(source_dir / "deleted")) deleted = fhir::ListNdjsonFiles(source_dir / "deleted");
+    total_ = sources.size() + deleted.size();
+    for (const auto& src : sources) {
+      if (Stopped()) return Cancelled("cancelled");
+      const std::string type = fhir::ResourceTypeOfFile(src);
+      if (!filter_lines_) {
+        auto count = fhir::CountLines(src);
+        if (!count.ok()) return count.status();
+        if (*count > 0) files.push_back(JobFile{"output", type, src.filename().string(), src, *count});
+      } else {
+        auto jf = FilterFile(src, "output", type);
+        if (!jf.ok()) return jf.status();
+        if (jf->count > 0) files.push_back(std::move(jf.value()));
+      }
+      Progress();
+    }
+    for (const auto& src : deleted) {
+      if (Stopped()) return Cancelled("cancelled");
+      auto jf = FilterFile(src, "deleted", "Bundle");
+      if (!jf.ok()) return jf.status();
+      if (jf->count > 0) files.push_back(std::move(jf.value()));
+      Progress();
+    }
+    return Status::Ok();
+  }
 
-  auto keep_resource = [&](simdjson::dom::element r, std::string_view type) {
+  // What a lenient request asked for and did not get, as warnings in an error file.
+  void AddIgnored(std::vector<JobFile>& files) {
+    if (job_.ignored.empty()) return;
+    JobFile jf{"error", "OperationOutcome", "error.OperationOutcome.000.ndjson",
+               job_dir_ / "error.OperationOutcome.000.ndjson", 0};
+    std::ofstream out(jf.path, std::ios::binary);
+    for (const auto& text : job_.ignored) {
+      fhir::OperationOutcome oo{{fhir::OperationOutcomeIssue{"warning", "not-supported", text}}};
+      out << oo.ToJson() << '\n';
+      ++jf.count;
+    }
+    files.push_back(std::move(jf));
+  }
+
+  // Writes the job record (for servers that share the work directory) and marks the job done.
+  Status Publish(std::vector<JobFile> files) {
+    json record = {{"id", job_.view.id}, {"request", job_.view.request}, {"owner", job_.view.owner},
+                   {"transactionTime", job_.view.transaction_time},
+                   {"allowPartialManifests", job_.view.allow_partial_manifests}, {"files", json::array()}};
+    for (const auto& f : files) {
+      record["files"].push_back({{"kind", f.kind}, {"type", f.type}, {"name", f.name},
+                                 {"path", fs::absolute(f.path).string()}, {"count", f.count}});
+    }
+    FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(job_dir_ / "job.json", record.dump(2)));
+    std::lock_guard lock(job_.mu);
+    if (Stopped()) return Status::Ok();
+    job_.view.files = std::move(files);
+    job_.view.percent = 100;
+    job_.view.state = JobState::kDone;
+    return Status::Ok();
+  }
+
+ private:
+  // Whether resource `r` of `type` is in the export: its time within _since/_until, its patient
+  // in the compartment (and among the allowed ones), and a _typeFilter of its type matched.
+  bool Keep(simdjson::dom::element r, std::string_view type) const {
     std::string_view lu;
     if (r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
       auto t = fhir::ParseFhirTime(lu);
-      if (t && since && *t < *since) return false;
-      if (t && until && *t > *until) return false;
+      if (t && since_ && *t < *since_) return false;
+      if (t && until_ && *t > *until_) return false;
     }
-    if (compartment || job->restrict_patients) {
+    if (compartment_ || job_.restrict_patients) {
       std::string ref = ReferenceOf(r, type);
       if (ref.empty()) return false;
-      if (job->restrict_patients && !job->patients.count(ref)) return false;
+      if (job_.restrict_patients && !job_.patients.count(ref)) return false;
     }
     bool any_filter = false, matched = false;
-    for (const auto& f : job->filters) {
+    for (const auto& f : job_.filters) {
       if (f.type != type) continue;
       any_filter = true;
       matched = matched || Matches(f, r);
     }
     return !any_filter || matched;
-  };
+  }
 
   // Copies the selected lines of `src` into the job folder; returns the file (count 0 = none).
-  auto filter_file = [&](const fs::path& src, const std::string& kind, const std::string& type) -> Result<JobFile> {
+  Result<JobFile> FilterFile(const fs::path& src, const std::string& kind, const std::string& type) {
     JobFile jf{kind, type, "", "", 0};
     char number[16];
-    std::snprintf(number, sizeof number, "%03d", per_type[kind + type]++);
+    std::snprintf(number, sizeof number, "%03d", per_type_[kind + type]++);
     jf.name = (kind == "output" ? "" : kind + ".") + type + "." + number + ".ndjson";
-    jf.path = job_dir / jf.name;
+    jf.path = job_dir_ / jf.name;
     auto reader = fhir::NdjsonReader::Open(src);
     if (!reader.ok()) return reader.status();
     std::ofstream out(jf.path, std::ios::binary);
     std::string_view line;
     while (reader->Next(line)) {
-      if ((reader->line_number() & 4095) == 0 && stopped()) return Cancelled("cancelled");
+      if ((reader->line_number() & 4095) == 0 && Stopped()) return Cancelled("cancelled");
       simdjson::dom::element r;
-      if (line.empty() || parser.parse(line.data(), line.size(), false).get(r) != simdjson::SUCCESS) continue;
+      if (line.empty() || parser_.parse(line.data(), line.size(), false).get(r) != simdjson::SUCCESS) continue;
       if (kind == "deleted") {
         std::string_view lu;
-        if (since && r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
+        if (since_ && r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
           auto t = fhir::ParseFhirTime(lu);
-          if (t && *t < *since) continue;
+          if (t && *t < *since_) continue;
         }
-      } else if (!keep_resource(r, type)) {
+      } else if (!Keep(r, type)) {
         continue;
       }
-      if (!p.elements.empty() && kind == "output") {
-        std::string subset = Subset(line, p.elements, type);
+      if (!p_.elements.empty() && kind == "output") {
+        std::string subset = Subset(line, p_.elements, type);
         out.write(subset.data(), static_cast<std::streamsize>(subset.size()));
       } else {
         out.write(line.data(), static_cast<std::streamsize>(line.size()));
@@ -312,60 +369,41 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
     if (!out) return IoError("cannot write " + jf.path.string());
     if (jf.count == 0) fs::remove(jf.path);
     return jf;
-  };
-
-  auto progress = [&] {
-    std::lock_guard lock(job->mu);
-    job->view.percent = total ? static_cast<int>(100 * done / total) : 100;
-  };
-
-  for (const auto& src : sources) {
-    if (stopped()) return;
-    std::string type = fhir::ResourceTypeOfFile(src);
-    if (!filter_lines) {
-      auto count = fhir::CountLines(src);
-      if (!count.ok()) return fail(count.status().message());
-      if (*count > 0) files.push_back(JobFile{"output", type, src.filename().string(), src, *count});
-    } else {
-      auto jf = filter_file(src, "output", type);
-      if (!jf.ok()) return jf.status().code() == StatusCode::kCancelled ? void() : fail(jf.status().message());
-      if (jf->count > 0) files.push_back(std::move(jf.value()));
-    }
-    ++done;
-    progress();
-  }
-  for (const auto& src : deleted_sources) {
-    if (stopped()) return;
-    auto jf = filter_file(src, "deleted", "Bundle");
-    if (!jf.ok()) return jf.status().code() == StatusCode::kCancelled ? void() : fail(jf.status().message());
-    if (jf->count > 0) files.push_back(std::move(jf.value()));
-    ++done;
-    progress();
-  }
-  if (!job->ignored.empty()) {
-    JobFile jf{"error", "OperationOutcome", "error.OperationOutcome.000.ndjson", job_dir / "error.OperationOutcome.000.ndjson", 0};
-    std::ofstream out(jf.path, std::ios::binary);
-    for (const auto& text : job->ignored) {
-      fhir::OperationOutcome oo{{fhir::OperationOutcomeIssue{"warning", "not-supported", text}}};
-      out << oo.ToJson() << '\n';
-      ++jf.count;
-    }
-    files.push_back(std::move(jf));
   }
 
-  json record = {{"id", job->view.id}, {"request", job->view.request}, {"owner", job->view.owner},
-                 {"transactionTime", job->view.transaction_time},
-                 {"allowPartialManifests", job->view.allow_partial_manifests}, {"files", json::array()}};
-  for (const auto& f : files) {
-    record["files"].push_back({{"kind", f.kind}, {"type", f.type}, {"name", f.name},
-                               {"path", fs::absolute(f.path).string()}, {"count", f.count}});
+  void Progress() {
+    ++done_;
+    std::lock_guard lock(job_.mu);
+    job_.view.percent = total_ ? static_cast<int>(100 * done_ / total_) : 100;
   }
-  if (Status s = store::WriteFileAtomically(job_dir / "job.json", record.dump(2)); !s.ok()) return fail(s.message());
-  std::lock_guard lock(job->mu);
-  if (stopped()) return;
-  job->view.files = std::move(files);
-  job->view.percent = 100;
-  job->view.state = JobState::kDone;
+
+  Job& job_;
+  const bulk::ExportParameters& p_;
+  const fs::path job_dir_;
+  const std::stop_token stop_;
+  std::optional<int64_t> since_, until_;
+  bool compartment_ = false, filter_lines_ = false;
+  simdjson::dom::parser parser_;
+  std::map<std::string, int> per_type_;  // files made so far, by kind and type
+  size_t total_ = 0, done_ = 0;          // source files to select from, and selected
+};
+
+void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
+  const fs::path job_dir = work_dir_ / job->view.id;
+  std::error_code ec;
+  fs::create_directories(job_dir, ec);
+  JobRun run(*job, job_dir, std::move(stop));
+  fs::path source_dir = source_dir_;
+  if (!warehouse_.empty()) {  // this job's snapshot of the warehouse, in the source layout
+    source_dir = job_dir / "snapshot";
+    Status s = load::WriteTablesAsNdjson(warehouse_, job->params.types, source_dir, [&] { return run.Stopped(); },
+                                         run.since());
+    if (!s.ok()) return run.End(s);
+  }
+  std::vector<JobFile> files;
+  if (Status s = run.Select(source_dir, files); !s.ok()) return run.End(s);
+  run.AddIgnored(files);
+  if (Status s = run.Publish(std::move(files)); !s.ok()) run.End(s);
 }
 
 std::optional<JobView> ExportJobs::Get(const std::string& id) {

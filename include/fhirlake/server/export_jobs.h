@@ -71,6 +71,7 @@ class ExportJobs {
 
  private:
   struct Job;
+  class JobRun;  // one job's selection of lines into its files (export_jobs.cc)
   void Run(std::shared_ptr<Job> job, std::stop_token stop);
 
   std::filesystem::path source_dir_;
