@@ -147,6 +147,12 @@ struct Evaluator {
   }
 
   Status Function(const Expression& e, const Collection& focus, Collection& out);
+  Status ForEach(const Expression& e, const Collection& in,
+                 const std::function<Status(const Value&, const Collection&)>& body);
+  Status IteratingFunction(const Expression& e, const Collection& in, Collection& out);
+  Status CollectionFunction(const Expression& e, const Collection& in, Collection& out);
+  Status ValueFunction(const Expression& e, const Collection& in, Collection& out);
+  Status FhirFunction(const Expression& e, const Collection& in, Collection& out);
   Status StringFunction(const Expression& e, const Collection& in, Collection& out);
   Status Binary(const Expression& e, const Collection& focus, Collection& out);
 };
@@ -428,73 +434,136 @@ Status Evaluator::Function(const Expression& e, const Collection& focus, Collect
   Collection in;
   if (Status s = EvalInput(e, focus, in); !s.ok()) return s;
   using F = fhirlake::view::Function;
-
-  // Iterating functions evaluate their argument once per item, with that item as $this.
-  auto each = [&](const std::function<Status(const Value&, const Collection&, int64_t)>& body) -> Status {
-    const Value* saved_this = this_item;
-    int64_t saved_index = index;
-    Collection one(1);
-    Collection result;
-    for (size_t i = 0; i < in.size(); ++i) {
-      one[0] = in[i];
-      this_item = &one[0];
-      index = static_cast<int64_t>(i);
-      result.clear();
-      if (Status s = Eval(*e.args[0], one, result); !s.ok()) {
-        this_item = saved_this;
-        index = saved_index;
-        return s;
-      }
-      if (Status s = body(in[i], result, static_cast<int64_t>(i)); !s.ok()) {
-        this_item = saved_this;
-        index = saved_index;
-        return s;
-      }
-    }
-    this_item = saved_this;
-    index = saved_index;
-    return Status::Ok();
-  };
-
   switch (e.function) {
     case F::kWhere:
-      return each([&](const Value& item, const Collection& r, int64_t) {
+    case F::kSelect:
+    case F::kExists:
+    case F::kAll:
+      return IteratingFunction(e, in, out);
+    case F::kEmpty:
+    case F::kFirst:
+    case F::kLast:
+    case F::kTail:
+    case F::kSkip:
+    case F::kTake:
+    case F::kCount:
+    case F::kSingle:
+    case F::kDistinct:
+    case F::kIsDistinct:
+    case F::kOfType:
+    case F::kUnion:
+    case F::kCombine:
+    case F::kAllTrue:
+    case F::kAnyTrue:
+    case F::kAllFalse:
+    case F::kAnyFalse:
+      return CollectionFunction(e, in, out);
+    case F::kNot:
+    case F::kHasValue:
+    case F::kToString:
+    case F::kToInteger:
+    case F::kToDecimal:
+    case F::kLowBoundary:
+    case F::kHighBoundary:
+      return ValueFunction(e, in, out);
+    case F::kExtension:
+    case F::kJoin:
+    case F::kGetResourceKey:
+    case F::kGetReferenceKey:
+      return FhirFunction(e, in, out);
+    case F::kLower:
+    case F::kUpper:
+    case F::kLength:
+    case F::kTrim:
+    case F::kStartsWith:
+    case F::kEndsWith:
+    case F::kContains:
+    case F::kIndexOf:
+    case F::kMatches:
+    case F::kSplit:
+    case F::kSubstring:
+    case F::kReplace:
+      return StringFunction(e, in, out);
+    case F::kIif: {
+      Collection condition;
+      if (Status s = Eval(*e.args[0], in.empty() ? focus : in, condition); !s.ok()) return s;
+      int truth;
+      if (Status s = Truth(condition, truth); !s.ok()) return s;
+      if (truth == 1) return Eval(*e.args[1], in.empty() ? focus : in, out);
+      if (e.args.size() > 2) return Eval(*e.args[2], in.empty() ? focus : in, out);
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+// Evaluates the function's argument once per item of `in`, with the item as $this and its
+// position as $index, and passes each result to `body`.
+Status Evaluator::ForEach(const Expression& e, const Collection& in,
+                          const std::function<Status(const Value&, const Collection&)>& body) {
+  const Value* saved_this = this_item;
+  const int64_t saved_index = index;
+  Collection one(1);
+  Collection result;
+  Status status;
+  for (size_t i = 0; i < in.size() && status.ok(); ++i) {
+    one[0] = in[i];
+    this_item = &one[0];
+    index = static_cast<int64_t>(i);
+    result.clear();
+    status = Eval(*e.args[0], one, result);
+    if (status.ok()) status = body(in[i], result);
+  }
+  this_item = saved_this;
+  index = saved_index;
+  return status;
+}
+
+// where(), select(), exists(criteria), all(criteria): the argument per item.
+Status Evaluator::IteratingFunction(const Expression& e, const Collection& in, Collection& out) {
+  using F = fhirlake::view::Function;
+  switch (e.function) {
+    case F::kWhere:
+      return ForEach(e, in, [&](const Value& item, const Collection& r) {
         int truth;
         if (Status s = Truth(r, truth); !s.ok()) return s;
         if (truth == 1) out.push_back(item);
         return Status::Ok();
       });
     case F::kSelect:
-      return each([&](const Value&, const Collection& r, int64_t) {
+      return ForEach(e, in, [&](const Value&, const Collection& r) {
         out.insert(out.end(), r.begin(), r.end());
         return Status::Ok();
       });
-    case F::kExists: {
-      if (e.args.empty()) {
+    case F::kExists:
+    case F::kAll: {
+      if (e.function == F::kExists && e.args.empty()) {
         out.push_back(Value::Boolean(!in.empty()));
         return Status::Ok();
       }
-      bool any = false;
-      if (Status s = each([&](const Value&, const Collection& r, int64_t) {
+      const bool all = e.function == F::kAll;
+      bool result = all;  // all(): no item failed; exists(): some item passed
+      if (Status s = ForEach(e, in, [&](const Value&, const Collection& r) {
             int truth;
             if (Status s2 = Truth(r, truth); !s2.ok()) return s2;
-            any = any || truth == 1;
+            result = all ? result && truth == 1 : result || truth == 1;
             return Status::Ok();
-          }); !s.ok()) return s;
-      out.push_back(Value::Boolean(any));
+          });
+          !s.ok()) {
+        return s;
+      }
+      out.push_back(Value::Boolean(result));
       return Status::Ok();
     }
-    case F::kAll: {
-      bool all = true;
-      if (Status s = each([&](const Value&, const Collection& r, int64_t) {
-            int truth;
-            if (Status s2 = Truth(r, truth); !s2.ok()) return s2;
-            all = all && truth == 1;
-            return Status::Ok();
-          }); !s.ok()) return s;
-      out.push_back(Value::Boolean(all));
-      return Status::Ok();
-    }
+    default: return InternalError(e.name + "() is not an iterating function");
+  }
+}
+
+// The functions of the collection as a whole (FHIRPath §5.1-5.4): existence, subsetting,
+// combining, and the boolean aggregates.
+Status Evaluator::CollectionFunction(const Expression& e, const Collection& in, Collection& out) {
+  using F = fhirlake::view::Function;
+  switch (e.function) {
     case F::kEmpty: out.push_back(Value::Boolean(in.empty())); return Status::Ok();
     case F::kFirst: if (!in.empty()) out.push_back(in.front()); return Status::Ok();
     case F::kLast: if (!in.empty()) out.push_back(in.back()); return Status::Ok();
@@ -534,6 +603,100 @@ Status Evaluator::Function(const Expression& e, const Collection& focus, Collect
         if (EqualsIgnoreCase(TypeOf(v), type)) out.push_back(v);
       return Status::Ok();
     }
+    case F::kUnion:
+    case F::kCombine: {
+      Collection other;
+      if (Status s = EvalArg(e, 0, other); !s.ok()) return s;
+      Collection all = in;
+      all.insert(all.end(), other.begin(), other.end());
+      if (e.function == F::kCombine) {
+        out.insert(out.end(), all.begin(), all.end());
+        return Status::Ok();
+      }
+      for (const Value& v : all) {
+        bool seen = false;
+        for (size_t i = 0; i < out.size() && !seen; ++i) seen = ItemsEqual(*env.tree, v, out[i], false) == 1;
+        if (!seen) out.push_back(v);
+      }
+      return Status::Ok();
+    }
+    case F::kAllTrue:
+    case F::kAnyTrue:
+    case F::kAllFalse:
+    case F::kAnyFalse: {
+      bool want = e.function == F::kAllTrue || e.function == F::kAnyTrue;
+      bool all = e.function == F::kAllTrue || e.function == F::kAllFalse;
+      bool result = all;
+      for (const Value& v : in) {
+        bool match = v.kind == Value::Kind::kBoolean && v.boolean == want;
+        result = all ? (result && match) : (result || match);
+      }
+      out.push_back(Value::Boolean(result));
+      return Status::Ok();
+    }
+    default: return InternalError(e.name + "() is not a collection function");
+  }
+}
+
+// Functions of a single value: logic, conversions, boundaries (FHIRPath §5.5, §6.5).
+Status Evaluator::ValueFunction(const Expression& e, const Collection& in, Collection& out) {
+  using F = fhirlake::view::Function;
+  switch (e.function) {
+    case F::kNot: {
+      int truth;
+      if (Status s = Truth(in, truth); !s.ok()) return s;
+      if (truth >= 0) out.push_back(Value::Boolean(truth == 0));
+      return Status::Ok();
+    }
+    case F::kHasValue: {
+      out.push_back(Value::Boolean(in.size() == 1 && in[0].kind != Value::Kind::kNode));
+      return Status::Ok();
+    }
+    case F::kToString: {
+      const Value* v;
+      if (Status s = Single(in, "toString()", v); !s.ok()) return s;
+      if (v && v->kind != Value::Kind::kNode) out.push_back(Value::String(ToText(*v)));
+      return Status::Ok();
+    }
+    case F::kToInteger:
+    case F::kToDecimal: {
+      const Value* v;
+      if (Status s = Single(in, e.name.c_str(), v); !s.ok()) return s;
+      if (!v) return Status::Ok();
+      if (v->kind == Value::Kind::kInteger) {
+        out.push_back(e.function == F::kToInteger ? *v : Value::Decimal(static_cast<double>(v->integer)));
+      } else if (v->kind == Value::Kind::kDecimal) {
+        if (e.function == F::kToDecimal) out.push_back(*v);
+      } else if (v->kind == Value::Kind::kBoolean) {
+        out.push_back(e.function == F::kToInteger ? Value::Integer(v->boolean) : Value::Decimal(v->boolean));
+      } else if (v->kind == Value::Kind::kString) {
+        const std::string& t = v->text;
+        if (e.function == F::kToInteger) {
+          int64_t i;
+          auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), i);
+          if (ec == std::errc() && p == t.data() + t.size()) out.push_back(Value::Integer(i));
+        } else {
+          static const std::regex kDecimal("[+-]?[0-9]+(\\.[0-9]+)?");
+          if (std::regex_match(t, kDecimal)) out.push_back(Value::Decimal(std::stod(t), t));
+        }
+      }
+      return Status::Ok();
+    }
+    case F::kLowBoundary:
+    case F::kHighBoundary: {
+      const Value* v;
+      if (Status s = Single(in, e.name.c_str(), v); !s.ok()) return s;
+      if (v) return Boundary(*v, e.function == F::kHighBoundary, out);
+      return Status::Ok();
+    }
+    default: return InternalError(e.name + "() is not a value function");
+  }
+}
+
+// The functions SQL on FHIR adds (extension(), join(), getResourceKey(), getReferenceKey()).
+Status Evaluator::FhirFunction(const Expression& e, const Collection& in, Collection& out) {
+  using F = fhirlake::view::Function;
+  switch (e.function) {
     case F::kExtension: {
       std::string url;
       bool present;
@@ -580,108 +743,8 @@ Status Evaluator::Function(const Expression& e, const Collection& focus, Collect
       }
       return Status::Ok();
     }
-    case F::kLowBoundary:
-    case F::kHighBoundary: {
-      const Value* v;
-      if (Status s = Single(in, e.name.c_str(), v); !s.ok()) return s;
-      if (v) return Boundary(*v, e.function == F::kHighBoundary, out);
-      return Status::Ok();
-    }
-    case F::kNot: {
-      int truth;
-      if (Status s = Truth(in, truth); !s.ok()) return s;
-      if (truth >= 0) out.push_back(Value::Boolean(truth == 0));
-      return Status::Ok();
-    }
-    case F::kHasValue: {
-      out.push_back(Value::Boolean(in.size() == 1 && in[0].kind != Value::Kind::kNode));
-      return Status::Ok();
-    }
-    case F::kToString: {
-      const Value* v;
-      if (Status s = Single(in, "toString()", v); !s.ok()) return s;
-      if (v && v->kind != Value::Kind::kNode) out.push_back(Value::String(ToText(*v)));
-      return Status::Ok();
-    }
-    case F::kToInteger:
-    case F::kToDecimal: {
-      const Value* v;
-      if (Status s = Single(in, e.name.c_str(), v); !s.ok()) return s;
-      if (!v) return Status::Ok();
-      if (v->kind == Value::Kind::kInteger) {
-        out.push_back(e.function == F::kToInteger ? *v : Value::Decimal(static_cast<double>(v->integer)));
-      } else if (v->kind == Value::Kind::kDecimal) {
-        if (e.function == F::kToDecimal) out.push_back(*v);
-      } else if (v->kind == Value::Kind::kBoolean) {
-        out.push_back(e.function == F::kToInteger ? Value::Integer(v->boolean) : Value::Decimal(v->boolean));
-      } else if (v->kind == Value::Kind::kString) {
-        const std::string& t = v->text;
-        if (e.function == F::kToInteger) {
-          int64_t i;
-          auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), i);
-          if (ec == std::errc() && p == t.data() + t.size()) out.push_back(Value::Integer(i));
-        } else {
-          static const std::regex kDecimal("[+-]?[0-9]+(\\.[0-9]+)?");
-          if (std::regex_match(t, kDecimal)) out.push_back(Value::Decimal(std::stod(t), t));
-        }
-      }
-      return Status::Ok();
-    }
-    case F::kLower:
-    case F::kUpper:
-    case F::kLength:
-    case F::kTrim:
-    case F::kStartsWith:
-    case F::kEndsWith:
-    case F::kContains:
-    case F::kIndexOf:
-    case F::kMatches:
-    case F::kSplit:
-    case F::kSubstring:
-    case F::kReplace:
-      return StringFunction(e, in, out);
-    case F::kIif: {
-      Collection condition;
-      if (Status s = Eval(*e.args[0], in.empty() ? focus : in, condition); !s.ok()) return s;
-      int truth;
-      if (Status s = Truth(condition, truth); !s.ok()) return s;
-      if (truth == 1) return Eval(*e.args[1], in.empty() ? focus : in, out);
-      if (e.args.size() > 2) return Eval(*e.args[2], in.empty() ? focus : in, out);
-      return Status::Ok();
-    }
-    case F::kAllTrue:
-    case F::kAnyTrue:
-    case F::kAllFalse:
-    case F::kAnyFalse: {
-      bool want = e.function == F::kAllTrue || e.function == F::kAnyTrue;
-      bool all = e.function == F::kAllTrue || e.function == F::kAllFalse;
-      bool result = all;
-      for (const Value& v : in) {
-        bool match = v.kind == Value::Kind::kBoolean && v.boolean == want;
-        result = all ? (result && match) : (result || match);
-      }
-      out.push_back(Value::Boolean(result));
-      return Status::Ok();
-    }
-    case F::kUnion:
-    case F::kCombine: {
-      Collection other;
-      if (Status s = EvalArg(e, 0, other); !s.ok()) return s;
-      Collection all = in;
-      all.insert(all.end(), other.begin(), other.end());
-      if (e.function == F::kCombine) {
-        out.insert(out.end(), all.begin(), all.end());
-        return Status::Ok();
-      }
-      for (const Value& v : all) {
-        bool seen = false;
-        for (size_t i = 0; i < out.size() && !seen; ++i) seen = ItemsEqual(*env.tree, v, out[i], false) == 1;
-        if (!seen) out.push_back(v);
-      }
-      return Status::Ok();
-    }
+    default: return InternalError(e.name + "() is not a SQL on FHIR function");
   }
-  return Status::Ok();
 }
 
 // The string functions (FHIRPath §5.6): a single string input, empty in → empty out.
