@@ -155,6 +155,10 @@ struct Evaluator {
   Status FhirFunction(const Expression& e, const Collection& in, Collection& out);
   Status StringFunction(const Expression& e, const Collection& in, Collection& out);
   Status Binary(const Expression& e, const Collection& focus, Collection& out);
+  Status Logic(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const;
+  void Equality(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const;
+  Status Comparison(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const;
+  Status Arithmetic(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const;
 };
 
 std::string_view TypeOf(const Value& v) {
@@ -864,59 +868,19 @@ Status Evaluator::Binary(const Expression& e, const Collection& focus, Collectio
     case BinaryOp::kAnd:
     case BinaryOp::kOr:
     case BinaryOp::kXor:
-    case BinaryOp::kImplies: {
-      int a, b;
-      if (Status s = Truth(left, a); !s.ok()) return s;
-      if (Status s = Truth(right, b); !s.ok()) return s;
-      int r = -1;
-      if (e.op == BinaryOp::kAnd) r = (a == 0 || b == 0) ? 0 : (a == 1 && b == 1) ? 1 : -1;
-      else if (e.op == BinaryOp::kOr) r = (a == 1 || b == 1) ? 1 : (a == 0 && b == 0) ? 0 : -1;
-      else if (e.op == BinaryOp::kXor) r = (a < 0 || b < 0) ? -1 : (a != b);
-      else r = a == 0 ? 1 : a == 1 ? b : (b == 1 ? 1 : -1);
-      if (r >= 0) out.push_back(Value::Boolean(r == 1));
-      return Status::Ok();
-    }
+    case BinaryOp::kImplies:
+      return Logic(e.op, left, right, out);
     case BinaryOp::kEqual:
     case BinaryOp::kNotEqual:
     case BinaryOp::kEquivalent:
-    case BinaryOp::kNotEquivalent: {
-      bool equivalent = e.op == BinaryOp::kEquivalent || e.op == BinaryOp::kNotEquivalent;
-      bool negate = e.op == BinaryOp::kNotEqual || e.op == BinaryOp::kNotEquivalent;
-      if (left.empty() || right.empty()) {
-        if (equivalent) out.push_back(Value::Boolean((left.empty() && right.empty()) != negate));
-        return Status::Ok();
-      }
-      bool equal = left.size() == right.size();
-      for (size_t i = 0; equal && i < left.size(); ++i) {
-        int r = ItemsEqual(*env.tree, left[i], right[i], equivalent);
-        if (r < 0) return Status::Ok();
-        equal = r == 1;
-      }
-      out.push_back(Value::Boolean(equal != negate));
+    case BinaryOp::kNotEquivalent:
+      Equality(e.op, left, right, out);
       return Status::Ok();
-    }
     case BinaryOp::kLess:
     case BinaryOp::kLessOrEqual:
     case BinaryOp::kGreater:
-    case BinaryOp::kGreaterOrEqual: {
-      const Value *a, *b;
-      if (Status s = Single(left, "a comparison", a); !s.ok()) return s;
-      if (Status s = Single(right, "a comparison", b); !s.ok()) return s;
-      if (!a || !b) return Status::Ok();
-      int cmp;
-      if (IsNumber(*a) && IsNumber(*b)) {
-        double x = AsDouble(*a), y = AsDouble(*b);
-        cmp = x < y ? -1 : x > y ? 1 : 0;
-      } else if (IsText(*a) && IsText(*b)) {
-        cmp = a->text.compare(b->text);
-      } else {
-        return Error("cannot compare " + std::string(TypeOf(*a)) + " with " + std::string(TypeOf(*b)));
-      }
-      bool r = e.op == BinaryOp::kLess ? cmp < 0 : e.op == BinaryOp::kLessOrEqual ? cmp <= 0
-             : e.op == BinaryOp::kGreater ? cmp > 0 : cmp >= 0;
-      out.push_back(Value::Boolean(r));
-      return Status::Ok();
-    }
+    case BinaryOp::kGreaterOrEqual:
+      return Comparison(e.op, left, right, out);
     case BinaryOp::kUnion: {
       Collection all = left;
       all.insert(all.end(), right.begin(), right.end());
@@ -946,43 +910,111 @@ Status Evaluator::Binary(const Expression& e, const Collection& focus, Collectio
       out.push_back(Value::String((a ? ToText(*a) : "") + (b ? ToText(*b) : "")));
       return Status::Ok();
     }
-    default: break;
+    case BinaryOp::kPlus:
+    case BinaryOp::kMinus:
+    case BinaryOp::kTimes:
+    case BinaryOp::kDivide:
+    case BinaryOp::kDiv:
+    case BinaryOp::kMod:
+      return Arithmetic(e.op, left, right, out);
   }
-  // Arithmetic.
+  return Status::Ok();
+}
+
+// and, or, xor, implies in three-valued logic (empty is unknown).
+Status Evaluator::Logic(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const {
+  int a, b;
+  if (Status s = Truth(left, a); !s.ok()) return s;
+  if (Status s = Truth(right, b); !s.ok()) return s;
+  int r = -1;
+  if (op == BinaryOp::kAnd) r = (a == 0 || b == 0) ? 0 : (a == 1 && b == 1) ? 1 : -1;
+  else if (op == BinaryOp::kOr) r = (a == 1 || b == 1) ? 1 : (a == 0 && b == 0) ? 0 : -1;
+  else if (op == BinaryOp::kXor) r = (a < 0 || b < 0) ? -1 : (a != b);
+  else r = a == 0 ? 1 : a == 1 ? b : (b == 1 ? 1 : -1);
+  if (r >= 0) out.push_back(Value::Boolean(r == 1));
+  return Status::Ok();
+}
+
+// =, !=, ~, !~: item by item, in order; = with an empty side is empty, ~ is not.
+void Evaluator::Equality(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const {
+  const bool equivalent = op == BinaryOp::kEquivalent || op == BinaryOp::kNotEquivalent;
+  const bool negate = op == BinaryOp::kNotEqual || op == BinaryOp::kNotEquivalent;
+  if (left.empty() || right.empty()) {
+    if (equivalent) out.push_back(Value::Boolean((left.empty() && right.empty()) != negate));
+    return;
+  }
+  bool equal = left.size() == right.size();
+  for (size_t i = 0; equal && i < left.size(); ++i) {
+    int r = ItemsEqual(*env.tree, left[i], right[i], equivalent);
+    if (r < 0) return;
+    equal = r == 1;
+  }
+  out.push_back(Value::Boolean(equal != negate));
+}
+
+// <, <=, >, >= of two numbers or two texts (strings, dates and times compare as text).
+Status Evaluator::Comparison(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const {
+  const Value *a, *b;
+  if (Status s = Single(left, "a comparison", a); !s.ok()) return s;
+  if (Status s = Single(right, "a comparison", b); !s.ok()) return s;
+  if (!a || !b) return Status::Ok();
+  int cmp;
+  if (IsNumber(*a) && IsNumber(*b)) {
+    double x = AsDouble(*a), y = AsDouble(*b);
+    cmp = x < y ? -1 : x > y ? 1 : 0;
+  } else if (IsText(*a) && IsText(*b)) {
+    cmp = a->text.compare(b->text);
+  } else {
+    return Error("cannot compare " + std::string(TypeOf(*a)) + " with " + std::string(TypeOf(*b)));
+  }
+  bool r = op == BinaryOp::kLess ? cmp < 0 : op == BinaryOp::kLessOrEqual ? cmp <= 0
+         : op == BinaryOp::kGreater ? cmp > 0 : cmp >= 0;
+  out.push_back(Value::Boolean(r));
+  return Status::Ok();
+}
+
+// +, -, *, /, div, mod of two numbers (+ also of two strings). Integer results stay integers;
+// division by zero, and an integer result past 64 bits, are empty (FHIRPath §6.6).
+Status Evaluator::Arithmetic(BinaryOp op, const Collection& left, const Collection& right, Collection& out) const {
   const Value *a, *b;
   if (Status s = Single(left, "arithmetic", a); !s.ok()) return s;
   if (Status s = Single(right, "arithmetic", b); !s.ok()) return s;
   if (!a || !b) return Status::Ok();
-  if (e.op == BinaryOp::kPlus && IsText(*a) && IsText(*b)) {
+  if (op == BinaryOp::kPlus && IsText(*a) && IsText(*b)) {
     out.push_back(Value::String(a->text + b->text));
     return Status::Ok();
   }
   if (!IsNumber(*a) || !IsNumber(*b)) return Error("arithmetic needs numbers");
-  bool integers = a->kind == Value::Kind::kInteger && b->kind == Value::Kind::kInteger;
-  double x = AsDouble(*a), y = AsDouble(*b);
-  switch (e.op) {
+  const bool integers = a->kind == Value::Kind::kInteger && b->kind == Value::Kind::kInteger;
+  const double x = AsDouble(*a), y = AsDouble(*b);
+  int64_t n;
+  switch (op) {
     case BinaryOp::kPlus:
-      out.push_back(integers ? Value::Integer(a->integer + b->integer) : Value::Decimal(x + y));
+      if (!integers) out.push_back(Value::Decimal(x + y));
+      else if (!__builtin_add_overflow(a->integer, b->integer, &n)) out.push_back(Value::Integer(n));
       break;
     case BinaryOp::kMinus:
-      out.push_back(integers ? Value::Integer(a->integer - b->integer) : Value::Decimal(x - y));
+      if (!integers) out.push_back(Value::Decimal(x - y));
+      else if (!__builtin_sub_overflow(a->integer, b->integer, &n)) out.push_back(Value::Integer(n));
       break;
     case BinaryOp::kTimes:
-      out.push_back(integers ? Value::Integer(a->integer * b->integer) : Value::Decimal(x * y));
+      if (!integers) out.push_back(Value::Decimal(x * y));
+      else if (!__builtin_mul_overflow(a->integer, b->integer, &n)) out.push_back(Value::Integer(n));
       break;
     case BinaryOp::kDivide:
       if (y != 0) out.push_back(Value::Decimal(x / y));
       break;
     case BinaryOp::kDiv:
-      if (y != 0) {
-        if (integers) out.push_back(Value::Integer(a->integer / b->integer));
-        else out.push_back(Value::Integer(static_cast<int64_t>(std::trunc(x / y))));
-      }
-      break;
     case BinaryOp::kMod:
-      if (y != 0) {
-        if (integers) out.push_back(Value::Integer(a->integer % b->integer));
-        else out.push_back(Value::Decimal(std::fmod(x, y)));
+      if (y == 0) break;
+      if (integers) {
+        if (a->integer == INT64_MIN && b->integer == -1) break;  // past 64 bits
+        out.push_back(Value::Integer(op == BinaryOp::kDiv ? a->integer / b->integer : a->integer % b->integer));
+      } else if (op == BinaryOp::kDiv) {
+        const double q = std::trunc(x / y);
+        if (q >= -9.2233720368547758e18 && q < 9.2233720368547758e18) out.push_back(Value::Integer(static_cast<int64_t>(q)));
+      } else {
+        out.push_back(Value::Decimal(std::fmod(x, y)));
       }
       break;
     default: break;

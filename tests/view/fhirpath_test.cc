@@ -67,6 +67,18 @@ TEST(FhirPath, ArithmeticAndStrings) {
   EXPECT_EQ(Eval(kObservation, "component.where(code.text = 'b').exists()"), nlohmann::json({true}));
 }
 
+TEST(FhirPath, IntegerResultsPast64BitsAreEmpty) {
+  EXPECT_EQ(Eval(kObservation, "9223372036854775807 + 1"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "9223372036854775806 + 1"), nlohmann::json({9223372036854775807LL}));
+  EXPECT_EQ(Eval(kObservation, "(0 - 9223372036854775807) - 2"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "4611686018427387904 * 2"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "((0 - 9223372036854775807) - 1) div (0 - 1)"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "((0 - 9223372036854775807) - 1) mod (0 - 1)"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "7 div 2"), nlohmann::json({3}));
+  EXPECT_EQ(Eval(kObservation, "7 mod 0"), nlohmann::json::array());
+  EXPECT_EQ(Eval(kObservation, "99999999999999999999.5 div 0.5"), nlohmann::json::array()) << "a quotient past 64 bits";
+}
+
 TEST(FhirPath, LiteralsTooLargeForIntegersAndUnicodeEscapesParse) {
   EXPECT_EQ(Eval(kObservation, "99999999999999999999 > 1"), nlohmann::json({true}));
   EXPECT_EQ(Eval(kObservation, "'caf\\u00e9'"), nlohmann::json({"caf\u00e9"}));
