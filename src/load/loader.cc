@@ -353,36 +353,41 @@ Status PlanFile(const delta::Table& table, const delta::AddFile& add, const Inco
   size_t next_gone = 0;
   uint64_t row = 0;
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-    auto ids = (*reader)->ReadColumn(g, id_col);
-    if (!ids.ok()) return ids.status();
     parquet::ColumnValues times;
     if (time_col >= 0) {
       auto t = (*reader)->ReadColumn(g, time_col);
       if (!t.ok()) return t.status();
       times = std::move(t.value());
     }
-    for (size_t i = 0; i < ids->size(); ++i, ++row) {
-      if (next_gone < plan.deleted.size() && plan.deleted[next_gone] == row) {
-        ++next_gone;  // deleted earlier
-        continue;
-      }
-      if (!ids->present[i]) continue;
-      const std::string_view id = ids->string(i);
-      if (!wanted.MayHave(KeyA(id))) continue;
-      const IdKey key = KeyOf(id);
-      if (const Incoming* in = index.Find(key)) {
-        int64_t stored = time_col >= 0 && times.present[i] ? times.ints[i] : kNoTime;
-        if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
-          out.stale.push_back(in->position);  // the table holds a later version
-        } else {
-          plan.dropped.push_back(row);
-          out.replaced.push_back(in->position);
+    size_t i = 0;  // the row in the row group
+    // The ids a page at a time, as views: a row group's ids are not copied.
+    Status walked = (*reader)->ForEachPage(g, id_col, [&](const parquet::PageValues& ids) {
+      size_t next = 0;
+      for (size_t k = 0; k < ids.size(); ++k, ++i, ++row) {
+        const bool present = ids.present(k);
+        const std::string_view id = present ? ids.strings[next++] : std::string_view();
+        if (next_gone < plan.deleted.size() && plan.deleted[next_gone] == row) {
+          ++next_gone;  // deleted earlier
+          continue;
         }
-      } else if (deleted && deleted->count(key)) {
-        plan.dropped.push_back(row);
-        out.deleted_ids.emplace_back(id);
+        if (!present || !wanted.MayHave(KeyA(id))) continue;
+        const IdKey key = KeyOf(id);
+        if (const Incoming* in = index.Find(key)) {
+          int64_t stored = time_col >= 0 && i < times.size() && times.present[i] ? times.ints[i] : kNoTime;
+          if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
+            out.stale.push_back(in->position);  // the table holds a later version
+          } else {
+            plan.dropped.push_back(row);
+            out.replaced.push_back(in->position);
+          }
+        } else if (deleted && deleted->count(key)) {
+          plan.dropped.push_back(row);
+          out.deleted_ids.emplace_back(id);
+        }
       }
-    }
+      return Status::Ok();
+    });
+    if (!walked.ok()) return walked;
   }
   if (!plan.dropped.empty()) out.plan = std::move(plan);
   return Status::Ok();
