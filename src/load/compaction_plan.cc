@@ -9,7 +9,10 @@
 
 namespace fhirlake::load {
 
-std::vector<delta::AddFile> PickFilesToCompact(const std::vector<delta::AddFile>& files, const CompactionPolicy& policy) {
+namespace {
+
+// The size-tiered pick among `files` (one tier), unordered.
+std::vector<delta::AddFile> PickWithin(const std::vector<delta::AddFile>& files, const CompactionPolicy& policy) {
   std::vector<delta::AddFile> picked, small;
   uint64_t total = 0;
   for (const auto& f : files) {
@@ -34,7 +37,48 @@ std::vector<delta::AddFile> PickFilesToCompact(const std::vector<delta::AddFile>
     ++small_picked;
   }
   if (!forced && small_picked < 2) return {};
-  // Oldest first; each file's stats are parsed once, not at every comparison.
+  return picked;
+}
+
+}  // namespace
+
+std::vector<delta::AddFile> PickFilesToCompact(const std::vector<delta::AddFile>& files, const CompactionPolicy& policy) {
+  // Each file's meta.lastUpdated range, parsed once; files without stats count as oldest.
+  struct Dated {
+    int64_t min, max;
+    const delta::AddFile* file;
+  };
+  std::vector<Dated> dated;
+  dated.reserve(files.size());
+  int64_t rows = 0;
+  uint64_t bytes = 0;
+  for (const auto& f : files) {
+    bytes += static_cast<uint64_t>(std::max<int64_t>(0, f.size));
+    const int64_t min = MinLastUpdated(f).value_or(std::numeric_limits<int64_t>::min());
+    dated.push_back({min, std::max(min, MaxLastUpdated(f).value_or(min)), &f});
+    rows += std::max<int64_t>(0, f.num_records);
+  }
+  // The recent tier: the newest files (by their newest row) while the middle of each lies
+  // within the newest recent_fraction of the rows (so a file of older rows next to a recent
+  // tier a little short of that share is not taken in). A table smaller than one recent file
+  // has no layout (recency_layout.h), and purging deletion vectors asks for every file that
+  // has one: then one tier.
+  std::stable_sort(dated.begin(), dated.end(), [](const Dated& a, const Dated& b) { return a.max > b.max; });
+  std::vector<delta::AddFile> older, recent;
+  int64_t newer_rows = 0;
+  for (const Dated& d : dated) {
+    // A file without meta.lastUpdated in its stats (a table without it, like the tombstones')
+    // is in the older tier.
+    const bool is_recent = !policy.purge_deletion_vectors && bytes >= policy.recent_file_bytes &&
+                           d.max != std::numeric_limits<int64_t>::min() &&
+                           static_cast<double>(newer_rows) + static_cast<double>(d.file->num_records) / 2 <
+                               policy.recent_fraction * static_cast<double>(rows);
+    (is_recent ? recent : older).push_back(*d.file);
+    newer_rows += std::max<int64_t>(0, d.file->num_records);
+  }
+  std::vector<delta::AddFile> picked = PickWithin(older, policy);
+  if (picked.empty()) picked = PickWithin(recent, policy);
+  // Oldest first, the order their rows are written in; each file's stats are parsed once.
   std::vector<std::pair<int64_t, delta::AddFile>> by_age;
   by_age.reserve(picked.size());
   for (auto& f : picked) by_age.emplace_back(MinLastUpdated(f).value_or(std::numeric_limits<int64_t>::min()), std::move(f));

@@ -237,6 +237,7 @@ TEST(PickFilesToCompactTest, NeedsTwoSmallFiles) {
 
 TEST(PickFilesToCompactTest, LeavesASmallFileMuchLargerThanTheOnesItWouldAbsorb) {
   CompactionPolicy policy;
+  policy.recent_fraction = 0;  // the size rule alone (tiers: RecentFilesAreNotMergedIntoFilesOfOlderRows)
   auto picked = PickFilesToCompact({File("grown", 20 << 20, 1), File("a", 1 << 20, 5), File("b", 1 << 20, 6)}, policy);
   EXPECT_EQ(Paths(picked), (std::vector<std::string>{"a", "b"}));
   // Once enough small files accumulated, the grown one joins them.
@@ -245,8 +246,35 @@ TEST(PickFilesToCompactTest, LeavesASmallFileMuchLargerThanTheOnesItWouldAbsorb)
   EXPECT_EQ(Paths(picked), (std::vector<std::string>{"grown", "a", "b", "c"})) << "in meta.lastUpdated order";
 }
 
+// The recency layout after a two-job merge: two files of older rows and the newest tenth of
+// the rows in two files of their own. Size-tiered alone, the two recent files (together half
+// the size of an older one) would draw both older files in, and from then on every merge of a
+// recent change would rewrite the whole table.
+TEST(PickFilesToCompactTest, RecentFilesAreNotMergedIntoFilesOfOlderRows) {
+  auto rows = [](delta::AddFile f, int64_t n) {
+    f.num_records = n;
+    return f;
+  };
+  const auto older_1 = rows(File("older-1", 3'100'000, 0), 34'800), older_2 = rows(File("older-2", 4'200'000, 0), 48'100);
+  const auto recent_1 = rows(File("recent-1", 700'000, 10), 4'400), recent_2 = rows(File("recent-2", 900'000, 10), 4'800);
+  CompactionPolicy policy;
+  EXPECT_EQ(Paths(PickFilesToCompact({older_1, older_2, recent_1, recent_2}, policy)),
+            (std::vector<std::string>{"older-1", "older-2"}))
+      << "the older tier first";
+  const auto older = rows(File("older", 7'300'000, 0), 82'900);
+  EXPECT_EQ(Paths(PickFilesToCompact({older, recent_1, recent_2}, policy)),
+            (std::vector<std::string>{"recent-1", "recent-2"}));
+  EXPECT_TRUE(PickFilesToCompact({older, rows(File("recent", 1'600'000, 10), 9'200)}, policy).empty());
+  policy.recent_fraction = 0;  // one tier: size alone decides, and draws the older files in
+  EXPECT_EQ(PickFilesToCompact({older_1, older_2, recent_1, recent_2}, policy).size(), 4u);
+  policy.recent_fraction = 0.1;
+  policy.recent_file_bytes = 10'000'000;  // a table smaller than one recent file: one tier too
+  EXPECT_EQ(PickFilesToCompact({older_1, older_2, recent_1, recent_2}, policy).size(), 4u);
+}
+
 TEST(PickFilesToCompactTest, BoundsTheSetByTheTargetSize) {
   CompactionPolicy policy;
+  policy.recent_fraction = 0;
   policy.target_file_bytes = 64 << 20;
   std::vector<delta::AddFile> files;
   for (int i = 0; i < 20; ++i) files.push_back(File("f" + std::to_string(i), 10 << 20, 20 - i));

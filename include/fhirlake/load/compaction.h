@@ -21,6 +21,9 @@ struct CompactionPolicy {
   uint64_t target_file_bytes = 256u << 20;   // new files end at the first row group past this
   uint64_t small_file_bytes = 32u << 20;     // files below this are merged (see compaction_plan.h)
   double size_ratio = 2;                     // a small file joins smaller ones up to this times their total
+  double recent_fraction = 0.1;              // the newest files holding this share of rows are a tier
+                                             // of their own (compaction_plan.h); 0: one tier
+  uint64_t recent_file_bytes = 8u << 20;     // tables smaller than this are one tier
   double deleted_fraction = 0.1;             // files with more deleted rows than this are rewritten
   bool purge_deletion_vectors = false;       // rewrite every file that has a deletion vector
   TableSchemaOptions schema;                 // must give the table's schema string
