@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "fhirlake/load/recency_layout.h"
@@ -78,12 +80,11 @@ std::vector<delta::AddFile> PickFilesToCompact(const std::vector<delta::AddFile>
   }
   std::vector<delta::AddFile> picked = PickWithin(older, policy);
   if (picked.empty()) picked = PickWithin(recent, policy);
-  // Oldest first, the order their rows are written in; each file's stats are parsed once.
-  std::vector<std::pair<int64_t, delta::AddFile>> by_age;
-  by_age.reserve(picked.size());
-  for (auto& f : picked) by_age.emplace_back(MinLastUpdated(f).value_or(std::numeric_limits<int64_t>::min()), std::move(f));
-  std::stable_sort(by_age.begin(), by_age.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (size_t i = 0; i < picked.size(); ++i) picked[i] = std::move(by_age[i].second);
+  // Oldest first, the order their rows are written in, by the ranges parsed above.
+  std::unordered_map<std::string_view, int64_t> oldest;
+  for (const Dated& d : dated) oldest.emplace(d.file->path, d.min);
+  std::stable_sort(picked.begin(), picked.end(),
+                   [&](const delta::AddFile& a, const delta::AddFile& b) { return oldest[a.path] < oldest[b.path]; });
   return picked;
 }
 

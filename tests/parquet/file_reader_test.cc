@@ -68,17 +68,23 @@ void Write(const std::filesystem::path& path, const Schema& schema, const std::v
   ASSERT_TRUE((*w)->Close().ok());
 }
 
-class FileReaderTest : public ::testing::TestWithParam<Compression> {};
+class FileReaderTest : public ::testing::TestWithParam<Compression> {
+ protected:
+  // The parameter's codec, many pages per chunk and several row groups.
+  static WriterOptions SmallPages() {
+    WriterOptions o;
+    o.column.compression = GetParam();
+    o.column.page_bytes = 4096;
+    o.row_group_bytes = 64 << 10;
+    return o;
+  }
+};
 
 TEST_P(FileReaderTest, ReadsWhatTheWriterWrote) {
   TempDir dir;
   Schema schema = FlatSchema();
   auto rows = MakeRows(5000);
-  WriterOptions o;
-  o.column.compression = GetParam();
-  o.column.page_bytes = 4096;     // many pages per chunk
-  o.row_group_bytes = 64 << 10;   // several row groups
-  Write(dir.path() / "t.parquet", schema, rows, o);
+  Write(dir.path() / "t.parquet", schema, rows, SmallPages());
 
   auto reader = FileReader::Open(dir.path() / "t.parquet");
   ASSERT_TRUE(reader.ok()) << reader.status().message();
@@ -126,11 +132,7 @@ TEST_P(FileReaderTest, WalksAColumnAPageAtATime) {
   TempDir dir;
   Schema schema = FlatSchema();
   auto rows = MakeRows(3000);
-  WriterOptions o;
-  o.column.compression = GetParam();
-  o.column.page_bytes = 4096;
-  o.row_group_bytes = 64 << 10;
-  Write(dir.path() / "t.parquet", schema, rows, o);
+  Write(dir.path() / "t.parquet", schema, rows, SmallPages());
   auto reader = FileReader::Open(dir.path() / "t.parquet");
   ASSERT_TRUE(reader.ok()) << reader.status().message();
   const int json = (*reader)->FindColumn("_json"), time = (*reader)->FindColumn("meta.lastUpdated");
