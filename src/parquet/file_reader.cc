@@ -3,7 +3,9 @@
 #include <snappy-c.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "fhirlake/parquet/rle.h"
@@ -16,20 +18,32 @@ constexpr int32_t kEncodingPlain = 0, kEncodingPlainDictionary = 2, kEncodingRle
 constexpr int32_t kPageData = 0, kPageDictionary = 2, kPageDataV2 = 3;
 constexpr uint32_t kMaxFooterBytes = 256u << 20;
 
-Result<std::string> Decompress(int32_t codec, std::string_view in, size_t uncompressed) {
-  std::string out;
+// Types whose values a page passes as strings.
+bool IsBytes(PhysicalType type) { return type == PhysicalType::kByteArray || type == PhysicalType::kFixedLenByteArray; }
+
+// Decompresses a page of `uncompressed` bytes into `out`, whose capacity is reused from page
+// to page (a fresh buffer per page costs more in page faults than the decompression); returns
+// a view of the page's bytes: `in` itself when it is not compressed.
+Result<std::string_view> Decompress(int32_t codec, std::string_view in, size_t uncompressed, std::string& out) {
   switch (codec) {
-    case kCodecUncompressed: return std::string(in);
+    case kCodecUncompressed: return in;
     case kCodecZstd: {
       // A frame that states its size must state the page's; checked before allocating.
       const unsigned long long stated = ZSTD_getFrameContentSize(in.data(), in.size());
       if (stated == ZSTD_CONTENTSIZE_ERROR || (stated != ZSTD_CONTENTSIZE_UNKNOWN && stated != uncompressed)) {
         return DataLoss("a ZSTD page does not decompress to its stated size");
       }
+      // One context per thread, reused: ZSTD_decompress makes (and zeroes) a fresh one per
+      // call, which costs more than a small page's decompression.
+      struct Context {
+        ZSTD_DCtx* ctx = ZSTD_createDCtx();
+        ~Context() { ZSTD_freeDCtx(ctx); }
+      };
+      static thread_local Context context;
       out.resize(uncompressed);
-      size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
+      size_t n = ZSTD_decompressDCtx(context.ctx, out.data(), out.size(), in.data(), in.size());
       if (ZSTD_isError(n) || n != uncompressed) return DataLoss("a ZSTD page does not decompress to its stated size");
-      return out;
+      return std::string_view(out);
     }
     case kCodecSnappy: {
       size_t n = 0;
@@ -40,15 +54,15 @@ Result<std::string> Decompress(int32_t codec, std::string_view in, size_t uncomp
       if (snappy_uncompress(in.data(), in.size(), out.data(), &n) != SNAPPY_OK || n != uncompressed) {
         return DataLoss("a SNAPPY page does not decompress to its stated size");
       }
-      return out;
+      return std::string_view(out);
     }
     default: return InvalidArgument("compression codec " + std::to_string(codec) + " is not supported");
   }
 }
 
-// Decodes `count` PLAIN values of `type`: integers to `ints`, byte arrays as views into `in`
-// to `views`.
-Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::vector<int64_t>& ints,
+// Decodes `count` PLAIN values of `type`: integers to `ints`, byte arrays (and fixed-length
+// ones of `type_length` bytes) as views into `in` to `views`.
+Status DecodePlain(PhysicalType type, int type_length, std::string_view in, size_t count, std::vector<int64_t>& ints,
                    std::vector<std::string_view>& views) {
   size_t pos = 0;
   for (size_t i = 0; i < count; ++i) {
@@ -81,6 +95,13 @@ Status DecodePlain(PhysicalType type, std::string_view in, size_t count, std::ve
         std::memcpy(&len, in.data() + pos, 4);
         pos += 4;
         if (len > in.size() - pos) return DataLoss("PLAIN values end early");
+        views.push_back(in.substr(pos, len));
+        pos += len;
+        break;
+      }
+      case PhysicalType::kFixedLenByteArray: {
+        const auto len = static_cast<size_t>(type_length);
+        if (len == 0 || in.size() - pos < len) return DataLoss("PLAIN values end early");
         views.push_back(in.substr(pos, len));
         pos += len;
         break;
@@ -136,7 +157,7 @@ uint64_t DottedHash(uint64_t hash, std::string_view text) {
 uint64_t DottedHash(std::string_view dotted) { return DottedHash(kNoPath, dotted); }
 
 struct SchemaElement {
-  int64_t type = 0, repetition = 0, children = 0;
+  int64_t type = 0, type_length = 0, repetition = 0, children = 0;
   std::string_view name;
 };
 
@@ -157,6 +178,7 @@ Status FileReader::ParseFooter(std::string_view footer) {
         Status st = r.ForEachField([&](int16_t fid, ThriftType ft) -> Status {
           switch (fid) {
             case 1: return r.Int(e.type);
+            case 2: return r.Int(e.type_length);
             case 3: return r.Int(e.repetition);
             case 4: return r.Binary(e.name);
             case 5: return r.Int(e.children);
@@ -246,7 +268,10 @@ Status FileReader::ParseFooter(std::string_view footer) {
     if (e.children > 0) {
       stack.push_back({static_cast<size_t>(e.children), def, rep, repeated_def, path});
     } else {
-      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep, repeated_def});
+      if (e.type == static_cast<int64_t>(PhysicalType::kFixedLenByteArray) && (e.type_length <= 0 || e.type_length > (1 << 20))) {
+        return Corrupt("column " + path + " has a bad fixed length");
+      }
+      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep, repeated_def, static_cast<int>(e.type_length)});
     }
   }
 
@@ -265,6 +290,26 @@ Status FileReader::ParseFooter(std::string_view footer) {
   return Status::Ok();
 }
 
+Status FileReader::LoadRowGroup(size_t group) {
+  if (group >= row_groups_.size()) return InvalidArgument("no such row group");
+  loaded_group_ = SIZE_MAX;
+  std::string().swap(loaded_);
+  int64_t begin = INT64_MAX, end = 0;
+  for (const Chunk& c : row_groups_[group].chunks) {
+    if (c.offset < 4 || c.size < 0 || c.size > (1ll << 31)) return Corrupt("a column chunk has a bad offset or size");
+    begin = std::min(begin, c.offset);
+    end = std::max(end, c.offset + c.size);
+  }
+  if (begin >= end) return Status::Ok();
+  if (end - begin > (1ll << 31)) return Corrupt("a row group spans more than 2 GiB");
+  auto read = source_->ReadAt(static_cast<uint64_t>(begin), static_cast<size_t>(end - begin));
+  if (!read.ok()) return Corrupt("a row group ends early (" + read.status().message() + ")");
+  loaded_ = std::move(read.value());
+  loaded_at_ = static_cast<uint64_t>(begin);
+  loaded_group_ = group;
+  return Status::Ok();
+}
+
 int FileReader::FindColumn(std::string_view dotted) const {
   for (size_t i = 0; i < columns_.size(); ++i) {
     if (columns_[i].path == dotted) return static_cast<int>(i);
@@ -274,13 +319,12 @@ int FileReader::FindColumn(std::string_view dotted) const {
 
 namespace {
 
-// A data page split into its levels and values; `owned` holds the decompressed bytes the views
-// point into when the page was compressed.
+// A data page split into its levels and values: views into the chunk's bytes, or into the
+// buffer the page was decompressed into.
 struct DataPage {
   int64_t num_values = 0;
   int64_t encoding = 0;
   std::string_view def_bytes, rep_bytes, values;
-  std::string owned;
 };
 
 // The length-prefixed level runs of a v1 page, taken off the front of `rest`.
@@ -295,17 +339,17 @@ bool TakeV1Levels(std::string_view& rest, std::string_view& levels) {
 }
 
 // Splits a v1 (levels inside the compressed body) or v2 (levels before it) data page.
+// Decompressed bytes go to `scratch`.
 Status SplitDataPage(const ThriftValue& header, bool v2, int32_t codec, std::string_view body, int64_t uncompressed,
-                     bool has_reps, bool has_defs, DataPage& page) {
+                     bool has_reps, bool has_defs, std::string& scratch, DataPage& page) {
   const ThriftValue* h = header.Field(v2 ? 8 : 5);
   if (!h) return DataLoss(v2 ? "a data page v2 has no header" : "a data page has no header");
   page.num_values = h->Int(1);
   if (!v2) {
     page.encoding = h->Int(2);
-    auto raw = Decompress(codec, body, static_cast<size_t>(uncompressed));
+    auto raw = Decompress(codec, body, static_cast<size_t>(uncompressed), scratch);
     if (!raw.ok()) return raw.status();
-    page.owned = std::move(raw.value());
-    std::string_view rest = page.owned;
+    std::string_view rest = *raw;
     if (has_reps && !TakeV1Levels(rest, page.rep_bytes)) return DataLoss("repetition levels end early");
     if (has_defs && !TakeV1Levels(rest, page.def_bytes)) return DataLoss("definition levels end early");
     page.values = rest;
@@ -324,16 +368,16 @@ Status SplitDataPage(const ThriftValue& header, bool v2, int32_t codec, std::str
     page.values = rest;
     return Status::Ok();
   }
-  auto raw = Decompress(codec, rest, static_cast<size_t>(uncompressed - def_len - rep_len));
+  auto raw = Decompress(codec, rest, static_cast<size_t>(uncompressed - def_len - rep_len), scratch);
   if (!raw.ok()) return raw.status();
-  page.owned = std::move(raw.value());
-  page.values = page.owned;
+  page.values = *raw;
   return Status::Ok();
 }
 
 }  // namespace
 
-Status FileReader::ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& visit) const {
+Status FileReader::ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& visit,
+                               bool null_pages) const {
   if (group >= row_groups_.size() || column < 0 || static_cast<size_t>(column) >= columns_.size()) {
     return InvalidArgument("no such row group or column");
   }
@@ -344,11 +388,22 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
     return Corrupt("column " + col.path + " claims " + std::to_string(chunk.num_values) +
                    " values in one chunk; this reader's limit is " + std::to_string(limits_.max_chunk_values));
   }
-  auto read = source_->ReadAt(static_cast<uint64_t>(chunk.offset), static_cast<size_t>(chunk.size));
-  if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
-  std::string bytes = std::move(read.value());
+  std::string owned;  // the chunk's bytes, unless the row group was loaded (LoadRowGroup)
+  std::string_view bytes;
+  const auto at = static_cast<uint64_t>(chunk.offset);
+  const auto size = static_cast<size_t>(chunk.size);
+  if (loaded_group_ == group && at >= loaded_at_ && at - loaded_at_ <= loaded_.size() &&
+      size <= loaded_.size() - (at - loaded_at_)) {
+    bytes = std::string_view(loaded_).substr(static_cast<size_t>(at - loaded_at_), size);
+  } else {
+    auto read = source_->ReadAt(at, size);
+    if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
+    owned = std::move(read.value());
+    bytes = owned;
+  }
 
-  std::string dictionary_bytes;               // the decompressed dictionary page
+  std::string dictionary_bytes;               // the decompressed dictionary page (when compressed)
+  std::string page_bytes;                     // the decompressed data page, reused page after page
   std::vector<std::string_view> dictionary;   // BYTE_ARRAY: views into dictionary_bytes
   std::vector<int64_t> dictionary_ints;       // other types
   std::vector<uint32_t> indices;
@@ -376,14 +431,13 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
 
     if (type == kPageDictionary) {
       const ThriftValue* h = header->Field(7);
-      auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed));
+      auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed), dictionary_bytes);
       if (!raw.ok()) return Corrupt(raw.status().message());
       const int64_t n = h ? h->Int(1) : 0;
       if (n < 0) return Corrupt("the dictionary of column " + col.path + " has a negative size");
       dictionary.clear();
       dictionary_ints.clear();
-      dictionary_bytes = std::move(raw.value());
-      Status ds = DecodePlain(col.type, dictionary_bytes, static_cast<size_t>(n), dictionary_ints, dictionary);
+      Status ds = DecodePlain(col.type, col.type_length, *raw, static_cast<size_t>(n), dictionary_ints, dictionary);
       if (!ds.ok()) return Corrupt("the dictionary of column " + col.path + ": " + ds.message());
       continue;
     }
@@ -391,12 +445,25 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
 
     DataPage page;
     Status split = SplitDataPage(*header, type == kPageDataV2, chunk.codec, body, uncompressed, col.max_rep > 0,
-                                 col.max_def > 0, page);
+                                 col.max_def > 0, page_bytes, page);
     if (!split.ok()) return Corrupt(split.message());
     if (page.num_values < 0 || page.num_values > chunk.num_values - seen) {
       return Corrupt("a page of column " + col.path + " claims more values than its chunk");
     }
     const size_t num_values = static_cast<size_t>(page.num_values);
+    if (null_pages && col.max_def > 0 && IsOneRunOf(page.def_bytes, def_width, num_values, 0) &&
+        (col.max_rep == 0 || IsOneRunOf(page.rep_bytes, rep_width, num_values, 0))) {
+      out.defs.clear();
+      out.reps.clear();
+      out.ints.clear();
+      out.strings.clear();
+      out.null_rows = num_values;
+      seen += page.num_values;
+      Status s = visit(out);
+      out.null_rows = 0;
+      FHIRLAKE_RETURN_IF_ERROR(s);
+      continue;
+    }
     if (col.max_def > 0) {
       Status s = DecodeRleHybrid(page.def_bytes, def_width, num_values, out.defs);
       if (!s.ok()) return Corrupt(s.message());
@@ -415,7 +482,7 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
     out.strings.clear();
     const std::string_view values = page.values;
     if (page.encoding == kEncodingPlain) {
-      Status ps = DecodePlain(col.type, values, present, out.ints, out.strings);
+      Status ps = DecodePlain(col.type, col.type_length, values, present, out.ints, out.strings);
       if (!ps.ok()) return Corrupt("column " + col.path + ": " + ps.message());
     } else if (page.encoding == kEncodingRleDictionary || page.encoding == kEncodingPlainDictionary) {
       if (values.empty()) {
@@ -423,7 +490,7 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
       } else {
         Status s = DecodeRleHybrid(values.substr(1), static_cast<uint8_t>(values[0]), present, indices);
         if (!s.ok()) return Corrupt(s.message());
-        const bool strings = col.type == PhysicalType::kByteArray;
+        const bool strings = IsBytes(col.type);
         for (uint32_t i : indices) {
           if (i >= (strings ? dictionary.size() : dictionary_ints.size())) return Corrupt("a dictionary index is out of range");
           if (strings) {
@@ -437,7 +504,7 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
       return Corrupt("encoding " + std::to_string(page.encoding) + " of column " + col.path + " is not supported");
     }
 
-    if ((col.type == PhysicalType::kByteArray ? out.strings.size() : out.ints.size()) < present) {
+    if ((IsBytes(col.type) ? out.strings.size() : out.ints.size()) < present) {
       return Corrupt("column " + col.path + " has fewer values than its levels say");
     }
     seen += page.num_values;
@@ -453,7 +520,7 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
 Result<ColumnValues> FileReader::ReadColumn(size_t group, int column) const {
   ColumnValues out;
   const bool strings = column >= 0 && static_cast<size_t>(column) < columns_.size() &&
-                       columns_[static_cast<size_t>(column)].type == PhysicalType::kByteArray;
+                       IsBytes(columns_[static_cast<size_t>(column)].type);
   Status s = ForEachPage(group, column, [&](const PageValues& page) {
     size_t next = 0;
     for (size_t k = 0; k < page.size(); ++k) {

@@ -148,6 +148,24 @@ void EncodeRleHybrid(const uint32_t* values, size_t count, int width, std::strin
   Encode(values, count, width, out);
 }
 
+bool IsOneRunOf(std::string_view in, int width, size_t count, uint32_t value) {
+  if (width < 0 || width > 32) return false;
+  uint64_t header = 0;
+  size_t pos = 0;
+  for (int shift = 0;; shift += 7) {
+    if (pos >= in.size() || shift > 63) return false;
+    const auto b = static_cast<uint8_t>(in[pos++]);
+    header |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) break;
+  }
+  if ((header & 1) || (header >> 1) < count) return false;
+  const size_t value_bytes = static_cast<size_t>((width + 7) / 8);
+  if (value_bytes > in.size() - pos) return false;
+  uint32_t v = 0;
+  for (size_t b = 0; b < value_bytes; ++b) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + b])) << (8 * b);
+  return v == value;
+}
+
 Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector<uint32_t>& out) {
   if (width < 0 || width > 32) return DataLoss("RLE bit width " + std::to_string(width) + " is out of range");
   const size_t value_bytes = static_cast<size_t>((width + 7) / 8);

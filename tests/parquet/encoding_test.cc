@@ -126,6 +126,25 @@ TEST(RleHybrid, LiteralsBorrowFromARunToFillAGroup) {
   EXPECT_EQ(Hex(out), "03" "3900" "1000");  // 1 | 2<<2 | 3<<4 = 0x39
 }
 
+TEST(RleHybrid, OneRunOfAValueIsToldWithoutDecoding) {
+  std::string nulls, mixed, packed, ones;
+  EncodeRleHybrid(std::vector<uint32_t>(5000, 0), 2, nulls);
+  std::vector<uint32_t> v(5000, 0);
+  v[4999] = 1;
+  EncodeRleHybrid(v, 2, mixed);
+  EncodeRleHybrid(std::vector<uint32_t>{0, 1, 0, 1, 0, 1, 0, 1}, 1, packed);
+  EncodeRleRun(3, 300, 2, ones);
+  EXPECT_TRUE(IsOneRunOf(nulls, 2, 5000, 0));
+  EXPECT_TRUE(IsOneRunOf(nulls, 2, 4000, 0)) << "a run at least as long";
+  EXPECT_FALSE(IsOneRunOf(nulls, 2, 5001, 0));
+  EXPECT_FALSE(IsOneRunOf(mixed, 2, 5000, 0)) << "the run ends before the last value";
+  EXPECT_FALSE(IsOneRunOf(packed, 1, 8, 0));
+  EXPECT_TRUE(IsOneRunOf(ones, 2, 300, 3));
+  EXPECT_FALSE(IsOneRunOf(ones, 2, 300, 0));
+  EXPECT_FALSE(IsOneRunOf("", 2, 1, 0));
+  EXPECT_FALSE(IsOneRunOf(std::string_view(nulls).substr(0, 1), 2, 10, 0)) << "the value is cut off";
+}
+
 TEST(BitWidth, Values) {
   EXPECT_EQ(BitWidth(0), 0);
   EXPECT_EQ(BitWidth(1), 1);

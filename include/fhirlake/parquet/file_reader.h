@@ -28,9 +28,9 @@ namespace fhirlake::parquet {
 // with a repeated ancestor, a slot per level entry (a new row starts where rep_levels is 0).
 struct ColumnValues {
   std::vector<bool> present;     // the value is defined (definition level = the column's maximum)
-  std::vector<int64_t> ints;     // BOOLEAN, INT32 and INT64 columns (0 where absent)
-  std::string bytes;             // BYTE_ARRAY columns: the values back to back
-  std::vector<size_t> ends;      // BYTE_ARRAY columns: where row i's value ends in `bytes`
+  std::vector<int64_t> ints;     // BOOLEAN, INT32, INT64 and DOUBLE (its bits) columns (0 where absent)
+  std::string bytes;             // BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY columns: the values back to back
+  std::vector<size_t> ends;      // those columns: where row i's value ends in `bytes`
   std::vector<uint8_t> def_levels, rep_levels;  // repeated columns only: each slot's levels
   size_t size() const { return present.size(); }
   // Row i's BYTE_ARRAY value (empty where absent).
@@ -46,7 +46,10 @@ struct PageValues {
   int max_def = 0, max_rep = 0;          // the column's
   std::vector<uint32_t> defs, reps;      // each slot's levels (reps: columns with a repeated ancestor)
   std::vector<int64_t> ints;             // BOOLEAN, INT32, INT64 and DOUBLE (its bits): the present values
-  std::vector<std::string_view> strings;  // BYTE_ARRAY: the present values
+  std::vector<std::string_view> strings;  // BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY: the present values
+  // With ForEachPage's `null_pages`: a page of nothing but rows at level 0 (no value, no entry
+  // of a list, no ancestor) comes as its number of rows here, with no levels or values.
+  size_t null_rows = 0;
   size_t size() const { return defs.size(); }
   bool present(size_t slot) const { return defs[slot] == static_cast<uint32_t>(max_def); }
 };
@@ -82,19 +85,30 @@ class FileReader {
   size_t column_count() const { return columns_.size(); }
   PhysicalType column_type(int column) const { return columns_[static_cast<size_t>(column)].type; }
   const std::string& column_path(int column) const { return columns_[static_cast<size_t>(column)].path; }
+  // FIXED_LEN_BYTE_ARRAY columns: bytes per value (0 for other types).
+  int column_type_length(int column) const { return columns_[static_cast<size_t>(column)].type_length; }
+
+  // Reads row group `group`'s column chunks in one read and keeps them until the next call:
+  // ForEachPage and ReadColumn of that group then read from memory (one request to an object
+  // store for a caller that wants every column, not one per column). Not thread-safe against
+  // those calls; they may run on many threads once it returned.
+  Status LoadRowGroup(size_t group);
 
   // Reads column `column` of row group `group`.
   Result<ColumnValues> ReadColumn(size_t group, int column) const;
   // The same, a data page at a time: `page` is called with each page's values in order, and
   // only one page is decompressed in memory at a time (with the chunk's compressed bytes). An
-  // error from `page` ends the walk and is returned.
-  Status ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& page) const;
+  // error from `page` ends the walk and is returned. With `null_pages`, a page of level-0 nulls
+  // only is passed as PageValues::null_rows, its levels not decoded.
+  Status ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& page,
+                     bool null_pages = false) const;
 
  private:
   struct Column {
     std::string path;  // dotted
     PhysicalType type = PhysicalType::kByteArray;
     int max_def = 0, max_rep = 0, repeated_def = 0;
+    int type_length = 0;
   };
   struct Chunk {
     int64_t offset = 0, size = 0, num_values = 0;
@@ -114,6 +128,9 @@ class FileReader {
   int64_t rows_ = 0;
   std::vector<Column> columns_;
   std::vector<RowGroup> row_groups_;
+  std::string loaded_;  // LoadRowGroup's bytes: from file offset loaded_at_, of row group loaded_group_
+  uint64_t loaded_at_ = 0;
+  size_t loaded_group_ = SIZE_MAX;
 };
 
 }  // namespace fhirlake::parquet

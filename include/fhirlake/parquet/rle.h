@@ -23,6 +23,10 @@ void EncodeRleHybrid(const uint32_t* values, size_t count, int bit_width, std::s
 // Appends one RLE run: `count` times `value` (< 2^bit_width), without a length prefix.
 void EncodeRleRun(uint32_t value, size_t count, int bit_width, std::string& out);
 
+// Whether the hybrid encoding `in` begins with one RLE run of `value` of at least `count`
+// values (the levels of a page of nothing but nulls), read without decoding.
+bool IsOneRunOf(std::string_view in, int bit_width, size_t count, uint32_t value);
+
 // Decodes `count` values of the hybrid encoding from `in` (no length prefix) into `out`.
 // Fails when `in` ends early or a value does not fit `bit_width`.
 Status DecodeRleHybrid(std::string_view in, int bit_width, size_t count, std::vector<uint32_t>& out);
