@@ -323,6 +323,13 @@ void ColumnWriter::AppendRows(uint16_t def, size_t count) {
 
 void ColumnWriter::AddNull(uint16_t rep, uint16_t def) { Level(rep, def); }
 
+void ColumnWriter::AddNullRows(uint16_t def, size_t count) {
+  if (count == 0) return;
+  if (groups_ && groups_->seq != taken_seq_) TakeGroupNulls();
+  if (current_row_) PadTo(*current_row_);
+  AppendRows(def, count);
+}
+
 void ColumnWriter::Present(uint16_t rep) {
   Level(rep, static_cast<uint16_t>(leaf_.max_def));
   ++present_;

@@ -63,19 +63,28 @@ Status FileWriter::Write(const std::string& bytes) {
 Status FileWriter::EndRow() {
   ++rows_in_group_;
   ++total_rows_;
-  if ((rows_in_group_ & 255) == 0) {
-    // A row group ends when its encoded size reaches the target, or when what it holds in
-    // memory (a byte per level written) reaches four times the target.
-    size_t encoded = 0, memory = 0;
-    for (const auto& c : columns_) {
-      encoded += c->encoded_bytes();
-      memory += c->memory_bytes();
-    }
-    // Group nulls not yet taken by their leaves: a run of levels each, at most.
-    encoded += 2 * group_nulls_.seq;
-    memory += sizeof(GroupNulls::Null) * group_nulls_.seq;
-    if (encoded >= options_.row_group_bytes || memory >= 4 * options_.row_group_bytes) return FlushRowGroup();
+  return (rows_in_group_ & 255) == 0 ? MaybeFlush() : Status::Ok();
+}
+
+Status FileWriter::EndRows(uint64_t count) {
+  if (count == 0) return Status::Ok();
+  rows_in_group_ += count;
+  total_rows_ += count;
+  return MaybeFlush();
+}
+
+Status FileWriter::MaybeFlush() {
+  // A row group ends when its encoded size reaches the target, or when what it holds in
+  // memory (a byte per level written) reaches four times the target.
+  size_t encoded = 0, memory = 0;
+  for (const auto& c : columns_) {
+    encoded += c->encoded_bytes();
+    memory += c->memory_bytes();
   }
+  // Group nulls not yet taken by their leaves: a run of levels each, at most.
+  encoded += 2 * group_nulls_.seq;
+  memory += sizeof(GroupNulls::Null) * group_nulls_.seq;
+  if (encoded >= options_.row_group_bytes || memory >= 4 * options_.row_group_bytes) return FlushRowGroup();
   return Status::Ok();
 }
 

@@ -11,6 +11,7 @@
 
 #include "fhirlake/load/loader.h"
 #include "tests/support/duckdb.h"
+#include "tests/support/random.h"
 #include "tests/support/temp_dir.h"
 
 namespace fhirlake::load {
@@ -18,19 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using fhirlake::testing::DuckDb;
+using fhirlake::testing::Random;
 using fhirlake::testing::TempDir;
 using nlohmann::json;
 
 constexpr int kRows = 1100;  // row groups of 256 rows (see RowGroupsOf256Rows)
 
-struct Random {
-  uint64_t x = 88172645463325252ull;
-  uint64_t Next() {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    return x;
-  }
-  int Below(int n) { return static_cast<int>(Next() % static_cast<uint64_t>(n)); }
-};
 
 std::string Text(const char* what, int i, int k) { return std::string(what) + "-" + std::to_string(i) + "-" + std::to_string(k); }
 

@@ -113,6 +113,8 @@ class ColumnWriter {
 
   // A missing value whose innermost present ancestor gives definition level `def`.
   void AddNull(uint16_t rep, uint16_t def);
+  // `count` rows (repetition level 0) of a missing value at definition level `def`, in one go.
+  void AddNullRows(uint16_t def, size_t count);
   // A present value (definition level = max_def).
   void AddBool(uint16_t rep, bool v);
   void AddInt32(uint16_t rep, int32_t v);

@@ -60,15 +60,21 @@ class FileWriter {
 
   // Marks the end of a row (after its values went to every column); may write a row group.
   Status EndRow();
+  // Marks the end of `count` rows whose levels went to the columns column by column (each
+  // column's levels of those rows in turn, as CopyRows writes them); may write a row group.
+  Status EndRows(uint64_t count);
   // Writes the last row group and the footer, and closes the file.
   Status Close();
 
   uint64_t rows() const { return total_rows_; }
+  // Where the writer encodes chunks on many threads (null: on the calling thread).
+  ParallelFor* parallel() const { return options_.parallel; }
   uint64_t bytes_written() const { return offset_; }
 
  private:
   FileWriter(std::unique_ptr<OutputSink> sink, const Schema& schema, WriterOptions options);
   Status FlushRowGroup();
+  Status MaybeFlush();  // writes the row group if it reached its size
   Status Write(const std::string& bytes);
 
   struct RowGroupInfo {

@@ -1,0 +1,133 @@
+#include "fhirlake/parquet/row_copy.h"
+
+#include <cstring>
+#include <string>
+
+namespace fhirlake::parquet {
+namespace {
+
+std::string Dotted(const SchemaNode& leaf) {
+  std::string dotted;
+  for (const std::string& part : leaf.path) {
+    if (!dotted.empty()) dotted += '.';
+    dotted += part;
+  }
+  return dotted;
+}
+
+// Adds present value `v` (as PageValues holds it) of a leaf of `type` to `column`.
+void AddValue(ColumnWriter& column, PhysicalType type, uint16_t rep, const PageValues& page, size_t v) {
+  switch (type) {
+    case PhysicalType::kBoolean: column.AddBool(rep, page.ints[v] != 0); break;
+    case PhysicalType::kInt32: column.AddInt32(rep, static_cast<int32_t>(page.ints[v])); break;
+    case PhysicalType::kInt64: column.AddInt64(rep, page.ints[v]); break;
+    case PhysicalType::kDouble: {
+      double d;
+      std::memcpy(&d, &page.ints[v], sizeof d);
+      column.AddDouble(rep, d);
+      break;
+    }
+    case PhysicalType::kByteArray: column.AddBytes(rep, page.strings[v]); break;
+    case PhysicalType::kFixedLenByteArray: column.AddFixed(rep, page.strings[v]); break;
+  }
+}
+
+// Copies the kept rows of one column chunk. Level-0 nulls of kept rows are held as a count and
+// written as one run before the column's next level; those at the end are left to the
+// writer, which pads a column's missing rows with them.
+// `kept_before[r]`: the kept rows before row r.
+Status CopyColumn(const FileReader& reader, size_t group, int column, const std::vector<uint8_t>& keep,
+                  const std::vector<uint32_t>& kept_before, ColumnWriter& out) {
+  const PhysicalType type = reader.column_type(column);
+  const int64_t rows = reader.row_group_rows(group);
+  int64_t row = -1;  // the row the walk is in
+  bool keeping = false;
+  size_t pending = 0;  // level-0 nulls of kept rows not yet written
+  FHIRLAKE_RETURN_IF_ERROR(reader.ForEachPage(group, column, [&](const PageValues& page) -> Status {
+    if (page.null_rows > 0) {
+      if (page.null_rows > static_cast<uint64_t>(rows - 1 - row)) {
+        return DataLoss("column " + reader.column_path(column) + " has more rows than its row group");
+      }
+      const auto from = static_cast<size_t>(row + 1);
+      row += static_cast<int64_t>(page.null_rows);
+      pending += kept_before[static_cast<size_t>(row) + 1] - kept_before[from];
+      keeping = keep[static_cast<size_t>(row)] != 0;
+      return Status::Ok();
+    }
+    const bool repeated = !page.reps.empty();
+    const auto max_def = static_cast<uint32_t>(page.max_def);
+    size_t value = 0;
+    for (size_t i = 0; i < page.size(); ++i) {
+      const uint32_t rep = repeated ? page.reps[i] : 0;
+      const uint32_t def = page.defs[i];
+      if (rep == 0) {
+        if (++row >= rows) return DataLoss("column " + reader.column_path(column) + " has more rows than its row group");
+        keeping = keep[static_cast<size_t>(row)] != 0;
+      }
+      const bool present = def == max_def;
+      if (!keeping) {
+        value += present;
+        continue;
+      }
+      if (rep == 0 && def == 0 && !present) {
+        ++pending;
+        continue;
+      }
+      if (pending > 0) {
+        out.AddNullRows(0, pending);
+        pending = 0;
+      }
+      if (present) {
+        AddValue(out, type, static_cast<uint16_t>(rep), page, value++);
+      } else {
+        out.AddNull(static_cast<uint16_t>(rep), static_cast<uint16_t>(def));
+      }
+    }
+    return Status::Ok();
+  }, /*null_pages=*/true));
+  if (row + 1 != rows) return DataLoss("column " + reader.column_path(column) + " has fewer rows than its row group");
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool SameColumns(const FileReader& reader, const Schema& schema) {
+  const auto& leaves = schema.leaves();
+  if (reader.column_count() != leaves.size()) return false;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const SchemaNode& leaf = *leaves[i];
+    const int c = static_cast<int>(i);
+    const int type_length = leaf.type == PhysicalType::kFixedLenByteArray ? leaf.type_length : 0;
+    if (reader.column_type(c) != leaf.type || reader.column_type_length(c) != type_length ||
+        reader.max_def(c) != leaf.max_def || reader.max_rep(c) != leaf.max_rep || reader.column_path(c) != Dotted(leaf)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<uint64_t> CopyRows(FileReader& reader, size_t group, const std::vector<uint8_t>& keep, FileWriter& writer) {
+  if (group >= reader.row_group_count()) return InvalidArgument("no such row group");
+  const auto rows = static_cast<size_t>(reader.row_group_rows(group));
+  if (keep.size() != rows) return InvalidArgument("the rows to keep do not match the row group");
+  std::vector<uint32_t> kept_before(rows + 1, 0);
+  for (size_t r = 0; r < rows; ++r) kept_before[r + 1] = kept_before[r] + (keep[r] != 0);
+  const uint64_t kept = kept_before[rows];
+  if (kept == 0) return uint64_t{0};
+  FHIRLAKE_RETURN_IF_ERROR(reader.LoadRowGroup(group));
+  const size_t n = writer.column_count();
+  std::vector<Status> status(n);
+  auto copy = [&](size_t c) {
+    status[c] = CopyColumn(reader, group, static_cast<int>(c), keep, kept_before, writer.column(c));
+  };
+  if (writer.parallel()) {
+    writer.parallel()->Run(n, copy);
+  } else {
+    for (size_t c = 0; c < n; ++c) copy(c);
+  }
+  for (const Status& s : status) FHIRLAKE_RETURN_IF_ERROR(s);
+  FHIRLAKE_RETURN_IF_ERROR(writer.EndRows(kept));
+  return kept;
+}
+
+}  // namespace fhirlake::parquet
