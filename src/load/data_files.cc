@@ -6,6 +6,7 @@
 
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/delta/object_files.h"
+#include "fhirlake/parquet/row_copy.h"
 #include "fhirlake/store/names.h"
 #include "fhirlake/store/warehouse_layout.h"
 
@@ -46,6 +47,15 @@ Status DataFiles::Add(std::string_view line, JsonShredder::RowInfo* check, Statu
   ++current_rows_;
   if (target_ > 0 && writer_->bytes_written() >= target_) return CloseCurrent();
   return Status::Ok();
+}
+
+Result<uint64_t> DataFiles::Copy(parquet::FileReader& reader, size_t group, const std::vector<uint8_t>& keep) {
+  if (!writer_) FHIRLAKE_RETURN_IF_ERROR(Open());
+  auto n = parquet::CopyRows(reader, group, keep, *writer_);
+  if (!n.ok()) return n.status();
+  current_rows_ += *n;
+  if (target_ > 0 && writer_->bytes_written() >= target_) FHIRLAKE_RETURN_IF_ERROR(CloseCurrent());
+  return n;
 }
 
 Status DataFiles::Close() { return writer_ ? CloseCurrent() : Status::Ok(); }

@@ -35,6 +35,7 @@
 #include "fhirlake/load/thread_budget.h"
 #include "fhirlake/load/tombstones.h"
 #include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/parquet/row_copy.h"
 #include "fhirlake/store/crash_point.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
@@ -618,6 +619,100 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
   return Status::Ok();
 }
 
+// The kept rows of a rewritten file that are copied a column at a time (parquet::CopyRows):
+// files with the table's columns whose rows all belong in one tier (LayoutFiles::TierOf).
+// Other files' kept rows are re-shredded from `_json` (CopyKeptRows).
+struct ColumnCopy {
+  const FilePlan* plan;
+  std::unique_ptr<parquet::FileReader> reader;
+  bool recent;
+};
+
+// The column copy of `plan`'s kept rows into `out`, or nullopt when they are to be re-shredded.
+Result<std::optional<ColumnCopy>> PlanColumnCopy(const TableLoad& load, const FilePlan& plan, const LayoutFiles& out) {
+  const std::optional<bool> recent = out.TierOf(*plan.file);
+  if (!recent) return std::optional<ColumnCopy>();
+  auto reader = parquet::FileReader::Open(delta::OpenObjectSource(load.table.store(), load.table.Key(plan.file->path)));
+  if (!reader.ok()) return reader.status();
+  if (!parquet::SameColumns(**reader, *load.schema)) return std::optional<ColumnCopy>();
+  return std::optional<ColumnCopy>(ColumnCopy{&plan, std::move(reader.value()), *recent});
+}
+
+// Copies the rows `copy.plan` keeps into `out`, row group by row group; counts them in `kept`.
+// `stop` is polled between row groups.
+Status CopyKeptColumns(ColumnCopy& copy, LayoutFiles& out, uint64_t& kept, const std::atomic<bool>& stop) {
+  const std::vector<uint64_t> gone = copy.plan->AllGone();
+  size_t next_gone = 0;
+  uint64_t first = 0;  // the first row of the row group
+  for (size_t g = 0; g < copy.reader->row_group_count(); ++g) {
+    if (stop) return Cancelled("cancelled");
+    const auto rows = static_cast<uint64_t>(copy.reader->row_group_rows(g));
+    std::vector<uint8_t> keep(rows, 1);
+    for (; next_gone < gone.size() && gone[next_gone] < first + rows; ++next_gone) keep[gone[next_gone] - first] = 0;
+    Status s = out.Copy(copy.recent, *copy.reader, g, keep, kept);
+    if (!s.ok()) return s.WithContext("cannot copy the rows of " + copy.plan->file->path);
+    first += rows;
+  }
+  return Status::Ok();
+}
+
+// The column copies of a merge: on a thread of its own, into files of its own, when the files
+// to copy hold `thread_bytes` or more and the budget has a place free (while the caller writes
+// the incoming rows; both post their column work to `work`, see SharedWork); else at once on
+// the caller's thread, into the caller's files (so a small merge's kept and incoming rows share
+// a file: a thread and a file of their own would not pay).
+class KeptColumnCopier {
+ public:
+  // `own_files` makes the copier's files when it runs on a thread.
+  KeptColumnCopier(std::vector<ColumnCopy> copies, LayoutFiles& caller_files,
+                   const std::function<std::unique_ptr<LayoutFiles>()>& own_files, uint64_t thread_bytes,
+                   ThreadBudget* budget, SharedWork* work)
+      : copies_(std::move(copies)) {
+    if (copies_.empty()) return;
+    uint64_t bytes = 0;
+    for (const ColumnCopy& copy : copies_) bytes += static_cast<uint64_t>(copy.plan->file->size);
+    if (bytes < thread_bytes || !budget || !work || !budget->TryAcquire()) {
+      status_ = Run(caller_files);
+      return;
+    }
+    own_ = own_files();
+    work->Join();  // before the caller could help and find nobody there
+    thread_ = std::thread([this, budget, work] {
+      status_ = Run(*own_);
+      if (status_.ok()) status_ = own_->Close();
+      work->Leave();
+      budget->Release();
+    });
+  }
+  ~KeptColumnCopier() {
+    stop_ = true;  // the caller failed before it waited: the copies end at their next row group
+    (void)Wait();
+  }
+
+  // Waits for the copies and returns their status.
+  Status Wait() {
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+  uint64_t rows() const { return rows_; }
+  // The files of the copier's own (null when it ran on the caller's); taken by the attempt,
+  // which commits or removes them.
+  std::unique_ptr<LayoutFiles> TakeFiles() { return std::move(own_); }
+
+ private:
+  Status Run(LayoutFiles& out) {
+    for (ColumnCopy& copy : copies_) FHIRLAKE_RETURN_IF_ERROR(CopyKeptColumns(copy, out, rows_, stop_));
+    return Status::Ok();
+  }
+
+  std::vector<ColumnCopy> copies_;
+  std::unique_ptr<LayoutFiles> own_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  Status status_;
+  uint64_t rows_ = 0;
+};
+
 // Write, part 2: the rows of the new data files, all through one ParallelRows (helper threads
 // when the budget has places free): first the kept rows of the files a copy-on-write merge
 // rewrites (`rewritten`), then the incoming lines that won; refused lines go to the error log.
@@ -627,10 +722,10 @@ Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::v
   // stored row that no longer parses: the merge fails rather than lose it.
   const size_t first_kept = load.files.size();
   Status damaged;
+  auto new_files = [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout); };
   ParallelRows rows(
       load.type, a.out,
-      [&] { return std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout); },
-      a.helper_out, load.budget, load.o.write_batch_bytes, a.writer.parallel ? &a.work : nullptr,
+      new_files, a.helper_out, load.budget, load.o.write_batch_bytes, a.writer.parallel ? &a.work : nullptr,
       [&](size_t file, uint64_t number, const std::string& why) {
         if (file >= first_kept) {
           const std::string& path = rewritten[file - first_kept].file->path;
@@ -640,9 +735,21 @@ Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::v
         a.errors.Add(load.files[file], number, why);
         a.refused.push_back(PositionOf(file, number));
       });
+  std::vector<ColumnCopy> copies;
+  std::vector<size_t> reshred;  // indexes into `rewritten`
   for (size_t p = 0; p < rewritten.size(); ++p) {
-    FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.table, rewritten[p], first_kept + p, rows, a.kept_rows));
+    auto copy = PlanColumnCopy(load, rewritten[p], a.out);
+    if (!copy.ok()) return copy.status();
+    if (*copy) {
+      copies.push_back(std::move(**copy));
+    } else {
+      reshred.push_back(p);
+    }
   }
+  KeptColumnCopier copier(std::move(copies), a.out, new_files, load.o.copy_thread_bytes, load.budget,
+                          a.writer.parallel ? &a.work : nullptr);
+  uint64_t reshredded = 0;  // kept rows passed to `rows`
+  for (size_t p : reshred) FHIRLAKE_RETURN_IF_ERROR(CopyKeptRows(load.table, rewritten[p], first_kept + p, rows, reshredded));
   // Lines are read in position order, as index.times is sorted: one cursor finds each time.
   // Append has no index; then the layout reads the times itself.
   const bool indexed = load.o.mode != SaveMode::kAppend;
@@ -663,8 +770,11 @@ Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::v
         [&](uint64_t number, const std::string& why) { rows.Refuse(f, number, why); }));
   }
   FHIRLAKE_RETURN_IF_ERROR(rows.Finish());  // closes a.out too
+  FHIRLAKE_RETURN_IF_ERROR(copier.Wait());
+  if (auto files = copier.TakeFiles()) a.helper_out.push_back(std::move(files));
   FHIRLAKE_RETURN_IF_ERROR(damaged);
-  a.incoming_rows += rows.rows() - a.kept_rows;
+  a.kept_rows += copier.rows() + reshredded;
+  a.incoming_rows += rows.rows() - reshredded;
   return Status::Ok();
 }
 

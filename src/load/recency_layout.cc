@@ -12,17 +12,26 @@ namespace {
 
 using nlohmann::json;
 
+// stats.<which>.meta.lastUpdated of a file's parsed add.stats, or null.
+const json* StatsEntry(const json& stats, const char* which) {
+  if (!stats.is_object()) return nullptr;
+  auto it = stats.find(which);
+  if (it == stats.end() || !it->is_object()) return nullptr;
+  auto meta = it->find("meta");
+  if (meta == it->end() || !meta->is_object()) return nullptr;
+  auto lu = meta->find("lastUpdated");
+  return lu == meta->end() ? nullptr : &*lu;
+}
+
+std::optional<int64_t> StatsTime(const json& stats, const char* which) {
+  const json* lu = StatsEntry(stats, which);
+  if (!lu || !lu->is_string()) return std::nullopt;
+  return fhir::ParseFhirTime(lu->get<std::string>());
+}
+
 std::optional<int64_t> StatsLastUpdated(const delta::AddFile& file, const char* which) {
   if (file.stats_json.empty()) return std::nullopt;
-  json stats = json::parse(file.stats_json, nullptr, false);
-  if (!stats.is_object()) return std::nullopt;
-  auto it = stats.find(which);
-  if (it == stats.end() || !it->is_object()) return std::nullopt;
-  auto meta = it->find("meta");
-  if (meta == it->end() || !meta->is_object()) return std::nullopt;
-  auto lu = meta->find("lastUpdated");
-  if (lu == meta->end() || !lu->is_string()) return std::nullopt;
-  return fhir::ParseFhirTime(lu->get<std::string>());
+  return StatsTime(json::parse(file.stats_json, nullptr, false), which);
 }
 
 // Row groups for small files: a file ends at the first row group past its target, so a row
@@ -86,6 +95,28 @@ bool LayoutFiles::IsRecent(std::string_view line) {
   if (doc["meta"]["lastUpdated"].get_string().get(text)) return false;  // no time: oldest
   auto t = fhir::ParseFhirTime(text);
   return t && *t >= layout_.recent_from;
+}
+
+std::optional<bool> LayoutFiles::TierOf(const delta::AddFile& file) const {
+  if (layout_.recent_from == RecencyLayout::kNothingRecent) return false;
+  if (file.stats_json.empty()) return std::nullopt;
+  const json stats = json::parse(file.stats_json, nullptr, false);
+  // Stats keep milliseconds, rounded down: every row is before max + 1 ms, none before min.
+  // Rows without a time are older.
+  const auto max = StatsTime(stats, "maxValues");
+  if (layout_.recent_from != RecencyLayout::kAllRecent && max && *max + 1000 <= layout_.recent_from) return false;
+  const auto min = StatsTime(stats, "minValues");
+  const json* nulls = StatsEntry(stats, "nullCount");
+  if (min && *min >= layout_.recent_from && nulls && nulls->is_number_integer() && nulls->get<int64_t>() == 0) return true;
+  return std::nullopt;
+}
+
+Status LayoutFiles::Copy(bool recent, parquet::FileReader& reader, size_t group, const std::vector<uint8_t>& keep,
+                         uint64_t& copied) {
+  auto n = (recent ? recent_ : older_).Copy(reader, group, keep);
+  if (!n.ok()) return n.status();
+  copied += *n;
+  return Status::Ok();
 }
 
 bool LayoutFiles::IsRecent(int64_t last_updated) const {

@@ -64,6 +64,28 @@ class LoadTest : public ::testing::Test {
     while (std::getline(in, line)) out.push_back(line);
     return out;
   }
+  // Writes dir_/change/Observation.000.ndjson: every `every`-th of `lines` amended with a newer
+  // meta.lastUpdated. Returns the rows the table should hold after merging it (the other lines
+  // as they are, and the amended ones); `updated` counts the amended.
+  std::multiset<std::string> WriteUpdates(const std::vector<std::string>& lines, size_t every, size_t& updated) {
+    fs::create_directories(dir_ / "change");
+    std::multiset<std::string> want;
+    std::ofstream change(dir_ / "change" / "Observation.000.ndjson");
+    updated = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (i % every != 0) {
+        want.insert(lines[i]);
+        continue;
+      }
+      json r = json::parse(lines[i]);
+      r["status"] = "amended";
+      r["meta"]["lastUpdated"] = "2030-01-01T00:00:00Z";
+      change << r.dump() << "\n";
+      want.insert(r.dump());
+      ++updated;
+    }
+    return want;
+  }
 
   TempDir dir_;
 };
@@ -156,13 +178,12 @@ TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
   EXPECT_EQ(Rows("Observation"), static_cast<int>(lines.size()));
 }
 
-// A copy-on-write merge plans its files and copies the kept rows of the files it rewrites on
-// every job (the kept rows through the same writers as its incoming lines): with two jobs a
-// helper takes batches of both, and the one commit holds every row once, the updated ones in
-// their new version.
-TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
+// A copy-on-write merge plans its files on every job and copies the kept rows of the files it
+// rewrites column by column (parquet::CopyRows): with two jobs and megabytes to copy, on a
+// thread of its own into files of its own while the incoming lines are written; the one commit
+// holds every row once, the updated ones in their new version.
+TEST_F(LoadTest, AMergeCopiesKeptRowsOnAThreadOfTheirOwn) {
   load::LoadOptions o = TwoJobObservationLoad();  // several files, which the merge plans on both threads
-  fs::create_directories(dir_ / "change");
   const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
   ASSERT_TRUE(load::Load(o).ok());
   auto before = delta::Table(wh() / "Observation").Load();
@@ -170,25 +191,11 @@ TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   ASSERT_GE(before->files.size(), 2u);
 
   // Every 50th resource updated: rows of every file change, so every file is rewritten.
-  std::multiset<std::string> want;
   size_t updated = 0;
-  {
-    std::ofstream change(dir_ / "change" / "Observation.000.ndjson");
-    for (size_t i = 0; i < lines.size(); ++i) {
-      if (i % 50 != 0) {
-        want.insert(lines[i]);
-        continue;
-      }
-      json r = json::parse(lines[i]);
-      r["status"] = "amended";
-      r["meta"]["lastUpdated"] = "2030-01-01T00:00:00Z";
-      change << r.dump() << "\n";
-      want.insert(r.dump());
-      ++updated;
-    }
-  }
+  const std::multiset<std::string> want = WriteUpdates(lines, 50, updated);
   o.export_dir = dir_ / "change";
   o.mode = load::SaveMode::kMerge;
+  o.copy_thread_bytes = 0;  // the table has 1.2 MB; the default threshold is 4 MB
   auto r = load::Load(o);
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->tables.size(), 1u);
@@ -198,10 +205,11 @@ TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   auto after = delta::Table(wh() / "Observation").Load();
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->version, 1);
-  // Both writers copied kept rows: each has a file with more rows than all the incoming ones.
-  int copying_files = 0;
-  for (const auto& f : after->files) copying_files += f.num_records > static_cast<int64_t>(updated) ? 1 : 0;
-  EXPECT_GE(copying_files, 2) << "the helper copies kept rows into files of its own";
+  // The copier's files hold the kept rows; the incoming rows have files of their own.
+  int64_t kept_rows = 0, incoming_rows = 0;
+  for (const auto& f : after->files) (f.num_records == static_cast<int64_t>(updated) ? incoming_rows : kept_rows) += f.num_records;
+  EXPECT_EQ(incoming_rows, static_cast<int64_t>(updated)) << "the incoming rows are in a file of their own";
+  EXPECT_EQ(kept_rows, static_cast<int64_t>(lines.size() - updated));
   json commit = json::parse(Lines(wh() / "Observation" / "_delta_log" / "00000000000000000001.json")[0]);
   EXPECT_EQ(commit["commitInfo"]["numCopiedRows"], lines.size() - updated) << commit.dump();
   json back = Query("Observation", "count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS ids, "
@@ -212,6 +220,39 @@ TEST_F(LoadTest, AMergeCopiesKeptRowsOnEveryJob) {
   std::multiset<std::string> got;
   for (const auto& row : Query("Observation", "_json")) got.insert(row["_json"].get<std::string>());
   EXPECT_TRUE(got == want) << "every kept row once, byte for byte, and the updates";
+}
+
+// Kept rows of a file whose columns are not the table's current ones (here written with a
+// shallower schema) cannot be copied column by column: they are shredded again from `_json`
+// into the new schema, and the merge loses none.
+TEST_F(LoadTest, AMergeReshredsTheKeptRowsOfAFileOfOtherColumns) {
+  const auto lines = Lines(src() / "Observation.000.ndjson");
+  ASSERT_GT(lines.size(), 20u);
+  load::LoadOptions o;
+  o.export_dir = src();
+  o.warehouse = wh();
+  o.types = {"Observation"};
+  o.mode = load::SaveMode::kOverwrite;
+  o.schema.max_depth = 2;
+  ASSERT_TRUE(load::Load(o).ok());
+  size_t updated = 0;
+  const std::multiset<std::string> want = WriteUpdates(lines, 7, updated);
+  o.export_dir = dir_ / "change";
+  o.mode = load::SaveMode::kMerge;
+  o.schema.max_depth = 3;
+  auto r = load::Load(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto actions = Lines(wh() / "Observation" / "_delta_log" / "00000000000000000001.json");
+  json commit = json::parse(actions[0]);
+  EXPECT_EQ(commit["commitInfo"]["numCopiedRows"], lines.size() - updated) << commit.dump();
+  bool schema_changed = false;
+  for (const auto& action : actions) schema_changed |= json::parse(action).contains("metaData");
+  EXPECT_TRUE(schema_changed);
+  std::multiset<std::string> got;
+  for (const auto& row : Query("Observation", "_json")) got.insert(row["_json"].get<std::string>());
+  EXPECT_TRUE(got == want) << "every kept row once, byte for byte, and the updates";
+  json deep = Query("Observation", "count(*) FILTER (WHERE status = 'amended')::INTEGER AS amended");
+  EXPECT_EQ(deep[0]["amended"], updated);
 }
 
 // A table written when decimals were stored as text keeps text decimals through merges (its

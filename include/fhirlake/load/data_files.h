@@ -19,6 +19,7 @@
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/json_shredder.h"
+#include "fhirlake/parquet/file_reader.h"
 #include "fhirlake/parquet/file_writer.h"
 #include "fhirlake/parquet/schema.h"
 #include "fhirlake/status.h"
@@ -60,6 +61,11 @@ class DataFiles {
   // JsonShredder::ShredRow), nothing is written and `*refused` says why; the returned status
   // is for I/O errors.
   Status Add(std::string_view line, JsonShredder::RowInfo* check, Status* refused);
+
+  // Appends the rows of row group `group` of `reader` that `keep` marks (one entry per row), a
+  // column at a time (parquet::CopyRows): rows of a data file of the same columns, not parsed
+  // again. Returns how many. REQUIRES: parquet::SameColumns(reader, the schema).
+  Result<uint64_t> Copy(parquet::FileReader& reader, size_t group, const std::vector<uint8_t>& keep);
 
   // Finishes the open file; then Adds() describes every file written.
   Status Close();

@@ -56,6 +56,10 @@ struct LoadOptions {
   int jobs = 2;
   // Lines of a type are handed to a helper `write_batch_bytes` at a time.
   size_t write_batch_bytes = 4u << 20;
+  // A copy-on-write merge copies the kept rows of the files it rewrites column by column; when
+  // those files hold at least this many bytes and a job is free, on a thread (and into files) of
+  // their own while the incoming lines are written, else first, on the table's own thread.
+  uint64_t copy_thread_bytes = 4u << 20;
   // A table's new data go to files of about this size (a file ends at the first row group
   // that reaches it); 0: one file per table and load.
   uint64_t target_file_bytes = 256u << 20;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -76,6 +77,12 @@ class LayoutFiles {
   // As above, for a caller that has already read the row's meta.lastUpdated (µs; INT64_MIN
   // when it has none): the line is not parsed again to pick its tier.
   Status Add(std::string_view line, int64_t last_updated, JsonShredder::RowInfo* check, Status* refused);
+  // The tier every row of the data file `file` belongs in, by its add.stats (true: recent), or
+  // nullopt when its rows may fall in both or its stats do not say.
+  std::optional<bool> TierOf(const delta::AddFile& file) const;
+  // As DataFiles::Copy, into the tier `recent` says; adds the rows copied to `copied`.
+  Status Copy(bool recent, parquet::FileReader& reader, size_t group, const std::vector<uint8_t>& keep,
+              uint64_t& copied);
   // Finishes both tiers' open files.
   Status Close();
   // The add actions of every file written, older tier first. REQUIRES: Close() succeeded.
