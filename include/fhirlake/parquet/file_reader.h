@@ -1,11 +1,13 @@
 // parquet::FileReader: reads the leaf columns of a Parquet file, one row group at a time: what
-// a merge needs from a table's own data files (`id`, `meta.lastUpdated`, `_json`) and what a
-// Delta checkpoint holds (nested optional structs, MAPs and LISTs, as Spark writes them). It
-// decodes data pages v1 and v2, PLAIN and dictionary encodings (of any physical type),
-// RLE/bit-packed repetition and definition levels, and UNCOMPRESSED, SNAPPY and ZSTD pages;
-// anything else is refused with a message naming it. Memory is bounded by one column chunk.
-// Bytes come from an InputSource by ranged reads: the footer's tail, the footer, then one read
-// per column chunk asked for (so on an object store only the columns a caller needs travel).
+// a merge needs from a table's own data files (`id`, `meta.lastUpdated`, `_json`, or every
+// column to copy kept rows) and what a Delta checkpoint holds (nested optional structs, MAPs and
+// LISTs, as Spark writes them). It decodes data pages v1 and v2, PLAIN and dictionary encodings
+// (of any physical type), RLE/bit-packed repetition and definition levels, and UNCOMPRESSED,
+// SNAPPY and ZSTD pages; anything else is refused with a message naming it. Memory is bounded
+// by one column chunk (one row group's chunks after LoadRowGroup). Bytes come from an
+// InputSource by ranged reads: the footer's tail, the footer, then one read per column chunk
+// asked for (so on an object store only the columns a caller needs travel), or one per row
+// group loaded.
 #pragma once
 
 #include <cstdint>
