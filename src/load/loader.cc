@@ -713,9 +713,11 @@ class KeptColumnCopier {
   uint64_t rows_ = 0;
 };
 
-// Write, part 2: the rows of the new data files, all through one ParallelRows (helper threads
-// when the budget has places free): first the kept rows of the files a copy-on-write merge
-// rewrites (`rewritten`), then the incoming lines that won; refused lines go to the error log.
+// Write, part 2: the rows of the new data files. The kept rows of the files a copy-on-write
+// merge rewrites (`rewritten`) are copied column by column (KeptColumnCopier), or, from files
+// the copy does not apply to, re-shredded through the one ParallelRows (helper threads when the
+// budget has places free) that then writes the incoming lines that won; refused lines go to the
+// error log.
 Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::vector<FilePlan>& rewritten,
                  LoadAttempt& a) {
   // Kept rows are lines of file indexes after the incoming files'. One of them refused means a

@@ -156,12 +156,46 @@ uint64_t DottedHash(uint64_t hash, std::string_view text) {
 }
 uint64_t DottedHash(std::string_view dotted) { return DottedHash(kNoPath, dotted); }
 
-struct SchemaElement {
+
+}  // namespace
+
+struct FileReader::SchemaElement {
   int64_t type = 0, type_length = 0, repetition = 0, children = 0;
   std::string_view name;
 };
 
-}  // namespace
+// The flattened schema: element 0 is the root; walk it depth-first to learn each leaf's path and
+// levels.
+Status FileReader::BuildColumns(const std::vector<SchemaElement>& elements) {
+  struct Frame {
+    size_t remaining;
+    int def, rep, repeated_def;
+    std::string path;
+  };
+  std::vector<Frame> stack;
+  if (elements.empty()) return Corrupt("no schema");
+  stack.push_back({static_cast<size_t>(elements[0].children), 0, 0, 0, ""});
+  for (size_t i = 1; i < elements.size(); ++i) {
+    while (!stack.empty() && stack.back().remaining == 0) stack.pop_back();
+    if (stack.empty()) return Corrupt("the schema has more elements than its tree");
+    Frame& parent = stack.back();
+    --parent.remaining;
+    const SchemaElement& e = elements[i];
+    int def = parent.def + (e.repetition != 0 ? 1 : 0);
+    int rep = parent.rep + (e.repetition == 2 ? 1 : 0);
+    std::string path = parent.path.empty() ? std::string(e.name) : parent.path + "." + std::string(e.name);
+    int repeated_def = e.repetition == 2 ? def : parent.repeated_def;
+    if (e.children > 0) {
+      stack.push_back({static_cast<size_t>(e.children), def, rep, repeated_def, path});
+    } else {
+      if (e.type == static_cast<int64_t>(PhysicalType::kFixedLenByteArray) && (e.type_length <= 0 || e.type_length > (1 << 20))) {
+        return Corrupt("column " + path + " has a bad fixed length");
+      }
+      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep, repeated_def, static_cast<int>(e.type_length)});
+    }
+  }
+  return Status::Ok();
+}
 
 Status FileReader::ParseFooter(std::string_view footer) {
   // FileMetaData, read with only the fields a reader needs materialized: the schema's
@@ -245,35 +279,7 @@ Status FileReader::ParseFooter(std::string_view footer) {
   });
   if (!s.ok()) return Corrupt(s.message());
 
-  // The flattened schema: element 0 is the root; walk it depth-first to learn each leaf's
-  // path and levels.
-  struct Frame {
-    size_t remaining;
-    int def, rep, repeated_def;
-    std::string path;
-  };
-  std::vector<Frame> stack;
-  if (elements.empty()) return Corrupt("no schema");
-  stack.push_back({static_cast<size_t>(elements[0].children), 0, 0, 0, ""});
-  for (size_t i = 1; i < elements.size(); ++i) {
-    while (!stack.empty() && stack.back().remaining == 0) stack.pop_back();
-    if (stack.empty()) return Corrupt("the schema has more elements than its tree");
-    Frame& parent = stack.back();
-    --parent.remaining;
-    const SchemaElement& e = elements[i];
-    int def = parent.def + (e.repetition != 0 ? 1 : 0);
-    int rep = parent.rep + (e.repetition == 2 ? 1 : 0);
-    std::string path = parent.path.empty() ? std::string(e.name) : parent.path + "." + std::string(e.name);
-    int repeated_def = e.repetition == 2 ? def : parent.repeated_def;
-    if (e.children > 0) {
-      stack.push_back({static_cast<size_t>(e.children), def, rep, repeated_def, path});
-    } else {
-      if (e.type == static_cast<int64_t>(PhysicalType::kFixedLenByteArray) && (e.type_length <= 0 || e.type_length > (1 << 20))) {
-        return Corrupt("column " + path + " has a bad fixed length");
-      }
-      columns_.push_back({path, static_cast<PhysicalType>(e.type), def, rep, repeated_def, static_cast<int>(e.type_length)});
-    }
-  }
+  FHIRLAKE_RETURN_IF_ERROR(BuildColumns(elements));
 
   for (size_t g = 0; g < groups.size(); ++g) {
     RowGroup group;
@@ -376,11 +382,7 @@ Status SplitDataPage(const ThriftValue& header, bool v2, int32_t codec, std::str
 
 }  // namespace
 
-Status FileReader::ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& visit,
-                               bool null_pages) const {
-  if (group >= row_groups_.size() || column < 0 || static_cast<size_t>(column) >= columns_.size()) {
-    return InvalidArgument("no such row group or column");
-  }
+Result<std::string_view> FileReader::ChunkBytes(size_t group, int column, std::string& owned) const {
   const Column& col = columns_[static_cast<size_t>(column)];
   const Chunk& chunk = row_groups_[group].chunks[static_cast<size_t>(column)];
   if (chunk.offset < 4 || chunk.size < 0 || chunk.size > (1ll << 31)) return Corrupt("a column chunk has a bad offset or size");
@@ -388,24 +390,76 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
     return Corrupt("column " + col.path + " claims " + std::to_string(chunk.num_values) +
                    " values in one chunk; this reader's limit is " + std::to_string(limits_.max_chunk_values));
   }
-  std::string owned;  // the chunk's bytes, unless the row group was loaded (LoadRowGroup)
-  std::string_view bytes;
   const auto at = static_cast<uint64_t>(chunk.offset);
   const auto size = static_cast<size_t>(chunk.size);
   if (loaded_group_ == group && at >= loaded_at_ && at - loaded_at_ <= loaded_.size() &&
       size <= loaded_.size() - (at - loaded_at_)) {
-    bytes = std::string_view(loaded_).substr(static_cast<size_t>(at - loaded_at_), size);
-  } else {
-    auto read = source_->ReadAt(at, size);
-    if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
-    owned = std::move(read.value());
-    bytes = owned;
+    return std::string_view(loaded_).substr(static_cast<size_t>(at - loaded_at_), size);
   }
+  auto read = source_->ReadAt(at, size);
+  if (!read.ok()) return Corrupt("column " + col.path + " ends early (" + read.status().message() + ")");
+  owned = std::move(read.value());
+  return std::string_view(owned);
+}
 
-  std::string dictionary_bytes;               // the decompressed dictionary page (when compressed)
-  std::string page_bytes;                     // the decompressed data page, reused page after page
-  std::vector<std::string_view> dictionary;   // BYTE_ARRAY: views into dictionary_bytes
-  std::vector<int64_t> dictionary_ints;       // other types
+namespace {
+
+// A column chunk's dictionary page, decoded: BYTE_ARRAY values as views into `bytes` (or into
+// the chunk's bytes when the page was not compressed), other types in `ints`.
+struct Dictionary {
+  std::string bytes;
+  std::vector<std::string_view> strings;
+  std::vector<int64_t> ints;
+};
+
+// The `present` values of a data page of a column of `type` into out.ints or out.strings
+// (PLAIN, or indices into `dictionary`); `indices` is scratch space.
+Status DecodePageValues(PhysicalType type, int type_length, const DataPage& page, size_t present,
+                        const Dictionary& dictionary, std::vector<uint32_t>& indices, PageValues& out) {
+  out.ints.clear();
+  out.strings.clear();
+  const std::string_view values = page.values;
+  const bool strings = IsBytes(type);
+  if (page.encoding == kEncodingPlain) {
+    FHIRLAKE_RETURN_IF_ERROR(DecodePlain(type, type_length, values, present, out.ints, out.strings));
+  } else if (page.encoding == kEncodingRleDictionary || page.encoding == kEncodingPlainDictionary) {
+    if (values.empty()) {
+      if (present > 0) return DataLoss("dictionary indices are missing");
+    } else {
+      FHIRLAKE_RETURN_IF_ERROR(DecodeRleHybrid(values.substr(1), static_cast<uint8_t>(values[0]), present, indices));
+      const size_t size = strings ? dictionary.strings.size() : dictionary.ints.size();
+      for (uint32_t i : indices) {
+        if (i >= size) return DataLoss("a dictionary index is out of range");
+        if (strings) {
+          out.strings.push_back(dictionary.strings[i]);
+        } else {
+          out.ints.push_back(dictionary.ints[i]);
+        }
+      }
+    }
+  } else {
+    return InvalidArgument("encoding " + std::to_string(page.encoding) + " is not supported");
+  }
+  if ((strings ? out.strings.size() : out.ints.size()) < present) return DataLoss("fewer values than its levels say");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status FileReader::ForEachPage(size_t group, int column, const std::function<Status(const PageValues&)>& visit,
+                               bool null_pages) const {
+  if (group >= row_groups_.size() || column < 0 || static_cast<size_t>(column) >= columns_.size()) {
+    return InvalidArgument("no such row group or column");
+  }
+  const Column& col = columns_[static_cast<size_t>(column)];
+  const Chunk& chunk = row_groups_[group].chunks[static_cast<size_t>(column)];
+  std::string owned;  // the chunk's bytes, unless the row group was loaded (LoadRowGroup)
+  auto chunk_bytes = ChunkBytes(group, column, owned);
+  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  const std::string_view bytes = *chunk_bytes;
+
+  Dictionary dictionary;
+  std::string page_bytes;  // the decompressed data page, reused page after page
   std::vector<uint32_t> indices;
   PageValues out;
   out.max_def = col.max_def;
@@ -431,13 +485,13 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
 
     if (type == kPageDictionary) {
       const ThriftValue* h = header->Field(7);
-      auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed), dictionary_bytes);
+      auto raw = Decompress(chunk.codec, body, static_cast<size_t>(uncompressed), dictionary.bytes);
       if (!raw.ok()) return Corrupt(raw.status().message());
       const int64_t n = h ? h->Int(1) : 0;
       if (n < 0) return Corrupt("the dictionary of column " + col.path + " has a negative size");
-      dictionary.clear();
-      dictionary_ints.clear();
-      Status ds = DecodePlain(col.type, col.type_length, *raw, static_cast<size_t>(n), dictionary_ints, dictionary);
+      dictionary.strings.clear();
+      dictionary.ints.clear();
+      Status ds = DecodePlain(col.type, col.type_length, *raw, static_cast<size_t>(n), dictionary.ints, dictionary.strings);
       if (!ds.ok()) return Corrupt("the dictionary of column " + col.path + ": " + ds.message());
       continue;
     }
@@ -451,17 +505,14 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
       return Corrupt("a page of column " + col.path + " claims more values than its chunk");
     }
     const size_t num_values = static_cast<size_t>(page.num_values);
+    seen += page.num_values;
     if (null_pages && col.max_def > 0 && IsOneRunOf(page.def_bytes, def_width, num_values, 0) &&
         (col.max_rep == 0 || IsOneRunOf(page.rep_bytes, rep_width, num_values, 0))) {
-      out.defs.clear();
-      out.reps.clear();
-      out.ints.clear();
-      out.strings.clear();
-      out.null_rows = num_values;
-      seen += page.num_values;
-      Status s = visit(out);
-      out.null_rows = 0;
-      FHIRLAKE_RETURN_IF_ERROR(s);
+      PageValues nulls;
+      nulls.max_def = col.max_def;
+      nulls.max_rep = col.max_rep;
+      nulls.null_rows = num_values;
+      FHIRLAKE_RETURN_IF_ERROR(visit(nulls));
       continue;
     }
     if (col.max_def > 0) {
@@ -477,37 +528,8 @@ Status FileReader::ForEachPage(size_t group, int column, const std::function<Sta
     }
     size_t present = 0;
     for (uint32_t d : out.defs) present += d == static_cast<uint32_t>(col.max_def);
-
-    out.ints.clear();
-    out.strings.clear();
-    const std::string_view values = page.values;
-    if (page.encoding == kEncodingPlain) {
-      Status ps = DecodePlain(col.type, col.type_length, values, present, out.ints, out.strings);
-      if (!ps.ok()) return Corrupt("column " + col.path + ": " + ps.message());
-    } else if (page.encoding == kEncodingRleDictionary || page.encoding == kEncodingPlainDictionary) {
-      if (values.empty()) {
-        if (present > 0) return Corrupt("dictionary indices are missing");
-      } else {
-        Status s = DecodeRleHybrid(values.substr(1), static_cast<uint8_t>(values[0]), present, indices);
-        if (!s.ok()) return Corrupt(s.message());
-        const bool strings = IsBytes(col.type);
-        for (uint32_t i : indices) {
-          if (i >= (strings ? dictionary.size() : dictionary_ints.size())) return Corrupt("a dictionary index is out of range");
-          if (strings) {
-            out.strings.push_back(dictionary[i]);
-          } else {
-            out.ints.push_back(dictionary_ints[i]);
-          }
-        }
-      }
-    } else {
-      return Corrupt("encoding " + std::to_string(page.encoding) + " of column " + col.path + " is not supported");
-    }
-
-    if ((IsBytes(col.type) ? out.strings.size() : out.ints.size()) < present) {
-      return Corrupt("column " + col.path + " has fewer values than its levels say");
-    }
-    seen += page.num_values;
+    Status values = DecodePageValues(col.type, col.type_length, page, present, dictionary, indices, out);
+    if (!values.ok()) return Corrupt("column " + col.path + ": " + values.message());
     FHIRLAKE_RETURN_IF_ERROR(visit(out));
   }
   if (seen != chunk.num_values) {

@@ -148,22 +148,37 @@ void EncodeRleHybrid(const uint32_t* values, size_t count, int width, std::strin
   Encode(values, count, width, out);
 }
 
-bool IsOneRunOf(std::string_view in, int width, size_t count, uint32_t value) {
-  if (width < 0 || width > 32) return false;
-  uint64_t header = 0;
-  size_t pos = 0;
+namespace {
+
+// The varint header of the run at `pos` (moved past it); false when `in` ends first.
+bool ReadRunHeader(std::string_view in, size_t& pos, uint64_t& header) {
+  header = 0;
   for (int shift = 0;; shift += 7) {
     if (pos >= in.size() || shift > 63) return false;
     const auto b = static_cast<uint8_t>(in[pos++]);
     header |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if (!(b & 0x80)) break;
+    if (!(b & 0x80)) return true;
   }
-  if ((header & 1) || (header >> 1) < count) return false;
-  const size_t value_bytes = static_cast<size_t>((width + 7) / 8);
+}
+
+// The value of an RLE run at `pos` (moved past it): `value_bytes` little-endian bytes.
+bool ReadRunValue(std::string_view in, size_t& pos, size_t value_bytes, uint32_t& v) {
   if (value_bytes > in.size() - pos) return false;
-  uint32_t v = 0;
+  v = 0;
   for (size_t b = 0; b < value_bytes; ++b) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + b])) << (8 * b);
-  return v == value;
+  pos += value_bytes;
+  return true;
+}
+
+}  // namespace
+
+bool IsOneRunOf(std::string_view in, int width, size_t count, uint32_t value) {
+  if (width < 0 || width > 32) return false;
+  size_t pos = 0;
+  uint64_t header;
+  uint32_t v;
+  return ReadRunHeader(in, pos, header) && !(header & 1) && (header >> 1) >= count &&
+         ReadRunValue(in, pos, static_cast<size_t>((width + 7) / 8), v) && v == value;
 }
 
 Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector<uint32_t>& out) {
@@ -174,13 +189,8 @@ Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector
   out.reserve(count);
   size_t pos = 0;
   while (out.size() < count) {
-    uint64_t header = 0;
-    for (int shift = 0;; shift += 7) {
-      if (pos >= in.size() || shift > 63) return DataLoss("RLE data ends early");
-      uint8_t b = static_cast<uint8_t>(in[pos++]);
-      header |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) break;
-    }
+    uint64_t header;
+    if (!ReadRunHeader(in, pos, header)) return DataLoss("RLE data ends early");
     if (header & 1) {  // bit-packed: (header >> 1) groups of 8 values
       uint64_t values = (header >> 1) * 8;
       uint64_t bytes = (header >> 1) * static_cast<uint64_t>(width);
@@ -200,10 +210,8 @@ Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector
       pos += bytes;
     } else {  // a run of one value
       uint64_t run = header >> 1;
-      if (value_bytes > in.size() - pos) return DataLoss("RLE data ends early");
-      uint32_t v = 0;
-      for (size_t b = 0; b < value_bytes; ++b) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + b])) << (8 * b);
-      pos += value_bytes;
+      uint32_t v;
+      if (!ReadRunValue(in, pos, value_bytes, v)) return DataLoss("RLE data ends early");
       if (v > mask) return DataLoss("RLE run value does not fit its bit width");
       if (run > count - out.size()) run = count - out.size();
       out.insert(out.end(), run, v);

@@ -122,7 +122,11 @@ class FileReader {
   };
 
   FileReader(std::unique_ptr<InputSource> source, ReadLimits limits) : source_(std::move(source)), limits_(limits) {}
+  struct SchemaElement;  // one of the footer's schema elements, as ParseFooter reads it
   Status ParseFooter(std::string_view footer);
+  Status BuildColumns(const std::vector<SchemaElement>& elements);  // columns_ from the schema
+  // The bytes of a column chunk: a view into the loaded row group, or read into `owned`.
+  Result<std::string_view> ChunkBytes(size_t group, int column, std::string& owned) const;
   Status Corrupt(const std::string& why) const;
 
   std::unique_ptr<InputSource> source_;
