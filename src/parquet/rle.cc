@@ -170,6 +170,52 @@ bool ReadRunValue(std::string_view in, size_t& pos, size_t value_bytes, uint32_t
   return true;
 }
 
+// Unpacks `groups` bit-packed groups of eight `W`-bit values (W bytes each) from `in`, which
+// ends at `end`, into out[0, 8 * groups). A group is read as one word where eight bytes are
+// left, else byte by byte.
+template <unsigned W>
+void UnpackGroupsOf(const uint8_t* in, size_t groups, const uint8_t* end, uint32_t* out) {
+  constexpr uint64_t kMask = (uint64_t{1} << W) - 1;
+  for (size_t g = 0; g < groups; ++g, in += W, out += 8) {
+    uint64_t word = 0;
+    if (end - in >= 8) {
+      std::memcpy(&word, in, 8);  // little-endian hosts; the bytes past the group are shifted out
+    } else {
+      std::memcpy(&word, in, W);
+    }
+#pragma GCC unroll 8
+    for (unsigned k = 0; k < 8; ++k) out[k] = static_cast<uint32_t>((word >> (k * W)) & kMask);
+  }
+}
+
+// As UnpackGroupsOf, for any width up to 32.
+void UnpackGroups(unsigned width, const uint8_t* in, size_t groups, const uint8_t* end, uint32_t* out) {
+  switch (width) {
+    case 0: std::fill(out, out + 8 * groups, 0u); return;
+    case 1: return UnpackGroupsOf<1>(in, groups, end, out);
+    case 2: return UnpackGroupsOf<2>(in, groups, end, out);
+    case 3: return UnpackGroupsOf<3>(in, groups, end, out);
+    case 4: return UnpackGroupsOf<4>(in, groups, end, out);
+    case 5: return UnpackGroupsOf<5>(in, groups, end, out);
+    case 6: return UnpackGroupsOf<6>(in, groups, end, out);
+    case 7: return UnpackGroupsOf<7>(in, groups, end, out);
+    case 8: return UnpackGroupsOf<8>(in, groups, end, out);
+    default: break;
+  }
+  const uint64_t mask = width == 32 ? 0xFFFFFFFFull : (1ull << width) - 1;
+  uint64_t acc = 0;
+  unsigned bits = 0;
+  for (size_t i = 0; i < 8 * groups; ++i) {
+    while (bits < width) {
+      acc |= static_cast<uint64_t>(*in++) << bits;
+      bits += 8;
+    }
+    out[i] = static_cast<uint32_t>(acc & mask);
+    acc >>= width;
+    bits -= width;
+  }
+}
+
 }  // namespace
 
 bool IsOneRunOf(std::string_view in, int width, size_t count, uint32_t value) {
@@ -185,36 +231,36 @@ Status DecodeRleHybrid(std::string_view in, int width, size_t count, std::vector
   if (width < 0 || width > 32) return DataLoss("RLE bit width " + std::to_string(width) + " is out of range");
   const size_t value_bytes = static_cast<size_t>((width + 7) / 8);
   const uint64_t mask = width == 32 ? 0xFFFFFFFFull : (1ull << width) - 1;
+  const auto w = static_cast<unsigned>(width);
+  const auto* const bytes = reinterpret_cast<const uint8_t*>(in.data());
   out.clear();
   out.reserve(count);
   size_t pos = 0;
   while (out.size() < count) {
     uint64_t header;
     if (!ReadRunHeader(in, pos, header)) return DataLoss("RLE data ends early");
-    if (header & 1) {  // bit-packed: (header >> 1) groups of 8 values
-      uint64_t values = (header >> 1) * 8;
-      uint64_t bytes = (header >> 1) * static_cast<uint64_t>(width);
-      if (bytes > in.size() - pos) return DataLoss("RLE data ends early");
-      uint64_t acc = 0;
-      int bits = 0;
-      size_t byte = pos;
-      for (uint64_t i = 0; i < values; ++i) {
-        while (bits < width) {
-          acc |= static_cast<uint64_t>(static_cast<uint8_t>(in[byte++])) << bits;
-          bits += 8;
-        }
-        if (out.size() < count) out.push_back(static_cast<uint32_t>(acc & mask));
-        acc = width == 0 ? acc : acc >> width;
-        bits -= width;
+    if (header & 1) {  // bit-packed: (header >> 1) groups of 8 values, `width` bytes each
+      const uint64_t groups = header >> 1;
+      if (w != 0 && groups > (in.size() - pos) / w) return DataLoss("RLE data ends early");
+      // Unpacked a batch of groups at a time; groups past `count` are padding, not unpacked.
+      constexpr size_t kBatch = 64;
+      uint32_t batch[8 * kBatch];
+      const uint8_t* group = bytes + pos;
+      for (uint64_t left = groups; left > 0 && out.size() < count;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>({left, kBatch, (count - out.size() + 7) / 8}));
+        UnpackGroups(w, group, n, bytes + in.size(), batch);
+        out.insert(out.end(), batch, batch + std::min(8 * n, count - out.size()));
+        group += n * w;
+        left -= n;
       }
-      pos += bytes;
+      pos += static_cast<size_t>(groups * w);
     } else {  // a run of one value
       uint64_t run = header >> 1;
       uint32_t v;
       if (!ReadRunValue(in, pos, value_bytes, v)) return DataLoss("RLE data ends early");
       if (v > mask) return DataLoss("RLE run value does not fit its bit width");
       if (run > count - out.size()) run = count - out.size();
-      out.insert(out.end(), run, v);
+      out.insert(out.end(), static_cast<size_t>(run), v);
     }
   }
   return Status::Ok();

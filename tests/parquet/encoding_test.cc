@@ -113,6 +113,40 @@ TEST(RleHybrid, ByteLevelsEncodeAsTheSameValuesDo) {
   }
 }
 
+// The decoder unpacks bit-packed groups a batch at a time, a word per group where eight bytes
+// are left: every width, literal stretches longer than a batch, a last group at the very end
+// of the input, a count that stops inside a group, and input cut anywhere.
+TEST(RleHybrid, DecodesEveryWidthAndStopsAtTheCount) {
+  for (int width = 0; width <= 32; ++width) {
+    const uint64_t limit = width == 32 ? 0xFFFFFFFFull : (uint64_t{1} << width) - 1;
+    std::vector<uint32_t> values;
+    uint64_t state = 88172645463325252ull;
+    for (int i = 0; i < 3000; ++i) {
+      state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+      // Mostly literals (stretches of 600 and more values), some runs.
+      const size_t run = state % 11 == 0 ? 20 + state % 30 : 1;
+      values.insert(values.end(), run, static_cast<uint32_t>((state >> 11) & limit));
+    }
+    std::string encoded;
+    EncodeRleHybrid(values, width, encoded);
+    for (size_t n : {values.size(), values.size() - 1, size_t{1}, size_t{7}, size_t{9}, size_t{513}, size_t{1029}}) {
+      std::vector<uint32_t> back{99};  // replaced, not appended to
+      ASSERT_TRUE(DecodeRleHybrid(encoded, width, n, back).ok()) << "width " << width << ", " << n;
+      ASSERT_EQ(back.size(), n);
+      EXPECT_TRUE(std::equal(back.begin(), back.end(), values.begin())) << "width " << width << ", " << n;
+    }
+    for (size_t cut = 0; cut < encoded.size(); cut += 1 + encoded.size() / 97) {
+      std::vector<uint32_t> back;
+      EXPECT_FALSE(DecodeRleHybrid(std::string_view(encoded).substr(0, cut), width, values.size(), back).ok())
+          << "width " << width << ", cut at " << cut;
+    }
+  }
+  // Hand-made: the 3-bit values 0..7 in one group of three bytes, nothing after it.
+  std::vector<uint32_t> back;
+  ASSERT_TRUE(DecodeRleHybrid(std::string("\x03\x88\xc6\xfa", 4), 3, 8, back).ok());
+  EXPECT_EQ(back, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
 TEST(RleHybrid, ShortStretchesAreBitPacked) {
   std::string out;
   EncodeRleHybrid({1, 0, 1}, 1, out);
