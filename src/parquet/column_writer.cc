@@ -300,7 +300,7 @@ void ColumnWriter::LevelInRow(uint64_t row, uint16_t rep, uint16_t def) {
   Append(rep, def);
 }
 
-void ColumnWriter::Append(uint16_t rep, uint16_t def) {
+inline void ColumnWriter::Append(uint16_t rep, uint16_t def) {
   if (rep == 0) ++rows_;
   if (leaf_.max_rep > 0) rep_.push_back(static_cast<char>(rep));
   def_.push_back(static_cast<char>(def));
@@ -322,6 +322,16 @@ void ColumnWriter::AppendRows(uint16_t def, size_t count) {
 }
 
 void ColumnWriter::AddNull(uint16_t rep, uint16_t def) { Level(rep, def); }
+
+void ColumnWriter::AddNulls(const uint32_t* reps, const uint32_t* defs, size_t count) {
+  if (count == 0) return;
+  if (groups_ && groups_->seq != taken_seq_) TakeGroupNulls();
+  for (size_t i = 0; i < count; ++i) {
+    const auto rep = static_cast<uint16_t>(reps ? reps[i] : 0);
+    if (rep == 0 && current_row_) PadTo(*current_row_);
+    Append(rep, static_cast<uint16_t>(defs[i]));
+  }
+}
 
 void ColumnWriter::AddNullRows(uint16_t def, size_t count) {
   if (count == 0) return;

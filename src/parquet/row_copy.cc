@@ -54,22 +54,33 @@ Status CopyColumn(const FileReader& reader, size_t group, int column, const std:
       keeping = keep[static_cast<size_t>(row)] != 0;
       return Status::Ok();
     }
-    const bool repeated = !page.reps.empty();
+    const uint32_t* const reps = page.reps.empty() ? nullptr : page.reps.data();
+    const uint32_t* const defs = page.defs.data();
     const auto max_def = static_cast<uint32_t>(page.max_def);
     size_t value = 0;
+    // Kept levels of missing values inside rows (an absent element of a list, say) go to the
+    // writer a stretch at a time: levels [nulls_from, nulls_from + nulls).
+    size_t nulls_from = 0, nulls = 0;
+    auto write_nulls = [&] {
+      if (nulls == 0) return;
+      out.AddNulls(reps ? reps + nulls_from : nullptr, defs + nulls_from, nulls);
+      nulls = 0;
+    };
     for (size_t i = 0; i < page.size(); ++i) {
-      const uint32_t rep = repeated ? page.reps[i] : 0;
-      const uint32_t def = page.defs[i];
+      const uint32_t rep = reps ? reps[i] : 0;
+      const uint32_t def = defs[i];
       if (rep == 0) {
         if (++row >= rows) return DataLoss("column " + reader.column_path(column) + " has more rows than its row group");
         keeping = keep[static_cast<size_t>(row)] != 0;
       }
       const bool present = def == max_def;
       if (!keeping) {
+        write_nulls();
         value += present;
         continue;
       }
       if (rep == 0 && def == 0 && !present) {
+        write_nulls();
         ++pending;
         continue;
       }
@@ -77,12 +88,15 @@ Status CopyColumn(const FileReader& reader, size_t group, int column, const std:
         out.AddNullRows(0, pending);
         pending = 0;
       }
-      if (present) {
-        AddValue(out, type, static_cast<uint16_t>(rep), page, value++);
-      } else {
-        out.AddNull(static_cast<uint16_t>(rep), static_cast<uint16_t>(def));
+      if (!present) {
+        if (nulls == 0) nulls_from = i;
+        ++nulls;
+        continue;
       }
+      write_nulls();
+      AddValue(out, type, static_cast<uint16_t>(rep), page, value++);
     }
+    write_nulls();
     return Status::Ok();
   }, /*null_pages=*/true));
   if (row + 1 != rows) return DataLoss("column " + reader.column_path(column) + " has fewer rows than its row group");

@@ -115,6 +115,9 @@ class ColumnWriter {
   void AddNull(uint16_t rep, uint16_t def);
   // `count` rows (repetition level 0) of a missing value at definition level `def`, in one go.
   void AddNullRows(uint16_t def, size_t count);
+  // `count` missing values, the i-th at levels reps[i] (reps null: 0) and defs[i]: AddNull
+  // for each, in one call.
+  void AddNulls(const uint32_t* reps, const uint32_t* defs, size_t count);
   // A present value (definition level = max_def).
   void AddBool(uint16_t rep, bool v);
   void AddInt32(uint16_t rep, int32_t v);
