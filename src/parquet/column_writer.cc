@@ -441,6 +441,9 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     uint64_t& slot = insert_slot(v, tag);
     if (slot == 0) {
       firsts.push_back(off);
+      // A dictionary pays only where at most half the values (and one) are distinct: given up
+      // as soon as more are.
+      if (firsts.size() > offsets_.size() / 2 + 1) return false;
       slot = tag | firsts.size();
       dictionary_bytes += 4 + v.size();
       if (dictionary_bytes > limit) return false;
@@ -460,7 +463,6 @@ bool ColumnWriter::BuildDictionary(size_t limit, std::vector<uint32_t>& indices,
     }
   }
   distinct = firsts.size();
-  if (distinct > offsets_.size() / 2 + 1) return false;
   dictionary.reserve(dictionary_bytes);
   for (uint32_t off : firsts) dictionary.append(values_.data() + off, 4 + value_at(off).size());
   return true;
@@ -570,11 +572,20 @@ Result<ColumnChunkInfo> ColumnWriter::WriteChunk(int64_t file_offset, std::strin
                        : leaf_.type == PhysicalType::kBoolean           ? 0
                        : leaf_.type == PhysicalType::kFixedLenByteArray ? static_cast<size_t>(leaf_.type_length)
                                                                         : 8;
+  // Buffered levels and values too few to reach the page size are one page, not walked.
+  const size_t buffered_values = leaf_.type == PhysicalType::kByteArray ? offsets_.size()
+                                 : leaf_.type == PhysicalType::kBoolean ? bools_.size()
+                                                                        : values_.size() / fixed;
+  const bool one_page = n + values_.size() + 2 * buffered_values < o.page_bytes;
   size_t level = 0, value = 0;
   std::string raw;  // a page before compression
   while (level < n || (n == 0 && level == 0 && paged_levels_ == 0)) {
     size_t page_end = level, page_values = 0, bytes = 0;
     size_t value_begin = value;
+    if (one_page) {
+      page_end = n;
+      page_values = buffered_values;
+    }
     while (page_end < n) {
       if (page_end > level && bytes >= o.page_bytes && (leaf_.max_rep == 0 || rep_[page_end] == 0)) break;
       if (def_.byte(page_end) == leaf_.max_def) {
