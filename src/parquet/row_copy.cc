@@ -32,6 +32,66 @@ void AddValue(ColumnWriter& column, PhysicalType type, uint16_t rep, const PageV
   }
 }
 
+// Where a column's walk through a row group is, from page to page.
+struct Walk {
+  int64_t rows = 0;     // the row group's
+  int64_t row = -1;     // the row the walk is in
+  bool keeping = false;  // whether that row is kept
+  size_t pending = 0;   // level-0 nulls of kept rows not yet written
+};
+
+// The kept levels and values of one data page of levels (not a page of null rows) to `out`.
+// false: the page has more rows than the row group. One instance for columns with a
+// repeated ancestor and one for those without, where every level starts a row.
+template <bool kRepeated>
+bool CopyPage(const PageValues& page, PhysicalType type, const std::vector<uint8_t>& keep, Walk& walk,
+              ColumnWriter& out) {
+  const uint32_t* const reps = kRepeated ? page.reps.data() : nullptr;
+  const uint32_t* const defs = page.defs.data();
+  const auto max_def = static_cast<uint32_t>(page.max_def);
+  size_t value = 0;
+  // Kept levels of missing values inside rows (an absent element of a list, say) go to the
+  // writer a stretch at a time: levels [nulls_from, nulls_from + nulls).
+  size_t nulls_from = 0, nulls = 0;
+  auto write_nulls = [&] {
+    if (nulls == 0) return;
+    out.AddNulls(reps ? reps + nulls_from : nullptr, defs + nulls_from, nulls);
+    nulls = 0;
+  };
+  for (size_t i = 0; i < page.size(); ++i) {
+    const uint32_t rep = kRepeated ? reps[i] : 0;
+    const uint32_t def = defs[i];
+    if (rep == 0) {
+      if (++walk.row >= walk.rows) return false;
+      walk.keeping = keep[static_cast<size_t>(walk.row)] != 0;
+    }
+    const bool present = def == max_def;
+    if (!walk.keeping) {
+      write_nulls();
+      value += present;
+      continue;
+    }
+    if (rep == 0 && def == 0 && !present) {
+      write_nulls();
+      ++walk.pending;
+      continue;
+    }
+    if (walk.pending > 0) {
+      out.AddNullRows(0, walk.pending);
+      walk.pending = 0;
+    }
+    if (!present) {
+      if (nulls == 0) nulls_from = i;
+      ++nulls;
+      continue;
+    }
+    write_nulls();
+    AddValue(out, type, static_cast<uint16_t>(rep), page, value++);
+  }
+  write_nulls();
+  return true;
+}
+
 // Copies the kept rows of one column chunk. Level-0 nulls of kept rows are held as a count and
 // written as one run before the column's next level; those at the end are left to the
 // writer, which pads a column's missing rows with them.
@@ -39,67 +99,23 @@ void AddValue(ColumnWriter& column, PhysicalType type, uint16_t rep, const PageV
 Status CopyColumn(const FileReader& reader, size_t group, int column, const std::vector<uint8_t>& keep,
                   const std::vector<uint32_t>& kept_before, ColumnWriter& out) {
   const PhysicalType type = reader.column_type(column);
-  const int64_t rows = reader.row_group_rows(group);
-  int64_t row = -1;  // the row the walk is in
-  bool keeping = false;
-  size_t pending = 0;  // level-0 nulls of kept rows not yet written
+  Walk walk;
+  walk.rows = reader.row_group_rows(group);
+  auto too_many_rows = [&] { return DataLoss("column " + reader.column_path(column) + " has more rows than its row group"); };
   FHIRLAKE_RETURN_IF_ERROR(reader.ForEachPage(group, column, [&](const PageValues& page) -> Status {
     if (page.null_rows > 0) {
-      if (page.null_rows > static_cast<uint64_t>(rows - 1 - row)) {
-        return DataLoss("column " + reader.column_path(column) + " has more rows than its row group");
-      }
-      const auto from = static_cast<size_t>(row + 1);
-      row += static_cast<int64_t>(page.null_rows);
-      pending += kept_before[static_cast<size_t>(row) + 1] - kept_before[from];
-      keeping = keep[static_cast<size_t>(row)] != 0;
+      if (page.null_rows > static_cast<uint64_t>(walk.rows - 1 - walk.row)) return too_many_rows();
+      const auto from = static_cast<size_t>(walk.row + 1);
+      walk.row += static_cast<int64_t>(page.null_rows);
+      walk.pending += kept_before[static_cast<size_t>(walk.row) + 1] - kept_before[from];
+      walk.keeping = keep[static_cast<size_t>(walk.row)] != 0;
       return Status::Ok();
     }
-    const uint32_t* const reps = page.reps.empty() ? nullptr : page.reps.data();
-    const uint32_t* const defs = page.defs.data();
-    const auto max_def = static_cast<uint32_t>(page.max_def);
-    size_t value = 0;
-    // Kept levels of missing values inside rows (an absent element of a list, say) go to the
-    // writer a stretch at a time: levels [nulls_from, nulls_from + nulls).
-    size_t nulls_from = 0, nulls = 0;
-    auto write_nulls = [&] {
-      if (nulls == 0) return;
-      out.AddNulls(reps ? reps + nulls_from : nullptr, defs + nulls_from, nulls);
-      nulls = 0;
-    };
-    for (size_t i = 0; i < page.size(); ++i) {
-      const uint32_t rep = reps ? reps[i] : 0;
-      const uint32_t def = defs[i];
-      if (rep == 0) {
-        if (++row >= rows) return DataLoss("column " + reader.column_path(column) + " has more rows than its row group");
-        keeping = keep[static_cast<size_t>(row)] != 0;
-      }
-      const bool present = def == max_def;
-      if (!keeping) {
-        write_nulls();
-        value += present;
-        continue;
-      }
-      if (rep == 0 && def == 0 && !present) {
-        write_nulls();
-        ++pending;
-        continue;
-      }
-      if (pending > 0) {
-        out.AddNullRows(0, pending);
-        pending = 0;
-      }
-      if (!present) {
-        if (nulls == 0) nulls_from = i;
-        ++nulls;
-        continue;
-      }
-      write_nulls();
-      AddValue(out, type, static_cast<uint16_t>(rep), page, value++);
-    }
-    write_nulls();
-    return Status::Ok();
+    const bool copied = page.reps.empty() ? CopyPage<false>(page, type, keep, walk, out)
+                                          : CopyPage<true>(page, type, keep, walk, out);
+    return copied ? Status::Ok() : too_many_rows();
   }, /*null_pages=*/true));
-  if (row + 1 != rows) return DataLoss("column " + reader.column_path(column) + " has fewer rows than its row group");
+  if (walk.row + 1 != walk.rows) return DataLoss("column " + reader.column_path(column) + " has fewer rows than its row group");
   return Status::Ok();
 }
 
