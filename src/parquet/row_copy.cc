@@ -34,10 +34,10 @@ void AddValue(ColumnWriter& column, PhysicalType type, uint16_t rep, const PageV
 
 // Where a column's walk through a row group is, from page to page.
 struct Walk {
-  int64_t rows = 0;     // the row group's
-  int64_t row = -1;     // the row the walk is in
+  int64_t rows = 0;      // the row group's
+  int64_t row = -1;      // the row the walk is in
   bool keeping = false;  // whether that row is kept
-  size_t pending = 0;   // level-0 nulls of kept rows not yet written
+  size_t pending = 0;    // level-0 nulls of kept rows not yet written
 };
 
 // The kept levels and values of one data page of levels (not a page of null rows) to `out`.
