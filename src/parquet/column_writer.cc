@@ -323,6 +323,8 @@ void ColumnWriter::AppendRows(uint16_t def, size_t count) {
 
 void ColumnWriter::AddNull(uint16_t rep, uint16_t def) { Level(rep, def); }
 
+// Level() for each, with its check for the ancestors' group nulls made once (they cannot change
+// during the call): calling Level() per level cost the row copy 3 % more instructions.
 void ColumnWriter::AddNulls(const uint32_t* reps, const uint32_t* defs, size_t count) {
   if (count == 0) return;
   if (groups_ && groups_->seq != taken_seq_) TakeGroupNulls();

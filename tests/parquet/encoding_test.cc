@@ -113,19 +113,29 @@ TEST(RleHybrid, ByteLevelsEncodeAsTheSameValuesDo) {
   }
 }
 
-// The decoder unpacks bit-packed groups a batch at a time, a word per group where eight bytes
-// are left: every width, literal stretches longer than a batch, a last group at the very end
-// of the input, a count that stops inside a group, and input cut anywhere.
+// The decoder unpacks bit-packed groups a batch (64 groups) at a time, a word per group where
+// eight bytes are left: every width, a literal stretch longer than a batch, short stretches
+// between runs, a last group at the very end of the input, a count that stops inside a group,
+// and input cut at about a hundred places.
 TEST(RleHybrid, DecodesEveryWidthAndStopsAtTheCount) {
   for (int width = 0; width <= 32; ++width) {
     const uint64_t limit = width == 32 ? 0xFFFFFFFFull : (uint64_t{1} << width) - 1;
     std::vector<uint32_t> values;
     uint64_t state = 88172645463325252ull;
-    for (int i = 0; i < 3000; ++i) {
+    auto next = [&] {
       state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-      // Mostly literals (stretches of 600 and more values), some runs.
-      const size_t run = state % 11 == 0 ? 20 + state % 30 : 1;
-      values.insert(values.end(), run, static_cast<uint32_t>((state >> 11) & limit));
+      return static_cast<uint32_t>((state >> 11) & limit);
+    };
+    // 1,500 values no two neighbours alike: one bit-packed run of 188 groups (width 0: a run).
+    for (int i = 0; i < 1500; ++i) {
+      uint32_t v = next();
+      if (!values.empty() && v == values.back()) v ^= 1u & static_cast<uint32_t>(limit);
+      values.push_back(v);
+    }
+    // Then short literal stretches between runs of 20 to 49.
+    for (int i = 0; i < 1500; ++i) {
+      const uint32_t v = next();
+      values.insert(values.end(), state % 11 == 0 ? 20 + state % 30 : 1, v);
     }
     std::string encoded;
     EncodeRleHybrid(values, width, encoded);
