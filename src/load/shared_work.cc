@@ -29,8 +29,15 @@ void SharedWork::Run(size_t n, const std::function<void(size_t)>& work) {
     lock.lock();
   }
   while (job.next < job.n) RunItem(job, lock);
-  // `job` lives here: wait for the items other threads are running.
-  changed_.wait(lock, [&] { return job.done == job.n; });
+  // `job` lives here: until the items other threads are running end, run other jobs' items
+  // rather than wait idle (items post no work of their own, so this does not nest).
+  while (job.done < job.n) {
+    if (!jobs_.empty()) {
+      RunItem(*jobs_.front(), lock);
+    } else {
+      changed_.wait(lock, [&] { return job.done == job.n || !jobs_.empty(); });
+    }
+  }
 }
 
 void SharedWork::Join() {

@@ -1,7 +1,9 @@
 #include "fhirlake/parquet/file_writer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <numeric>
 
 #include "fhirlake/parquet/thrift_compact.h"
 
@@ -10,6 +12,13 @@ namespace {
 constexpr char kMagic[] = "PAR1";
 constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary = 8;
 }  // namespace
+
+void ParallelFor::RunCostliestFirst(const std::vector<uint64_t>& cost, const std::function<void(size_t)>& work) {
+  std::vector<size_t> order(cost.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return cost[x] > cost[y]; });
+  Run(order.size(), [&](size_t i) { work(order[i]); });
+}
 
 Result<std::unique_ptr<FileWriter>> FileWriter::Open(const std::filesystem::path& path, const Schema& schema,
                                                      WriterOptions options) {
@@ -114,7 +123,9 @@ Status FileWriter::FlushRowGroup() {
     // The row group's compressed chunks are held until all are encoded.
     std::vector<std::string> chunks(columns_.size());
     std::vector<Result<ColumnChunkInfo>> infos(columns_.size(), Result<ColumnChunkInfo>(InternalError("not encoded")));
-    options_.parallel->Run(columns_.size(), [&](size_t i) {
+    std::vector<uint64_t> cost(columns_.size());
+    for (size_t i = 0; i < columns_.size(); ++i) cost[i] = columns_[i]->encoded_bytes();
+    options_.parallel->RunCostliestFirst(cost, [&](size_t i) {
       // Room for the chunk before compression: written once, not grown by copying (a large
       // reservation is address space until written).
       chunks[i].reserve(columns_[i]->encoded_bytes() + 1024);

@@ -151,7 +151,9 @@ Result<uint64_t> CopyRows(FileReader& reader, size_t group, const std::vector<ui
     status[c] = CopyColumn(reader, group, static_cast<int>(c), keep, kept_before, writer.column(c));
   };
   if (writer.parallel()) {
-    writer.parallel()->Run(n, copy);
+    std::vector<uint64_t> cost(n);
+    for (size_t c = 0; c < n; ++c) cost[c] = static_cast<uint64_t>(reader.chunk_bytes(group, static_cast<int>(c)));
+    writer.parallel()->RunCostliestFirst(cost, copy);
   } else {
     for (size_t c = 0; c < n; ++c) copy(c);
   }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,56 @@ TEST(SharedWork, HelpReturnsOnceAllLeftAndNothingWaits) {
   helper.join();
   EXPECT_TRUE(returned.load());
   EXPECT_FALSE(work.Waiting());
+}
+
+// Waits (a bounded time) until `flag` is set; false when it never was.
+bool WaitFor(const std::atomic<bool>& flag) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!flag && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return flag;
+}
+
+// A poster whose items are all taken, waiting for one still running on another thread, runs
+// other posters' items meanwhile. Here nobody else can: poster A's second item runs on the
+// helper until poster C's second item has run, and C is busy with its first item, which waits
+// for its second; only A, waiting, is free to run it.
+TEST(SharedWork, AWaitingPosterRunsOtherJobsItems) {
+  SharedWork work;
+  work.Join();  // the helper's
+  std::atomic<bool> a1_taken{false}, a_waiting{false}, c1_ran{false};
+  std::atomic<bool> a1_ok{false}, c0_ok{false};
+  std::thread helper([&] { work.Help(); });
+  std::thread poster_a([&] {
+    const std::function<void(size_t)> a = [&](size_t i) {
+      if (i == 0) {
+        // Returns once the helper runs item 1: then A has nothing of its own left to run.
+        WaitFor(a1_taken);
+        a_waiting = true;
+        return;
+      }
+      a1_taken = true;
+      a1_ok = WaitFor(c1_ran);
+    };
+    work.Run(2, a);
+  });
+  ASSERT_TRUE(WaitFor(a_waiting));
+  const auto me = std::this_thread::get_id();
+  std::thread::id c1_thread;
+  const std::function<void(size_t)> c = [&](size_t i) {
+    if (i == 0) {
+      c0_ok = WaitFor(c1_ran);
+      return;
+    }
+    c1_thread = std::this_thread::get_id();
+    c1_ran = true;
+  };
+  work.Run(2, c);
+  poster_a.join();
+  work.Leave();
+  helper.join();
+  EXPECT_TRUE(c0_ok.load()) << "nobody ran C's second item while C ran its first";
+  EXPECT_TRUE(a1_ok.load());
+  EXPECT_NE(c1_thread, me);
 }
 
 }  // namespace

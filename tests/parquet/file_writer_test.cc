@@ -156,6 +156,24 @@ class ThreeThreads : public ParallelFor {
   int runs = 0;
 };
 
+// Runs the items on the calling thread in the order given, recording it.
+class InOrder : public ParallelFor {
+ public:
+  void Run(size_t n, const std::function<void(size_t)>& work) override {
+    for (size_t i = 0; i < n; ++i) work(i);
+  }
+};
+
+TEST(ParallelFor, RunCostliestFirstStartsTheBiggestItems) {
+  InOrder in_order;
+  std::vector<size_t> ran;
+  in_order.RunCostliestFirst({3, 9, 1, 9, 0, 5}, [&](size_t i) { ran.push_back(i); });
+  EXPECT_EQ(ran, (std::vector<size_t>{1, 3, 5, 0, 2, 4}));  // ties keep their order
+  ran.clear();
+  in_order.RunCostliestFirst({}, [&](size_t i) { ran.push_back(i); });
+  EXPECT_TRUE(ran.empty());
+}
+
 std::string FileBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;

@@ -89,6 +89,10 @@ class FileReader {
   const std::string& column_path(int column) const { return columns_[static_cast<size_t>(column)].path; }
   // FIXED_LEN_BYTE_ARRAY columns: bytes per value (0 for other types).
   int column_type_length(int column) const { return columns_[static_cast<size_t>(column)].type_length; }
+  // The stored (compressed) bytes of a column chunk.
+  int64_t chunk_bytes(size_t group, int column) const {
+    return row_groups_[group].chunks[static_cast<size_t>(column)].size;
+  }
 
   // Reads row group `group`'s column chunks in one read and keeps them until the next call:
   // ForEachPage and ReadColumn of that group then read from memory (one request to an object

@@ -25,6 +25,10 @@ class ParallelFor {
  public:
   virtual ~ParallelFor() = default;
   virtual void Run(size_t n, const std::function<void(size_t)>& work) = 0;
+  // Run over work(0) … work(cost.size() - 1), the costliest started first: the items are
+  // taken in order, and one big item taken last (a row group's `_json` chunk) would keep a
+  // thread busy after the others ran out of work.
+  void RunCostliestFirst(const std::vector<uint64_t>& cost, const std::function<void(size_t)>& work);
 };
 
 struct WriterOptions {
