@@ -319,6 +319,9 @@ struct FilePlan {
   std::vector<uint64_t> dropped;  // rows this merge drops, ascending
   std::vector<uint64_t> deleted;  // rows the file's deletion vector already drops, ascending
   uint64_t physical_rows = 0;
+  // The reader planning opened, kept for the copy of the kept rows (its footer is not parsed
+  // twice); null beyond the first kKeptReaders plans, as each holds its footer in memory.
+  std::shared_ptr<parquet::FileReader> reader;
 
   // Every row that is gone after the merge, ascending.
   std::vector<uint64_t> AllGone() const {
@@ -337,15 +340,20 @@ struct FileFindings {
   std::vector<std::string> deleted_ids;  // ids of its rows that the deletions remove
 };
 
+// How many plans of a merge keep their file's reader (FilePlan::reader).
+constexpr int kKeptReaders = 16;
+
 // Reads the `id` and `meta.lastUpdated` columns of `add` and compares each row with the
-// incoming winners (`wanted` rules most ids out cheaply) and the deleted ids.
+// incoming winners (`wanted` rules most ids out cheaply) and the deleted ids. The plan keeps
+// the reader while `readers_left`, shared by the merge's files, is positive.
 Status PlanFile(const delta::Table& table, const delta::AddFile& add, const IncomingIndex& index,
-                const KeyFilter& wanted, const DeletedIds* deleted, FileFindings& out) {
+                const KeyFilter& wanted, const DeletedIds* deleted, std::atomic<int>& readers_left,
+                FileFindings& out) {
   auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(add.path)));
   if (!reader.ok()) return reader.status();
   const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
   if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
-  FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows())};
+  FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows()), nullptr};
   if (add.deletion_vector) {
     auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
     if (!gone.ok()) return gone.status().WithContext(add.path);
@@ -353,13 +361,15 @@ Status PlanFile(const delta::Table& table, const delta::AddFile& add, const Inco
   }
   size_t next_gone = 0;
   uint64_t row = 0;
+  struct Match {
+    size_t slot;  // the row in the row group
+    uint64_t row;
+    const Incoming* in;
+  };
+  std::vector<Match> matches;  // a row group's rows that incoming winners stand for
   for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-    parquet::ColumnValues times;
-    if (time_col >= 0) {
-      auto t = (*reader)->ReadColumn(g, time_col);
-      if (!t.ok()) return t.status();
-      times = std::move(t.value());
-    }
+    const size_t group_dropped = plan.dropped.size();
+    matches.clear();
     size_t i = 0;  // the row in the row group
     // The ids a page at a time, as views: a row group's ids are not copied.
     Status walked = (*reader)->ForEachPage(g, id_col, [&](const parquet::PageValues& ids) {
@@ -374,13 +384,7 @@ Status PlanFile(const delta::Table& table, const delta::AddFile& add, const Inco
         if (!present || !wanted.MayHave(KeyA(id))) continue;
         const IdKey key = KeyOf(id);
         if (const Incoming* in = index.Find(key)) {
-          int64_t stored = time_col >= 0 && i < times.size() && times.present[i] ? times.ints[i] : kNoTime;
-          if (stored != kNoTime && in->last_updated != kNoTime && stored > in->last_updated) {
-            out.stale.push_back(in->position);  // the table holds a later version
-          } else {
-            plan.dropped.push_back(row);
-            out.replaced.push_back(in->position);
-          }
+          matches.push_back({i, row, in});
         } else if (deleted && deleted->count(key)) {
           plan.dropped.push_back(row);
           out.deleted_ids.emplace_back(id);
@@ -389,8 +393,29 @@ Status PlanFile(const delta::Table& table, const delta::AddFile& add, const Inco
       return Status::Ok();
     });
     if (!walked.ok()) return walked;
+    if (matches.empty()) continue;
+    // meta.lastUpdated is read only for row groups that hold a winner's id (most row groups of
+    // a big table hold none): a stored row later than the incoming line stays.
+    parquet::ColumnValues times;
+    if (time_col >= 0) {
+      auto t = (*reader)->ReadColumn(g, time_col);
+      if (!t.ok()) return t.status();
+      times = std::move(t.value());
+    }
+    for (const Match& m : matches) {
+      const int64_t stored = m.slot < times.size() && times.present[m.slot] ? times.ints[m.slot] : kNoTime;
+      if (stored != kNoTime && m.in->last_updated != kNoTime && stored > m.in->last_updated) {
+        out.stale.push_back(m.in->position);  // the table holds a later version
+      } else {
+        plan.dropped.push_back(m.row);
+        out.replaced.push_back(m.in->position);
+      }
+    }
+    std::sort(plan.dropped.begin() + static_cast<ptrdiff_t>(group_dropped), plan.dropped.end());
   }
-  if (!plan.dropped.empty()) out.plan = std::move(plan);
+  if (plan.dropped.empty()) return Status::Ok();
+  if (readers_left.fetch_sub(1) > 0) plan.reader = std::move(reader.value());
+  out.plan = std::move(plan);
   return Status::Ok();
 }
 
@@ -427,7 +452,10 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
   const size_t n = snapshot.files.size();
   std::vector<FileFindings> found(n);
   std::vector<Status> status(n);
-  ForEachIndex(n, budget, [&](size_t f) { status[f] = PlanFile(table, snapshot.files[f], index, wanted, deleted, found[f]); });
+  std::atomic<int> readers_left{kKeptReaders};
+  ForEachIndex(n, budget, [&](size_t f) {
+    status[f] = PlanFile(table, snapshot.files[f], index, wanted, deleted, readers_left, found[f]);
+  });
   for (size_t f = 0; f < n; ++f) {
     FHIRLAKE_RETURN_IF_ERROR(status[f]);
     index.skip.insert(found[f].stale.begin(), found[f].stale.end());
@@ -624,7 +652,7 @@ Status DropRows(const TableLoad& load, const std::vector<FilePlan>& plans, bool 
 // Other files' kept rows are re-shredded from `_json` (CopyKeptRows).
 struct ColumnCopy {
   const FilePlan* plan;
-  std::unique_ptr<parquet::FileReader> reader;
+  std::shared_ptr<parquet::FileReader> reader;
   bool recent;
 };
 
@@ -632,10 +660,14 @@ struct ColumnCopy {
 Result<std::optional<ColumnCopy>> PlanColumnCopy(const TableLoad& load, const FilePlan& plan, const LayoutFiles& out) {
   const std::optional<bool> recent = out.TierOf(*plan.file);
   if (!recent) return std::optional<ColumnCopy>();
-  auto reader = parquet::FileReader::Open(delta::OpenObjectSource(load.table.store(), load.table.Key(plan.file->path)));
-  if (!reader.ok()) return reader.status();
-  if (!parquet::SameColumns(**reader, *load.schema)) return std::optional<ColumnCopy>();
-  return std::optional<ColumnCopy>(ColumnCopy{&plan, std::move(reader.value()), *recent});
+  std::shared_ptr<parquet::FileReader> reader = plan.reader;
+  if (!reader) {
+    auto opened = parquet::FileReader::Open(delta::OpenObjectSource(load.table.store(), load.table.Key(plan.file->path)));
+    if (!opened.ok()) return opened.status();
+    reader = std::move(opened.value());
+  }
+  if (!parquet::SameColumns(*reader, *load.schema)) return std::optional<ColumnCopy>();
+  return std::optional<ColumnCopy>(ColumnCopy{&plan, std::move(reader), *recent});
 }
 
 // Copies the rows `copy.plan` keeps into `out`, row group by row group; counts them in `kept`.
