@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -453,7 +454,13 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
   std::vector<FileFindings> found(n);
   std::vector<Status> status(n);
   std::atomic<int> readers_left{kKeptReaders};
-  ForEachIndex(n, budget, [&](size_t f) {
+  // The biggest files first: a big one started last would keep one thread busy alone.
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return snapshot.files[x].size > snapshot.files[y].size; });
+  ForEachIndex(n, budget, [&](size_t k) {
+    const size_t f = order[k];
     status[f] = PlanFile(table, snapshot.files[f], index, wanted, deleted, readers_left, found[f]);
   });
   for (size_t f = 0; f < n; ++f) {
