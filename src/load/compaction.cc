@@ -1,14 +1,20 @@
 #include "fhirlake/load/compaction.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/compaction_plan.h"
 #include "fhirlake/load/data_files.h"
+#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/load/file_stats.h"
+#include "fhirlake/load/shared_work.h"
 #include "fhirlake/load/stored_rows.h"
+#include "fhirlake/parquet/row_copy.h"
 
 namespace fhirlake::load {
 namespace fs = std::filesystem;
@@ -30,11 +36,12 @@ Result<int64_t> TurnOffDeletionVectors(const delta::Table& table, const delta::S
   return table.Write(snap, off);
 }
 
-// The live rows of `picked` (deleted rows skipped), re-shredded from `_json` into `out`.
-Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>& picked, DataFiles& out,
-                    int64_t& rows) {
+// The live rows of `picked` (deleted rows skipped) into `out`: copied a column at a time from
+// files of the schema's columns (parquet::CopyRows), re-shredded from `_json` from others.
+Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>& picked, const parquet::Schema& schema,
+                    DataFiles& out, int64_t& rows) {
   PaddedLine padded;
-  auto copy = [&](std::string_view line) -> Status {
+  auto reshred = [&](std::string_view line) -> Status {
     Status refused;
     FHIRLAKE_RETURN_IF_ERROR(out.Add(padded.Of(line), nullptr, &refused));
     if (!refused.ok()) return DataLoss("a stored row no longer parses: " + refused.message());
@@ -42,11 +49,48 @@ Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>
     return Status::Ok();
   };
   for (const auto& f : picked) {
-    Status s = ForEachLiveJson(table, f, copy);
+    auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(f.path)));
+    Status s = reader.status();
+    if (s.ok() && parquet::SameColumns(**reader, schema)) {
+      std::vector<uint64_t> gone;
+      if (f.deletion_vector) {
+        auto read = delta::ReadDeletionVector(table.store(), table.key(), *f.deletion_vector);
+        if (!read.ok()) return read.status().WithContext("compacting " + (table.root() / f.path).string());
+        gone = std::move(read.value());
+      }
+      s = ForEachRowGroupKeeping(**reader, gone, [&](size_t g, const std::vector<uint8_t>& keep) -> Status {
+        auto copied = out.Copy(**reader, g, keep);
+        if (!copied.ok()) return copied.status();
+        rows += static_cast<int64_t>(*copied);
+        return Status::Ok();
+      });
+    } else if (s.ok()) {
+      s = ForEachLiveJson(table, f, reshred);
+    }
     if (!s.ok()) return s.WithContext("compacting " + (table.root() / f.path).string());
   }
   return Status::Ok();
 }
+
+// Threads that help `work` (SharedWork::Help) while this object lives; the constructing
+// thread posts the work.
+class Helpers {
+ public:
+  Helpers(SharedWork& work, int threads) : work_(work) {
+    work_.Join();
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this] { work_.Help(); });
+  }
+  ~Helpers() {
+    work_.Leave();
+    for (auto& t : threads_) t.join();
+  }
+  Helpers(const Helpers&) = delete;
+  Helpers& operator=(const Helpers&) = delete;
+
+ private:
+  SharedWork& work_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace
 
@@ -75,10 +119,20 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
                            "the table was loaded with)");
   }
 
+  // Column chunks are copied and encoded on `jobs` threads (see SharedWork).
+  parquet::WriterOptions writer = policy.writer;
+  SharedWork work;
+  std::optional<Helpers> helpers;
+  const int jobs = policy.jobs > 0 ? policy.jobs : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  if (!writer.parallel && jobs > 1) {
+    writer.parallel = &work;
+    helpers.emplace(work, jobs - 1);
+  }
   // Written files are removed again unless the commit names them (DataFiles::Keep).
-  DataFiles out(table, schema, policy.writer, policy.target_file_bytes);
-  FHIRLAKE_RETURN_IF_ERROR(CopyLiveRows(table, picked, out, result.rows));
+  DataFiles out(table, schema, writer, policy.target_file_bytes);
+  FHIRLAKE_RETURN_IF_ERROR(CopyLiveRows(table, picked, schema, out, result.rows));
   FHIRLAKE_RETURN_IF_ERROR(out.Close());
+  helpers.reset();
   delta::Commit commit;
   commit.operation = "OPTIMIZE";
   commit.operation_parameters_json = R"({"predicate":"[]","zOrderBy":"[]"})";

@@ -108,4 +108,19 @@ Status DataFiles::CloseCurrent() {
   return Status::Ok();
 }
 
+Status ForEachRowGroupKeeping(const parquet::FileReader& reader, const std::vector<uint64_t>& gone,
+                              const std::function<Status(size_t group, const std::vector<uint8_t>& keep)>& fn) {
+  size_t next_gone = 0;
+  uint64_t first = 0;  // the first row of the row group
+  std::vector<uint8_t> keep;
+  for (size_t g = 0; g < reader.row_group_count(); ++g) {
+    const auto rows = static_cast<uint64_t>(reader.row_group_rows(g));
+    keep.assign(rows, 1);
+    for (; next_gone < gone.size() && gone[next_gone] < first + rows; ++next_gone) keep[gone[next_gone] - first] = 0;
+    FHIRLAKE_RETURN_IF_ERROR(fn(g, keep));
+    first += rows;
+  }
+  return Status::Ok();
+}
+
 }  // namespace fhirlake::load

@@ -680,19 +680,11 @@ Result<std::optional<ColumnCopy>> PlanColumnCopy(const TableLoad& load, const Fi
 // Copies the rows `copy.plan` keeps into `out`, row group by row group; counts them in `kept`.
 // `stop` is polled between row groups.
 Status CopyKeptColumns(ColumnCopy& copy, LayoutFiles& out, uint64_t& kept, const std::atomic<bool>& stop) {
-  const std::vector<uint64_t> gone = copy.plan->AllGone();
-  size_t next_gone = 0;
-  uint64_t first = 0;  // the first row of the row group
-  for (size_t g = 0; g < copy.reader->row_group_count(); ++g) {
+  return ForEachRowGroupKeeping(*copy.reader, copy.plan->AllGone(), [&](size_t g, const std::vector<uint8_t>& keep) {
     if (stop) return Cancelled("cancelled");
-    const auto rows = static_cast<uint64_t>(copy.reader->row_group_rows(g));
-    std::vector<uint8_t> keep(rows, 1);
-    for (; next_gone < gone.size() && gone[next_gone] < first + rows; ++next_gone) keep[gone[next_gone] - first] = 0;
     Status s = out.Copy(copy.recent, *copy.reader, g, keep, kept);
-    if (!s.ok()) return s.WithContext("cannot copy the rows of " + copy.plan->file->path);
-    first += rows;
-  }
-  return Status::Ok();
+    return s.ok() ? s : s.WithContext("cannot copy the rows of " + copy.plan->file->path);
+  });
 }
 
 // The column copies of a merge: on a thread of its own, into files of its own, when the files

@@ -31,6 +31,7 @@ struct CompactionPolicy {
   // of the one `schema` gives; it must outlive the call.
   const parquet::Schema* table_schema = nullptr;
   parquet::WriterOptions writer;
+  int jobs = 0;  // threads copying and encoding column chunks (unless writer.parallel); 0: the cores, at most 4
 };
 
 struct CompactionResult {

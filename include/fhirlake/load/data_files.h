@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -101,5 +102,10 @@ class DataFiles {
   std::vector<std::string> stats_;  // add.stats of each of done_
   bool kept_ = false;
 };
+
+// Calls fn(group, keep) for each row group of `reader`, `keep` marking (1) the rows of the
+// group that `gone` (row numbers in the file, ascending) does not name: the rows a copy keeps.
+Status ForEachRowGroupKeeping(const parquet::FileReader& reader, const std::vector<uint64_t>& gone,
+                              const std::function<Status(size_t group, const std::vector<uint8_t>& keep)>& fn);
 
 }  // namespace fhirlake::load
