@@ -8,6 +8,9 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/loader.h"
+#include "fhirlake/load/table_schema.h"
+#include "fhirlake/parquet/file_reader.h"
+#include "fhirlake/parquet/row_copy.h"
 #include "tests/support/duckdb.h"
 #include "tests/support/temp_dir.h"
 
@@ -99,6 +102,55 @@ TEST_F(CompactionTest, RewritesSmallFilesAndPurgesDeletionVectorsKeepingEveryRow
   auto again = Compact(root, "Patient", policy);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->version, -1);
+}
+
+// A data file whose physical columns are not the table's (here written by DuckDB, as another
+// engine writing to the table might) cannot be copied a column at a time: its rows are
+// shredded again from `_json`, next to a file of the table's own that is copied.
+TEST_F(CompactionTest, AFileOfOtherColumnsIsShreddedAgainFromItsJson) {
+  LoadPatients(0, 120, "2024-01-01T00:00:00Z", false);
+  LoadPatients(120, 80, "2024-02-01T00:00:00Z", false);
+  const fs::path root = dir_ / "wh" / "Patient";
+  auto before = delta::Table(root).Load();
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->files.size(), 2u);
+  json rows_before = Rows();
+  ASSERT_TRUE(rows_before.is_array()) << rows_before.dump();
+  ASSERT_EQ(rows_before[0]["n"], 200);
+
+  // The second load's file, replaced by DuckDB's copy of its rows with one column of another
+  // physical type (an engine's own choice: 64-bit where the table has 32).
+  const delta::AddFile& second = before->files[1];
+  const fs::path foreign = root / "part-written-by-duckdb.parquet";
+  json copied = DuckDb("COPY (SELECT * REPLACE (CAST(multipleBirthInteger AS BIGINT) AS multipleBirthInteger) FROM t "
+                       "WHERE meta.lastUpdated >= TIMESTAMPTZ '2024-02-01 00:00:00+00') TO '" +
+                           foreign.string() + "' (FORMAT parquet)",
+                       {{"t", root}});
+  ASSERT_FALSE(copied.contains("error")) << copied.dump();
+  const parquet::Schema schema = BuildTableSchema("Patient", TableSchemaOptions{});
+  auto reader = parquet::FileReader::Open(foreign);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  ASSERT_EQ((*reader)->rows(), 80);
+  ASSERT_FALSE(parquet::SameColumns(**reader, schema)) << "DuckDB wrote the table's own columns: nothing to test";
+  delta::Commit swap;
+  swap.operation = "WRITE";
+  swap.operation_parameters_json = R"({"mode":"Append"})";
+  swap.removes = {second};
+  swap.adds = {delta::AddFile{foreign.filename().string(), static_cast<int64_t>(fs::file_size(foreign)), 0, 80, "", {}, {}}};
+  ASSERT_TRUE(delta::Table(root).Write(*before, swap).ok());
+  EXPECT_EQ(Rows(), rows_before);
+
+  auto result = Compact(root, "Patient", CompactionPolicy{});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->rows, 200);
+  EXPECT_EQ(result->files_removed, 2);
+  auto after = delta::Table(root).Load();
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->files.size(), 1u);
+  auto written = parquet::FileReader::Open(root / after->files[0].path);
+  ASSERT_TRUE(written.ok());
+  EXPECT_TRUE(parquet::SameColumns(**written, schema));
+  EXPECT_EQ(Rows(), rows_before) << "every row kept, its typed columns as shredded from _json";
 }
 
 }  // namespace
