@@ -6,11 +6,11 @@
 #include <thread>
 #include <vector>
 
+#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/compaction_plan.h"
 #include "fhirlake/load/data_files.h"
-#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/load/file_stats.h"
 #include "fhirlake/load/shared_work.h"
 #include "fhirlake/load/stored_rows.h"
