@@ -886,7 +886,17 @@ std::vector<uint64_t> RefusedInPlaceOfOthers(const IncomingIndex& index, const L
 // would drop the stored row it replaces (and the batch the earlier line it beat) with nothing
 // in their place. Such lines are taken out of the index and the attempt is written again (only
 // bad input that is also an update or a duplicate pays for this).
+// First, SkipOrRefuse again: a retry's snapshot may hold this load's own txn, the same load's
+// commit from an earlier run that landed after this run read the table (a killed run's last
+// request, say). Then the attempt writes nothing and the table counts as loaded before.
 Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(TableLoad& load, const delta::Snapshot& snapshot) {
+  auto skipped = SkipOrRefuse(load, snapshot);
+  if (!skipped.ok()) return skipped.status();
+  if (*skipped) {
+    auto a = std::make_unique<LoadAttempt>(load, PlanLayout(load, snapshot));
+    a->result = **skipped;
+    return a;
+  }
   for (;;) {
     auto a = WriteAttempt(load, snapshot);
     if (!a.ok() || load.o.mode == SaveMode::kAppend) return a;

@@ -25,6 +25,12 @@ class SyncS3Test : public S3WarehouseTest {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
+  // The downloaded table's commits, one line each (for failure messages).
+  std::string LogOf(const std::string& type) {
+    std::string out;
+    for (const auto& c : Commits(type)) out += c + ": " + ReadFile(wh() / c).substr(0, 400) + "\n";
+    return out;
+  }
   RunResult SyncS3(const ServerProcess& server, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
     return RunFhirlake(S3SyncArgs(server, std::move(extra)), Env(std::move(env)));
   }
@@ -186,7 +192,7 @@ TEST_F(SyncS3Test, KilledDuringUploadAndCommitResumesWithoutLossOrDuplicates) {
       << resumed.err;
   Download();
   ExpectWarehouseEqualsSource("a run killed after a commit");
-  EXPECT_EQ(Commits("Patient").size(), 2u) << "the committed load was not repeated";
+  EXPECT_EQ(Commits("Patient").size(), 2u) << "the committed load was not repeated:\n" << LogOf("Patient") << resumed.err;
 
   // Killed while uploading the archive: the next run finishes it and advances the state.
   ChangeSource();

@@ -1,13 +1,19 @@
 // The pieces every table writer shares: the rolling data-file writer and the commit-retry loop.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/load/commit_retry.h"
 #include "fhirlake/load/data_files.h"
+#include "fhirlake/load/loader.h"
 #include "fhirlake/load/table_schema.h"
 #include "tests/support/temp_dir.h"
 
@@ -169,6 +175,47 @@ TEST(CommitWithRetries, WritesNothingWhenAnExistingTableWouldNotChange) {
   auto after = table.Load();
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->version, 0);
+}
+
+// A load whose commit loses the race to a commit carrying its own txn (the same load, committed
+// by an earlier run whose last request landed late) writes nothing more: the retry sees the txn.
+TEST(Load, ARetryFindingItsOwnTxnCommitsNothing) {
+  TempDir dir;
+  const fs::path exp = dir / "export", gate = dir / "gate";
+  fs::create_directories(exp);
+  fs::create_directories(gate);
+  std::ofstream(exp / "Patient.000.ndjson") << R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"}})"
+                                            << "\n";
+  LoadOptions o;
+  o.export_dir = exp;
+  o.warehouse = dir / "wh";
+  o.txn = std::make_pair(std::string("fhirlake-test"), int64_t{7});
+  auto first = Load(o);  // version 0, with the txn at 7
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  o.txn->second = 8;
+  ::setenv("FHIRLAKE_TEST_COMMIT_GATE", gate.c_str(), 1);
+  auto second = std::async(std::launch::async, [&] { return Load(o); });
+  for (int i = 0; i < 3000 && fs::is_empty(gate); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::unsetenv("FHIRLAKE_TEST_COMMIT_GATE");
+  ASSERT_FALSE(fs::is_empty(gate)) << "the load reached its commit";
+  // Meanwhile the same load (txn 8) lands from elsewhere, as version 1.
+  const delta::Table table(dir / "wh" / "Patient");
+  auto snapshot = table.Load();
+  ASSERT_TRUE(snapshot.ok());
+  delta::Commit landed;
+  landed.operation = "MERGE";
+  landed.operation_parameters_json = R"({"mode":"merge"})";
+  landed.txn = o.txn;
+  ASSERT_TRUE(table.Write(*snapshot, landed).ok());
+  std::ofstream(gate / "open");
+  auto loaded = second.get();
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_EQ(loaded->tables.size(), 1u);
+  EXPECT_TRUE(loaded->tables[0].already_committed);
+  EXPECT_EQ(loaded->tables[0].version, 1);
+  auto after = table.Load();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->version, 1) << "no second commit of the same load";
 }
 
 }  // namespace
