@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <algorithm>
 #include <memory>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -17,7 +16,7 @@ struct LoadArgs {
   std::string export_dir, warehouse, mode = "merge";
   std::vector<std::string> types;
   int max_depth = 3;
-  int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  int jobs = load::DefaultJobs();
   size_t max_line_bytes = 256u << 20;
   uint64_t target_file_mb = 256, recent_file_mb = 8, row_group_mb = 64;
   bool allow_errors = false, quiet = false, deletion_vectors = false;

@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <tuple>
 #include <memory>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/http/url.h"
+#include "fhirlake/load/loader.h"
 #include "fhirlake/server/ops_server.h"
 #include "fhirlake/sync/runner.h"
 #include "fhirlake/sync/schedule.h"
@@ -41,7 +41,7 @@ struct SyncArgs {
   int keep = 0, parallel = 4, retries = 6, max_depth = 3;
   uint64_t row_group_mb = 64;
   MaintenanceArgs maintenance;
-  int jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  int jobs = load::DefaultJobs();
 };
 
 json MaintenanceJson(const sync::SyncSummary& s) {

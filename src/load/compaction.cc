@@ -6,12 +6,12 @@
 #include <thread>
 #include <vector>
 
-#include "fhirlake/delta/deletion_vector.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/compaction_plan.h"
 #include "fhirlake/load/data_files.h"
 #include "fhirlake/load/file_stats.h"
+#include "fhirlake/load/loader.h"
 #include "fhirlake/load/shared_work.h"
 #include "fhirlake/load/stored_rows.h"
 #include "fhirlake/parquet/row_copy.h"
@@ -36,40 +36,31 @@ Result<int64_t> TurnOffDeletionVectors(const delta::Table& table, const delta::S
   return table.Write(snap, off);
 }
 
-// The live rows of `picked` (deleted rows skipped) into `out`: copied a column at a time from
-// files of the schema's columns (parquet::CopyRows), re-shredded from `_json` from others.
-Status CopyLiveRows(const delta::Table& table, const std::vector<delta::AddFile>& picked, const parquet::Schema& schema,
-                    DataFiles& out, int64_t& rows) {
+// The live rows of the data file `f` (deleted rows skipped) into `out`: copied a column at a
+// time when the file has the schema's columns (parquet::CopyRows), else shredded again from
+// its `_json`.
+Status CopyLiveRowsOf(const delta::Table& table, const delta::AddFile& f, const parquet::Schema& schema,
+                      DataFiles& out, int64_t& rows) {
+  auto gone = DeletedRowsOf(table, f);
+  if (!gone.ok()) return gone.status();
+  auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(f.path)));
+  if (!reader.ok()) return reader.status();
+  if (parquet::SameColumns(**reader, schema)) {
+    return ForEachRowGroupKeeping(**reader, *gone, [&](size_t g, const std::vector<uint8_t>& keep) -> Status {
+      auto copied = out.Copy(**reader, g, keep);
+      if (!copied.ok()) return copied.status();
+      rows += static_cast<int64_t>(*copied);
+      return Status::Ok();
+    });
+  }
   PaddedLine padded;
-  auto reshred = [&](std::string_view line) -> Status {
+  return ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(f.path)), *gone, [&](std::string_view line) {
     Status refused;
     FHIRLAKE_RETURN_IF_ERROR(out.Add(padded.Of(line), nullptr, &refused));
     if (!refused.ok()) return DataLoss("a stored row no longer parses: " + refused.message());
     ++rows;
     return Status::Ok();
-  };
-  for (const auto& f : picked) {
-    auto reader = parquet::FileReader::Open(delta::OpenObjectSource(table.store(), table.Key(f.path)));
-    Status s = reader.status();
-    if (s.ok() && parquet::SameColumns(**reader, schema)) {
-      std::vector<uint64_t> gone;
-      if (f.deletion_vector) {
-        auto read = delta::ReadDeletionVector(table.store(), table.key(), *f.deletion_vector);
-        if (!read.ok()) return read.status().WithContext("compacting " + (table.root() / f.path).string());
-        gone = std::move(read.value());
-      }
-      s = ForEachRowGroupKeeping(**reader, gone, [&](size_t g, const std::vector<uint8_t>& keep) -> Status {
-        auto copied = out.Copy(**reader, g, keep);
-        if (!copied.ok()) return copied.status();
-        rows += static_cast<int64_t>(*copied);
-        return Status::Ok();
-      });
-    } else if (s.ok()) {
-      s = ForEachLiveJson(table, f, reshred);
-    }
-    if (!s.ok()) return s.WithContext("compacting " + (table.root() / f.path).string());
-  }
-  return Status::Ok();
+  });
 }
 
 // Threads that help `work` (SharedWork::Help) while this object lives; the constructing
@@ -123,14 +114,17 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   parquet::WriterOptions writer = policy.writer;
   SharedWork work;
   std::optional<Helpers> helpers;
-  const int jobs = policy.jobs > 0 ? policy.jobs : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  const int jobs = policy.jobs > 0 ? policy.jobs : DefaultJobs();
   if (!writer.parallel && jobs > 1) {
     writer.parallel = &work;
     helpers.emplace(work, jobs - 1);
   }
   // Written files are removed again unless the commit names them (DataFiles::Keep).
   DataFiles out(table, schema, writer, policy.target_file_bytes);
-  FHIRLAKE_RETURN_IF_ERROR(CopyLiveRows(table, picked, schema, out, result.rows));
+  for (const auto& f : picked) {
+    Status s = CopyLiveRowsOf(table, f, schema, out, result.rows);
+    if (!s.ok()) return s.WithContext("compacting " + (table.root() / f.path).string());
+  }
   FHIRLAKE_RETURN_IF_ERROR(out.Close());
   helpers.reset();
   delta::Commit commit;

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -355,11 +354,9 @@ Status PlanFile(const delta::Table& table, const delta::AddFile& add, const Inco
   const int id_col = (*reader)->FindColumn("id"), time_col = (*reader)->FindColumn("meta.lastUpdated");
   if (id_col < 0) return DataLoss((table.root() / add.path).string() + " has no id column");
   FilePlan plan{&add, {}, {}, static_cast<uint64_t>((*reader)->rows()), nullptr};
-  if (add.deletion_vector) {
-    auto gone = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
-    if (!gone.ok()) return gone.status().WithContext(add.path);
-    plan.deleted = std::move(gone.value());
-  }
+  auto gone = DeletedRowsOf(table, add);
+  if (!gone.ok()) return gone.status().WithContext(add.path);
+  plan.deleted = std::move(gone.value());
   size_t next_gone = 0;
   uint64_t row = 0;
   struct Match {
@@ -455,10 +452,9 @@ Status PlanMerge(const delta::Table& table, const delta::Snapshot& snapshot, Inc
   std::vector<Status> status(n);
   std::atomic<int> readers_left{kKeptReaders};
   // The biggest files first: a big one started last would keep one thread busy alone.
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t x, size_t y) { return snapshot.files[x].size > snapshot.files[y].size; });
+  std::vector<uint64_t> sizes(n);
+  for (size_t f = 0; f < n; ++f) sizes[f] = static_cast<uint64_t>(std::max<int64_t>(snapshot.files[f].size, 0));
+  const std::vector<size_t> order = parquet::CostliestFirst(sizes);
   ForEachIndex(n, budget, [&](size_t k) {
     const size_t f = order[k];
     status[f] = PlanFile(table, snapshot.files[f], index, wanted, deleted, readers_left, found[f]);
@@ -967,6 +963,8 @@ Result<TableResult> LoadType(const LoadOptions& o, const std::string& type, cons
 }
 
 }  // namespace
+
+int DefaultJobs() { return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u)); }
 
 Result<SaveMode> ParseSaveMode(std::string_view text) {
   for (SaveMode m : {SaveMode::kMerge, SaveMode::kOverwrite, SaveMode::kAppend, SaveMode::kIgnore, SaveMode::kError}) {

@@ -75,15 +75,16 @@ Status ForEachStoredRow(std::unique_ptr<parquet::InputSource> source, const std:
   return Walk(std::move(source), gone, true, row, stop);
 }
 
+Result<std::vector<uint64_t>> DeletedRowsOf(const delta::Table& table, const delta::AddFile& add) {
+  if (!add.deletion_vector) return std::vector<uint64_t>();
+  return delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
+}
+
 Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,
                        const std::function<Status(std::string_view json)>& row, const std::function<bool()>& stop) {
-  std::vector<uint64_t> gone;
-  if (add.deletion_vector) {
-    auto rows = delta::ReadDeletionVector(table.store(), table.key(), *add.deletion_vector);
-    if (!rows.ok()) return rows.status();
-    gone = std::move(rows).value();
-  }
-  return ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(add.path)), gone, row, stop);
+  auto gone = DeletedRowsOf(table, add);
+  if (!gone.ok()) return gone.status();
+  return ForEachStoredJson(delta::OpenObjectSource(table.store(), table.Key(add.path)), *gone, row, stop);
 }
 
 }  // namespace fhirlake::load

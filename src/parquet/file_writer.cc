@@ -13,10 +13,15 @@ constexpr char kMagic[] = "PAR1";
 constexpr int32_t kEncodingPlain = 0, kEncodingRle = 3, kEncodingRleDictionary = 8;
 }  // namespace
 
-void ParallelFor::RunCostliestFirst(const std::vector<uint64_t>& cost, const std::function<void(size_t)>& work) {
+std::vector<size_t> CostliestFirst(const std::vector<uint64_t>& cost) {
   std::vector<size_t> order(cost.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return cost[x] > cost[y]; });
+  return order;
+}
+
+void ParallelFor::RunCostliestFirst(const std::vector<uint64_t>& cost, const std::function<void(size_t)>& work) {
+  const std::vector<size_t> order = CostliestFirst(cost);
   Run(order.size(), [&](size_t i) { work(order[i]); });
 }
 

@@ -193,10 +193,14 @@ TEST(Load, ARetryFindingItsOwnTxnCommitsNothing) {
   auto first = Load(o);  // version 0, with the txn at 7
   ASSERT_TRUE(first.ok()) << first.status().message();
   o.txn->second = 8;
-  ::setenv("FHIRLAKE_TEST_COMMIT_GATE", gate.c_str(), 1);
+  // Set while the load runs, unset once it has ended (the environment is not changed under a
+  // running thread; declared before the load's future, so destroyed after it).
+  struct Gate {
+    explicit Gate(const fs::path& dir) { ::setenv("FHIRLAKE_TEST_COMMIT_GATE", dir.c_str(), 1); }
+    ~Gate() { ::unsetenv("FHIRLAKE_TEST_COMMIT_GATE"); }
+  } held(gate);
   auto second = std::async(std::launch::async, [&] { return Load(o); });
   for (int i = 0; i < 3000 && fs::is_empty(gate); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ::unsetenv("FHIRLAKE_TEST_COMMIT_GATE");
   ASSERT_FALSE(fs::is_empty(gate)) << "the load reached its commit";
   // Meanwhile the same load (txn 8) lands from elsewhere, as version 1.
   const delta::Table table(dir / "wh" / "Patient");

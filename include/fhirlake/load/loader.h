@@ -101,6 +101,9 @@ struct LoadSummary {
   std::vector<std::filesystem::path> error_files;  // local paths, or s3:// locations
 };
 
+// Threads a load or a compaction uses unless told otherwise: the cores, at most 4.
+int DefaultJobs();
+
 // Loads the export, `jobs` types at a time. Fails (with nothing committed for that type)
 // when a table cannot be written: mode error and the table exists, I/O, unsupported Delta features, lost races after
 // every attempt. Bad lines do not fail the load; the summary counts them.

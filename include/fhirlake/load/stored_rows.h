@@ -33,6 +33,8 @@ Status ForEachStoredJson(std::unique_ptr<parquet::InputSource> source, const std
 Status ForEachStoredRow(std::unique_ptr<parquet::InputSource> source, const std::vector<uint64_t>& gone,
                         const std::function<Status(std::string_view json, std::optional<int64_t> last_updated)>& row,
                         const std::function<bool()>& stop = {});
+// The rows of the data file `add` that its deletion vector drops, ascending (none without one).
+Result<std::vector<uint64_t>> DeletedRowsOf(const delta::Table& table, const delta::AddFile& add);
 // The same for the live rows of the data file `add` of `table` (a directory or an object store):
 // the rows its deletion vector, if any, does not drop; both read by ranged reads.
 Status ForEachLiveJson(const delta::Table& table, const delta::AddFile& add,

@@ -31,6 +31,9 @@ class ParallelFor {
   void RunCostliestFirst(const std::vector<uint64_t>& cost, const std::function<void(size_t)>& work);
 };
 
+// The indexes 0 … cost.size() - 1, the costliest first (ties in index order).
+std::vector<size_t> CostliestFirst(const std::vector<uint64_t>& cost);
+
 struct WriterOptions {
   ColumnWriter::Options column;
   size_t row_group_bytes = 64u << 20;  // encoded (uncompressed) size at which a row group ends
