@@ -119,6 +119,7 @@ int Run(const SyncArgs& a) {
   auto maintenance = MakeMaintenancePolicy(a.maintenance);
   if (!maintenance.ok()) return usage(maintenance.status().message());
   o.maintenance = maintenance.value();
+  o.load_options.small_file_bytes = sync::LoadSmallFileBytes(o.maintenance);
   o.load_options.writer.row_group_bytes = std::max<uint64_t>(1, a.row_group_mb) << 20;
 
   sync::ScheduleOptions schedule;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "fhirlake/load/file_stats.h"
@@ -59,6 +60,34 @@ Result<uint64_t> DataFiles::Copy(parquet::FileReader& reader, size_t group, cons
 }
 
 Status DataFiles::Close() { return writer_ ? CloseCurrent() : Status::Ok(); }
+
+size_t DataFiles::SmallFiles(uint64_t below) const {
+  return static_cast<size_t>(std::count_if(done_.begin(), done_.end(), [&](const Done& d) { return d.bytes < below; }));
+}
+
+Status DataFiles::MoveSmallFilesInto(DataFiles& into, uint64_t below) {
+  for (size_t i = 0; i < done_.size();) {
+    if (done_[i].bytes >= below) {
+      ++i;
+      continue;
+    }
+    const std::string key = store::WarehouseLayout::Join(prefix_, done_[i].name);
+    auto reader = parquet::FileReader::Open(delta::OpenObjectSource(*store_, key));
+    if (!reader.ok()) return reader.status();
+    std::vector<uint8_t> keep;
+    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
+      keep.assign(static_cast<size_t>((*reader)->row_group_rows(g)), 1);
+      auto copied = into.Copy(**reader, g, keep);
+      if (!copied.ok()) return copied.status();
+    }
+    reader->reset();
+    // Best effort, as Discard: the file is in no commit.
+    (void)store_->Delete(key);
+    done_.erase(done_.begin() + static_cast<std::ptrdiff_t>(i));
+    stats_.erase(stats_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return Status::Ok();
+}
 
 std::vector<delta::AddFile> DataFiles::Adds() const {
   std::vector<delta::AddFile> adds;

@@ -807,6 +807,17 @@ Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::v
   return Status::Ok();
 }
 
+// Write, part 3: the small files the threads ended with, joined (LayoutFiles::JoinSmallFiles).
+Status JoinSmallFiles(const TableLoad& load, LoadAttempt& a) {
+  if (load.o.small_file_bytes == 0 || a.helper_out.empty()) return Status::Ok();
+  std::vector<LayoutFiles*> parts{&a.out};
+  for (auto& files : a.helper_out) parts.push_back(files.get());
+  auto joined = std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout);
+  FHIRLAKE_RETURN_IF_ERROR(LayoutFiles::JoinSmallFiles(parts, load.o.small_file_bytes, *joined));
+  a.helper_out.push_back(std::move(joined));
+  return Status::Ok();
+}
+
 // Commit: the actions and commitInfo for what the attempt wrote.
 void BuildCommit(const TableLoad& load, const delta::Snapshot& snapshot, LoadAttempt& a) {
   const LoadOptions& o = load.o;
@@ -863,6 +874,7 @@ Result<std::unique_ptr<LoadAttempt>> WriteAttempt(const TableLoad& load, const d
   FHIRLAKE_RETURN_IF_ERROR(DropRows(load, plans, use_dvs, *a));
   static const std::vector<FilePlan> kNothingToCopy;
   FHIRLAKE_RETURN_IF_ERROR(WriteRows(load, index, use_dvs ? kNothingToCopy : plans, *a));
+  FHIRLAKE_RETURN_IF_ERROR(JoinSmallFiles(load, *a));
   BuildCommit(load, snapshot, *a);
   return a;
 }

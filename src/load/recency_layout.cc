@@ -146,6 +146,20 @@ std::vector<delta::AddFile> LayoutFiles::Adds() const {
   return adds;
 }
 
+Status LayoutFiles::JoinSmallFiles(const std::vector<LayoutFiles*>& parts, uint64_t below, LayoutFiles& into) {
+  for (DataFiles LayoutFiles::*tier : {&LayoutFiles::older_, &LayoutFiles::recent_}) {
+    // A writer's files end at the first row group past the tier's target: those under it are
+    // the last each writer finished. They are joined; files of the target size are not.
+    const uint64_t target = (into.*tier).target_file_bytes();
+    const uint64_t limit = target > 0 ? std::min(below, target) : below;
+    size_t small = 0;
+    for (const LayoutFiles* part : parts) small += (part->*tier).SmallFiles(limit);
+    if (small < 2) continue;
+    for (LayoutFiles* part : parts) FHIRLAKE_RETURN_IF_ERROR((part->*tier).MoveSmallFilesInto(into.*tier, limit));
+  }
+  return into.Close();
+}
+
 void LayoutFiles::Keep() {
   older_.Keep();
   recent_.Keep();

@@ -450,6 +450,7 @@ void ImportJobs::Run(Job& job) {
   lo.types = request.parameters.types;
   lo.hold_table = [this, &job](const std::string& type) { return HoldTable(job, type); };
   lo.target_file_bytes = options_.maintenance.compaction.target_file_bytes;
+  lo.small_file_bytes = sync::LoadSmallFileBytes(options_.maintenance);
   pipeline_options.txn_app_id = "fhirlake-import-" + job.view.id;
   sync::ExportLoad pipeline(std::move(pipeline_options));
   ExportProgress progress(*this, job);
@@ -573,6 +574,7 @@ void ImportJobs::RunManifest(Job& job, const fs::path& dir) {
   lo.mode = job.view.request.mode;
   lo.txn = std::make_pair("fhirlake-import-" + job.view.id, int64_t{1});
   lo.target_file_bytes = options_.maintenance.compaction.target_file_bytes;
+  lo.small_file_bytes = sync::LoadSmallFileBytes(options_.maintenance);
   LoadInto(job, lo);
 }
 

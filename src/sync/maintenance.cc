@@ -17,6 +17,10 @@ MaintenancePolicy DefaultMaintenancePolicy() {
   return policy;
 }
 
+uint64_t LoadSmallFileBytes(const MaintenancePolicy& policy) {
+  return policy.enabled && policy.compact ? policy.compaction.small_file_bytes : 0;
+}
+
 TableMaintenance MaintainTable(const fs::path& warehouse, const std::string& type, const MaintenancePolicy& policy) {
   auto opened = store::OpenStore(warehouse.string());
   if (!opened.ok()) {

@@ -7,6 +7,7 @@
 
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/sample_generator.h"
+#include "fhirlake/load/compaction.h"
 #include "fhirlake/load/loader.h"
 #include "fhirlake/load/tombstones.h"
 #include "tests/support/duckdb.h"
@@ -176,6 +177,33 @@ TEST_F(LoadTest, OneLargeTypeIsWrittenByEveryJobInOneCommit) {
   ASSERT_TRUE(single.ok());
   EXPECT_EQ(single->files.size(), 1u);
   EXPECT_EQ(Rows("Observation"), static_cast<int>(lines.size()));
+}
+
+// With small_file_bytes (what sync sets when its maintenance compacts), the files the threads
+// end with short of the target size are joined before the commit: the compaction after the
+// load finds nothing to merge, and no replaced copies are left for the retention to keep.
+// (RecencyLayoutTest.JoinSmallFilesJoinsEachTiersShortFilesOnly: files of the target size stay.)
+TEST_F(LoadTest, TheThreadsSmallFilesAreJoinedBeforeTheCommit) {
+  load::LoadOptions o = TwoJobObservationLoad();  // without joining: a file per thread (above)
+  o.small_file_bytes = 32u << 20;
+  const auto lines = Lines(dir_ / "big" / "Observation.000.ndjson");
+  auto r = load::Load(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->tables[0].rows, lines.size());
+  // The table is smaller than a target file and its input than a recent file: one file.
+  auto snap = delta::Table(wh() / "Observation").Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->version, 0);
+  EXPECT_EQ(snap->files.size(), 1u) << "both threads' files joined";
+  size_t parquet_files = 0;
+  for (const auto& e : fs::directory_iterator(wh() / "Observation")) parquet_files += e.path().extension() == ".parquet";
+  EXPECT_EQ(parquet_files, 1u) << "the joined files are removed";
+  std::multiset<std::string> got, want(lines.begin(), lines.end());
+  for (const auto& row : Query("Observation", "_json")) got.insert(row["_json"].get<std::string>());
+  EXPECT_TRUE(got == want) << "every line once, byte for byte";
+  auto compacted = load::Compact(wh() / "Observation", "Observation", load::CompactionPolicy{});
+  ASSERT_TRUE(compacted.ok()) << compacted.status().message();
+  EXPECT_EQ(compacted->version, -1) << "nothing left for the compaction";
 }
 
 // A copy-on-write merge plans its files on every job and copies the kept rows of the files it

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "fhirlake/delta/table.h"
 #include "tests/e2e/sync_fixture.h"
 
 namespace fhirlake::testing {
@@ -104,6 +105,37 @@ TEST_F(TableMaintenanceTest, SyncAppliesTheIntervalFromEachOfTheThreePlaces) {
     if (way.checkpoint) {
       EXPECT_NE(r.err.find("Patient: maintenance: checkpoint at version 0"), std::string::npos) << r.err;
     }
+  }
+}
+
+// A first sync of a type large enough to be written on two threads: with maintenance (which
+// compacts), the threads' files are joined before the commit, so the table is one file in one
+// commit and no replaced copies wait out the retention; without it, a file per thread.
+TEST_F(TableMaintenanceTest, AFirstSyncOnTwoThreadsLeavesNothingForCompaction) {
+  const fs::path big = dir_ / "big";
+  ASSERT_TRUE(fhir::GenerateSample(big, {400, 7, 100000}).ok());  // ~8 MB of Observations
+  ServerProcess server(big);
+  ASSERT_TRUE(server.ok());
+  for (const bool maintained : {true, false}) {
+    const fs::path warehouse = dir_ / (maintained ? "wh-maintained" : "wh-not");
+    std::vector<std::string> args = {"sync", "--source", server.base_url(), "--warehouse", warehouse.string(),
+                                     "--types", "Observation", "--poll-interval", "50ms", "--quiet", "--jobs", "2"};
+    if (!maintained) args.push_back("--no-maintenance");
+    auto r = RunFhirlake(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto snap = delta::Table(warehouse / "Observation").Load();
+    ASSERT_TRUE(snap.ok()) << snap.status().message();
+    if (maintained) {
+      EXPECT_EQ(snap->version, 0) << "no compaction commit";
+      EXPECT_EQ(snap->files.size(), 1u);
+      size_t parquet_files = 0;
+      for (const auto& e : fs::directory_iterator(warehouse / "Observation")) parquet_files += e.path().extension() == ".parquet";
+      EXPECT_EQ(parquet_files, 1u) << "nothing left for vacuum either";
+    } else {
+      EXPECT_GE(snap->files.size(), 2u) << "written on two threads";
+    }
+    json n = DuckDb("SELECT count(*)::INTEGER AS n FROM t", {{"t", warehouse / "Observation"}});
+    EXPECT_EQ(n[0]["n"], Lines(big / "Observation.000.ndjson").size()) << n.dump();
   }
 }
 

@@ -12,6 +12,7 @@
 #include "fhirlake/load/compaction.h"
 #include "fhirlake/load/compaction_plan.h"
 #include "fhirlake/load/loader.h"
+#include "fhirlake/fhir/ndjson_reader.h"
 #include "tests/support/duckdb.h"
 #include "tests/support/temp_dir.h"
 
@@ -130,6 +131,74 @@ TEST_F(RecencyLayoutTest, FirstLoadPutsTheNewestRowsInASmallFileOfTheirOwn) {
   EXPECT_EQ(small->num_records, kRows / 10 + 1);
   EXPECT_LT(MaxLastUpdated(*big).value(), MinLastUpdated(*small).value()) << "the tiers do not overlap in time";
   ExpectLiveRows();
+}
+
+// Two writers' files, joined: per tier, the files short of the tier's target (each writer's
+// last) become one; files of the target size stay as written; every row is kept once and the
+// joined files are removed.
+TEST_F(RecencyLayoutTest, JoinSmallFilesJoinsEachTiersShortFilesOnly) {
+  fs::create_directories(root());
+  const delta::Table table(root());
+  const parquet::Schema schema = BuildTableSchema("Patient");
+  parquet::WriterOptions writer;
+  writer.row_group_bytes = 64 << 10;
+  const int64_t recent_from = fhir::ParseFhirTime(HourStamp(700)).value();
+  const RecencyLayout layout{1 << 20, 1 << 20, recent_from};  // row groups of 256 rows, ~700 KB
+  LayoutFiles a(table, schema, writer, layout), b(table, schema, writer, layout), into(table, schema, writer, layout);
+  auto add = [&](LayoutFiles& out, const std::string& id, int hour) {
+    const std::string line = Patient(id, HourStamp(hour)) + std::string(fhir::NdjsonReader::kPadding, '\0');
+    Status refused;
+    ASSERT_TRUE(out.Add(std::string_view(line.data(), line.size() - fhir::NdjsonReader::kPadding), nullptr, &refused).ok());
+    ASSERT_TRUE(refused.ok()) << refused.message();
+  };
+  for (int i = 0; i < 900; ++i) add(a, "a" + std::to_string(i), i);
+  for (int i = 0; i < 300; ++i) add(b, "b" + std::to_string(i), 3 * i);
+  ASSERT_TRUE(a.Close().ok());
+  ASSERT_TRUE(b.Close().ok());
+  auto is_recent = [&](const delta::AddFile& f) { return MinLastUpdated(f).value_or(0) >= recent_from; };
+  auto target = [&](const delta::AddFile& f) { return is_recent(f) ? layout.recent_file_bytes : layout.target_file_bytes; };
+  std::set<std::string> big_before;
+  size_t short_before = 0;
+  for (const LayoutFiles* part : {&a, &b}) {
+    for (const auto& f : part->Adds()) {
+      if (static_cast<uint64_t>(f.size) >= target(f)) big_before.insert(f.path);
+      else ++short_before;
+    }
+  }
+  ASSERT_FALSE(big_before.empty()) << "a file of the target size to leave alone";
+  ASSERT_GE(short_before, 4u) << "a short file per writer and tier";
+
+  ASSERT_TRUE(LayoutFiles::JoinSmallFiles({&a, &b}, 32u << 20, into).ok());
+  std::set<std::string> listed, big_after;
+  int64_t rows = 0;
+  size_t short_older = 0, short_recent = 0;
+  for (const LayoutFiles* part : {&a, &b, &into}) {
+    for (const auto& f : part->Adds()) {
+      listed.insert(f.path);
+      rows += f.num_records;
+      if (static_cast<uint64_t>(f.size) >= target(f)) big_after.insert(f.path);
+      else ++(is_recent(f) ? short_recent : short_older);
+    }
+  }
+  for (const auto& path : big_before) EXPECT_TRUE(big_after.count(path)) << path << " was rewritten";
+  EXPECT_LE(short_older, 1u);
+  EXPECT_LE(short_recent, 1u);
+  EXPECT_EQ(rows, 1200);
+  std::set<std::string> on_disk;
+  for (const auto& e : fs::directory_iterator(root())) {
+    if (e.path().extension() == ".parquet") on_disk.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(on_disk, listed) << "the joined files are removed";
+  // Each file holds its rows once: the ids read back from every file are the 1,200 written.
+  std::multiset<std::string> ids;
+  for (const auto& path : listed) {
+    json got = DuckDb("SELECT id FROM read_parquet('" + (root() / path).string() + "')", {});
+    ASSERT_TRUE(got.is_array()) << got.dump();
+    for (const auto& row : got) ids.insert(row["id"].get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 1200u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 1200u);
+  a.Keep(), b.Keep(), into.Keep();
 }
 
 TEST_F(RecencyLayoutTest, RealisticMergeRewritesOnlyTheRecentFile) {

@@ -71,6 +71,14 @@ class DataFiles {
   // Finishes the open file; then Adds() describes every file written.
   Status Close();
 
+  uint64_t target_file_bytes() const { return target_; }
+  // How many of the finished files are smaller than `below` bytes.
+  size_t SmallFiles(uint64_t below) const;
+  // Copies the rows of each finished file smaller than `below` bytes into `into` (a column at a
+  // time, as Copy), then removes that file: its rows are `into`'s now. REQUIRES: Close()
+  // succeeded; `into` writes the same schema.
+  Status MoveSmallFilesInto(DataFiles& into, uint64_t below);
+
   // The add actions for the files written. REQUIRES: Close() succeeded.
   std::vector<delta::AddFile> Adds() const;
 

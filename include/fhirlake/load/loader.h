@@ -68,6 +68,11 @@ struct LoadOptions {
   // size or more, the rows newer than those. 0: no recent tier.
   uint64_t recent_file_bytes = 8u << 20;
   double recent_fraction = 0.1;
+  // Written on several threads, a table's rows end in a file per thread and tier short of the
+  // target size; those under this size are joined into one before the commit
+  // (LayoutFiles::JoinSmallFiles), as a compaction after the load would (sync and serve set its
+  // CompactionPolicy::small_file_bytes here: sync::SetLoadFileSizes). 0: not joined.
+  uint64_t small_file_bytes = 0;
   // With (appId, version): a table whose log already holds a txn of appId at version or later
   // is skipped (this load was committed there before), and each commit records the txn. This
   // makes re-running an interrupted load exact.

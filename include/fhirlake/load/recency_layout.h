@@ -90,6 +90,13 @@ class LayoutFiles {
   // The files are committed: the destructor leaves them.
   void Keep();
 
+  // Joins the small files (under `below` bytes) that `parts` wrote, a tier at a time, into the
+  // files of `into` (of the same table, schema and layout) when a tier has two or more of them,
+  // and finishes `into`'s files. A write on several threads ends with a file per thread and
+  // tier; joined before the commit, they are not left for a compaction to merge right after,
+  // whose replaced copies the retention would keep. REQUIRES: each part is closed.
+  static Status JoinSmallFiles(const std::vector<LayoutFiles*>& parts, uint64_t below, LayoutFiles& into);
+
  private:
   bool IsRecent(std::string_view line);
   bool IsRecent(int64_t last_updated) const;

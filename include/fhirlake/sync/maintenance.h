@@ -6,6 +6,7 @@
 // table, so that callers report it to the operator instead of dropping it.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -23,6 +24,11 @@ struct MaintenancePolicy {
   load::CompactionPolicy compaction;  // thresholds and target size; its schema must be the loads'
   delta::MaintenancePolicy table;     // checkpoint interval, vacuum and log retention
 };
+
+// load::LoadOptions::small_file_bytes for loads that `policy` follows: when it compacts, its
+// small-file size (the files a load's threads end with are joined before the commit instead of
+// merged by the compaction right after it); else 0.
+uint64_t LoadSmallFileBytes(const MaintenancePolicy& policy);
 
 // The default policy after loads: compaction, a checkpoint every 10 commits (Delta's default
 // interval), vacuum after 7 days, log cleanup after the table's log retention (30 days).
