@@ -71,7 +71,7 @@ struct LoadOptions {
   // Written on several threads, a table's rows end in a file per thread and tier short of the
   // target size; those under this size are joined into one before the commit
   // (LayoutFiles::JoinSmallFiles), as a compaction after the load would (sync and serve set its
-  // CompactionPolicy::small_file_bytes here: sync::SetLoadFileSizes). 0: not joined.
+  // CompactionPolicy::small_file_bytes here: sync::LoadSmallFileBytes). 0: not joined.
   uint64_t small_file_bytes = 0;
   // With (appId, version): a table whose log already holds a txn of appId at version or later
   // is skipped (this load was committed there before), and each commit records the txn. This
