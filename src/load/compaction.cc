@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "fhirlake/delta/object_files.h"
@@ -63,25 +62,6 @@ Status CopyLiveRowsOf(const delta::Table& table, const delta::AddFile& f, const 
   });
 }
 
-// Threads that help `work` (SharedWork::Help) while this object lives; the constructing
-// thread posts the work.
-class Helpers {
- public:
-  Helpers(SharedWork& work, int threads) : work_(work) {
-    work_.Join();
-    for (int t = 0; t < threads; ++t) threads_.emplace_back([this] { work_.Help(); });
-  }
-  ~Helpers() {
-    work_.Leave();
-    for (auto& t : threads_) t.join();
-  }
-  Helpers(const Helpers&) = delete;
-  Helpers& operator=(const Helpers&) = delete;
-
- private:
-  SharedWork& work_;
-  std::vector<std::thread> threads_;
-};
 
 }  // namespace
 
@@ -113,7 +93,7 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   // Column chunks are copied and encoded on `jobs` threads (see SharedWork).
   parquet::WriterOptions writer = policy.writer;
   SharedWork work;
-  std::optional<Helpers> helpers;
+  std::optional<SharedWorkHelpers> helpers;
   const int jobs = policy.jobs > 0 ? policy.jobs : DefaultJobs();
   if (!writer.parallel && jobs > 1) {
     writer.parallel = &work;

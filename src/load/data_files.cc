@@ -74,12 +74,9 @@ Status DataFiles::MoveSmallFilesInto(DataFiles& into, uint64_t below) {
     const std::string key = store::WarehouseLayout::Join(prefix_, done_[i].name);
     auto reader = parquet::FileReader::Open(delta::OpenObjectSource(*store_, key));
     if (!reader.ok()) return reader.status();
-    std::vector<uint8_t> keep;
-    for (size_t g = 0; g < (*reader)->row_group_count(); ++g) {
-      keep.assign(static_cast<size_t>((*reader)->row_group_rows(g)), 1);
-      auto copied = into.Copy(**reader, g, keep);
-      if (!copied.ok()) return copied.status();
-    }
+    FHIRLAKE_RETURN_IF_ERROR(ForEachRowGroupKeeping(**reader, {}, [&](size_t g, const std::vector<uint8_t>& keep) {
+      return into.Copy(**reader, g, keep).status();
+    }));
     reader->reset();
     // Best effort, as Discard: the file is in no commit.
     (void)store_->Delete(key);

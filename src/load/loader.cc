@@ -807,13 +807,24 @@ Status WriteRows(const TableLoad& load, const IncomingIndex& index, const std::v
   return Status::Ok();
 }
 
-// Write, part 3: the small files the threads ended with, joined (LayoutFiles::JoinSmallFiles).
+// Write, part 3: the small files the threads ended with, joined (LayoutFiles::JoinSmallFiles),
+// their column chunks copied and encoded on the places free in the load's budget, as the rows
+// were written.
 Status JoinSmallFiles(const TableLoad& load, LoadAttempt& a) {
   if (load.o.small_file_bytes == 0 || a.helper_out.empty()) return Status::Ok();
   std::vector<LayoutFiles*> parts{&a.out};
   for (auto& files : a.helper_out) parts.push_back(files.get());
   auto joined = std::make_unique<LayoutFiles>(load.table, *load.schema, a.writer, a.layout);
-  FHIRLAKE_RETURN_IF_ERROR(LayoutFiles::JoinSmallFiles(parts, load.o.small_file_bytes, *joined));
+  int places = 0;
+  while (a.writer.parallel && places + 1 < load.o.jobs && load.budget->TryAcquire()) ++places;
+  Status s;
+  {
+    std::optional<SharedWorkHelpers> helpers;
+    if (places > 0) helpers.emplace(a.work, places);
+    s = LayoutFiles::JoinSmallFiles(parts, load.o.small_file_bytes, *joined);
+  }
+  for (int p = 0; p < places; ++p) load.budget->Release();
+  FHIRLAKE_RETURN_IF_ERROR(s);
   a.helper_out.push_back(std::move(joined));
   return Status::Ok();
 }

@@ -65,4 +65,14 @@ void SharedWork::HelpWhileWaiting() {
   while (!jobs_.empty()) RunItem(*jobs_.front(), lock);
 }
 
+SharedWorkHelpers::SharedWorkHelpers(SharedWork& work, int threads) : work_(work) {
+  work_.Join();
+  for (int t = 0; t < threads; ++t) threads_.emplace_back([this] { work_.Help(); });
+}
+
+SharedWorkHelpers::~SharedWorkHelpers() {
+  work_.Leave();
+  for (auto& t : threads_) t.join();
+}
+
 }  // namespace fhirlake::load

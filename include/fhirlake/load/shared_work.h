@@ -10,6 +10,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "fhirlake/parquet/file_writer.h"
 
@@ -48,6 +50,20 @@ class SharedWork : public parquet::ParallelFor {
   std::atomic<bool> waiting_{false};  // !jobs_.empty()
   int active_ = 0;                    // threads that joined and have not left
   std::function<void()> on_post_;
+};
+
+// Threads that help `work` (SharedWork::Help) while this object lives; the constructing
+// thread posts the work.
+class SharedWorkHelpers {
+ public:
+  SharedWorkHelpers(SharedWork& work, int threads);
+  ~SharedWorkHelpers();
+  SharedWorkHelpers(const SharedWorkHelpers&) = delete;
+  SharedWorkHelpers& operator=(const SharedWorkHelpers&) = delete;
+
+ private:
+  SharedWork& work_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace fhirlake::load
