@@ -11,10 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/delta/log_files.h"
+#include "fhirlake/load/loader.h"
 #include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/maintenance.h"
 #include "src/cli/commands.h"
+#include "src/cli/config_file.h"
 #include "src/cli/maintenance_options.h"
 #include "src/cli/progress_display.h"
 
@@ -31,6 +33,7 @@ struct MaintainArgs {
   bool json = false;
   bool purge_deletion_vectors = false;
   int max_depth = 3;
+  int jobs = load::DefaultJobs();
   std::string config;
   MaintenanceArgs maintenance;
 };
@@ -57,6 +60,7 @@ int Run(const MaintainArgs& a) {
   policy.table.dry_run = a.dry_run;
   policy.compaction.purge_deletion_vectors = a.purge_deletion_vectors;
   policy.compaction.schema.max_depth = a.max_depth;
+  policy.compaction.jobs = std::max(1, a.jobs);
   auto listed = store::ListWarehouseTables(*warehouse);
   if (!listed.ok()) {
     std::fprintf(stderr, "fhirlake maintain: %s\n", listed.status().message().c_str());
@@ -66,12 +70,27 @@ int Run(const MaintainArgs& a) {
   for (const std::string& name : *listed) {
     if (a.types.empty() || std::find(a.types.begin(), a.types.end(), name) != a.types.end()) tables.push_back(name);
   }
+  // A cron line with a mistyped path or type would otherwise do nothing, quietly, forever.
+  if (a.types.empty() && tables.empty()) {
+    std::fprintf(stderr,
+                 "fhirlake maintain: no Delta tables in %s (a table is a folder with a _delta_log); give the "
+                 "warehouse that sync writes\n",
+                 a.warehouse.c_str());
+    return kExitUsage;
+  }
   if (a.types.empty()) {  // the merges' deletions
     auto log = delta::ListLogFiles(*warehouse, store::WarehouseLayout::kTombstones);
     if (!log.ok() || !log->empty()) tables.push_back(store::WarehouseLayout::kTombstones);
   }
-  int failures = 0;
   json out = json::array();
+  int failures = 0;
+  for (const std::string& type : a.types) {
+    if (std::find(tables.begin(), tables.end(), type) != tables.end()) continue;
+    const std::string message = "no such table in " + a.warehouse;
+    std::fprintf(stderr, "fhirlake maintain: %s: %s\n", type.c_str(), message.c_str());
+    out.push_back({{"table", type}, {"error", message}});
+    ++failures;
+  }
   for (const std::string& name : tables) {
     const sync::TableMaintenance m = sync::MaintainTable(warehouse, name, policy);
     if (!m.status.ok()) {
@@ -125,6 +144,8 @@ void RegisterMaintain(CLI::App& app, int& exit_code) {
   cmd->add_flag("--purge-deletion-vectors", args->purge_deletion_vectors,
                 "Rewrite every file that has a deletion vector (the way back from --deletion-vectors)");
   cmd->add_option("--max-depth", args->max_depth, "The tables' --max-depth, as loaded (default 3)");
+  cmd->add_option("--jobs", args->jobs, "Threads a compaction copies and encodes columns on (default: the cores, at most 4)")
+      ->envname(EnvironmentName("jobs"));
   AddMaintenanceOptions(*cmd, args->maintenance, MaintenanceUse::kCommand);
   cmd->add_option("--config", args->config, "JSON config file of these options (keys in lower camel case)");
   cmd->add_flag("--json", args->json, "Print JSON");

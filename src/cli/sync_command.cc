@@ -249,7 +249,7 @@ void AddSyncOptions(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--archive", a.archive, "Where finished exports are kept: a directory or s3://bucket/prefix (default WAREHOUSE/_exports)");
   cmd.add_option("--keep", a.keep, "Archived exports to keep (default 0: all)");
   cmd.add_flag("--deletion-vectors", a.deletion_vectors, "Merge with Delta deletion vectors (see fhirlake load)");
-  cmd.add_option("--jobs", a.jobs, "Resource types loaded in parallel");
+  cmd.add_option("--jobs", a.jobs, "Threads loading resource types, and compacting them after");
   cmd.add_option("--max-depth", a.max_depth, "Nesting depth of typed columns (default 3)");
   cmd.add_option("--row-group-mb", a.row_group_mb, "Parquet row group size in MB of buffered data (default 64)");
   cmd.add_option("--parallel", a.parallel, "Parallel downloads (default 4)");

@@ -449,6 +449,7 @@ class SyncRun {
     if (!o_.maintenance.enabled) return;
     MaintenancePolicy policy = o_.maintenance;
     policy.compaction.schema = o_.load_options.schema;  // compaction writes the loads' schema
+    policy.compaction.jobs = std::max(1, o_.load_options.jobs);  // and on as many threads
     std::optional<bulk::ExportLog> log;  // an archive in an object store is uploaded already
     if (!archive_store_) {
       log.emplace(summary_.archived_to / "log.ndjson");

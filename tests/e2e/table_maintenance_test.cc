@@ -133,10 +133,38 @@ TEST_F(TableMaintenanceTest, AFirstSyncOnTwoThreadsLeavesNothingForCompaction) {
       EXPECT_EQ(parquet_files, 1u) << "nothing left for vacuum either";
     } else {
       EXPECT_GE(snap->files.size(), 2u) << "written on two threads";
+      // `maintain` merges them, here on one thread.
+      auto m = RunFhirlake({"maintain", warehouse.string(), "--jobs", "1", "--json"});
+      ASSERT_EQ(m.exit_code, 0) << m.err;
+      auto compacted = delta::Table(warehouse / "Observation").Load();
+      ASSERT_TRUE(compacted.ok()) << compacted.status().message();
+      EXPECT_EQ(compacted->files.size(), 1u) << m.out;
     }
     json n = DuckDb("SELECT count(*)::INTEGER AS n FROM t", {{"t", warehouse / "Observation"}});
     EXPECT_EQ(n[0]["n"], Lines(big / "Observation.000.ndjson").size()) << n.dump();
   }
+}
+
+// `fhirlake maintain` run from cron on the wrong folder, or for a mistyped type, says so and
+// fails instead of doing nothing every night; the tables it does find are maintained.
+TEST_F(TableMaintenanceTest, MaintainSaysWhatItDidNotFind) {
+  fs::create_directories(dir_ / "not-a-warehouse" / "empty");
+  auto nothing = RunFhirlake({"maintain", (dir_ / "not-a-warehouse").string()});
+  EXPECT_EQ(nothing.exit_code, 2) << nothing.err;
+  EXPECT_NE(nothing.err.find("no Delta tables in " + (dir_ / "not-a-warehouse").string()), std::string::npos)
+      << nothing.err;
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Sync(server).exit_code, 0);
+  auto typo = RunFhirlake({"maintain", wh().string(), "--types", "Patient,Observaton", "--json"});
+  EXPECT_EQ(typo.exit_code, 1) << typo.err;
+  EXPECT_NE(typo.err.find("Observaton: no such table in " + wh().string()), std::string::npos) << typo.err;
+  json report = json::parse(typo.out);
+  std::set<std::string> maintained, errors;
+  for (const auto& t : report) (t.contains("error") ? errors : maintained).insert(t["table"].get<std::string>());
+  EXPECT_EQ(maintained, std::set<std::string>{"Patient"}) << report.dump();
+  EXPECT_EQ(errors, std::set<std::string>{"Observaton"}) << report.dump();
+  EXPECT_TRUE(HasCheckpoint(wh() / "Patient", 0)) << "the table found is maintained";
 }
 
 TEST_F(TableMaintenanceTest, WhatMaintenanceDidIsOnTheTerminalAndInTheLog) {
