@@ -16,6 +16,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A duration for a message, in the largest unit that states it exactly: "1 hour", "168 hours",
+// "30 minutes", "0 seconds".
+std::string SpanText(int64_t ms) {
+  struct Unit {
+    int64_t ms;
+    const char* name;
+  };
+  for (const Unit u : {Unit{3600000, "hour"}, Unit{60000, "minute"}, Unit{1000, "second"}, Unit{1, "millisecond"}}) {
+    if (ms % u.ms != 0 || (ms == 0 && u.ms != 1000)) continue;
+    const int64_t n = ms / u.ms;
+    return std::to_string(n) + " " + u.name + (n == 1 ? "" : "s");
+  }
+  return std::to_string(ms) + " milliseconds";
+}
+
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -140,9 +155,9 @@ Result<MaintenanceReport> Maintain(const Table& table, const MaintenancePolicy& 
   if (snap->version < 0) return report;
   const int64_t floor = TombstoneRetentionMillis(*snap);
   if (policy.retention_ms < floor && !policy.allow_short_retention) {
-    return InvalidArgument("a retention of " + std::to_string(policy.retention_ms / 3600000) + " hours is below " +
-                           name + "'s delta.deletedFileRetentionDuration (" + std::to_string(floor / 3600000) +
-                           " hours): readers of older versions, and writers still committing, could lose files. "
+    return InvalidArgument("a retention of " + SpanText(policy.retention_ms) + " is below " + name +
+                           "'s delta.deletedFileRetentionDuration (" + SpanText(floor) +
+                           "): readers of older versions, and writers still committing, could lose files. "
                            "Pass --allow-short-retention if no such reader or writer exists");
   }
   if (!snap->write_refusal.empty() && policy.vacuum) {

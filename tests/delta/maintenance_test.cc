@@ -140,6 +140,18 @@ TEST_F(MaintenanceTest, RetentionBelowTheFloorNeedsAnOverride) {
   auto refused = Maintain(Root(), short_window);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("--allow-short-retention"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("a retention of 24 hours is below"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("(168 hours)"), std::string::npos) << refused.status().message();
+  short_window.retention_ms = 90 * 60 * 1000 + 1;
+  auto odd = Maintain(Root(), short_window);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_NE(odd.status().message().find("a retention of 5400001 milliseconds"), std::string::npos)
+      << odd.status().message();
+  short_window.retention_ms = 60 * 60 * 1000;
+  auto hour = Maintain(Root(), short_window);
+  ASSERT_FALSE(hour.ok());
+  EXPECT_NE(hour.status().message().find("a retention of 1 hour is"), std::string::npos) << hour.status().message();
   EXPECT_TRUE(fs::exists(Root() / "a.parquet"));
   short_window.allow_short_retention = true;
   short_window.retention_ms = 0;
