@@ -109,6 +109,10 @@ int Run(const StatusArgs& a) {
     t["lagSeconds"] = tt ? json((now - *tt) / 1'000'000) : json(nullptr);
     out["tables"].push_back(t);
   }
+  if (out["tables"].empty() && out["syncs"].empty()) {
+    std::fprintf(stderr, "fhirlake status: no Delta tables and no sync state in %s: is this the warehouse that sync writes?\n",
+                 a.warehouse.c_str());
+  }
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());
     return failures ? kExitFailed : kExitOk;

@@ -147,12 +147,18 @@ TEST_F(TableMaintenanceTest, AFirstSyncOnTwoThreadsLeavesNothingForCompaction) {
 
 // `fhirlake maintain` run from cron on the wrong folder, or for a mistyped type, says so and
 // fails instead of doing nothing every night; the tables it does find are maintained.
-TEST_F(TableMaintenanceTest, MaintainSaysWhatItDidNotFind) {
+// `fhirlake status` there says so too (and succeeds: it only looks).
+TEST_F(TableMaintenanceTest, MaintainAndStatusSayWhatTheyDidNotFind) {
   fs::create_directories(dir_ / "not-a-warehouse" / "empty");
   auto nothing = RunFhirlake({"maintain", (dir_ / "not-a-warehouse").string()});
   EXPECT_EQ(nothing.exit_code, 2) << nothing.err;
   EXPECT_NE(nothing.err.find("no Delta tables in " + (dir_ / "not-a-warehouse").string()), std::string::npos)
       << nothing.err;
+  auto looked = RunFhirlake({"status", (dir_ / "not-a-warehouse").string()});
+  EXPECT_EQ(looked.exit_code, 0) << looked.err;
+  EXPECT_NE(looked.err.find("no Delta tables and no sync state in " + (dir_ / "not-a-warehouse").string()),
+            std::string::npos)
+      << looked.err;
   ServerProcess server(src());
   ASSERT_TRUE(server.ok());
   ASSERT_EQ(Sync(server).exit_code, 0);
@@ -165,6 +171,9 @@ TEST_F(TableMaintenanceTest, MaintainSaysWhatItDidNotFind) {
   EXPECT_EQ(maintained, std::set<std::string>{"Patient"}) << report.dump();
   EXPECT_EQ(errors, std::set<std::string>{"Observaton"}) << report.dump();
   EXPECT_TRUE(HasCheckpoint(wh() / "Patient", 0)) << "the table found is maintained";
+  auto status = RunFhirlake({"status", wh().string()});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.err.find("no Delta tables"), std::string::npos) << status.err;
 }
 
 TEST_F(TableMaintenanceTest, WhatMaintenanceDidIsOnTheTerminalAndInTheLog) {
