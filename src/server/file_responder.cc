@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kChunk = 256u << 10;
+constexpr size_t kObjectChunk = 4u << 20;  // one ranged GET of an object
 
 struct Fd {
   int fd = -1;
@@ -97,20 +98,27 @@ void ServeGzip(httplib::Response& res, std::shared_ptr<Fd> fd, double rate) {
 
 }  // namespace
 
+namespace {
+
+// Answers 416 when `req` asks for a single range starting at or past `size`; returns whether it did.
+bool RangePastTheEnd(const httplib::Request& req, httplib::Response& res, uint64_t size) {
+  if (req.ranges.size() != 1) return false;
+  const auto start = req.ranges[0].first;
+  if (start < 0 || static_cast<uint64_t>(start) < size) return false;
+  res.status = 416;
+  res.set_header("Content-Range", "bytes */" + std::to_string(size));
+  return true;
+}
+
+}  // namespace
+
 Status FileResponder::Send(const httplib::Request& req, httplib::Response& res, const fs::path& path,
                            const FileResponse& how) {
   auto fd = std::make_shared<Fd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
   if (fd->fd < 0 || ec) return IoError("cannot open " + path.string());
-  if (req.ranges.size() == 1) {
-    auto [start, end] = req.ranges[0];
-    if (start >= 0 && static_cast<uint64_t>(start) >= size) {
-      res.status = 416;
-      res.set_header("Content-Range", "bytes */" + std::to_string(size));
-      return Status::Ok();
-    }
-  }
+  if (RangePastTheEnd(req, res, size)) return Status::Ok();
   uint64_t length = size;
   uint64_t cut = UINT64_MAX;  // absolute offset where a reset drops the connection
   if (how.truncate && req.ranges.empty()) {
@@ -125,6 +133,21 @@ Status FileResponder::Send(const httplib::Request& req, httplib::Response& res, 
   res.set_header("Accept-Ranges", "bytes");
   res.set_content_provider(static_cast<size_t>(length), "application/fhir+ndjson",
                            FileChunks(fd, std::make_shared<Pacer>(how.rate), cut));
+  return Status::Ok();
+}
+
+Status FileResponder::SendObject(const httplib::Request& req, httplib::Response& res, store::ObjectStore& store,
+                                 const std::string& key) {
+  auto size = store.Size(key);
+  if (!size.ok()) return size.status();
+  if (RangePastTheEnd(req, res, *size)) return Status::Ok();
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content_provider(static_cast<size_t>(*size), "application/fhir+ndjson",
+                           [&store, key](size_t offset, size_t len, httplib::DataSink& sink) {
+                             auto bytes = store.GetRange(key, offset, std::min(len, kObjectChunk));
+                             if (!bytes.ok() || bytes->empty()) return false;  // drops the connection
+                             return sink.write(bytes->data(), bytes->size());
+                           });
   return Status::Ok();
 }
 

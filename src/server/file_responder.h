@@ -1,7 +1,7 @@
-// server::FileResponder: streams a file on disk as an HTTP answer (NDJSON), for the bulk
-// files of exports and the error files of imports. Content-Length and Range come from
-// httplib; the file is read in chunks as the client takes them (never whole), optionally
-// paced, gzip-compressed, cut short or dropped midway (the fault layer's file faults).
+// server::FileResponder: streams a file on disk or an object of a store as an HTTP answer
+// (NDJSON), for the bulk files of exports and the error files of imports. Content-Length and
+// Range come from httplib; the file is read in chunks as the client takes them (never whole),
+// optionally paced, gzip-compressed, cut short or dropped midway (the fault layer's file faults).
 #pragma once
 
 #include <httplib.h>
@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "fhirlake/status.h"
+#include "fhirlake/store/object_store.h"
 
 namespace fhirlake::server {
 
@@ -27,6 +28,11 @@ class FileResponder {
   // (or 206) streamed. kIoError when the file cannot be opened; nothing is answered then.
   static Status Send(const httplib::Request& req, httplib::Response& res, const std::filesystem::path& path,
                      const FileResponse& how);
+  // The same for the object `key` of `store` (which must outlive the answer), read by ranged
+  // GETs as the client takes the bytes; no faults. kNotFound or the store's error when its size
+  // cannot be read; nothing is answered then.
+  static Status SendObject(const httplib::Request& req, httplib::Response& res, store::ObjectStore& store,
+                           const std::string& key);
 };
 
 }  // namespace fhirlake::server

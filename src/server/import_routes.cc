@@ -156,10 +156,10 @@ void ImportRoutes::Errors(const httplib::Request& req, httplib::Response& res, c
     return SendOutcome(res, 404, "not-found", "no error file '" + name + "' in import job '" + id + "'");
   }
   const store::WarehouseLayout layout(ctx_.opt.warehouse.string());
-  if (layout.is_s3()) {  // an object in the bucket: error files are small, read whole
-    auto body = jobs_.warehouse_store().Get(store::WarehouseLayout::ErrorFile(name));
-    if (!body.ok()) return SendOutcome(res, 500, "exception", "cannot read the error file '" + name + "'");
-    res.set_content(std::move(body).value(), "application/fhir+ndjson");
+  if (layout.is_s3()) {  // an object in the bucket, read by ranged GETs as the client takes it
+    if (!FileResponder::SendObject(req, res, jobs_.warehouse_store(), store::WarehouseLayout::ErrorFile(name)).ok()) {
+      SendOutcome(res, 500, "exception", "cannot read the error file '" + name + "'");
+    }
     return;
   }
   if (!FileResponder::Send(req, res, layout.Path(store::WarehouseLayout::ErrorFile(name)), FileResponse{}).ok()) {

@@ -150,7 +150,10 @@ TEST_F(ServeS3Test, ImportPnpIntoAnS3WarehouseThenExportsIt) {
 // A job's per-line problems are an object under _errors/ in the bucket, served at the URL its
 // result links.
 TEST_F(ServeS3Test, ErrorFilesOfAnImportIntoS3AreServedFromTheBucket) {
-  std::ofstream(src() / "Patient.000.ndjson", std::ios::app) << "{not json\n";
+  {
+    std::ofstream bad(src() / "Patient.000.ndjson", std::ios::app);
+    for (int i = 0; i < 30000; ++i) bad << "{not json\n";  // an error file of several ranged GETs
+  }
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());
   ScopedEnv env(s3_.env());
@@ -174,7 +177,18 @@ TEST_F(ServeS3Test, ErrorFilesOfAnImportIntoS3AreServedFromTheBucket) {
   ASSERT_EQ(errors.status, 200) << errors.body;
   json outcome = json::parse(errors.body.substr(0, errors.body.find('\n')), nullptr, false);
   EXPECT_EQ(outcome.value("resourceType", ""), "OperationOutcome") << errors.body;
-  EXPECT_NE(errors.body.find("line 13"), std::string::npos) << "names the bad line: " << errors.body;
+  EXPECT_NE(errors.body.find("line 13"), std::string::npos) << "names the bad line: " << errors.body.substr(0, 500);
+  // Read by ranged GETs from the bucket as the client takes it, in pieces joined in order.
+  EXPECT_EQ(std::count(errors.body.begin(), errors.body.end(), '\n'), 30000);
+  ASSERT_GT(errors.body.size(), 4u << 20) << "more than one 4 MiB ranged GET";
+  ASSERT_EQ(s3_.Sdk({"get", S3Server::kBucket, "wh/_errors/" + name, (dir_ / "errors.ndjson").string()}), 0);
+  EXPECT_TRUE(ReadFile(dir_ / "errors.ndjson") == errors.body) << "the bucket's object, byte for byte";
+  const size_t from = (4u << 20) - 7;  // across the first piece's end
+  auto tail = Http("GET", url, "", {{"Range", "bytes=" + std::to_string(from) + "-"}});
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_TRUE(tail.body == errors.body.substr(from)) << tail.body.size();
+  auto past = Http("GET", url, "", {{"Range", "bytes=" + std::to_string(errors.body.size()) + "-"}});
+  EXPECT_EQ(past.status, 416) << past.body;
 }
 
 // A sync killed with SIGKILL while a multipart upload is sending its parts (the Observation
