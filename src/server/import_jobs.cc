@@ -409,13 +409,16 @@ void ImportJobs::Update(Job& job, const std::function<void(ImportJobView&)>& cha
   const ImportState state = job.view.state;
   const ImportPhase phase = job.view.phase;
   change(job.view);
-  if (!job.cancelled) Save(job);  // a cancelled job's record is gone
+  // A client's cancel removed the record. A shutdown stops a job at its next step, but a load
+  // under way cannot stop and commits: its end is recorded, or a restart would run the job
+  // again (and load it twice).
+  if (!job.forgotten) Save(job);
   if (!job.forgotten) LogImportTransition(state, phase, job.view);
 }
 
 void ImportJobs::Fail(Job& job, const Status& status, int http_status) {
   Update(job, [&](ImportJobView& v) {
-    v.state = job.cancelled ? ImportState::kCancelled : ImportState::kFailed;
+    v.state = job.forgotten ? ImportState::kCancelled : ImportState::kFailed;
     v.phase = ImportPhase::kDone;
     v.finished_at = fhir::NowMicros();
     v.error = status.message();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/e2e/sync_fixture.h"
 #include "tests/support/scoped_env.h"
@@ -187,6 +188,42 @@ TEST_F(ImportPnpTest, AJobStoppedByAShutdownResumesAfterARestart) {
   ExpectWarehouseEqualsSource("a job resumed after a shutdown");
   EXPECT_EQ(RequestsTo(a, "$export").size(), 1u) << "the export was resumed, not started again";
   EXPECT_FALSE(fs::exists(wh() / "_fhirlake" / "imports" / job_id)) << "the finished job's work folder is removed";
+}
+
+// A shutdown that comes while a job loads: the load cannot stop and commits, and the job's end
+// is recorded, so a restart does not run it again (which would append every row a second time).
+TEST_F(ImportPnpTest, AJobWhoseLoadOutlivesAShutdownIsNotRunAgain) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  const fs::path gate = dir_ / "gate";
+  fs::create_directories(gate);
+  Child b1({FhirlakeBinary(), "serve", "--listen", "127.0.0.1:0", "--warehouse", wh().string(), "--allow-source",
+            a.base_url()},
+           {"FHIRLAKE_TEST_COMMIT_GATE=" + gate.string()}, dir_ / "b1.out", dir_ / "b1.err");
+  const std::string b1_base = ServedBase(dir_ / "b1.out");
+  ASSERT_FALSE(b1_base.empty()) << ReadFile(dir_ / "b1.err");
+  json body = PnpBody(a.base_url());
+  body["parameter"][2]["valueCode"] = "append";
+  auto kick = Send("POST", b1_base + "/$import-pnp", body.dump());
+  ASSERT_EQ(kick.status, 202) << kick.body;
+  const std::string location = *kick.headers.Get("Content-Location");
+  const std::string id = location.substr(location.find("id=") + 3);
+  ASSERT_TRUE(WaitFor([&] { return fs::directory_iterator(gate) != fs::directory_iterator(); }, std::chrono::seconds(60)))
+      << "the load reached its commit";
+  b1.Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the shutdown has begun
+  std::ofstream(gate / "open");
+  EXPECT_EQ(b1.Wait(), 0) << ReadFile(dir_ / "b1.err");
+  ExpectWarehouseEqualsSource("a load that outlived a shutdown");
+  json record = json::parse(ReadFile(wh() / "_fhirlake" / "imports" / (id + ".json")), nullptr, false);
+  EXPECT_EQ(record.value("state", ""), "completed") << record.dump();
+
+  auto b2 = StartImporter(a);
+  ASSERT_TRUE(b2->ok()) << b2->stderr_text();
+  auto done = Await(b2->base_url() + "/$job?id=" + id);
+  EXPECT_EQ(done.status, 200) << done.body;
+  ExpectWarehouseEqualsSource("a restart after it");  // Table() fails on an id found twice
+  EXPECT_EQ(RequestsTo(a, "$export").size(), 1u) << "the job was not run again";
 }
 
 TEST_F(ImportPnpTest, SigtermStopsTheServerPromptlyEvenDuringARetryBackoff) {
