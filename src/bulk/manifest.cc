@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/json_field.h"
 
@@ -22,6 +23,11 @@ Status ParseFiles(const json& doc, const char* key, std::string_view source_url,
     if (!e.is_object()) return InvalidArgument(where + " must be an object");
     if (!e.contains("type") || !e["type"].is_string() || e["type"].get<std::string>().empty()) {
       return InvalidArgument(where + ".type is missing");
+    }
+    // The type names the file written (Type.000.ndjson): a resource type name, nothing a path
+    // could be made of.
+    if (!fhir::IsResourceTypeName(e["type"].get<std::string>())) {
+      return InvalidArgument(where + ".type is not a resource type name: " + e["type"].dump().substr(0, 80));
     }
     if (!e.contains("url") || !e["url"].is_string() || e["url"].get<std::string>().empty()) {
       return InvalidArgument(where + ".url is missing");

@@ -62,4 +62,12 @@ bool TypeModel::IsResource(std::string_view type) const {
   return std::binary_search(resources_.begin(), resources_.end(), type);
 }
 
+bool IsResourceTypeName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'A' || name[0] > 'Z') return false;
+  for (char c : name) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
 }  // namespace fhirlake::fhir

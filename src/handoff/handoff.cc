@@ -15,6 +15,7 @@
 #include "fhirlake/bulk/export_parameters.h"
 #include "fhirlake/bulk/manifest.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/downloader.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/file_transfer.h"
@@ -67,14 +68,6 @@ std::string RunPrefix(const bulk::Manifest& m) {
   for (char c : m.transaction_time) time += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '-';
   std::string hash = Sha256Hex(m.request + "\n" + m.transaction_time).substr(0, 12);
   return time.empty() ? hash : time + "-" + hash;
-}
-
-bool IsResourceTypeName(const std::string& type) {
-  if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0]))) return false;
-  for (char c : type) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
 }
 
 // A temporary directory removed with everything in it when the object dies.
@@ -209,7 +202,7 @@ Result<TransferSummary> Transfer(const HandoffConfig& config, const std::string&
   std::vector<size_t> pending;  // indexes into output of files not yet staged
   for (size_t i = 0; i < manifest->output.size(); ++i) {
     const auto& f = manifest->output[i];
-    if (!IsResourceTypeName(f.type)) {
+    if (!fhir::IsResourceTypeName(f.type)) {
       return fail(Stage::kSource, InvalidArgument("output[" + std::to_string(i) + "].type '" + f.type + "' is not a resource type"));
     }
     std::string key = summary.run_prefix + "/" + f.type + "-" + Sha256Hex(f.url).substr(0, 7) + ".ndjson";

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "fhirlake/fhir/parameters.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/url.h"
 #include "fhirlake/store/s3_store.h"
 #include "fhirlake/json_field.h"
@@ -195,8 +196,7 @@ Result<ImportRequest> ParseImportManifest(std::string_view body) {
                in.url.rfind("https://", 0) != 0) {
       return InvalidArgument("input URLs must be file://, http://, https:// or s3://");
     }
-    if (in.type.empty() || !std::isupper(static_cast<unsigned char>(in.type[0])) ||
-        in.type.find_first_of("/.\\ ") != std::string::npos) {
+    if (!fhir::IsResourceTypeName(in.type)) {
       return InvalidArgument("'" + in.type + "' is not a resource type");
     }
   }

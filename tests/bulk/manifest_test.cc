@@ -46,6 +46,15 @@ TEST(Manifest, ErrorsNameTheField) {
        "output[0].type is missing"},
       {R"({"transactionTime":"2024-01-01T00:00:00Z","request":"r","requiresAccessToken":false,"output":[],"error":[{"type":"OperationOutcome","url":"http://x/","count":-1}]})",
        "error[0].count"},
+      // The type names the file written: no path may hide in it.
+      {R"({"transactionTime":"2024-01-01T00:00:00Z","request":"r","requiresAccessToken":false,"output":[{"type":"../../escaped","url":"http://x/"}]})",
+       "output[0].type is not a resource type name"},
+      {R"({"transactionTime":"2024-01-01T00:00:00Z","request":"r","requiresAccessToken":false,"output":[{"type":"/tmp/absolute","url":"http://x/"}]})",
+       "output[0].type is not a resource type name"},
+      {R"({"transactionTime":"2024-01-01T00:00:00Z","request":"r","requiresAccessToken":false,"output":[],"deleted":[{"type":"Bundle/..","url":"http://x/"}]})",
+       "deleted[0].type is not a resource type name"},
+      {R"({"transactionTime":"2024-01-01T00:00:00Z","request":"r","requiresAccessToken":false,"output":[{"type":"patient","url":"http://x/"}]})",
+       "output[0].type is not a resource type name"},
   };
   for (const auto& c : cases) {
     auto m = Manifest::Parse(c.json, kStatus);

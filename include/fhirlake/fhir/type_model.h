@@ -11,6 +11,11 @@
 
 namespace fhirlake::fhir {
 
+// Whether `name` has the form of a resource type name (a capital letter, then letters and
+// digits): what a file named after a type (Type.000.ndjson) may be made of, nothing a path
+// could be. Says nothing of whether R4 defines it (TypeModel::IsResource).
+bool IsResourceTypeName(std::string_view name);
+
 struct ElementDef {
   std::string name;
   std::string type;  // a primitive, complex type, resource or backbone ("Patient.contact")
