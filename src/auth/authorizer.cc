@@ -51,10 +51,13 @@ struct Scope {
     if (slash == std::string::npos || dot == std::string::npos || dot < slash) return std::nullopt;
     return Scope{s.substr(0, slash), s.substr(slash + 1, dot - slash - 1), s.substr(dot + 1)};
   }
-  bool Reads() const { return access == "read" || access == "*" || access.find('r') != std::string::npos; }
-  bool Writes() const {
-    return access == "write" || access == "*" || access.find('c') != std::string::npos ||
-           access.find('u') != std::string::npos;
+  // SMART v1 access ("read", "write", "*") or v2 permissions (letters of "cruds": "rs", "cud").
+  bool Reads() const { return access == "read" || access == "*" || Permits('r'); }
+  bool Writes() const { return access == "write" || access == "*" || Permits('c') || Permits('u'); }
+
+ private:
+  bool Permits(char letter) const {
+    return access.find_first_not_of("cruds") == std::string::npos && access.find(letter) != std::string::npos;
   }
 };
 

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cctype>
 #include <optional>
 
 #include "fhirlake/fhir/parameters.h"

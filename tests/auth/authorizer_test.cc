@@ -169,6 +169,24 @@ TEST_F(AuthorizerTest, UserWriteScopesAllowWritingAsInPathlingButNotReading) {
   EXPECT_TRUE(GrantableScopes({"user/*.write"}, {"system/*.write"}).empty());
 }
 
+// "write" is not a SMART v2 permission string: its 'r' grants no reads.
+TEST_F(AuthorizerTest, WriteOnlyScopesGrantNoReads) {
+  Grant writer{"importer", {"system/*.write"}};
+  EXPECT_FALSE(AllowsRead(writer, "Patient"));
+  EXPECT_TRUE(AllowsWrite(writer, "Patient"));
+  EXPECT_TRUE(GrantableScopes({"system/*.read"}, {"system/*.write"}).empty());
+  EXPECT_TRUE(GrantableScopes({"system/Patient.rs"}, {"system/*.write"}).empty());
+  Grant v2{"x", {"system/*.cud"}};
+  EXPECT_FALSE(AllowsRead(v2, "Patient"));
+  EXPECT_TRUE(AllowsWrite(v2, "Patient"));
+  Grant reader{"x", {"system/*.rs"}};
+  EXPECT_TRUE(AllowsRead(reader, "Patient"));
+  EXPECT_FALSE(AllowsWrite(reader, "Patient"));
+  Grant odd{"x", {"system/*.rear"}};  // neither v1 nor v2
+  EXPECT_FALSE(AllowsRead(odd, "Patient"));
+  EXPECT_FALSE(AllowsWrite(odd, "Patient"));
+}
+
 TEST_F(AuthorizerTest, BearerChecks) {
   EXPECT_EQ(authorizer_->Authenticate("").status().code(), StatusCode::kUnauthenticated);
   EXPECT_FALSE(authorizer_->Authenticate("Basic abc").ok());
