@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -139,6 +140,17 @@ struct TaskState {
   DownloadResult result;
 };
 
+// Whether a response carries a content coding other than identity.
+bool Encoded(const Headers& headers) {
+  auto coding = headers.Get("Content-Encoding");
+  if (!coding) return false;
+  std::string v;
+  for (char c : *coding) {
+    if (c != ' ' && c != '\t') v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return !v.empty() && v != "identity";
+}
+
 size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t bytes = size * n;
@@ -161,7 +173,9 @@ size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
       } else if (status == 206) {
         auto range = t->headers_in.Get("Content-Range");
         auto start = range ? ParseContentRangeStart(*range) : std::nullopt;
-        if (!start || *start != t->resume_from) {
+        // Bytes of an encoded representation (a store keeping the file gzip-encoded ignores
+        // the identity asked for) do not continue the decoded bytes on disk.
+        if (!start || *start != t->resume_from || Encoded(t->headers_in)) {
           t->range_mismatch = true;
           return 0;
         }
@@ -345,6 +359,9 @@ class DownloadRun {
     ApplyCommonOptions(e, copt_.connect_timeout, copt_.user_agent, copt_.verify_tls, copt_.ca_file);
     t.headers_out.Append("Accept: application/fhir+ndjson");
     if (token) t.headers_out.Append("Authorization: Bearer " + *token);
+    // Range offsets count the bytes of the representation; what is on disk is decoded, so a
+    // resume asks for identity (without the header any coding would be acceptable).
+    if (t.resume_from > 0) t.headers_out.Append("Accept-Encoding: identity");
     curl_easy_setopt(e, CURLOPT_URL, task.url.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers_out.get());
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
@@ -359,7 +376,6 @@ class DownloadRun {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.headers_in);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
     if (t.resume_from > 0) {
-      // Range offsets count identity bytes; what is on disk is decoded, so ask for identity.
       curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(t.resume_from));
     } else if (options_.accept_gzip) {
       curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
@@ -409,7 +425,7 @@ class DownloadRun {
   void OnRangeNotSatisfiable(size_t i, Transfer& t) {
     auto range = t.headers_in.Get("Content-Range");
     auto total = range ? ParseContentRangeTotal(*range) : std::nullopt;
-    if (total && *total == t.resume_from) {
+    if (total && *total == t.resume_from && !Encoded(t.headers_in)) {
       state_[i].confirmed_end = true;
       return Complete(i, t);
     }

@@ -183,6 +183,7 @@ void ExportRoutes::File(const httplib::Request& req, httplib::Response& res, con
   if (fault && fault->kind == FaultKind::kTruncate) how.truncate = fault->arg;
   if (fault && fault->kind == FaultKind::kReset) how.reset = fault->arg;
   how.gzip = ctx_.opt.gzip && req.ranges.empty() && !fault && HeaderHas(req, "Accept-Encoding", "gzip");
+  how.stored_gzip = ctx_.opt.faults.GzipStored();
   if (!FileResponder::Send(req, res, file->path, how).ok()) {
     SendOutcome(res, 500, "exception", "cannot open the file for job '" + id + "'");
   }

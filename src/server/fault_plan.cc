@@ -64,6 +64,9 @@ Result<FaultPlan> FaultPlan::Parse(std::string_view spec) {
       f.kind = kind == "reset" ? FaultKind::kReset : FaultKind::kTruncate;
       f.arg = arg.value_or(0.5);
       if (f.arg >= 1) return bad("the fraction must be below 1");
+    } else if (kind == "gzip-stored" && f.target == FaultTarget::kFile) {
+      f.kind = FaultKind::kGzipStored;
+      f.remaining = -1;
     } else if (kind == "slow" && f.target == FaultTarget::kFile && arg && *arg > 0) {
       f.kind = FaultKind::kSlow;
       f.arg = *arg;
@@ -80,7 +83,7 @@ std::optional<Fault> FaultPlan::Take(FaultTarget target) {
   std::lock_guard lock(mu_);
   for (auto& f : faults_) {
     if (f.target != target || f.remaining == 0) continue;
-    if (f.kind == FaultKind::kPending || f.kind == FaultKind::kSlow) continue;
+    if (f.kind == FaultKind::kPending || f.kind == FaultKind::kSlow || f.kind == FaultKind::kGzipStored) continue;
     if (f.remaining > 0) --f.remaining;
     return f;
   }
@@ -111,6 +114,14 @@ double FaultPlan::SlowRate() const {
     if (f.kind == FaultKind::kSlow) return f.arg;
   }
   return 0;
+}
+
+bool FaultPlan::GzipStored() const {
+  std::lock_guard lock(mu_);
+  for (const auto& f : faults_) {
+    if (f.kind == FaultKind::kGzipStored) return true;
+  }
+  return false;
 }
 
 }  // namespace fhirlake::server

@@ -110,6 +110,35 @@ bool RangePastTheEnd(const httplib::Request& req, httplib::Response& res, uint64
   return true;
 }
 
+// The whole of `in`, gzip-compressed.
+Result<std::string> GzipWhole(int fd) {
+  std::string out;
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return InternalError("deflateInit2");
+  std::vector<char> in(kChunk), buf(kChunk + 1024);
+  off_t pos = 0;
+  int flush = Z_NO_FLUSH;
+  while (flush != Z_FINISH) {
+    const ssize_t n = ::pread(fd, in.data(), in.size(), pos);
+    if (n < 0) {
+      deflateEnd(&z);
+      return IoError("cannot read the file to compress");
+    }
+    pos += n;
+    flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+    z.next_in = reinterpret_cast<Bytef*>(in.data());
+    z.avail_in = static_cast<uInt>(n);
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf.data());
+      z.avail_out = static_cast<uInt>(buf.size());
+      deflate(&z, flush);
+      out.append(buf.data(), buf.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  return out;
+}
+
 }  // namespace
 
 Status FileResponder::Send(const httplib::Request& req, httplib::Response& res, const fs::path& path,
@@ -118,6 +147,23 @@ Status FileResponder::Send(const httplib::Request& req, httplib::Response& res, 
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
   if (fd->fd < 0 || ec) return IoError("cannot open " + path.string());
+  if (how.stored_gzip) {  // the compressed bytes are the representation: Range and reset count them
+    auto gz = GzipWhole(fd->fd);
+    if (!gz.ok()) return gz.status();
+    auto body = std::make_shared<std::string>(std::move(gz).value());
+    res.set_header("Content-Encoding", "gzip");
+    if (RangePastTheEnd(req, res, body->size())) return Status::Ok();
+    const uint64_t gz_cut =
+        how.reset ? static_cast<uint64_t>(static_cast<double>(body->size()) * *how.reset) : UINT64_MAX;
+    res.set_header("Accept-Ranges", "bytes");
+    res.set_content_provider(body->size(), "application/fhir+ndjson",
+                             [body, gz_cut](size_t offset, size_t len, httplib::DataSink& sink) {
+                               size_t n = std::min({len, kChunk, body->size() - offset});
+                               if (offset + n > gz_cut) n = gz_cut > offset ? static_cast<size_t>(gz_cut - offset) : 0;
+                               return n > 0 && sink.write(body->data() + offset, n);
+                             });
+    return Status::Ok();
+  }
   if (RangePastTheEnd(req, res, size)) return Status::Ok();
   uint64_t length = size;
   uint64_t cut = UINT64_MAX;  // absolute offset where a reset drops the connection

@@ -20,6 +20,7 @@ struct FileResponse {
   bool gzip = false;             // compress (the caller checked Accept-Encoding, no Range)
   std::optional<double> truncate;  // send only this fraction, with a matching Content-Length (no Range)
   std::optional<double> reset;     // drop the connection after this fraction
+  bool stored_gzip = false;  // answer the file gzip-compressed (in memory) as the representation itself
 };
 
 class FileResponder {

@@ -93,6 +93,25 @@ TEST_F(ExportTest, GzipTransfersSurviveResets) {
   ExpectOutputEqualsSource();
 }
 
+// A server that keeps the files gzip-encoded (as a store serving objects with Content-Encoding:
+// gzip does) answers a resume with compressed bytes whatever Accept-Encoding says: they do not
+// continue the decoded bytes on disk, so the file is started over, not spliced.
+TEST_F(ExportTest, AResumeAnsweredWithEncodedBytesStartsTheFileOver) {
+  ServerProcess server(source(), {"--faults", "file:gzip-stored,file:reset=0.05"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--parallel", "1", "--type", "Observation"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(ReadFile(out() / "Observation.000.ndjson") == ReadFile(source() / "Observation.000.ndjson"));
+  bool resumed = false, identity = false;
+  for (const auto& req : server.Requests()) {
+    if (req.value("path", "").find("Observation") == std::string::npos) continue;
+    resumed = resumed || !req.value("range", "").empty();
+    identity = identity || req.value("acceptEncoding", "") == "identity";
+  }
+  EXPECT_TRUE(resumed) << "the reset made the client resume";
+  EXPECT_TRUE(identity) << "a resume asks for identity";
+}
+
 TEST_F(ExportTest, CountMismatchFailsLoudly) {
   ServerProcess server(source(), {"--faults", "status:miscount"});
   ASSERT_TRUE(server.ok());

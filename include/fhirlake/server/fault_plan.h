@@ -15,9 +15,14 @@
 //           truncate=F            (file) send only fraction F, with a matching Content-Length
 //                                 (requests without Range only)
 //           slow=BPS              (file) send at most BPS bytes per second (every request)
+//           gzip-stored           (file) answer every request with the gzip-compressed file and
+//                                 Content-Encoding: gzip, Range counting compressed bytes,
+//                                 whatever Accept-Encoding says (as a store that keeps objects
+//                                 gzip-encoded does); the file is compressed in memory
 //   F is a fraction below 1 (default 0.5). A file request that meets a one-shot fault is never
 //   gzip-compressed.
-//   COUNT   how many requests the rule hits (default 1; slow and pending apply always)
+//   COUNT   how many requests the rule hits (default 1; slow, pending and gzip-stored apply
+//           always)
 // Example: "kickoff:429*2,status:503,file:reset=0.5,file:truncate=0.3"
 #pragma once
 
@@ -33,7 +38,7 @@
 namespace fhirlake::server {
 
 enum class FaultTarget { kKickoff, kStatus, kFile, kMetadata };
-enum class FaultKind { kStatus, kPending, kMalformed, kMiscount, kReset, kTruncate, kSlow };
+enum class FaultKind { kStatus, kPending, kMalformed, kMiscount, kReset, kTruncate, kSlow, kGzipStored };
 
 struct Fault {
   FaultTarget target = FaultTarget::kFile;
@@ -57,6 +62,8 @@ class FaultPlan {
   int PendingPolls() const;
   // Bytes/second limit for file transfers (0 = none).
   double SlowRate() const;
+  // Whether files are answered as stored gzip (gzip-stored).
+  bool GzipStored() const;
   bool empty() const { return faults_.empty(); }
 
   FaultPlan() = default;
