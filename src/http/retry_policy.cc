@@ -31,7 +31,8 @@ std::optional<Millis> ParseRetryAfter(std::string_view value,
     long long seconds = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
     if (ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
-    return Millis(seconds * 1000);
+    constexpr long long kCentury = 100LL * 366 * 24 * 3600;  // beyond any wait; no overflow below
+    return Millis(std::min(seconds, kCentury) * 1000);
   }
   // HTTP-date; curl_getdate understands IMF-fixdate and the obsolete forms.
   std::string owned(value);

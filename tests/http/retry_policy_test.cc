@@ -42,6 +42,9 @@ TEST(RetryPolicy, RetryableStatuses) {
 TEST(ParseRetryAfter, DeltaSeconds) {
   EXPECT_EQ(ParseRetryAfter("120"), Millis(120000));
   EXPECT_EQ(ParseRetryAfter(" 0 "), Millis(0));
+  // Huge values stay huge (the caller caps them), never wrap to a short or negative wait.
+  EXPECT_GT(ParseRetryAfter("10000000000000000").value(), Millis(1000LL * 3600 * 24 * 365 * 50));
+  EXPECT_GT(ParseRetryAfter("9223372036854775807").value(), Millis(0));
 }
 
 TEST(ParseRetryAfter, HttpDateRelativeToNow) {
