@@ -3,7 +3,9 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "fhirlake/delta/log_files.h"
@@ -339,18 +341,30 @@ json DvJson(const DeletionVector& dv) {
   return d;
 }
 
-// Delta's interval strings ("interval 1 week", "interval 7 days", "168 hours") in ms.
+// Delta's interval strings ("interval 1 week", "INTERVAL 7 DAYS", "interval 4 weeks 2 days",
+// "168 hours") in ms, read as Delta reads them: case-insensitive, every "N unit" pair summed.
+// `fallback` for text that is not such an interval.
 int64_t IntervalMillis(const std::string& text, int64_t fallback) {
-  std::string t = text;
-  if (t.rfind("interval ", 0) == 0) t = t.substr(9);
+  std::string t;
+  for (char c : text) t += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::istringstream in(t);
+  std::string word;
+  if (!(in >> word)) return fallback;
+  if (word != "interval") in.seekg(0);
+  int64_t total = 0;
+  int pairs = 0;
   long long n = 0;
-  char unit[32] = {};
-  if (std::sscanf(t.c_str(), "%lld %31s", &n, unit) != 2) return fallback;
-  std::string u = unit;
-  if (!u.empty() && u.back() == 's') u.pop_back();
-  const int64_t ms = u == "week" ? 604800000 : u == "day" ? 86400000 : u == "hour" ? 3600000 : u == "minute" ? 60000
-                     : u == "second" ? 1000 : u == "millisecond" ? 1 : -1;
-  return ms < 0 ? fallback : n * ms;
+  while (in >> n) {
+    if (!(in >> word)) return fallback;
+    if (word.size() > 1 && word.back() == 's') word.pop_back();
+    const int64_t ms = word == "week" ? 604800000 : word == "day" ? 86400000 : word == "hour" ? 3600000
+                       : word == "minute" ? 60000 : word == "second" ? 1000 : word == "millisecond" ? 1 : -1;
+    if (ms < 0 || n < 0 || n > std::numeric_limits<int64_t>::max() / ms / 8) return fallback;
+    total += n * ms;
+    ++pairs;
+  }
+  if (!in.eof() || pairs == 0) return fallback;
+  return total;
 }
 
 std::string UriEncodePath(const std::string& path) {

@@ -166,5 +166,29 @@ TEST(GoldenCheckpointTest, CheckpointActionsCarryMapsListsAndVectors) {
   EXPECT_GT(with_dv, 0);
 }
 
+// The retention properties as Delta reads them: any case, several units summed; text that is
+// not an interval keeps the protocol's default.
+TEST(RetentionPropertiesTest, AreReadAsDeltaReadsThem) {
+  constexpr int64_t kDay = 86400000;
+  auto tombstones = [](const std::string& text) {
+    Snapshot s;
+    s.configuration["delta.deletedFileRetentionDuration"] = text;
+    return TombstoneRetentionMillis(s);
+  };
+  EXPECT_EQ(tombstones("interval 30 days"), 30 * kDay);
+  EXPECT_EQ(tombstones("INTERVAL 30 DAYS"), 30 * kDay);
+  EXPECT_EQ(tombstones("interval 4 weeks 2 days"), 30 * kDay);
+  EXPECT_EQ(tombstones("interval 1 day 12 hours"), kDay + kDay / 2);
+  EXPECT_EQ(tombstones("168 hours"), 7 * kDay);
+  EXPECT_EQ(tombstones("interval 1 fortnight"), 7 * kDay) << "unknown unit: the default";
+  EXPECT_EQ(tombstones("interval 3 days and more"), 7 * kDay);
+  EXPECT_EQ(tombstones(""), 7 * kDay);
+  EXPECT_EQ(TombstoneRetentionMillis(Snapshot{}), 7 * kDay);
+  Snapshot logs;
+  logs.configuration["delta.logRetentionDuration"] = "Interval 2 Weeks";
+  EXPECT_EQ(LogRetentionMillis(logs), 14 * kDay);
+  EXPECT_EQ(LogRetentionMillis(Snapshot{}), 30 * kDay);
+}
+
 }  // namespace
 }  // namespace fhirlake::delta
