@@ -151,9 +151,18 @@ uint32_t Crc32(std::string_view bytes) {
 }  // namespace
 
 fs::path DeletionVectorFile(const fs::path& root, const DeletionVector& dv) {
-  if (dv.storage_type == "p") return dv.path_or_inline_dv;
+  if (dv.storage_type == "p") {  // an absolute path, or a file: URI
+    std::string_view path = dv.path_or_inline_dv;
+    if (path.rfind("file://", 0) == 0) {
+      path.remove_prefix(7);
+    } else if (path.rfind("file:", 0) == 0) {
+      path.remove_prefix(5);
+    }
+    return fs::path(path);
+  }
   // 'u': an optional random prefix (a directory), then the uuid as 20 Z85 characters.
   const std::string& text = dv.path_or_inline_dv;
+  if (text.size() < 20) return root / "deletion_vector_malformed.bin";  // no such file: reading it fails
   auto uuid = Z85Decode(std::string_view(text).substr(text.size() - 20));
   std::string prefix = text.substr(0, text.size() - 20);
   fs::path dir = prefix.empty() ? root : root / prefix;

@@ -62,13 +62,44 @@ std::string BaseName(std::string_view key) {
   return std::string(slash == std::string_view::npos ? key : key.substr(slash + 1));
 }
 
-// The files (relative paths) a data file entry and its deletion vector keep alive.
+// A path of an action (decoded), as a key relative to the table's root: relative paths as they
+// are; absolute ones (a path, a file: URI, or a URI under the table's own location, as other
+// writers may record them) made relative when they lie under the root; nullopt for a file
+// elsewhere, which is not among the table's objects.
+std::optional<std::string> TableKey(const Table& table, std::string_view path) {
+  const std::string root = table.root().generic_string();
+  const bool uri = path.find("://") != std::string_view::npos;
+  if (!uri && path.rfind("file:", 0) != 0 && (path.empty() || path[0] != '/')) {
+    return fs::path(path).lexically_normal().generic_string();
+  }
+  if (uri && path.rfind("file:", 0) != 0) {  // s3://bucket/... under an object-store table's root
+    if (path.size() > root.size() && path.rfind(root, 0) == 0 && path[root.size()] == '/') {
+      return fs::path(path.substr(root.size() + 1)).lexically_normal().generic_string();
+    }
+    return std::nullopt;
+  }
+  std::string_view local = path;
+  if (local.rfind("file://", 0) == 0) {
+    local.remove_prefix(7);
+  } else if (local.rfind("file:", 0) == 0) {
+    local.remove_prefix(5);
+  }
+  std::error_code ec;
+  const fs::path base = fs::absolute(table.root(), ec).lexically_normal();
+  const fs::path relative = fs::path(local).lexically_normal().lexically_relative(base);
+  if (ec || relative.empty() || *relative.begin() == "..") return std::nullopt;
+  return relative.generic_string();
+}
+
+// The files (keys relative to the table's root) a data file entry and its deletion vector
+// keep alive.
 void Reference(const Table& table, const std::string& path, const std::optional<DeletionVector>& dv,
                std::set<std::string>& keep) {
-  keep.insert(fs::path(path).lexically_normal().generic_string());
+  if (auto key = TableKey(table, path)) keep.insert(*key);
   if (!dv || dv->storage_type == "i") return;
-  keep.insert(dv->storage_type == "u" ? fs::path(DeletionVectorRelativePath(*dv)).lexically_normal().generic_string()
-                                      : fs::path(dv->path_or_inline_dv).lexically_relative(table.root()).generic_string());
+  auto key = dv->storage_type == "u" ? TableKey(table, DeletionVectorRelativePath(*dv))
+                                     : TableKey(table, dv->path_or_inline_dv);
+  if (key) keep.insert(*key);
 }
 
 // Every object of the table, keys relative to the table's root.

@@ -102,6 +102,37 @@ class MaintenanceTest : public ::testing::Test {
   TempDir dir_;
 };
 
+// Other writers may record a file by absolute path or file: URI: such a file of the current
+// version is kept like any other, and one removed long ago still goes.
+TEST_F(MaintenanceTest, VacuumKeepsFilesNamedByAbsolutePathsAndUris) {
+  AddFile c = DataFile("c.parquet", 0, 2);
+  Commit({c}, {});
+  AddFile by_path = DataFile("by-path.parquet", 10, 3), by_uri = DataFile("by-uri.parquet", 20, 4);
+  AddFile gone = DataFile("gone.parquet", 30, 1);
+  const std::string abs = fs::absolute(Root()).lexically_normal().generic_string();
+  {
+    std::ofstream out(Root() / "_delta_log" / CommitFileName(1));
+    for (const auto& [f, path] : {std::pair{by_path, abs + "/by-path.parquet"}, {by_uri, "file://" + abs + "/by-uri.parquet"}}) {
+      out << json{{"add", {{"path", path}, {"partitionValues", json::object()}, {"size", f.size},
+                           {"modificationTime", 1}, {"dataChange", true}, {"stats", f.stats_json}}}}.dump() << "\n";
+    }
+    out << json{{"add", {{"path", "file:" + abs + "/gone.parquet"}, {"partitionValues", json::object()},
+                         {"size", gone.size}, {"modificationTime", 1}, {"dataChange", true}}}}.dump() << "\n";
+  }
+  {
+    std::ofstream out(Root() / "_delta_log" / CommitFileName(2));
+    out << json{{"remove", {{"path", "file:" + abs + "/gone.parquet"}, {"deletionTimestamp", Now() - 10 * kDay},
+                            {"dataChange", true}}}}.dump() << "\n";
+  }
+  ASSERT_EQ(Load().files.size(), 3u);
+  auto done = Maintain(Root(), MaintenancePolicy{});
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done->deleted_files, (std::vector<std::string>{"gone.parquet"}));
+  EXPECT_TRUE(fs::exists(Root() / "by-path.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "by-uri.parquet"));
+  EXPECT_TRUE(fs::exists(Root() / "c.parquet"));
+}
+
 TEST_F(MaintenanceTest, VacuumDeletesOnlyWhatNoRetainedVersionNeeds) {
   Build();
   ASSERT_EQ(Rows(), 5);
