@@ -153,8 +153,15 @@ Status CleanLog(const Table& table, const Snapshot& snap, const MaintenancePolic
   for (const LogFile& f : *listed) {
     if (f.kind == LogFileKind::kCommit) commit_time[f.version] = f.modified_ms;
   }
+  // Only a whole checkpoint can stand in for the commits before it: a classic one, or a
+  // multi-part one with every part present (readers ignore one with parts missing).
+  std::map<std::pair<int64_t, int>, int> parts_present;  // (version, parts) → parts listed
+  for (const LogFile& f : *listed) {
+    if (f.kind == LogFileKind::kCheckpointPart) ++parts_present[{f.version, f.parts}];
+  }
   for (const LogFile& f : *listed) {
     if (f.kind == LogFileKind::kCommit || f.version > snap.checkpoint_version) continue;
+    if (f.kind == LogFileKind::kCheckpointPart && parts_present[{f.version, f.parts}] < f.parts) continue;
     auto t = commit_time.find(f.version);
     const int64_t when = t != commit_time.end() ? t->second : f.modified_ms;
     if (when < horizon) boundary = std::max(boundary, f.version);

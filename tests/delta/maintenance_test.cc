@@ -211,6 +211,36 @@ TEST_F(MaintenanceTest, LogCleanupKeepsEveryRetainedVersionReadable) {
   EXPECT_EQ(Rows(), 5);
 }
 
+// A multi-part checkpoint with a part missing is no checkpoint (readers ignore it): log cleanup
+// does not take it as the point before which everything may go.
+TEST_F(MaintenanceTest, LogCleanupDoesNotStopAtAnIncompleteCheckpoint) {
+  Build();  // versions 0..2
+  MaintenancePolicy checkpoint_only;
+  checkpoint_only.vacuum = false;
+  checkpoint_only.clean_log = false;
+  ASSERT_TRUE(Maintain(Root(), checkpoint_only).ok());  // a checkpoint at 2
+  Commit({DataFile("d.parquet", 20, 2)}, {});             // 3
+  const fs::path log = Root() / "_delta_log";
+  fs::copy_file(log / CheckpointFileName(2), log / CheckpointPartFileName(3, 1, 2));  // part 2 of 2 never written
+  Commit({DataFile("e.parquet", 30, 2)}, {});             // 4
+  ASSERT_TRUE(Maintain(Root(), checkpoint_only).ok());  // a checkpoint at 4
+  // Everything but version 4 (its commit and checkpoint) is 40 days old.
+  for (const auto& e : fs::directory_iterator(log)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("00000000000000000004.", 0) == 0 || name == kLastCheckpointName) continue;
+    fs::last_write_time(e.path(), fs::file_time_type::clock::now() - std::chrono::hours(24 * 40));
+  }
+  MaintenancePolicy clean;
+  clean.vacuum = false;
+  clean.checkpoint = false;
+  auto done = Maintain(Root(), clean);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done->deleted_log_files, (std::vector<std::string>{CommitFileName(0), CommitFileName(1)}))
+      << "the checkpoint at 2 is the last whole one before version 3";
+  EXPECT_TRUE(fs::exists(log / CheckpointFileName(2)));
+  EXPECT_EQ(Rows(), 9);
+}
+
 TEST_F(MaintenanceTest, ACheckpointIsWrittenOnlyWhenTheNewestIsIntervalCommitsOld) {
   Build();  // versions 0..2, no checkpoint
   MaintenancePolicy policy;
