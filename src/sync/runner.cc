@@ -374,6 +374,17 @@ class SyncRun {
     fs::path target = archive_ / DirName(summary_.transaction_time);
     for (int n = 2; fs::exists(target, ec); ++n) target = archive_ / (DirName(summary_.transaction_time) + "-" + std::to_string(n));
     fs::rename(inflight_dir_, target, ec);
+    if (ec == std::errc::cross_device_link) {
+      // Another file system: copied under a temporary name, renamed there, then the in-flight
+      // copy goes. A run stopped midway leaves only the temporary copy, made again next time.
+      const fs::path staging = target.string() + ".part";
+      std::error_code ignored;
+      fs::remove_all(staging, ignored);
+      ec.clear();
+      fs::copy(inflight_dir_, staging, fs::copy_options::recursive, ec);
+      if (!ec) fs::rename(staging, target, ec);
+      if (!ec) fs::remove_all(inflight_dir_, ignored);
+    }
     if (ec) return RecordError(FailureKind::kLoad, IoError("cannot archive the export to " + target.string() + ": " + ec.message()));
     summary_.archived_to = target;
     return Status::Ok();

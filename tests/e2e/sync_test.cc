@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -131,6 +133,33 @@ INSTANTIATE_TEST_SUITE_P(Steps, SyncCrashTest,
                            for (char& c : n) c = c == '-' ? '_' : c;
                            return n;
                          });
+
+// An archive on another file system (here /dev/shm, a tmpfs) cannot take a rename: the export
+// is copied there, and the in-flight copy goes.
+TEST_F(SyncTest, AnArchiveOnAnotherFileSystemIsCopiedTo) {
+  const fs::path shm = "/dev/shm";
+  struct stat a{}, b{};
+  if (::stat(shm.c_str(), &a) != 0 || ::stat(dir_.path().c_str(), &b) != 0 || a.st_dev == b.st_dev) {
+    GTEST_SKIP() << "no second file system at /dev/shm";
+  }
+  const fs::path archive = shm / ("fhirlake-archive-" + std::to_string(::getpid()));
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto r = Sync(server, {"--archive", archive.string(), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code == 0) {
+    const fs::path archived = json::parse(r.out)["archivedTo"].get<std::string>();
+    EXPECT_EQ(archived.parent_path(), archive);
+    EXPECT_TRUE(ReadFile(archived / "Patient.000.ndjson") == ReadFile(src() / "Patient.000.ndjson"));
+    EXPECT_FALSE(fs::exists(fs::path(archived.string() + ".part")));
+    for (const auto& e : fs::directory_iterator(wh() / "_fhirlake" / "inflight")) {
+      EXPECT_FALSE(e.is_directory()) << e.path() << ": the in-flight copy is gone (its lock file stays)";
+    }
+  }
+  ExpectWarehouseEqualsSource("a sync archived to another file system");
+  std::error_code ec;
+  fs::remove_all(archive, ec);
+}
 
 TEST_F(SyncTest, AKilledSyncResumesTheExportInFlight) {
   ServerProcess server(src());
