@@ -382,7 +382,7 @@ Result<Manifest> ExportClient::PollManifest(http::Client& client, const State& s
       std::string text = ErrorText(*resp);
       log.Event("status_error", ErrorDetail(&resp.value(), text));
       if (resp->status == 404 || resp->status == 410) {
-        return ServerError("the server no longer knows export " + http::RedactUrl(page_url) + " (" + text +
+        return Status(StatusCode::kNotFound, "the server no longer knows export " + http::RedactUrl(page_url) + " (" + text +
                            "); it was cancelled or has expired: delete " + state_path.string() +
                            " or use another directory to start a new export");
       }
@@ -473,6 +473,7 @@ Result<ExportSummary> ExportClient::Download(const Manifest& manifest, State& st
     summary.bytes += r.bytes;
     if (i < manifest.output.size()) summary.resources += r.lines;
     if (!r.status.ok()) {
+      summary.files_gone = summary.files_gone || r.http_status == 404 || r.http_status == 410;
       std::string message = tasks[i].destination.filename().string() + ": " + r.status.message();
       if (!r.error_body.empty()) message += ": " + fhir::DescribeErrorBody(r.error_body);
       summary.failures.push_back(std::move(message));

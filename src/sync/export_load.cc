@@ -13,6 +13,11 @@ Result<bulk::ExportSummary> ExportLoad::Export(bulk::ExportObserver* observer) {
   auto exported = exporter.Run(observer);
   if (!exported.ok()) return exported.status();
   if (!exported->complete()) {
+    if (exported->files_gone) {  // the source has forgotten the export (its files expired)
+      return Status(StatusCode::kNotFound,
+                    std::to_string(exported->failures.size()) + " of " + std::to_string(exported->files) +
+                        " files are gone from the source (first: " + exported->failures[0] + ")");
+    }
     return NetworkError(std::to_string(exported->failures.size()) + " of " + std::to_string(exported->files) +
                         " files could not be downloaded (first: " + exported->failures[0] + ")");
   }

@@ -292,12 +292,19 @@ class SyncRun {
     if (entry_.in_flight && fs::exists(inflight_dir_, ec) && entry_.in_flight->since == summary_.since &&
         entry_.in_flight->full_refresh == o_.full_refresh) {
       summary_.resumed = true;
-    } else {
-      fs::remove_all(inflight_dir_, ec);
-      entry_.in_flight = InFlight{inflight_dir_.string(), summary_.since, o_.full_refresh,
-                                  fhir::FormatInstant(fhir::NowMicros()), ""};
-      FHIRLAKE_RETURN_IF_ERROR(state_->Put(summary_.key, entry_));
+      fs::create_directories(inflight_dir_, ec);
+      return Status::Ok();
     }
+    return StartInFlight();
+  }
+
+  // A new export in flight: what an earlier one left is dropped.
+  Status StartInFlight() {
+    std::error_code ec;
+    fs::remove_all(inflight_dir_, ec);
+    entry_.in_flight = InFlight{inflight_dir_.string(), summary_.since, o_.full_refresh,
+                                fhir::FormatInstant(fhir::NowMicros()), ""};
+    FHIRLAKE_RETURN_IF_ERROR(state_->Put(summary_.key, entry_));
     fs::create_directories(inflight_dir_, ec);
     return Status::Ok();
   }
@@ -330,6 +337,16 @@ class SyncRun {
   Result<bulk::ExportSummary> Export(ExportLoad& pipeline) {
     CrashPoints observer(observer_);
     auto exported = pipeline.Export(&observer);
+    // A resumed export the source no longer has (its status URL or files answer 404 or 410:
+    // expired, or the source restarted) is not resumable: a new one asks for the same changes.
+    // Nothing of it was loaded: loads start once every file is here.
+    if (!exported.ok() && exported.status().code() == StatusCode::kNotFound && summary_.resumed && !Stopping()) {
+      if (observer_) observer_->OnNotice("the export in flight is gone from the source (" + exported.status().message() +
+                                         "); starting a new one");
+      FHIRLAKE_RETURN_IF_ERROR(StartInFlight());
+      summary_.resumed = false;
+      exported = pipeline.Export(&observer);
+    }
     if (!exported.ok() && Stopping()) return Stopped("stopped during the export; the next run resumes it");
     if (!exported.ok() && exported.status().code() == StatusCode::kNetwork) {
       return RecordError(FailureKind::kSource, NetworkError(exported.status().message() + "; run again to resume"));

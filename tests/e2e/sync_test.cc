@@ -186,6 +186,29 @@ TEST_F(SyncTest, AKilledSyncResumesTheExportInFlight) {
   ExpectWarehouseEqualsSource("a resumed export");
 }
 
+// The export in flight is gone from the source when the run resumes (expired, cancelled, or the
+// source restarted): the status URL answers 404, and the run starts a new export of the same
+// changes instead of failing at every run.
+TEST_F(SyncTest, AnExportInFlightTheSourceForgotIsStartedAgain) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto killed = Sync(server, {}, {"FHIRLAKE_TEST_CRASH=export-waiting"});
+  ASSERT_EQ(killed.exit_code, 86) << killed.err;
+  const json entry = State()["syncs"].begin().value();
+  const fs::path inflight = entry["inFlight"]["exportDir"].get<std::string>();
+  const std::string status_url = json::parse(ReadFile(inflight / "export-state.json"))["statusUrl"];
+  ASSERT_EQ(Http("DELETE", status_url).status, 202);  // the source forgets it
+  ASSERT_EQ(Http("GET", status_url).status, 404);
+  auto rerun = Sync(server, {"--json"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(json::parse(rerun.out)["resumed"], false);
+  int kickoffs = 0;
+  for (const auto& r : server.Requests()) kickoffs += r.value("path", "").find("$export") != std::string::npos;
+  EXPECT_EQ(kickoffs, 2) << "a new export was started";
+  ExpectWarehouseEqualsSource("an export started again");
+  EXPECT_FALSE(State()["syncs"].begin().value().contains("inFlight"));
+}
+
 TEST_F(SyncTest, KillsAtArbitraryMomentsLoseNothing) {
   // Slow file delivery stretches the download so that kills land in every phase.
   ServerProcess server(src(), {"--faults", "file:slow=400000"});

@@ -61,6 +61,7 @@ struct ExportSummary {
   uint64_t bytes = 0;
   uint64_t resources = 0;      // lines in output files
   std::vector<std::string> failures;  // one message per file that could not be completed
+  bool files_gone = false;            // a failed file was answered 404 or 410 (expired)
   bool complete() const { return failures.empty(); }
 };
 
