@@ -1,9 +1,14 @@
 #include "fhirlake/sync/state.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 
+#include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/json_field.h"
 
@@ -66,7 +71,41 @@ Result<std::map<std::string, SyncEntry>> StateFile::Read() const {
   return out;
 }
 
+namespace {
+
+// An exclusive flock on `path` (created) while it lives: syncs of other keys into the same
+// warehouse run at the same time, and each rewrites the whole state file.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
 Status StateFile::Put(const std::string& key, const SyncEntry& e) const {
+  // In a directory, one writer at a time (an object store's runs rely on their leases).
+  std::optional<FileLock> lock;
+  if (!store::IsS3Location(warehouse_)) {
+    lock.emplace(fs::path(location_ + ".lock"));
+    if (!lock->ok()) return IoError("cannot lock " + location_ + ".lock");
+  }
   auto current = Read();
   if (!current.ok()) return current.status();
   (*current)[key] = e;
