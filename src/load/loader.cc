@@ -22,6 +22,7 @@
 #include "fhirlake/delta/table.h"
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/ndjson_files.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
 #include "fhirlake/load/commit_retry.h"
@@ -576,7 +577,8 @@ Result<std::optional<TableResult>> SkipOrRefuse(const TableLoad& load, const del
   if (snapshot.version >= 0 && o.mode == SaveMode::kError) {
     return InvalidArgument("table " + load.root.string() + " exists and the save mode is 'error'");
   }
-  if (load.files.empty() && (o.mode != SaveMode::kMerge || snapshot.version < 0)) {
+  const bool emptied = o.mode == SaveMode::kOverwrite && o.overwrite_missing_types;
+  if (load.files.empty() && (snapshot.version < 0 || (o.mode != SaveMode::kMerge && !emptied))) {
     result.skipped = true;  // only deletions, and nothing to delete them from
     result.version = snapshot.version;
     return std::optional<TableResult>(result);
@@ -1017,6 +1019,15 @@ Result<LoadSummary> Load(const LoadOptions& options) {
   if (!o.types.empty()) {
     for (auto it = by_type.begin(); it != by_type.end();) {
       it = std::find(o.types.begin(), o.types.end(), it->first) == o.types.end() ? by_type.erase(it) : std::next(it);
+    }
+  }
+  if (o.mode == SaveMode::kOverwrite && o.overwrite_missing_types) {
+    auto tables = store::ListWarehouseTables(*o.warehouse_store);
+    if (!tables.ok()) return tables.status();
+    for (const std::string& name : *tables) {
+      if (fhir::IsResourceTypeName(name) && (o.types.empty() || std::find(o.types.begin(), o.types.end(), name) != o.types.end())) {
+        by_type[name];  // no file: the table is overwritten with no rows
+      }
     }
   }
   const std::string transaction_time = TransactionTime(o.export_dir);

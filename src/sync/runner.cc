@@ -329,6 +329,7 @@ class SyncRun {
     lo.warehouse = o_.warehouse;
     lo.warehouse_store = store_;
     lo.mode = o_.full_refresh ? load::SaveMode::kOverwrite : load::SaveMode::kMerge;
+    lo.overwrite_missing_types = o_.full_refresh;  // a type the source no longer has is emptied
     lo.types = o_.types;
     pipeline_options.txn_app_id = "fhirlake-sync-" + KeyHash(summary_.key);
     return pipeline_options;

@@ -161,6 +161,25 @@ TEST_F(SyncTest, AnArchiveOnAnotherFileSystemIsCopiedTo) {
   fs::remove_all(archive, ec);
 }
 
+// A full refresh makes the tables equal the source: a type the source no longer has any of is
+// emptied (its export has no file for it), not left as it was.
+TEST_F(SyncTest, AFullRefreshEmptiesATypeTheSourceNoLongerHas) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  ASSERT_EQ(Sync(server).exit_code, 0);
+  ASSERT_GT(Table("Observation").size(), 0u);
+  fs::rename(src() / "Observation.000.ndjson", dir_ / "Observation.000.ndjson");
+  auto r = Sync(server, {"--full-refresh", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Table("Patient") == Source("Patient"));
+  EXPECT_EQ(Table("Observation").size(), 0u) << "the source has no Observation now";
+  auto status = RunFhirlake({"status", wh().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  for (const auto& t : json::parse(status.out)["tables"]) {
+    if (t["table"] == "Observation") EXPECT_EQ(t["rows"], 0) << t.dump();
+  }
+}
+
 TEST_F(SyncTest, AKilledSyncResumesTheExportInFlight) {
   ServerProcess server(src());
   ASSERT_TRUE(server.ok());

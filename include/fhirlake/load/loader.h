@@ -46,6 +46,10 @@ struct LoadOptions {
   std::shared_ptr<store::ObjectStore> warehouse_store;
   SaveMode mode = SaveMode::kMerge;
   std::vector<std::string> types;        // empty: every type in the export
+  // With kOverwrite: the warehouse's tables of resource types (within `types`) that the export
+  // has no file for are overwritten too, with no rows: the source has none of them now (a
+  // sync's full refresh makes the tables equal the source).
+  bool overwrite_missing_types = false;
   TableSchemaOptions schema;
   parquet::WriterOptions writer;
   int commit_attempts = 5;               // tries when another writer commits first
