@@ -356,13 +356,16 @@ Result<Manifest> ExportClient::PollManifest(http::Client& client, const State& s
     http::Request req;
     req.url = page_url;
     req.headers.Add("Accept", "application/json");
+    req.return_429 = true;
     auto resp = client.Send(req);
     if (!resp.ok()) {
       log.Event("status_error", ErrorDetail(nullptr, resp.status().message()));
       return resp.status().WithContext("status request failed (run the same command again to resume)");
     }
-    if (resp->status == 202) {
-      std::string progress = resp->headers.Get("X-Progress").value_or("");
+    // IG: polled too often, the server answers 429 with Retry-After, which times the next poll.
+    if (resp->status == 202 || resp->status == 429) {
+      std::string progress = resp->status == 429 ? "429: the server asks to poll less often"
+                                                 : resp->headers.Get("X-Progress").value_or("");
       auto retry_after = resp->headers.Get("Retry-After");
       const http::Millis wait = poll.NextWait(retry_after);
       log.Event("status_progress", json{{"body", nullptr},

@@ -149,6 +149,8 @@ Result<Response> Client::Send(const Request& request) {
       refreshed = true;  // one forced refresh, then the answer stands
       --attempt;
       continue;
+    } else if (result->status == 429 && request.return_429) {
+      return result;
     } else if (IsRetryableStatus(result->status)) {
       reason = "HTTP " + std::to_string(result->status);
       if (auto h = result->headers.Get("Retry-After")) retry_after = ParseRetryAfter(*h);

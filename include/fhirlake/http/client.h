@@ -41,6 +41,9 @@ struct Request {
   Headers headers;
   std::string body;
   bool send_token = true;  // attach a bearer token if the URL is on the token origin
+  // A 429 is the caller's to honour (status polling waits its Retry-After however long, as a
+  // 202's), not retried here with the backoff's cap and attempt limit.
+  bool return_429 = false;
 };
 
 struct Response {
