@@ -140,13 +140,20 @@ Result<std::string> SmartTokenSource::Fetch() {
   req.send_token = false;
   req.headers.Add("Content-Type", "application/x-www-form-urlencoded");
   req.headers.Add("Accept", "application/json");
-  std::string body = FormField("grant_type", "client_credentials") + "&" + FormField("scope", credentials_.scope);
+  const std::string form = FormField("grant_type", "client_credentials") + "&" + FormField("scope", credentials_.scope);
+  std::string body = form;
   if (credentials_.key) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    json claims = {{"iss", credentials_.client_id}, {"sub", credentials_.client_id}, {"aud", credentials_.token_url},
-                   {"exp", now + 240}, {"iat", now}, {"jti", Base64UrlEncode(RandomBytes(18))}};
-    FHIRLAKE_ASSIGN_OR_RETURN(const std::string assertion, SignJwt(*credentials_.key, claims.dump()));
-    body += "&" + FormField("client_assertion_type", kAssertionType) + "&" + FormField("client_assertion", assertion);
+    // A new assertion (new jti, iat, exp) for every attempt: the server refuses a jti it has seen.
+    auto assertion_body = [this, form](std::string& out) -> Status {
+      auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      json claims = {{"iss", credentials_.client_id}, {"sub", credentials_.client_id}, {"aud", credentials_.token_url},
+                     {"exp", now + 240}, {"iat", now}, {"jti", Base64UrlEncode(RandomBytes(18))}};
+      FHIRLAKE_ASSIGN_OR_RETURN(const std::string assertion, SignJwt(*credentials_.key, claims.dump()));
+      out = form + "&" + FormField("client_assertion_type", kAssertionType) + "&" + FormField("client_assertion", assertion);
+      return Status::Ok();
+    };
+    FHIRLAKE_RETURN_IF_ERROR(assertion_body(body));
+    req.renew_body = assertion_body;
   } else if (credentials_.secret_method == SecretMethod::kPost) {
     body += "&" + FormField("client_id", credentials_.client_id) + "&" + FormField("client_secret", credentials_.client_secret);
   } else {

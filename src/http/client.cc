@@ -130,9 +130,17 @@ Result<Response> Client::Perform(const Request& request, const std::string* toke
   return response;
 }
 
-Result<Response> Client::Send(const Request& request) {
+Result<Response> Client::Send(const Request& original) {
   bool refreshed = false;
+  Request renewed;
+  const Request* current = &original;
   for (int attempt = 1;; ++attempt) {
+    if (attempt > 1 && original.renew_body) {
+      if (current == &original) renewed = original;
+      FHIRLAKE_RETURN_IF_ERROR(original.renew_body(renewed.body));
+      current = &renewed;
+    }
+    const Request& request = *current;
     std::optional<std::string> token;
     if (request.send_token && options_.tokens && MayReceiveToken(request.url, options_.token_origin)) {
       auto t = options_.tokens->Token(refreshed);

@@ -34,6 +34,7 @@ Result<FaultPlan> FaultPlan::Parse(std::string_view spec) {
     else if (target == "status") f.target = FaultTarget::kStatus;
     else if (target == "file") f.target = FaultTarget::kFile;
     else if (target == "metadata") f.target = FaultTarget::kMetadata;
+    else if (target == "token") f.target = FaultTarget::kToken;
     else return bad("unknown target");
     if (auto star = rest.find('*'); star != std::string_view::npos) {
       auto count = Number(rest.substr(star + 1));

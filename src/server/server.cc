@@ -151,6 +151,7 @@ struct Server::Impl {
       }
       http.Post(base + "/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
         auto reply = ctx.authorizer->IssueToken(req.body, req.get_header_value("Authorization"), ctx.TokenUrl(req));
+        if (auto f = ctx.opt.faults.Take(FaultTarget::kToken); f && ExportRoutes::ApplyStatusFault(*f, res)) return;
         res.status = reply.http_status;
         res.set_header("Cache-Control", "no-store");
         res.set_content(reply.body, "application/json");

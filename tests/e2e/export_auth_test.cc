@@ -83,6 +83,23 @@ TEST_F(AuthExportTest, TokenIsRenewedDuringAnExportLongerThanItsLifetime) {
   for (const auto& req : server.Requests()) EXPECT_NE(req["status"], 401) << "renewal must come before expiry: " << req;
 }
 
+// The token endpoint processed a request (and so spent its assertion's jti) but its answer
+// failed: the retry carries a new assertion, which the server accepts; the same one again would
+// be refused as a replay.
+TEST_F(AuthExportTest, ARetriedTokenRequestSignsANewAssertion) {
+  auto keys = Keygen("keys", "RS384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--faults", "token:503=0"});
+  ASSERT_TRUE(server.ok()) << server.stderr_text();
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  auto tokens = RequestsTo(server, "/auth/token");
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0]["status"], 503);
+  EXPECT_EQ(tokens[1]["status"], 200);
+}
+
 TEST_F(AuthExportTest, A401GetsANewTokenAndOneMoreTry) {
   auto keys = Keygen("keys", "RS384");
   auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});

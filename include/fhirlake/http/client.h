@@ -44,6 +44,9 @@ struct Request {
   // A 429 is the caller's to honour (status polling waits its Retry-After however long, as a
   // 202's), not retried here with the backoff's cap and attempt limit.
   bool return_429 = false;
+  // Called with the body before every attempt but the first, to make it anew (a signed client
+  // assertion's jti must not be sent twice); null: each attempt sends the same body.
+  std::function<Status(std::string& body)> renew_body;
 };
 
 struct Response {

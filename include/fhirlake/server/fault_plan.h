@@ -4,7 +4,9 @@
 // routes and /health have no faults.
 //
 // SPEC is a comma list of rules `TARGET:KIND[=ARG][*COUNT]`:
-//   TARGET  kickoff | status | file | metadata
+//   TARGET  kickoff | status | file | metadata | token (with --auth: the token endpoint answers
+//           with the fault after it processed the request, as when an answer is lost, so a
+//           client assertion it saw is spent)
 //   KIND    401 | 429 | 500 | 503 answer with this status (Retry-After: ARG seconds, default 1)
 //           pending=N             (status) the first N polls of each job answer 202 (progress
 //                                 capped at 99%) even when the job is done
@@ -37,7 +39,7 @@
 
 namespace fhirlake::server {
 
-enum class FaultTarget { kKickoff, kStatus, kFile, kMetadata };
+enum class FaultTarget { kKickoff, kStatus, kFile, kMetadata, kToken };
 enum class FaultKind { kStatus, kPending, kMalformed, kMiscount, kReset, kTruncate, kSlow, kGzipStored };
 
 struct Fault {
