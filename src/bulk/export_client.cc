@@ -242,7 +242,14 @@ Result<ExportClient::State> ExportClient::ResumeOrStart(ExportObserver* observer
     if (!saved.ok()) return saved.status();
     bool same = o.base_url.empty() || (saved->request == state.request && saved->method == state.method &&
                                        saved->body == state.body);
-    if (!o.resume_status_url.empty() && o.resume_status_url != saved->status_url) same = false;
+    if (!o.resume_status_url.empty() && o.resume_status_url != saved->status_url) {
+      // Its files are another export's: kept, they would be taken as this one's.
+      if (!saved->status_url.empty()) {
+        return InvalidArgument(o.out_dir.string() + " holds export " + http::RedactUrl(saved->status_url) +
+                               "; resume " + http::RedactUrl(o.resume_status_url) + " into another directory");
+      }
+      same = false;
+    }
     if (!same && o.resume_status_url.empty()) {
       return InvalidArgument(o.out_dir.string() + " holds an export of another request (" +
                              http::RedactUrl(saved->request) +

@@ -102,6 +102,14 @@ TEST_F(ExportTest, ResumeByStatusUrlFinishesAnotherRunsExport) {
   EXPECT_NE(second.err.find("resuming export"), std::string::npos) << second.err;
   EXPECT_EQ(RequestsTo(server, "/$export").size(), 1u);
   EXPECT_TRUE(ReadFile(other / "Patient.000.ndjson") == ReadFile(source() / "Patient.000.ndjson"));
+  // A directory that holds one export is not the place of another: its files would be taken
+  // as the other's.
+  RunFhirlake({"export", server.base_url(), (dir_ / "third").string(), "--timeout", "0s"});
+  std::string third_url = json::parse(ReadFile(dir_ / "third" / "export-state.json"))["statusUrl"];
+  auto mixed = RunFhirlake({"export", "--resume", third_url, other.string()});
+  EXPECT_EQ(mixed.exit_code, 2) << mixed.err;
+  EXPECT_NE(mixed.err.find(other.string() + " holds export"), std::string::npos) << mixed.err;
+  EXPECT_TRUE(ReadFile(other / "Patient.000.ndjson") == ReadFile(source() / "Patient.000.ndjson")) << "left as it was";
 }
 
 TEST_F(ExportTest, CancelStopsTheServersJob) {
