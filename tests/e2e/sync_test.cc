@@ -175,7 +175,8 @@ TEST_F(SyncTest, AFullRefreshEmptiesATypeTheSourceNoLongerHas) {
   EXPECT_EQ(Table("Observation").size(), 0u) << "the source has no Observation now";
   auto status = RunFhirlake({"status", wh().string(), "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  for (const auto& t : json::parse(status.out)["tables"]) {
+  const json tables = json::parse(status.out)["tables"];
+  for (const auto& t : tables) {
     if (t["table"] == "Observation") EXPECT_EQ(t["rows"], 0) << t.dump();
   }
 }
