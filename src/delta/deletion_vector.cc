@@ -151,15 +151,7 @@ uint32_t Crc32(std::string_view bytes) {
 }  // namespace
 
 fs::path DeletionVectorFile(const fs::path& root, const DeletionVector& dv) {
-  if (dv.storage_type == "p") {  // an absolute path, or a file: URI
-    std::string_view path = dv.path_or_inline_dv;
-    if (path.rfind("file://", 0) == 0) {
-      path.remove_prefix(7);
-    } else if (path.rfind("file:", 0) == 0) {
-      path.remove_prefix(5);
-    }
-    return fs::path(path);
-  }
+  if (dv.storage_type == "p") return fs::path(WithoutFileScheme(dv.path_or_inline_dv));  // a path or file: URI
   // 'u': an optional random prefix (a directory), then the uuid as 20 Z85 characters.
   const std::string& text = dv.path_or_inline_dv;
   if (text.size() < 20) return root / "deletion_vector_malformed.bin";  // no such file: reading it fails
@@ -366,6 +358,12 @@ Result<std::vector<uint64_t>> ReadVector(const DeletionVector& dv,
 }
 
 }  // namespace
+
+std::string_view WithoutFileScheme(std::string_view path) {
+  if (path.rfind("file://", 0) == 0) return path.substr(7);
+  if (path.rfind("file:", 0) == 0) return path.substr(5);
+  return path;
+}
 
 std::string DeletionVectorRelativePath(const DeletionVector& dv) { return DeletionVectorFile(fs::path(), dv).generic_string(); }
 

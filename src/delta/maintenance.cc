@@ -78,15 +78,9 @@ std::optional<std::string> TableKey(const Table& table, std::string_view path) {
     }
     return std::nullopt;
   }
-  std::string_view local = path;
-  if (local.rfind("file://", 0) == 0) {
-    local.remove_prefix(7);
-  } else if (local.rfind("file:", 0) == 0) {
-    local.remove_prefix(5);
-  }
   std::error_code ec;
   const fs::path base = fs::absolute(table.root(), ec).lexically_normal();
-  const fs::path relative = fs::path(local).lexically_normal().lexically_relative(base);
+  const fs::path relative = fs::path(WithoutFileScheme(path)).lexically_normal().lexically_relative(base);
   if (ec || relative.empty() || *relative.begin() == "..") return std::nullopt;
   return relative.generic_string();
 }

@@ -50,6 +50,9 @@ Result<std::vector<DeletionVector>> WriteDeletionVectors(store::ObjectStore& sto
 
 // The name of a stored 'u' vector's file relative to the table's root.
 std::string DeletionVectorRelativePath(const DeletionVector& dv);
+// A local path recorded as a path or a file: URI ("file:///a/b", "file:/a/b"), without the
+// scheme; other text as it is.
+std::string_view WithoutFileScheme(std::string_view path);
 
 // The file a stored ('u' or 'p') vector lives in.
 std::filesystem::path DeletionVectorFile(const std::filesystem::path& table_root, const DeletionVector& dv);
