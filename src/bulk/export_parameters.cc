@@ -125,6 +125,20 @@ std::string ExportParameters::KickoffPath(std::string_view base) const {
   return b;
 }
 
+std::string KickoffBase(std::string_view kickoff_url) {
+  std::string_view u = kickoff_url.substr(0, kickoff_url.find('?'));
+  constexpr std::string_view kExport = "/$export";
+  if (!u.ends_with(kExport)) return "";
+  u.remove_suffix(kExport.size());
+  if (u.ends_with("/Patient")) {
+    u.remove_suffix(std::string_view("/Patient").size());
+  } else if (size_t slash = u.rfind('/'); slash != std::string_view::npos && slash > 0) {
+    std::string_view head = u.substr(0, slash);
+    if (head.ends_with("/Group")) u = head.substr(0, head.size() - std::string_view("/Group").size());
+  }
+  return std::string(u);
+}
+
 std::string ExportParameters::ToQuery() const {
   std::vector<std::string> parts;
   auto add = [&](const char* name, const std::string& v) { parts.push_back(std::string(name) + "=" + http::EncodeQueryComponent(v)); };

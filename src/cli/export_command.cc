@@ -7,6 +7,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/store/local_file.h"
@@ -101,6 +102,21 @@ int Fail(const Status& why, int exit_code) {
   return exit_code;
 }
 
+// The FHIR base where SMART discovery finds the token endpoint: BASE_URL; with --resume and
+// only OUT_DIR (export --resume URL OUT_DIR), the base of the kick-off that OUT_DIR's
+// export-state.json recorded; "" when unknown.
+std::string AuthBase(const ExportArgs& a) {
+  if (a.resume.empty() || !a.out_dir.empty()) return a.base_url;
+  const std::string& out_dir = a.base_url;  // the one positional is OUT_DIR
+  std::filesystem::path dir = out_dir;
+  if (store::IsS3Location(out_dir)) dir = a.staging.empty() ? DefaultStaging(out_dir) : std::filesystem::path(a.staging);
+  auto text = store::ReadSmallFile(dir / "export-state.json");
+  if (!text.ok()) return "";
+  auto state = nlohmann::json::parse(*text, nullptr, false);
+  if (!state.is_object() || !state.contains("request") || !state["request"].is_string()) return "";
+  return bulk::KickoffBase(state["request"].get<std::string>());
+}
+
 // The HTTP client's options: TLS, retries, request logging with --verbose, and the token
 // source the authentication options describe (an error is a usage error).
 Result<http::ClientOptions> ClientFor(const ExportArgs& a, DisplayMode mode) {
@@ -110,7 +126,14 @@ Result<http::ClientOptions> ClientFor(const ExportArgs& a, DisplayMode mode) {
       std::fprintf(stderr, "debug: %s %s -> %ld\n", method.c_str(), url.c_str(), status);
     };
   }
-  const std::string base = !a.base_url.empty() && a.resume.empty() ? a.base_url : "";
+  const std::string base = AuthBase(a);
+  if (base.empty() && !a.auth.client_id.empty() && a.auth.token_url.empty()) {
+    const bool cancel = !a.cancel.empty();
+    return InvalidArgument(std::string(cancel ? "--cancel" : "--resume") +
+                           " with --client-id cannot find the token endpoint: give --token-url, or the server's "
+                           "base URL (export BASE_URL " + (cancel ? "--cancel STATUS_URL" : "--resume STATUS_URL OUT_DIR") +
+                           ")");
+  }
   auto tokens = MakeTokenSource(a.auth, base, client);
   if (!tokens.ok()) return tokens.status();
   client.tokens = tokens.value();

@@ -31,6 +31,15 @@ void ExpectSame(const ExportParameters& a, const ExportParameters& b) {
   EXPECT_EQ(a.allow_partial_manifests, b.allow_partial_manifests);
 }
 
+TEST(ExportParameters, KickoffBaseUndoesKickoffPath) {
+  EXPECT_EQ(KickoffBase("http://h/fhir/$export?_type=Patient"), "http://h/fhir");
+  EXPECT_EQ(KickoffBase("http://h/fhir/Patient/$export"), "http://h/fhir");
+  EXPECT_EQ(KickoffBase("http://h/fhir/Group/g%201/$export?_since=x"), "http://h/fhir");
+  EXPECT_EQ(KickoffBase("http://h/$export"), "http://h");
+  EXPECT_EQ(KickoffBase("http://h/fhir/Observation"), "");
+  EXPECT_EQ(KickoffBase(""), "");
+}
+
 TEST(ExportParameters, KickoffPathPerLevel) {
   ExportParameters p;
   EXPECT_EQ(p.KickoffPath("http://h/fhir/"), "http://h/fhir/$export");

@@ -194,6 +194,42 @@ TEST_F(AuthExportTest, AJobIsVisibleOnlyToItsClient) {
   EXPECT_EQ(cancel.exit_code, 1) << "another client cannot cancel the job";
 }
 
+// --resume and --cancel know only a status URL; discovery needs the FHIR base: the directory's
+// export-state.json has its kick-off, or BASE_URL comes first; else a clear usage error.
+TEST_F(AuthExportTest, ResumeAndCancelFindTheTokenEndpoint) {
+  auto keys = Keygen("keys", "ES384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--retry-after", "0", "--faults", "status:pending=3"});
+  ASSERT_TRUE(server.ok());
+  const std::vector<std::string> key{"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string()};
+  auto with_key = [&](std::vector<std::string> argv) {
+    argv.insert(argv.end(), key.begin(), key.end());
+    return RunFhirlake(argv);
+  };
+  auto first = Export(server, {"--timeout", "0s", "--client-id", "etl", "--private-key", key[3]});
+  ASSERT_EQ(first.exit_code, 1) << first.err;
+  std::string status_url = json::parse(ReadFile(out() / "export-state.json"))["statusUrl"];
+
+  auto unknown = with_key({"export", "--resume", status_url, (dir_ / "elsewhere").string()});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("cannot find the token endpoint: give --token-url"), std::string::npos) << unknown.err;
+  auto resumed = with_key({"export", "--resume", status_url, out().string(), "--poll-interval", "100ms"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(RequestsTo(server, "/$export").size(), 1u);
+
+  RunFhirlake({"export", server.base_url(), (dir_ / "second").string(), "--timeout", "0s", key[0], key[1], key[2], key[3]});
+  std::string second_url = json::parse(ReadFile(dir_ / "second" / "export-state.json"))["statusUrl"];
+  auto bare_cancel = with_key({"export", "--cancel", second_url});
+  EXPECT_EQ(bare_cancel.exit_code, 2);
+  EXPECT_NE(bare_cancel.err.find("export BASE_URL --cancel STATUS_URL"), std::string::npos) << bare_cancel.err;
+  auto cancel = with_key({"export", server.base_url(), "--cancel", second_url});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  bool deleted = false;
+  for (const auto& d : RequestsTo(server, "/bulkstatus/")) deleted = deleted || (d["method"] == "DELETE" && d["status"] == 202);
+  EXPECT_TRUE(deleted);
+}
+
 TEST_F(AuthExportTest, NoSecretReachesAnyOutputEvenWithDebugLogging) {
   auto keys = Keygen("keys", "RS384");
   auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}},

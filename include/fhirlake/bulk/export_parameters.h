@@ -60,4 +60,8 @@ struct ExportParameters {
 // ("Observation?code=a,b,Condition?x=y" gives two filters).
 std::vector<std::string> SplitTypeFilters(std::string_view value);
 
+// The FHIR base of a kick-off URL (the inverse of KickoffPath, ignoring a query), or "" when
+// `kickoff_url` is no kick-off.
+std::string KickoffBase(std::string_view kickoff_url);
+
 }  // namespace fhirlake::bulk
