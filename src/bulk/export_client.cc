@@ -370,8 +370,14 @@ Result<Manifest> ExportClient::PollManifest(http::Client& client, const State& s
       return resp.status().WithContext("status request failed (run the same command again to resume)");
     }
     // IG: polled too often, the server answers 429 with Retry-After, which times the next poll.
-    if (resp->status == 202 || resp->status == 429) {
+    // An error whose OperationOutcome is transient is a failed poll, not a failed export: the
+    // server asks to be asked again later (the client's own retries of a 5xx came first).
+    const bool transient = resp->status != 200 && resp->status != 202 && resp->status != 404 &&
+                           resp->status != 410 && fhir::IsTransientOutcome(resp->body);
+    if (resp->status == 202 || resp->status == 429 || transient) {
       std::string progress = resp->status == 429 ? "429: the server asks to poll less often"
+                             : transient        ? "HTTP " + std::to_string(resp->status) + ", transient: " +
+                                                   fhir::DescribeErrorBody(resp->body)
                                                  : resp->headers.Get("X-Progress").value_or("");
       auto retry_after = resp->headers.Get("Retry-After");
       const http::Millis wait = poll.NextWait(retry_after);

@@ -41,4 +41,24 @@ std::string DescribeErrorBody(std::string_view body) {
   return excerpt.empty() ? "(empty body)" : excerpt;
 }
 
+bool IsTransientOutcome(std::string_view body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_object() || FieldOr(parsed, "resourceType", "") != "OperationOutcome") return false;
+  const nlohmann::json issues = FieldOr(parsed, "issue", nlohmann::json::array());
+  if (!issues.is_array() || issues.empty()) return false;
+  bool transient = false;
+  for (const auto& issue : issues) {
+    if (!issue.is_object()) return false;
+    const std::string severity = FieldOr(issue, "severity", "error");
+    if (severity != "error" && severity != "fatal") continue;
+    const std::string code = FieldOr(issue, "code", "");
+    if (code != "transient" && code != "lock-error" && code != "no-store" && code != "timeout" &&
+        code != "incomplete" && code != "throttled") {
+      return false;
+    }
+    transient = true;
+  }
+  return transient;
+}
+
 }  // namespace fhirlake::fhir

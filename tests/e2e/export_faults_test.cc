@@ -29,6 +29,23 @@ TEST_F(ExportTest, RecoversFromRateLimitsAndUnavailability) {
   EXPECT_EQ(file_errors, 3u);
 }
 
+// A status error that outlasts the client's retries but says `transient` is a failed poll:
+// polling goes on (until --timeout), and the log says why.
+TEST_F(ExportTest, ATransientStatusErrorKeepsPolling) {
+  ServerProcess server(source(), {"--faults", "status:503=0*5"});
+  ASSERT_TRUE(server.ok()) << server.stderr_text();
+  auto r = Export(server, {"--retries", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(Statuses(RequestsTo(server, "/bulkstatus/")), (std::vector<long>{503, 503, 503, 503, 503, 200}));
+  size_t transient_polls = 0;
+  for (const auto& e : LogEvents()) {
+    if (e["eventId"] != "status_progress" || !e["eventDetail"]["xProgress"].is_string()) continue;
+    transient_polls += e["eventDetail"]["xProgress"].get<std::string>().starts_with("HTTP 503, transient: injected fault");
+  }
+  EXPECT_EQ(transient_polls, 2u) << "two polls of two attempts each met a 503";
+}
+
 TEST_F(ExportTest, AFailingMetadataEndpointIsAskedOnceAndDoesNotDelayTheExport) {
   ServerProcess server(source(), {"--faults", "metadata:503*5"});
   ASSERT_TRUE(server.ok());

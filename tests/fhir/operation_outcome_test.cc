@@ -23,5 +23,18 @@ TEST(DescribeErrorBody, FallsBackToAnExcerpt) {
   EXPECT_EQ(DescribeErrorBody(std::string(600, 'a')).size(), 500u + std::string("…").size());
 }
 
+TEST(IsTransientOutcome, OnlyPassingStatesOfEveryError) {
+  auto outcome = [](const std::string& issues) { return R"({"resourceType":"OperationOutcome","issue":[)" + issues + "]}"; };
+  EXPECT_TRUE(IsTransientOutcome(outcome(R"({"severity":"error","code":"transient"})")));
+  EXPECT_TRUE(IsTransientOutcome(outcome(R"({"severity":"fatal","code":"throttled"},{"severity":"information","code":"informational"})")));
+  EXPECT_TRUE(IsTransientOutcome(outcome(R"({"severity":"error","code":"lock-error"},{"severity":"error","code":"timeout"})")));
+  EXPECT_FALSE(IsTransientOutcome(outcome(R"({"severity":"error","code":"exception"})"))) << "what failed jobs say";
+  EXPECT_FALSE(IsTransientOutcome(outcome(R"({"severity":"error","code":"transient"},{"severity":"error","code":"invalid"})")));
+  EXPECT_FALSE(IsTransientOutcome(outcome(R"({"severity":"warning","code":"transient"})"))) << "no error at all";
+  EXPECT_FALSE(IsTransientOutcome(outcome("")));
+  EXPECT_FALSE(IsTransientOutcome(R"({"resourceType":"Bundle","issue":[{"severity":"error","code":"transient"}]})"));
+  EXPECT_FALSE(IsTransientOutcome("<html>Service Unavailable</html>"));
+}
+
 }  // namespace
 }  // namespace fhirlake::fhir

@@ -29,4 +29,10 @@ struct OperationOutcome {
 // details.text) joined by "; " when the body is one, else the first 500 bytes of the body.
 std::string DescribeErrorBody(std::string_view body);
 
+// Whether `body` is an OperationOutcome that says to try again later: it has issues, and each
+// error or fatal one has the IssueType `transient` or one of its kinds that describe a passing
+// state (lock-error, no-store, timeout, incomplete, throttled). `exception`, also a kind of
+// transient, is what failed jobs report, so it does not count.
+bool IsTransientOutcome(std::string_view body);
+
 }  // namespace fhirlake::fhir
