@@ -6,6 +6,7 @@
 #include <cctype>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "fhirlake/http/url.h"
 #include "src/http/curl_handles.h"
@@ -131,7 +132,8 @@ Result<Response> Client::Perform(const Request& request, const std::string* toke
 }
 
 Result<Response> Client::Send(const Request& original) {
-  bool refreshed = false;
+  bool refreshed = false;      // a 401 has forced a new token (once per request)
+  bool refresh_now = false;    // the next attempt asks for that new token
   Request renewed;
   const Request* current = &original;
   for (int attempt = 1;; ++attempt) {
@@ -143,7 +145,7 @@ Result<Response> Client::Send(const Request& original) {
     const Request& request = *current;
     std::optional<std::string> token;
     if (request.send_token && options_.tokens && MayReceiveToken(request.url, options_.token_origin)) {
-      auto t = options_.tokens->Token(refreshed);
+      auto t = options_.tokens->Token(std::exchange(refresh_now, false));
       if (!t.ok()) return t.status();
       token = std::move(t.value());
     }
@@ -154,7 +156,7 @@ Result<Response> Client::Send(const Request& original) {
       if (result.status().code() != StatusCode::kNetwork) return result;
       reason = result.status().message();
     } else if (result->status == 401 && token && !refreshed) {
-      refreshed = true;  // one forced refresh, then the answer stands
+      refreshed = refresh_now = true;  // one forced refresh, then the answer stands
       --attempt;
       continue;
     } else if (result->status == 429 && request.return_429) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include <simdjson.h>
 
@@ -135,7 +136,8 @@ struct Transfer {
 
 struct TaskState {
   int attempts = 0;
-  bool refreshed_token = false;
+  bool refreshed_token = false;  // a 401 has forced a new token (once per file)
+  bool refresh_token_now = false;  // the next attempt asks for that new token
   bool confirmed_end = false;  // the server said there is nothing past the partial file
   DownloadResult result;
 };
@@ -339,7 +341,7 @@ class DownloadRun {
 
     std::optional<std::string> token;
     if (task.send_token && copt_.tokens && MayReceiveToken(task.url, copt_.token_origin)) {
-      auto tok = copt_.tokens->Token(state_[i].refreshed_token);
+      auto tok = copt_.tokens->Token(std::exchange(state_[i].refresh_token_now, false));
       if (!tok.ok()) return Finish(i, tok.status());
       token = std::move(tok.value());
     }
@@ -440,7 +442,7 @@ class DownloadRun {
     const DownloadTask& task = tasks_[i];
     state_[i].result.error_body = t.error_body;
     if (status == 401 && task.send_token && copt_.tokens && !state_[i].refreshed_token) {
-      state_[i].refreshed_token = true;
+      state_[i].refreshed_token = state_[i].refresh_token_now = true;
       return ScheduleRetry(i, "HTTP 401; refreshing the access token", Millis(0),
                            Status(StatusCode::kUnauthenticated, "401 from " + RedactUrl(task.url)));
     }

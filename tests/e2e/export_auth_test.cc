@@ -111,6 +111,18 @@ TEST_F(AuthExportTest, A401GetsANewTokenAndOneMoreTry) {
   EXPECT_EQ(TokenRequests(server), 3u) << "the first token, then one new token per 401";
 }
 
+// The new token a 401 brought serves the retries after it: a 503 next does not ask again.
+TEST_F(AuthExportTest, ARetryAfterA401KeepsTheRenewedToken) {
+  auto keys = Keygen("keys", "RS384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string(), "--faults", "status:401,status:503=0,file:401,file:503=0"});
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--client-id", "etl", "--private-key", (keys / "private.jwks.json").string(), "--parallel", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectOutputEqualsSource();
+  EXPECT_EQ(TokenRequests(server), 3u) << "the first token, then one per 401";
+}
+
 TEST_F(AuthExportTest, DiscoveryFallsBackToTheCapabilityStatement) {
   auto keys = Keygen("keys", "ES384");
   auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
