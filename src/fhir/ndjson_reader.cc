@@ -117,28 +117,4 @@ bool NdjsonReader::Next(std::string_view& line) {
   }
 }
 
-Result<uint64_t> CountLines(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::vector<char> buf(1u << 20);
-  uint64_t lines = 0;
-  char last = '\n';
-  ssize_t n;
-  while ((n = ::read(fd, buf.data(), buf.size())) > 0) {
-    const char* p = buf.data();
-    const char* end = p + n;
-    while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)))) != nullptr) {
-      ++lines;
-      ++p;
-    }
-    last = buf[static_cast<size_t>(n) - 1];
-  }
-  int err = errno;
-  ::close(fd);
-  if (n < 0) return IoError("cannot read " + path.string() + ": " + std::strerror(err));
-  if (last != '\n') ++lines;
-  return lines;
-}
-
 }  // namespace fhirlake::fhir

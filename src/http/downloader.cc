@@ -17,6 +17,7 @@
 
 #include <simdjson.h>
 
+#include "fhirlake/http/ndjson_lines.h"
 #include "fhirlake/http/url.h"
 #include "src/http/curl_handles.h"
 
@@ -47,39 +48,6 @@ struct EasyDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
 using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
-
-// Line accounting of the bytes written so far: '\n' count and where the last line starts.
-struct LineCounter {
-  uint64_t newlines = 0;
-  uint64_t size = 0;
-  uint64_t last_line_start = 0;
-
-  void Feed(const char* data, size_t n) {
-    const char* p = data;
-    const char* end = data + n;
-    while (p < end) {
-      const void* hit = std::memchr(p, '\n', static_cast<size_t>(end - p));
-      if (!hit) break;
-      const char* nl = static_cast<const char*>(hit);
-      ++newlines;
-      last_line_start = size + static_cast<uint64_t>(nl - data) + 1;
-      p = nl + 1;
-    }
-    size += n;
-  }
-  uint64_t Lines() const { return newlines + (size > last_line_start ? 1 : 0); }
-  bool EndsMidLine() const { return size > last_line_start; }
-};
-
-Status CountExisting(const fs::path& path, LineCounter& counter) {
-  FilePtr f(std::fopen(path.c_str(), "rb"));
-  if (!f) return IoError("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::vector<char> buf(1u << 20);
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) counter.Feed(buf.data(), n);
-  if (std::ferror(f.get())) return IoError("cannot read " + path.string());
-  return Status::Ok();
-}
 
 // True when the bytes from `offset` to the end of `path` form one JSON value: a last line
 // without its newline that is nevertheless whole.
@@ -123,7 +91,7 @@ struct Transfer {
   CurlSlist headers_out;
   Headers headers_in;
   uint64_t resume_from = 0;
-  LineCounter lines;
+  NdjsonLineCounter lines;
   bool body_checked = false;   // status examined at the first body byte
   bool to_file = false;        // body goes to the file (2xx), else to error_body
   bool write_failed = false;
@@ -171,7 +139,7 @@ size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
         std::rewind(t->file.get());
         t->resume_from = 0;
         t->writeback_from = 0;
-        t->lines = LineCounter();
+        t->lines = NdjsonLineCounter();
       } else if (status == 206) {
         auto range = t->headers_in.Get("Content-Range");
         auto start = range ? ParseContentRangeStart(*range) : std::nullopt;
@@ -194,12 +162,12 @@ size_t WriteToTransfer(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   t->lines.Feed(data, bytes);
-  if (t->lines.size - t->writeback_from >= kWritebackStep) {
+  if (t->lines.size() - t->writeback_from >= kWritebackStep) {
     // Start (not wait for) writeback of what is written so far.
     if (std::fflush(t->file.get()) == 0) {
       ::sync_file_range(fileno(t->file.get()), static_cast<off_t>(t->writeback_from),
-                        static_cast<off_t>(t->lines.size - t->writeback_from), SYNC_FILE_RANGE_WRITE);
-      t->writeback_from = t->lines.size;
+                        static_cast<off_t>(t->lines.size() - t->writeback_from), SYNC_FILE_RANGE_WRITE);
+      t->writeback_from = t->lines.size();
     }
   }
   if (t->observer) t->observer->OnBytes(bytes);
@@ -315,11 +283,11 @@ class DownloadRun {
     const DownloadTask& task = tasks_[i];
     std::error_code ec;
     if (fs::exists(task.destination, ec)) {
-      LineCounter counter;
-      Status s = CountExisting(task.destination, counter);
+      NdjsonLineCounter counter;
+      Status s = CountNdjsonFile(task.destination, counter);
       state_[i].result.skipped = true;
-      state_[i].result.bytes = counter.size;
-      state_[i].result.lines = counter.Lines();
+      state_[i].result.bytes = counter.size();
+      state_[i].result.lines = counter.Records();
       return Finish(i, s);
     }
     fs::create_directories(task.destination.parent_path(), ec);
@@ -328,9 +296,9 @@ class DownloadRun {
     t->observer = observer_;
     t->part = PartialPath(task.destination);
     if (fs::exists(t->part, ec)) {
-      Status s = CountExisting(t->part, t->lines);
+      Status s = CountNdjsonFile(t->part, t->lines);
       if (!s.ok()) return Finish(i, s);
-      t->resume_from = t->lines.size;
+      t->resume_from = t->lines.size();
       t->writeback_from = t->resume_from;
     }
     t->file.reset(std::fopen(t->part.c_str(), "ab"));
@@ -415,7 +383,7 @@ class DownloadRun {
       if (!t->body_checked && status == 200 && t->resume_from > 0) {
         // An empty body (nothing reached the write callback) where the whole file was asked for.
         fs::resize_file(t->part, 0);
-        t->lines = LineCounter();
+        t->lines = NdjsonLineCounter();
       }
       return Complete(i, *t);
     }
@@ -461,18 +429,18 @@ class DownloadRun {
   void Complete(size_t i, Transfer& t) {
     const DownloadTask& task = tasks_[i];
     DownloadResult& r = state_[i].result;
-    r.bytes = t.lines.size;
-    r.lines = t.lines.Lines();
+    r.bytes = t.lines.size();
+    r.lines = t.lines.Records();
     if (t.lines.EndsMidLine() && !state_[i].confirmed_end &&
-        !TailIsCompleteJson(t.part, t.lines.last_line_start, t.lines.size)) {
+        !TailIsCompleteJson(t.part, t.lines.last_line_start(), t.lines.size())) {
       return ScheduleRetry(i, "body ends inside an NDJSON line (truncated)", std::nullopt,
-                           DataLoss(RedactUrl(task.url) + " ends inside a line after " + std::to_string(t.lines.size) +
+                           DataLoss(RedactUrl(task.url) + " ends inside a line after " + std::to_string(t.lines.size()) +
                                     " bytes"));
     }
     if (task.expected_lines && *task.expected_lines != r.lines) {
       return Finish(i, DataLoss("count mismatch for " + RedactUrl(task.url) + ": the manifest says " +
                                 std::to_string(*task.expected_lines) + " resources, the file has " +
-                                std::to_string(r.lines) + " lines; the partial file is kept at " + t.part.string() +
+                                std::to_string(r.lines) + "; the partial file is kept at " + t.part.string() +
                                 " for inspection"));
     }
     std::error_code ec;

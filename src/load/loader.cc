@@ -127,7 +127,7 @@ class ErrorLog {
   uint64_t count_ = 0;
 };
 
-// Calls `fn(line, line_number)` for each non-empty line of `file`. Over-long lines go to
+// Calls `fn(line, line_number)` for each non-blank line of `file`. Over-long lines go to
 // `on_long(line_number, why)` and are skipped; a read error ends the file and is reported
 // the same way.
 template <typename Fn, typename OnLong>
@@ -142,7 +142,7 @@ Status ForEachLine(const fs::path& file, size_t max_line_bytes, Fn&& fn, OnLong&
       FHIRLAKE_RETURN_IF_ERROR(reader->SkipLongLine());
       continue;
     }
-    if (!line.empty()) FHIRLAKE_RETURN_IF_ERROR(fn(line, reader->line_number()));
+    if (!fhir::IsBlankLine(line)) FHIRLAKE_RETURN_IF_ERROR(fn(line, reader->line_number()));
   }
   if (!reader->status().ok()) {
     on_long(reader->line_number() + 1, reader->status().message() + "; the rest of the file was not read");

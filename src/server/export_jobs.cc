@@ -12,6 +12,7 @@
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/http/ndjson_lines.h"
 #include "fhirlake/load/unload.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/store/names.h"
@@ -255,7 +256,7 @@ class ExportJobs::JobRun {
       if (Stopped()) return Cancelled("cancelled");
       const std::string type = fhir::ResourceTypeOfFile(src);
       if (!filter_lines_) {
-        auto count = fhir::CountLines(src);
+        auto count = http::CountNdjsonRecords(src);
         if (!count.ok()) return count.status();
         if (*count > 0) files.push_back(JobFile{"output", type, src.filename().string(), src, *count});
       } else {

@@ -17,7 +17,7 @@ Status ReadFile(const fs::path& file, const ResourceCallback& resource) {
   if (!reader.ok()) return reader.status();
   std::string_view line;
   while (reader->Next(line)) {
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    if (fhir::IsBlankLine(line)) continue;
     Status s = resource(line);
     if (!s.ok()) return s.WithContext(file.string() + " line " + std::to_string(reader->line_number()));
   }

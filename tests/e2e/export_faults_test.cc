@@ -1,5 +1,7 @@
 // Every injected fault has a defined outcome: recovered with byte-identical files, or a clear
 // failure.
+#include <fstream>
+
 #include "tests/e2e/export_fixture.h"
 
 namespace fhirlake::testing {
@@ -148,11 +150,28 @@ TEST_F(ExportTest, CountMismatchFailsLoudly) {
   auto r = Export(server, {"--type", "Patient"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("count mismatch"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("manifest says 31 resources, the file has 30 lines"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("manifest says 31 resources, the file has 30;"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out() / "Patient.000.ndjson")) << "an unverified file must not take the final name";
   bool logged = false;
   for (const auto& e : LogEvents()) logged = logged || e["eventId"] == "download_error";
   EXPECT_TRUE(logged);
+}
+
+// Blank lines are no resources: a manifest that does not count them matches the file, which
+// arrives byte for byte.
+TEST_F(ExportTest, BlankLinesAreNotCountedAsResources) {
+  const std::string original = ReadFile(source() / "Patient.000.ndjson");
+  std::string spaced = "\n";
+  for (size_t start = 0, nl; (nl = original.find('\n', start)) != std::string::npos; start = nl + 1) {
+    spaced += original.substr(start, nl + 1 - start) + (start == 0 ? "\r\n  \n" : "");
+  }
+  std::ofstream(source() / "Patient.000.ndjson", std::ios::binary | std::ios::trunc) << spaced << "\n";
+  ServerProcess server(source());
+  ASSERT_TRUE(server.ok());
+  auto r = Export(server, {"--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadManifest()["output"][0]["count"], 30);
+  EXPECT_TRUE(ReadFile(out() / "Patient.000.ndjson") == spaced + "\n");
 }
 
 TEST_F(ExportTest, MalformedManifestGivesAClearError) {

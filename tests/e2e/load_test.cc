@@ -396,7 +396,8 @@ TEST_F(LoadTest, BadLinesAreReportedAndTheRestLoads) {
       << R"({"resourceType":"Condition","code":{"text":"no id"}})" << "\n"
       << R"({"resourceType":"Observation","id":"wrong-file"})" << "\n"
       << R"({"id":"no-type"})" << "\n"
-      << R"({"resourceType":"Condition","id":"good-one"})" << "\n";
+      << R"({"resourceType":"Condition","id":"good-one"})" << "\n"
+      << "\r\n  \t\n\n";  // blank lines are skipped, not reported
   auto strict = RunFhirlake({"load", src().string(), wh().string(), "--mode", "overwrite", "--types", "Condition"});
   EXPECT_EQ(strict.exit_code, 1);
   EXPECT_NE(strict.err.find("4 lines were not loaded"), std::string::npos) << strict.err;

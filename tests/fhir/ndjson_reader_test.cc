@@ -80,15 +80,5 @@ TEST(NdjsonReader, MissingFileIsAnError) {
   EXPECT_FALSE(NdjsonReader::Open("/nonexistent/file.ndjson").ok());
 }
 
-TEST(CountLines, CountsALastLineWithoutNewline) {
-  TempDir dir;
-  Write(dir / "a", "1\n2\n3");
-  Write(dir / "b", "1\n2\n3\n");
-  Write(dir / "c", "");
-  EXPECT_EQ(*CountLines(dir / "a"), 3u);
-  EXPECT_EQ(*CountLines(dir / "b"), 3u);
-  EXPECT_EQ(*CountLines(dir / "c"), 0u);
-}
-
 }  // namespace
 }  // namespace fhirlake::fhir

@@ -7,6 +7,7 @@
 
 #include "fhirlake/fhir/date_time.h"
 #include "fhirlake/fhir/ndjson_reader.h"
+#include "fhirlake/http/ndjson_lines.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -43,7 +44,7 @@ TEST(SampleGenerator, RollsOverFilesPerType) {
   EXPECT_TRUE(fs::exists(dir / "Patient.000.ndjson"));
   EXPECT_TRUE(fs::exists(dir / "Patient.002.ndjson"));
   EXPECT_FALSE(fs::exists(dir / "Patient.003.ndjson"));
-  EXPECT_EQ(*CountLines(dir / "Patient.002.ndjson"), 5u);
+  EXPECT_EQ(*http::CountNdjsonRecords(dir / "Patient.002.ndjson"), 5u);
 }
 
 // Every line is valid FHIR-shaped JSON with id, resourceType matching its file and a

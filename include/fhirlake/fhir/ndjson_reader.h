@@ -55,7 +55,8 @@ class NdjsonReader {
   Status status_;
 };
 
-// Counts lines (a last line without '\n' counts) by streaming the file.
-Result<uint64_t> CountLines(const std::filesystem::path& path);
+// Whether `line` holds nothing but spaces, tabs and '\r': NDJSON readers skip such lines, and
+// they are no resources.
+inline bool IsBlankLine(std::string_view line) { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 }  // namespace fhirlake::fhir
