@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "fhirlake/store/warehouse_layout.h"
 
@@ -82,10 +83,10 @@ Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string
     f->modified_ms = object.modified_ms;
     out.push_back(std::move(*f));
   }
+  // Per version: the commit, then a classic checkpoint, then multi-part checkpoints by their
+  // part count and part (two checkpoints of one version may coexist).
   std::sort(out.begin(), out.end(), [](const LogFile& a, const LogFile& b) {
-    if (a.version != b.version) return a.version < b.version;
-    if (a.kind != b.kind) return a.kind == LogFileKind::kCommit;
-    return a.part < b.part;
+    return std::tie(a.version, a.kind, a.parts, a.part) < std::tie(b.version, b.kind, b.parts, b.part);
   });
   return out;
 }

@@ -123,6 +123,25 @@ TEST(GoldenCheckpointTest, ReadsTheLogOfFileActionsOnly) {
   EXPECT_EQ(snap->log_files_read, 5);  // the checkpoint and commits 11..14
 }
 
+TEST(LogFilesTest, ListsEachVersionsCommitThenItsCheckpoints) {
+  TempDir dir;
+  const fs::path log = dir.path() / "t" / "_delta_log";
+  fs::create_directories(log);
+  const std::vector<std::string> names = {
+      CheckpointPartFileName(5, 2, 2), CheckpointPartFileName(5, 3, 3), CommitFileName(6), CheckpointFileName(5),
+      CheckpointPartFileName(5, 1, 2), CheckpointPartFileName(5, 1, 3), CommitFileName(5), CheckpointPartFileName(5, 2, 3),
+      CommitFileName(4), "00000000000000000005.crc", "_last_checkpoint"};
+  for (const auto& n : names) std::ofstream(log / n) << "x";
+  auto listed = ListLogFiles(dir.path() / "t");
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> order;
+  for (const auto& f : *listed) order.push_back(f.path.filename().string());
+  EXPECT_EQ(order, (std::vector<std::string>{CommitFileName(4), CommitFileName(5), CheckpointFileName(5),
+                                             CheckpointPartFileName(5, 1, 2), CheckpointPartFileName(5, 2, 2),
+                                             CheckpointPartFileName(5, 1, 3), CheckpointPartFileName(5, 2, 3),
+                                             CheckpointPartFileName(5, 3, 3), CommitFileName(6)}));
+}
+
 TEST(GoldenCheckpointTest, ReadsLastCheckpointHint) {
   auto last = ReadLastCheckpoint(kGolden / "multi-part-checkpoint");
   ASSERT_TRUE(last.has_value());
