@@ -54,6 +54,18 @@ std::optional<LogFile> ParseLogFileName(std::string_view name) {
     f.kind = LogFileKind::kCheckpoint;
     return f;
   }
+  if (rest == ".crc") {
+    f.kind = LogFileKind::kChecksum;
+    return f;
+  }
+  // .<20 digits>.compacted.json: the commits from the first version through this one
+  constexpr std::string_view kCompacted = ".compacted.json";
+  if (rest.size() == 1 + 20 + kCompacted.size() && rest[0] == '.' && Digits(rest.substr(1), 20) &&
+      rest.ends_with(kCompacted)) {
+    f.kind = LogFileKind::kCompacted;
+    f.version = Number(rest.substr(1, 20));
+    return f;
+  }
   // .checkpoint.<10 digits>.<10 digits>.parquet
   constexpr std::string_view kPrefix = ".checkpoint.";
   if (rest.size() == kPrefix.size() + 10 + 1 + 10 + 8 && rest.starts_with(kPrefix) && rest.ends_with(".parquet")) {

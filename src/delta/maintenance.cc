@@ -154,7 +154,10 @@ Status CleanLog(const Table& table, const Snapshot& snap, const MaintenancePolic
     if (f.kind == LogFileKind::kCheckpointPart) ++parts_present[{f.version, f.parts}];
   }
   for (const LogFile& f : *listed) {
-    if (f.kind == LogFileKind::kCommit || f.version > snap.checkpoint_version) continue;
+    if ((f.kind != LogFileKind::kCheckpoint && f.kind != LogFileKind::kCheckpointPart) ||
+        f.version > snap.checkpoint_version) {
+      continue;
+    }
     if (f.kind == LogFileKind::kCheckpointPart && parts_present[{f.version, f.parts}] < f.parts) continue;
     auto t = commit_time.find(f.version);
     const int64_t when = t != commit_time.end() ? t->second : f.modified_ms;

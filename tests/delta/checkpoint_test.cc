@@ -123,7 +123,7 @@ TEST(GoldenCheckpointTest, ReadsTheLogOfFileActionsOnly) {
   EXPECT_EQ(snap->log_files_read, 5);  // the checkpoint and commits 11..14
 }
 
-TEST(LogFilesTest, ListsEachVersionsCommitThenItsCheckpoints) {
+TEST(LogFilesTest, ListsEachVersionsCommitThenItsCheckpointsAndChecksum) {
   TempDir dir;
   const fs::path log = dir.path() / "t" / "_delta_log";
   fs::create_directories(log);
@@ -139,7 +139,8 @@ TEST(LogFilesTest, ListsEachVersionsCommitThenItsCheckpoints) {
   EXPECT_EQ(order, (std::vector<std::string>{CommitFileName(4), CommitFileName(5), CheckpointFileName(5),
                                              CheckpointPartFileName(5, 1, 2), CheckpointPartFileName(5, 2, 2),
                                              CheckpointPartFileName(5, 1, 3), CheckpointPartFileName(5, 2, 3),
-                                             CheckpointPartFileName(5, 3, 3), CommitFileName(6)}));
+                                             CheckpointPartFileName(5, 3, 3), "00000000000000000005.crc",
+                                             CommitFileName(6)}));
 }
 
 TEST(GoldenCheckpointTest, ReadsLastCheckpointHint) {

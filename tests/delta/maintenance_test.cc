@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 
 #include "fhirlake/delta/checkpoint.h"
 #include "fhirlake/delta/log_files.h"
@@ -208,6 +209,33 @@ TEST_F(MaintenanceTest, LogCleanupKeepsEveryRetainedVersionReadable) {
   EXPECT_EQ(after.version, before.version);
   EXPECT_EQ(after.files.size(), before.files.size());
   EXPECT_TRUE(after.tombstones.empty());  // a month on, every tombstone has expired
+  EXPECT_EQ(Rows(), 5);
+}
+
+// Delta's version checksums and log compaction files go with the commits they describe.
+TEST_F(MaintenanceTest, LogCleanupTakesChecksumsAndCompactionFilesBeforeTheCheckpoint) {
+  Build();  // versions 0..2
+  const fs::path log = Root() / "_delta_log";
+  const std::string compacted_0_1 = "00000000000000000000.00000000000000000001.compacted.json";
+  const std::string compacted_1_2 = "00000000000000000001.00000000000000000002.compacted.json";
+  for (int v = 0; v <= 2; ++v) {
+    std::string crc = CommitFileName(v);
+    std::ofstream(log / crc.replace(crc.size() - 5, 5, ".crc")) << "{}";
+  }
+  std::ofstream(log / compacted_0_1) << "";
+  std::ofstream(log / compacted_1_2) << "";
+  MaintenancePolicy later;
+  later.now_ms = Now() + 31 * kDay;
+  later.vacuum = false;
+  auto done = Maintain(Root(), later);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  std::set<std::string> deleted(done->deleted_log_files.begin(), done->deleted_log_files.end());
+  EXPECT_EQ(deleted, (std::set<std::string>{CommitFileName(0), CommitFileName(1), "00000000000000000000.crc",
+                                            "00000000000000000001.crc", compacted_0_1}));
+  for (const auto& name : deleted) EXPECT_FALSE(fs::exists(log / name)) << name;
+  EXPECT_TRUE(fs::exists(log / "00000000000000000002.crc"));
+  EXPECT_TRUE(fs::exists(log / compacted_1_2)) << "it holds version 2, which stays";
+  EXPECT_EQ(Load().version, 2);
   EXPECT_EQ(Rows(), 5);
 }
 

@@ -1,7 +1,8 @@
 // The names of the files in a Delta table's `_delta_log` (PROTOCOL.md, "Delta Log Entries",
 // "Checkpoints", "Last Checkpoint File"): JSON commits `<v:020>.json`, classic single-file
 // checkpoints `<v:020>.checkpoint.parquet`, multi-part checkpoints
-// `<v:020>.checkpoint.<part:010>.<parts:010>.parquet`, and `_last_checkpoint`. This is the one
+// `<v:020>.checkpoint.<part:010>.<parts:010>.parquet`, version checksums `<v:020>.crc`, log
+// compaction files `<x:020>.<y:020>.compacted.json`, and `_last_checkpoint`. This is the one
 // place that spells or parses them.
 #pragma once
 
@@ -17,11 +18,13 @@
 
 namespace fhirlake::delta {
 
-enum class LogFileKind { kCommit, kCheckpoint, kCheckpointPart };
+// Readers replay commits and checkpoints; checksums and compaction files are optional extras
+// that only log cleanup looks at.
+enum class LogFileKind { kCommit, kCheckpoint, kCheckpointPart, kChecksum, kCompacted };
 
 struct LogFile {
   LogFileKind kind = LogFileKind::kCommit;
-  int64_t version = 0;
+  int64_t version = 0;  // a compaction file's last version
   int part = 1, parts = 1;  // a multi-part checkpoint's part number (1-based) and part count
   std::filesystem::path path;  // the local path (ListLogFiles of a directory), else the key
   std::string key;             // the object key in the table's store
