@@ -334,13 +334,6 @@ void Shred(const SchemaNode& node, const json* v, uint16_t rep, uint16_t def, pa
   }
 }
 
-json DvJson(const DeletionVector& dv) {
-  json d = {{"storageType", dv.storage_type}, {"pathOrInlineDv", dv.path_or_inline_dv},
-            {"sizeInBytes", dv.size_in_bytes}, {"cardinality", dv.cardinality}};
-  if (dv.offset) d["offset"] = *dv.offset;
-  return d;
-}
-
 // Delta's interval strings ("interval 1 week", "INTERVAL 7 DAYS", "interval 4 weeks 2 days",
 // "168 hours") in ms, read as Delta reads them: case-insensitive, every "N unit" pair summed.
 // `fallback` for text that is not such an interval.
@@ -395,6 +388,20 @@ int64_t LogRetentionMillis(const Snapshot& snapshot) {
 }
 
 std::string EncodeActionPath(const std::string& path) { return UriEncodePath(path); }
+
+json DeletionVectorJson(const DeletionVector& dv) {
+  json d = {{"storageType", dv.storage_type}, {"pathOrInlineDv", dv.path_or_inline_dv},
+            {"sizeInBytes", dv.size_in_bytes}, {"cardinality", dv.cardinality}};
+  if (dv.offset) d["offset"] = *dv.offset;
+  return d;
+}
+
+void PutPartitionValuesAndTags(const AddFile& file, json& action) {
+  json values = json::object();
+  for (const auto& [column, value] : file.partition_values) values[column] = value ? json(*value) : json();
+  action["partitionValues"] = std::move(values);
+  if (!file.tags.empty()) action["tags"] = file.tags;
+}
 
 std::string DecodeActionPath(const std::string& path) {
   if (path.find('%') == std::string::npos) return path;
@@ -463,10 +470,11 @@ Status WriteCheckpoint(store::ObjectStore& store, std::string_view table_key, co
     emit("txn", txn);
   }
   for (const AddFile& f : snap.files) {
-    json add = {{"path", UriEncodePath(f.path)}, {"partitionValues", f.partition_values}, {"size", f.size},
-                {"modificationTime", f.modification_time}, {"dataChange", false}};
+    json add = {{"path", UriEncodePath(f.path)}, {"size", f.size}, {"modificationTime", f.modification_time},
+                {"dataChange", false}};
+    PutPartitionValuesAndTags(f, add);
     if (!f.stats_json.empty()) add["stats"] = f.stats_json;
-    if (f.deletion_vector) add["deletionVector"] = DvJson(*f.deletion_vector);
+    if (f.deletion_vector) add["deletionVector"] = DeletionVectorJson(*f.deletion_vector);
     emit("add", add);
     ++adds;
   }
@@ -475,7 +483,7 @@ Status WriteCheckpoint(store::ObjectStore& store, std::string_view table_key, co
     if (f.deletion_timestamp < horizon) continue;  // expired: no retained version needs it
     json remove = {{"path", UriEncodePath(f.path)}, {"deletionTimestamp", f.deletion_timestamp},
                    {"dataChange", false}, {"extendedFileMetadata", false}, {"size", f.size}};
-    if (f.deletion_vector) remove["deletionVector"] = DvJson(*f.deletion_vector);
+    if (f.deletion_vector) remove["deletionVector"] = DeletionVectorJson(*f.deletion_vector);
     emit("remove", remove);
   }
   if (!failed.ok()) return failed;

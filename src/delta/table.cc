@@ -96,13 +96,6 @@ std::optional<DeletionVector> DvFromJson(const json& action) {
   return dv;
 }
 
-json DvToJson(const DeletionVector& dv) {
-  json d = {{"storageType", dv.storage_type}, {"pathOrInlineDv", dv.path_or_inline_dv},
-            {"sizeInBytes", dv.size_in_bytes}, {"cardinality", dv.cardinality}};
-  if (dv.offset) d["offset"] = *dv.offset;
-  return d;
-}
-
 // A logical file is its path plus its deletion vector's unique id.
 std::string FileKey(const std::string& path, const std::optional<DeletionVector>& dv) {
   return dv ? path + "\n" + dv->UniqueId() : path;
@@ -258,7 +251,7 @@ class Replay {
       const auto& a = action["add"];
       AddFile f{DecodeActionPath(FieldOr(a, "path", "")), FieldOr(a, "size", int64_t{0}), FieldOr(a, "modificationTime", int64_t{0}), 0,
                 a.contains("stats") && a["stats"].is_string() ? a["stats"].get<std::string>() : std::string(), DvFromJson(a),
-                StringMap(a, "partitionValues")};
+                PartitionValues(a), StringMap(a, "tags")};
       json stats = json::parse(f.stats_json, nullptr, false);
       if (stats.is_object()) f.num_records = FieldOr(stats, "numRecords", int64_t{0});
       const std::string key = FileKey(f.path, f.deletion_vector);
@@ -300,6 +293,17 @@ class Replay {
   }
 
  private:
+  // A null partition value is a value too: the file's rows have null in that column.
+  static std::map<std::string, std::optional<std::string>> PartitionValues(const json& add) {
+    std::map<std::string, std::optional<std::string>> out;
+    if (add.contains("partitionValues") && add["partitionValues"].is_object()) {
+      for (const auto& [k, v] : add["partitionValues"].items()) {
+        if (v.is_string()) out[k] = v.get<std::string>();
+        else if (v.is_null()) out[k] = std::nullopt;
+      }
+    }
+    return out;
+  }
   static std::map<std::string, std::string> StringMap(const json& parent, const char* key) {
     std::map<std::string, std::string> out;
     if (parent.contains(key) && parent[key].is_object()) {
@@ -560,14 +564,16 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
   if (commit.txn) line({{"txn", {{"appId", commit.txn->first}, {"version", commit.txn->second}, {"lastUpdated", now}}}});
   for (const auto& r : commit.removes) {
     json remove = {{"path", EncodeActionPath(r.path)}, {"deletionTimestamp", now}, {"dataChange", commit.data_change},
-                   {"extendedFileMetadata", true}, {"partitionValues", r.partition_values}, {"size", r.size}};
-    if (r.deletion_vector) remove["deletionVector"] = DvToJson(*r.deletion_vector);
+                   {"extendedFileMetadata", true}, {"size", r.size}};
+    PutPartitionValuesAndTags(r, remove);
+    if (r.deletion_vector) remove["deletionVector"] = DeletionVectorJson(*r.deletion_vector);
     line({{"remove", remove}});
   }
   for (const auto& a : commit.adds) {
-    json add = {{"path", EncodeActionPath(a.path)}, {"partitionValues", a.partition_values}, {"size", a.size},
-                {"modificationTime", a.modification_time}, {"dataChange", commit.data_change}, {"stats", a.stats_json}};
-    if (a.deletion_vector) add["deletionVector"] = DvToJson(*a.deletion_vector);
+    json add = {{"path", EncodeActionPath(a.path)}, {"size", a.size}, {"modificationTime", a.modification_time},
+                {"dataChange", commit.data_change}, {"stats", a.stats_json}};
+    PutPartitionValuesAndTags(a, add);
+    if (a.deletion_vector) add["deletionVector"] = DeletionVectorJson(*a.deletion_vector);
     line({{"add", add}});
   }
   // Put-if-absent: of two writers racing for this version the store lets exactly one create

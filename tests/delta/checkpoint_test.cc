@@ -186,6 +186,57 @@ TEST(GoldenCheckpointTest, CheckpointActionsCarryMapsListsAndVectors) {
   EXPECT_GT(with_dv, 0);
 }
 
+// A null partition value and an add's tags (Spark writes both) survive a checkpoint that
+// fhirlake writes, as the JSON commits had them.
+TEST(CheckpointTest, KeepsNullPartitionValuesAndTags) {
+  TempDir dir;
+  const fs::path root = dir.path() / "t";
+  fs::create_directories(root / "_delta_log");
+  const json schema = {{"type", "struct"},
+                       {"fields", {{{"name", "id"}, {"type", "long"}, {"nullable", true}, {"metadata", json::object()}},
+                                   {{"name", "p"}, {"type", "string"}, {"nullable", true}, {"metadata", json::object()}}}}};
+  std::ofstream(root / "_delta_log" / CommitFileName(0))
+      << json{{"protocol", {{"minReaderVersion", 1}, {"minWriterVersion", 2}}}}.dump() << "\n"
+      << json{{"metaData", {{"id", "t"}, {"format", {{"provider", "parquet"}, {"options", json::object()}}},
+                            {"schemaString", schema.dump()}, {"partitionColumns", {"p"}},
+                            {"configuration", json::object()}, {"createdTime", 1}}}}.dump() << "\n"
+      << R"({"add":{"path":"p=__HIVE_DEFAULT_PARTITION__/a.parquet","partitionValues":{"p":null},"size":10,)"
+         R"("modificationTime":1,"dataChange":true,"tags":{"INSERTION_TIME":"1700000000000000"}}})" << "\n"
+      << R"({"add":{"path":"p=x/b.parquet","partitionValues":{"p":"x"},"size":20,"modificationTime":1,"dataChange":true}})"
+      << "\n";
+  auto check = [](const Snapshot& s) {
+    ASSERT_EQ(s.files.size(), 2u);
+    const AddFile& a = s.files[0].path.ends_with("a.parquet") ? s.files[0] : s.files[1];
+    const AddFile& b = s.files[0].path.ends_with("a.parquet") ? s.files[1] : s.files[0];
+    EXPECT_EQ(a.partition_values, (std::map<std::string, std::optional<std::string>>{{"p", std::nullopt}}));
+    EXPECT_EQ(a.tags, (std::map<std::string, std::string>{{"INSERTION_TIME", "1700000000000000"}}));
+    EXPECT_EQ(b.partition_values, (std::map<std::string, std::optional<std::string>>{{"p", "x"}}));
+    EXPECT_TRUE(b.tags.empty());
+  };
+  auto from_json = Table(root).Load();
+  ASSERT_TRUE(from_json.ok()) << from_json.status().message();
+  check(*from_json);
+  ASSERT_TRUE(WriteCheckpoint(root, *from_json, 2).ok());
+  fs::remove(root / "_delta_log" / CommitFileName(0));
+  auto from_checkpoint = Table(root).Load();
+  ASSERT_TRUE(from_checkpoint.ok()) << from_checkpoint.status().message();
+  EXPECT_EQ(from_checkpoint->checkpoint_version, 0);
+  check(*from_checkpoint);
+  // What another reader finds in the checkpoint: the key with a null value, and the tag.
+  json rows = DuckDb("SELECT add.path AS path, cardinality(add.partitionValues)::INTEGER AS n, "
+                     "list_extract(map_values(add.partitionValues), 1) AS p, "
+                     "list_extract(map_values(add.tags), 1) AS t FROM read_parquet('" +
+                     (root / "_delta_log" / CheckpointFileName(0)).string() + "') WHERE add IS NOT NULL ORDER BY path");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["path"], "p=__HIVE_DEFAULT_PARTITION__/a.parquet") << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 1);
+  EXPECT_TRUE(rows[0]["p"].is_null()) << rows.dump();
+  EXPECT_EQ(rows[0]["t"], "1700000000000000");
+  EXPECT_EQ(rows[1]["p"], "x");
+  EXPECT_TRUE(rows[1]["t"].is_null());
+}
+
 // The retention properties as Delta reads them: any case, several units summed; text that is
 // not an interval keeps the protocol's default.
 TEST(RetentionPropertiesTest, AreReadAsDeltaReadsThem) {

@@ -65,4 +65,10 @@ std::string EncodeActionPath(const std::string& path);
 // The inverse: `%XX` sequences decoded.
 std::string DecodeActionPath(const std::string& path);
 
+// An add or remove action's `deletionVector` object.
+nlohmann::json DeletionVectorJson(const DeletionVector& dv);
+// Sets `partitionValues` (a null partition value stays null) and, when the file has any,
+// `tags` of the add or remove action `action` for `file`.
+void PutPartitionValuesAndTags(const AddFile& file, nlohmann::json& action);
+
 }  // namespace fhirlake::delta

@@ -48,7 +48,9 @@ struct AddFile {
   int64_t num_records = 0;
   std::string stats_json;       // the add action's `stats` (a JSON document as a string)
   std::optional<DeletionVector> deletion_vector;  // rows of the file that are deleted
-  std::map<std::string, std::string> partition_values;  // empty: fhirlake's tables are unpartitioned
+  // Empty: fhirlake's tables are unpartitioned. A value without text is a null partition value.
+  std::map<std::string, std::optional<std::string>> partition_values;
+  std::map<std::string, std::string> tags;  // the add action's `tags`, kept through checkpoints
 };
 
 // A file that a commit removed, kept in the state until its tombstone expires: a reader of an
