@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/sync/state.h"
 
 namespace fhirlake::sync {
 namespace {
@@ -129,6 +130,13 @@ void SyncMetrics::RunFinished(const Result<SyncSummary>& r, double seconds) {
   }
 }
 
+void SyncMetrics::RememberSuccess(int64_t micros_since_epoch, std::string transaction_time) {
+  std::lock_guard lock(mu_);
+  if (micros_since_epoch <= last_success_us_) return;
+  last_success_us_ = micros_since_epoch;
+  last_transaction_time_ = std::move(transaction_time);
+}
+
 std::pair<int, std::string> SyncMetrics::Health(std::chrono::milliseconds max_lag) const {
   std::lock_guard lock(mu_);
   const int64_t now = fhir::NowMicros();
@@ -175,6 +183,12 @@ void RunSchedule(const ScheduleOptions& schedule, SyncOptions base, bulk::Export
                  const std::atomic<bool>& stop,
                  const std::function<void(const Result<SyncSummary>&, FailureKind)>& on_result) {
   base.stop = &stop;
+  if (auto entries = StateFile(base.warehouse).Read(); entries.ok()) {
+    auto it = entries->find(SyncKey(base.source, base.group, base.types));
+    if (it != entries->end()) {
+      if (auto at = fhir::ParseFhirTime(it->second.last_success)) metrics.RememberSuccess(*at, it->second.transaction_time);
+    }
+  }  // an unreadable state fails the first run, which says why
   int64_t next_run = fhir::NowMicros();  // the first run starts at once
   int64_t next_full = schedule.full_refresh_cron ? schedule.full_refresh_cron->Next(next_run) : INT64_MAX;
   while (!stop) {

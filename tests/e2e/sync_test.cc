@@ -353,6 +353,45 @@ TEST_F(SyncTest, ScheduledSyncsServeHealthAndMetricsAndStopOnSigterm) {
                              << ReadFile(dir_ / "sched.err");
 }
 
+// A restarted schedule is as healthy as the warehouse's last success, not stale until its own
+// first run (which may take hours) ends.
+TEST_F(SyncTest, ARestartedScheduleIsHealthyFromTheLastSuccessInTheState) {
+  int source_port = 0;
+  {
+    ServerProcess server(src());
+    ASSERT_TRUE(server.ok());
+    ASSERT_EQ(Sync(server).exit_code, 0);
+    source_port = server.port();
+  }
+  // The same source (base URL) again, where the next export never ends.
+  ServerProcess slow(src(), {"--faults", "status:pending=100000"}, source_port);
+  ASSERT_TRUE(slow.ok());
+  auto args = SyncArgs(slow, {"--every", "1h", "--listen", "127.0.0.1:0", "--max-lag", "1h"});
+  args.insert(args.begin(), FhirlakeBinary());
+  Child child(args, {}, dir_ / "sched.out", dir_ / "sched.err");
+  int port = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string err = ReadFile(dir_ / "sched.err");
+    size_t at = err.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
+    return port > 0;
+  })) << ReadFile(dir_ / "sched.err");
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& r : slow.Requests()) {
+      if (r.value("path", "").find("/bulkstatus/") != std::string::npos) return true;
+    }
+    return false;
+  })) << "the first run is under way";
+  auto health = Http("GET", "http://127.0.0.1:" + std::to_string(port) + "/health");
+  EXPECT_EQ(health.status, 200) << health.body;
+  json body = json::parse(health.body, nullptr, false);
+  EXPECT_EQ(body["running"], true) << health.body;
+  EXPECT_NE(body["lastSuccess"], "") << health.body;
+  EXPECT_NE(body["lastTransactionTime"], "") << health.body;
+  child.Signal(SIGTERM);
+  EXPECT_EQ(child.Wait(), 0) << ReadFile(dir_ / "sched.err");
+}
+
 TEST_F(SyncTest, SigtermStopsAScheduledSyncPromptlyEvenDuringARetryBackoff) {
   ServerProcess server(src(), {"--faults", "kickoff:503=30"});
   ASSERT_TRUE(server.ok());

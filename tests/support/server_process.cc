@@ -9,8 +9,9 @@
 
 namespace fhirlake::testing {
 
-ServerProcess::ServerProcess(const std::filesystem::path& source, std::vector<std::string> extra_args) {
-  std::vector<std::string> argv{FhirlakeBinary(), "serve", "--source", source.string(), "--listen", "127.0.0.1:0",
+ServerProcess::ServerProcess(const std::filesystem::path& source, std::vector<std::string> extra_args, int port) {
+  std::vector<std::string> argv{FhirlakeBinary(), "serve", "--source", source.string(), "--listen",
+                                "127.0.0.1:" + std::to_string(port),
                                 "--request-log", (dir_ / "requests.ndjson").string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   child_ = std::make_unique<Child>(argv, std::vector<std::string>{}, dir_ / "stdout", dir_ / "stderr");

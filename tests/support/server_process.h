@@ -16,8 +16,9 @@ namespace fhirlake::testing {
 
 class ServerProcess {
  public:
-  // Serves `source` with `extra_args` (e.g. {"--faults", "file:reset=0.5"}).
-  explicit ServerProcess(const std::filesystem::path& source, std::vector<std::string> extra_args = {});
+  // Serves `source` with `extra_args` (e.g. {"--faults", "file:reset=0.5"}) on `port` (0: a
+  // free one; a fixed one gives a restarted server the base URL of the one before).
+  explicit ServerProcess(const std::filesystem::path& source, std::vector<std::string> extra_args = {}, int port = 0);
   ~ServerProcess();
 
   bool ok() const { return port_ > 0; }

@@ -37,6 +37,9 @@ class SyncMetrics {
  public:
   void RunStarted();
   void RunFinished(const Result<SyncSummary>& result, double seconds);
+  // The last success before this process (from the warehouse's state), so that a restarted
+  // schedule is as fresh as that until its own first run ends.
+  void RememberSuccess(int64_t micros_since_epoch, std::string transaction_time);
 
   // 200 and a JSON body when the last success is younger than `max_lag`, else 503.
   std::pair<int, std::string> Health(std::chrono::milliseconds max_lag) const;
