@@ -190,6 +190,12 @@ ExportClient::ExportClient(ExportOptions options) : options_(std::move(options))
   }
 }
 
+std::optional<ExportClient::Saved> ExportClient::SavedIn(const fs::path& out_dir) {
+  auto state = State::Load(out_dir / kStateFile);
+  if (!state.ok()) return std::nullopt;
+  return Saved{state->request, state->status_url};
+}
+
 Status ExportClient::Cancel(const std::string& status_url, http::ClientOptions client) {
   if (client.token_origin.empty()) {
     if (auto u = http::Url::Parse(status_url); u.ok()) client.token_origin = u->Origin();

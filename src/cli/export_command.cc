@@ -7,7 +7,6 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "fhirlake/bulk/export_client.h"
 #include "fhirlake/store/local_file.h"
@@ -110,11 +109,8 @@ std::string AuthBase(const ExportArgs& a) {
   const std::string& out_dir = a.base_url;  // the one positional is OUT_DIR
   std::filesystem::path dir = out_dir;
   if (store::IsS3Location(out_dir)) dir = a.staging.empty() ? DefaultStaging(out_dir) : std::filesystem::path(a.staging);
-  auto text = store::ReadSmallFile(dir / "export-state.json");
-  if (!text.ok()) return "";
-  auto state = nlohmann::json::parse(*text, nullptr, false);
-  if (!state.is_object() || !state.contains("request") || !state["request"].is_string()) return "";
-  return bulk::KickoffBase(state["request"].get<std::string>());
+  auto saved = bulk::ExportClient::SavedIn(dir);
+  return saved ? bulk::KickoffBase(saved->request) : "";
 }
 
 // The HTTP client's options: TLS, retries, request logging with --verbose, and the token

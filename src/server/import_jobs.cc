@@ -440,7 +440,7 @@ void ImportJobs::Run(Job& job) {
   sync::ExportLoadOptions pipeline_options;
   bulk::ExportOptions& eo = pipeline_options.export_options;
   eo.base_url = request.base_url;
-  eo.out_dir = dir / "export";
+  eo.out_dir = dir / "export";  // (eo is moved into the pipeline below)
   eo.parameters = request.parameters;
   eo.client = ClientFor(request.export_url);
   eo.poll_interval = http::Millis(200);
@@ -458,6 +458,12 @@ void ImportJobs::Run(Job& job) {
   sync::ExportLoad pipeline(std::move(pipeline_options));
   ExportProgress progress(*this, job);
   auto exported = pipeline.Export(&progress);
+  if (job.forgotten && !request.static_manifest) {
+    // The client cancelled the import: the source need not finish (or keep) its export either.
+    if (auto saved = bulk::ExportClient::SavedIn(dir / "export"); saved && !saved->status_url.empty()) {
+      LogImportSourceExportCancelled(job.view.id, bulk::ExportClient::Cancel(saved->status_url, ClientFor(request.export_url)));
+    }
+  }
   if (job.cancelled) return;
   store::CrashPoint("import-after-export");
   if (!exported.ok()) return Fail(job, exported.status(), 502);

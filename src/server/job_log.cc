@@ -125,6 +125,11 @@ void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& m
 
 void LogImportCancelled(const std::string& id) { Emit(id, "cancelled", {}); }
 
+void LogImportSourceExportCancelled(const std::string& id, const Status& outcome) {
+  if (outcome.ok()) return Emit(id, "source_export_cancelled", {});
+  Emit(id, "source_export_cancel_failed", {{"reason", outcome.message()}});
+}
+
 void LogImportRecoveryFailed(const Status& status) { Emit("", "recovery_failed", {{"reason", status.message()}}); }
 
 }  // namespace fhirlake::server

@@ -372,6 +372,12 @@ TEST_F(ImportPnpTest, CancellingDuringTheDownloadStopsTheJobAndCommitsNothing) {
       << "the job stopped mid-download and removed its files";
   EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
   EXPECT_FALSE(fs::exists(wh() / "Observation"));
+  EXPECT_TRUE(WaitFor([&] {
+    for (const auto& r : RequestsTo(a, "/bulkstatus/")) {
+      if (r["method"] == "DELETE" && r["status"] == 202) return true;
+    }
+    return false;
+  }, std::chrono::seconds(5))) << "the source's export is cancelled too (its files can go)";
 }
 
 TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +87,14 @@ class ExportClient {
 
   // Cancels a running export: DELETE on its status URL (Bulk Data IG: 202 expected).
   static Status Cancel(const std::string& status_url, http::ClientOptions client);
+
+  // What the export directory `out_dir` remembers of the export it holds (its
+  // export-state.json), or nothing when it holds none.
+  struct Saved {
+    std::string request;     // the kick-off URL
+    std::string status_url;  // "" until the kick-off was accepted
+  };
+  static std::optional<Saved> SavedIn(const std::filesystem::path& out_dir);
 
  private:
   struct State;  // request, status URL and phase, saved in export-state.json

@@ -27,6 +27,8 @@ void LogImportTransition(ImportState old_state, ImportPhase old_phase, const Imp
 void LogImportMaintenance(const std::string& id, const sync::TableMaintenance& outcome);
 // The job was cancelled by its client.
 void LogImportCancelled(const std::string& id);
+// The DELETE that a cancelled import sent to its source's export, and how it went.
+void LogImportSourceExportCancelled(const std::string& id, const Status& outcome);
 // The job records could not be listed at start (no job is resumed; the server still runs).
 void LogImportRecoveryFailed(const Status& status);
 
