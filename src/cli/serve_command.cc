@@ -233,8 +233,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--file-base-url", args->file_base_url, "Base URL for file links in manifests");
   cmd->add_option("--faults", args->faults,
                   "Inject faults: TARGET:KIND[=ARG][*COUNT],...; TARGET kickoff|status|file|metadata|token; KIND "
-                  "401|429|500|503, pending=N, malformed, miscount (status), reset=F, truncate=F, slow=BYTES_PER_S, "
-                  "gzip-stored (file)");
+                  "401|429|500|503, pending=N, malformed, miscount (status), 404|410, reset=F, truncate=F, "
+                  "slow=BYTES_PER_S, gzip-stored (file)");
   cmd->add_option("--retry-after", args->retry_after, "Retry-After seconds on in-progress status (default 1)");
   cmd->add_option("--manifest-page-size", args->page_size, "Output files per manifest page (allowPartialManifests)");
   cmd->add_flag("--gzip", args->gzip, "Compress file downloads for clients that accept gzip");

@@ -39,7 +39,8 @@ void ExportRoutes::Register(httplib::Server& http, const std::string& base) {
 bool ExportRoutes::ApplyStatusFault(const Fault& f, httplib::Response& res) {
   if (f.kind != FaultKind::kStatus) return false;
   res.set_header("Retry-After", std::to_string(static_cast<int>(f.arg)));
-  SendOutcome(res, f.http_status, "transient", "injected fault: HTTP " + std::to_string(f.http_status));
+  const bool gone = f.http_status == 404 || f.http_status == 410;
+  SendOutcome(res, f.http_status, gone ? "not-found" : "transient", "injected fault: HTTP " + std::to_string(f.http_status));
   return true;
 }
 

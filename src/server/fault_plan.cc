@@ -49,7 +49,8 @@ Result<FaultPlan> FaultPlan::Parse(std::string_view spec) {
       arg = Number(rest.substr(eq + 1));
       if (!arg) return bad("ARG must be a non-negative number");
     }
-    if (kind == "401" || kind == "429" || kind == "500" || kind == "503") {
+    if (kind == "401" || kind == "429" || kind == "500" || kind == "503" ||
+        (f.target == FaultTarget::kFile && (kind == "404" || kind == "410"))) {
       f.kind = FaultKind::kStatus;
       f.http_status = std::stoi(std::string(kind));
       f.arg = arg.value_or(1);

@@ -229,6 +229,26 @@ TEST_F(SyncTest, AnExportInFlightTheSourceForgotIsStartedAgain) {
   EXPECT_FALSE(State()["syncs"].begin().value().contains("inFlight"));
 }
 
+// The resumed export's status still answers, but a file is gone (404): the export is started
+// again as well.
+TEST_F(SyncTest, AResumedExportWhoseFilesAreGoneIsStartedAgain) {
+  ServerProcess server(src(), {"--faults", "file:404"});
+  ASSERT_TRUE(server.ok());
+  auto killed = Sync(server, {}, {"FHIRLAKE_TEST_CRASH=export-waiting"});
+  ASSERT_EQ(killed.exit_code, 86) << killed.err;
+  auto rerun = Sync(server, {"--json"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(json::parse(rerun.out)["resumed"], false);
+  int kickoffs = 0, gone = 0;
+  for (const auto& r : server.Requests()) {
+    kickoffs += r.value("path", "").find("$export") != std::string::npos;
+    gone += r.value("path", "").find("/bulkfiles/") != std::string::npos && r["status"] == 404;
+  }
+  EXPECT_EQ(gone, 1);
+  EXPECT_EQ(kickoffs, 2) << "a new export was started";
+  ExpectWarehouseEqualsSource("an export whose files were gone, started again");
+}
+
 TEST_F(SyncTest, KillsAtArbitraryMomentsLoseNothing) {
   // Slow file delivery stretches the download so that kills land in every phase.
   ServerProcess server(src(), {"--faults", "file:slow=400000"});

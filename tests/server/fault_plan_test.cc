@@ -25,6 +25,15 @@ TEST(FaultPlan, OneShotFaultsAreConsumedInOrder) {
   EXPECT_FALSE(plan->Take(FaultTarget::kStatus));
 }
 
+TEST(FaultPlan, AFileCanBeGone) {
+  auto plan = FaultPlan::Parse("file:404,file:410*2");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->Take(FaultTarget::kFile)->http_status, 404);
+  EXPECT_EQ(plan->Take(FaultTarget::kFile)->http_status, 410);
+  EXPECT_EQ(plan->Take(FaultTarget::kFile)->http_status, 410);
+  EXPECT_FALSE(plan->Take(FaultTarget::kFile));
+}
+
 TEST(FaultPlan, StandingFaults) {
   auto plan = FaultPlan::Parse("status:pending=3,file:slow=1000");
   ASSERT_TRUE(plan.ok());
@@ -42,7 +51,7 @@ TEST(FaultPlan, RestoreGivesBackAUse) {
 }
 
 TEST(FaultPlan, RejectsMalformedRulesWithTheirText) {
-  for (const char* bad : {"kickoff", "disk:429", "file:pending=2", "file:reset=1.5", "file:429*0", "status:slow=5",
+  for (const char* bad : {"kickoff", "disk:429", "status:404", "file:pending=2", "file:reset=1.5", "file:429*0", "status:slow=5",
                           "file:teapot"}) {
     auto plan = FaultPlan::Parse(bad);
     ASSERT_FALSE(plan.ok()) << bad;
