@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
+#include "fhirlake/store/lease.h"
 #include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/json_field.h"
@@ -97,14 +100,39 @@ class FileLock {
   int fd_ = -1;
 };
 
+// The state lease on an object store, waited for while another writer holds it (a Put holds
+// it for a read and a write, well under a second).
+Result<std::unique_ptr<store::Lease>> AcquireStateLease(store::ObjectStore& store, const std::string& location) {
+  using namespace std::chrono_literals;
+  store::LeaseOptions options;
+  options.ttl = 60s;  // a writer that dies holding it delays the others this long at most
+  options.owner = "a writer of " + location;
+  const auto deadline = std::chrono::steady_clock::now() + options.ttl + 30s;
+  for (auto pause = 20ms;; pause = std::min<std::chrono::milliseconds>(pause * 2, 500ms)) {
+    auto lease = store::Lease::Acquire(store, store::WarehouseLayout::StateLock(), options);
+    if (lease.ok() || lease.status().code() != StatusCode::kConflict) return lease;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return lease.status().WithContext("cannot write the sync state " + location);
+    }
+    std::this_thread::sleep_for(pause);
+  }
+}
+
 }  // namespace
 
 Status StateFile::Put(const std::string& key, const SyncEntry& e) const {
-  // In a directory, one writer at a time (an object store's runs rely on their leases).
+  // One writer at a time: syncs of other keys rewrite the same document. In a directory an
+  // advisory lock, on an object store a lease.
+  FHIRLAKE_RETURN_IF_ERROR(Open());
   std::optional<FileLock> lock;
+  std::unique_ptr<store::Lease> lease;
   if (!store::IsS3Location(warehouse_)) {
     lock.emplace(fs::path(location_ + ".lock"));
     if (!lock->ok()) return IoError("cannot lock " + location_ + ".lock");
+  } else {
+    auto acquired = AcquireStateLease(*store_, location_);
+    if (!acquired.ok()) return acquired.status();
+    lease = std::move(acquired.value());
   }
   auto current = Read();
   if (!current.ok()) return current.status();

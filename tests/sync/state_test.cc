@@ -1,40 +1,61 @@
 // The sync state file: syncs of different keys into one warehouse run at the same time, and
-// each Put rewrites the whole file; no entry may be lost.
+// each Put rewrites the whole file; no entry may be lost, in a directory or on S3.
 #include "fhirlake/sync/state.h"
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fhirlake/store/names.h"
+#include "fhirlake/store/s3_store.h"
+#include "tests/support/s3_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace fhirlake::sync {
 namespace {
 
-TEST(StateFileTest, ConcurrentPutsOfOtherKeysLoseNothing) {
-  testing::TempDir dir;
-  constexpr int kWriters = 6, kRounds = 25;
-  std::vector<std::thread> writers;
-  for (int w = 0; w < kWriters; ++w) {
-    writers.emplace_back([&, w] {
-      StateFile state(dir.path());  // each its own, as separate processes would be
-      for (int r = 0; r < kRounds; ++r) {
+// `writers` threads, each with a StateFile of its own (as separate processes would have), put
+// `rounds` versions of their own key; then every key must hold its last version.
+void ExpectConcurrentPutsLoseNothing(const std::function<StateFile()>& open, int writers, int rounds) {
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      StateFile state = open();
+      for (int r = 0; r < rounds; ++r) {
         SyncEntry e;
         e.source = "http://source-" + std::to_string(w);
         e.transaction_time = std::to_string(r);
-        EXPECT_TRUE(state.Put("key-" + std::to_string(w), e).ok());
+        Status put = state.Put("key-" + std::to_string(w), e);
+        EXPECT_TRUE(put.ok()) << put.message();
       }
     });
   }
-  for (auto& t : writers) t.join();
-  auto read = StateFile(dir.path()).Read();
+  for (auto& t : threads) t.join();
+  auto read = open().Read();
   ASSERT_TRUE(read.ok()) << read.status().message();
-  ASSERT_EQ(read->size(), static_cast<size_t>(kWriters));
-  for (int w = 0; w < kWriters; ++w) {
-    EXPECT_EQ(read->at("key-" + std::to_string(w)).transaction_time, std::to_string(kRounds - 1)) << w;
+  ASSERT_EQ(read->size(), static_cast<size_t>(writers));
+  for (int w = 0; w < writers; ++w) {
+    EXPECT_EQ(read->at("key-" + std::to_string(w)).transaction_time, std::to_string(rounds - 1)) << w;
   }
+}
+
+TEST(StateFileTest, ConcurrentPutsOfOtherKeysLoseNothing) {
+  testing::TempDir dir;
+  ExpectConcurrentPutsLoseNothing([&] { return StateFile(dir.path()); }, 6, 25);
+}
+
+TEST(StateFileTest, ConcurrentPutsOfOtherKeysLoseNothingOnS3) {
+  testing::S3Server s3;
+  ASSERT_TRUE(s3.ok()) << s3.stderr_text();
+  const std::string prefix = "state-" + store::RandomHex(4);
+  ExpectConcurrentPutsLoseNothing(
+      [&] {
+        return StateFile(std::shared_ptr<store::ObjectStore>(store::NewS3Store(s3.config(), {testing::S3Server::kBucket, prefix})));
+      },
+      4, 8);
 }
 
 }  // namespace

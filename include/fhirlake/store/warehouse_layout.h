@@ -54,6 +54,8 @@ class WarehouseLayout {
   static std::string ErrorFile(std::string_view name) { return Join(kErrors, name); }
   // The lease (or, locally, the lock file stem) that keeps one sync of `key_hash` at a time.
   static std::string SyncLock(std::string_view key_hash) { return Join(kLocks, "sync-" + std::string(key_hash)); }
+  // The lease that keeps one writer of the sync state at a time on an object store.
+  static std::string StateLock() { return Join(kLocks, "state"); }
   // Whether a top-level name is fhirlake's own (not a resource type's table).
   static bool IsReserved(std::string_view name) { return !name.empty() && name[0] == '_'; }
 
