@@ -102,7 +102,10 @@ std::vector<fs::path> ArchivedExports(const fs::path& archive) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(archive, ec)) {
-    if (e.is_directory() && fs::exists(e.path() / "manifest.json")) out.push_back(e.path());
+    // A `.part` directory is a copy that an interrupted run left unfinished, no archive.
+    if (e.is_directory() && e.path().extension() != ".part" && fs::exists(e.path() / "manifest.json")) {
+      out.push_back(e.path());
+    }
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -389,8 +392,19 @@ class SyncRun {
     if (archive_store_) return ArchiveToStore();
     std::error_code ec;
     fs::create_directories(archive_, ec);
+    const auto manifest = store::ReadSmallFile(inflight_dir_ / "manifest.json");
     fs::path target = archive_ / DirName(summary_.transaction_time);
-    for (int n = 2; fs::exists(target, ec); ++n) target = archive_ / (DirName(summary_.transaction_time) + "-" + std::to_string(n));
+    for (int n = 2; fs::exists(target, ec); ++n) {
+      // A run stopped after copying the export (another file system) but before removing the
+      // in-flight copy: the archive holds it already.
+      auto archived = store::ReadSmallFile(target / "manifest.json");
+      if (manifest.ok() && archived.ok() && *archived == *manifest) {
+        fs::remove_all(inflight_dir_, ec);
+        summary_.archived_to = target;
+        return Status::Ok();
+      }
+      target = archive_ / (DirName(summary_.transaction_time) + "-" + std::to_string(n));
+    }
     fs::rename(inflight_dir_, target, ec);
     if (ec == std::errc::cross_device_link) {
       // Another file system: copied under a temporary name, renamed there, then the in-flight
@@ -431,13 +445,16 @@ class SyncRun {
   // last, so a prefix with a manifest is a complete archive and one without is the leftover of
   // an interrupted upload (overwritten by the next try). Then the local copy goes.
   Status ArchiveToStore() {
+    const auto manifest = store::ReadSmallFile(inflight_dir_ / "manifest.json");
     std::string base;
     for (int n = 1;; ++n) {
       base = WarehouseLayout::Join(archive_prefix_,
                                    DirName(summary_.transaction_time) + (n == 1 ? "" : "-" + std::to_string(n)));
-      auto manifest = archive_store_->Size(WarehouseLayout::Join(base, "manifest.json"));
-      if (manifest.status().code() == StatusCode::kNotFound) break;
-      if (!manifest.ok()) return RecordError(FailureKind::kLoad, manifest.status());
+      auto archived = archive_store_->Get(WarehouseLayout::Join(base, "manifest.json"));
+      if (archived.status().code() == StatusCode::kNotFound) break;
+      if (!archived.ok()) return RecordError(FailureKind::kLoad, archived.status());
+      // A run stopped after the upload but before removing the in-flight copy: done already.
+      if (manifest.ok() && *archived == *manifest) return FinishStoreArchive(base);
     }
     std::vector<fs::path> files;
     std::error_code ec;
@@ -453,6 +470,13 @@ class SyncRun {
       if (!uploaded.ok()) return RecordError(FailureKind::kLoad, uploaded.WithContext("cannot archive the export"));
       if (&file == &files.front()) store::CrashPoint("archive-uploading");
     }
+    store::CrashPoint("archive-uploaded");
+    return FinishStoreArchive(base);
+  }
+
+  // The export is archived under `base`: the local copy goes.
+  Status FinishStoreArchive(const std::string& base) {
+    std::error_code ec;
     fs::remove_all(inflight_dir_, ec);
     summary_.archived_to = archive_location_ + "/" + base.substr(archive_prefix_.empty() ? 0 : archive_prefix_.size() + 1);
     return Status::Ok();

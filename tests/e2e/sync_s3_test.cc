@@ -205,9 +205,25 @@ TEST_F(SyncS3Test, KilledDuringUploadAndCommitResumesWithoutLossOrDuplicates) {
   Download();
   ExpectWarehouseEqualsSource("a run killed while archiving");
   EXPECT_NE(StateEntry("transactionTime"), before) << "the state advanced after the resumed run";
-  size_t manifests = 0;
-  for (const auto& k : Keys("_exports/")) manifests += k.ends_with("/manifest.json");
-  EXPECT_EQ(manifests, 3u) << "every finished export is archived once with its manifest";
+  auto manifests = [&] {
+    size_t n = 0;
+    for (const auto& k : Keys("_exports/")) n += k.ends_with("/manifest.json");
+    return n;
+  };
+  EXPECT_EQ(manifests(), 3u) << "every finished export is archived once with its manifest";
+
+  // Killed after the archive's last upload, before the local copy went: not archived twice.
+  ChangeSource();
+  killed = SyncS3(server, {"--lease-ttl", "1s"}, {"FHIRLAKE_TEST_CRASH=archive-uploaded"});
+  ASSERT_EQ(killed.exit_code, 86) << killed.err;
+  EXPECT_EQ(manifests(), 4u);
+  ASSERT_TRUE(WaitFor([&] { return (resumed = SyncS3(server, {"--json", "--lease-ttl", "1s"})).exit_code == 0; },
+                      std::chrono::seconds(60)))
+      << resumed.err;
+  EXPECT_EQ(manifests(), 4u) << "the archived export was recognised, not uploaded again";
+  EXPECT_NE(json::parse(resumed.out, nullptr, false).value("archivedTo", ""), "") << resumed.out;
+  Download();
+  ExpectWarehouseEqualsSource("a run killed after archiving");
 }
 
 // A merge's deletions on S3 go where they go locally: a tombstone file written ahead of the data

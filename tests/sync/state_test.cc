@@ -1,9 +1,11 @@
 // The sync state file: syncs of different keys into one warehouse run at the same time, and
 // each Put rewrites the whole file; no entry may be lost, in a directory or on S3.
 #include "fhirlake/sync/state.h"
+#include "fhirlake/sync/runner.h"
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -56,6 +58,19 @@ TEST(StateFileTest, ConcurrentPutsOfOtherKeysLoseNothingOnS3) {
         return StateFile(std::shared_ptr<store::ObjectStore>(store::NewS3Store(s3.config(), {testing::S3Server::kBucket, prefix})));
       },
       4, 8);
+}
+
+// What --keep counts: finished archives (with their manifest), not the unfinished `.part` copy
+// an interrupted run left on another file system.
+TEST(ArchivedExportsTest, AreTheDirectoriesWithAManifestOldestFirst) {
+  testing::TempDir dir;
+  for (const char* d : {"2024-02-01T00-00-00Z", "2024-01-01T00-00-00Z", "2024-03-01T00-00-00Z.part"}) {
+    std::filesystem::create_directories(dir / d);
+    std::ofstream(dir / d / "manifest.json") << "{}";
+  }
+  std::filesystem::create_directories(dir / "2024-04-01T00-00-00Z");  // no manifest
+  EXPECT_EQ(ArchivedExports(dir.path()),
+            (std::vector<std::filesystem::path>{dir / "2024-01-01T00-00-00Z", dir / "2024-02-01T00-00-00Z"}));
 }
 
 }  // namespace
