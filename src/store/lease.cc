@@ -39,17 +39,25 @@ Result<std::unique_ptr<Lease>> Lease::Acquire(ObjectStore& store, std::string na
   auto listed = ListAll(store, name + "/");
   if (!listed.ok()) return listed.status().WithContext("cannot read lease " + name);
   uint64_t newest = 0;
+  int64_t newest_modified_ms = 0;
   for (const auto& object : *listed) {
     std::string_view tail = std::string_view(object.key).substr(name.size() + 1);
     if (tail.size() != 20 || tail.find_first_not_of("0123456789") != std::string_view::npos) continue;
-    newest = std::max<uint64_t>(newest, std::stoull(std::string(tail)));
+    const uint64_t generation = std::stoull(std::string(tail));
+    if (generation > newest) {
+      newest = generation;
+      newest_modified_ms = object.modified_ms;
+    }
   }
   if (newest > 0) {
     auto current = store.Get(GenerationKey(name, newest));
     if (current.ok()) {
       auto doc = nlohmann::json::parse(*current, nullptr, false);
       bool released = doc.is_object() && FieldOr(doc, "released", false);
-      int64_t expires = doc.is_object() ? FieldOr(doc, "expiresMs", int64_t{0}) : 0;
+      // A document that does not parse was read while its holder was writing it (a store whose
+      // writes are not atomic): held, unless it has been that way for a whole lease time.
+      int64_t expires = doc.is_object() ? FieldOr(doc, "expiresMs", int64_t{0})
+                                        : newest_modified_ms + options.ttl.count();
       if (!released && expires > NowMs()) {
         std::string owner = doc.is_object() ? FieldOr(doc, "owner", std::string("another process")) : "another process";
         return Status(StatusCode::kConflict, store.Describe() + ": " + name + " is held by " + owner + " until " +

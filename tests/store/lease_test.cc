@@ -111,6 +111,20 @@ TEST_P(LeaseTest, RacingAcquirersHaveOneWinner) {
   EXPECT_EQ(conflicts.load(), 5);
 }
 
+// A lease document that does not parse was read half-written: the lease is held, until it has
+// looked that way for a whole lease time.
+TEST_P(LeaseTest, AnUnreadableLeaseIsHeldForALeaseTime) {
+  ASSERT_TRUE(store_->Put("locks/torn/00000000000000000001", R"({"owner":"wri)").ok());
+  auto refused = Lease::Acquire(*store_, "locks/torn", Options("next"));
+  EXPECT_EQ(refused.status().code(), StatusCode::kConflict) << refused.status().message();
+  std::unique_ptr<Lease> taken;
+  EXPECT_TRUE(WaitFor([&] {
+    auto attempt = Lease::Acquire(*store_, "locks/torn", Options("patient", 1500ms));
+    if (attempt.ok()) taken = std::move(attempt.value());
+    return taken != nullptr;
+  }, 15s)) << "a document unreadable for longer than the lease time is no lease";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, LeaseTest, ::testing::Values(Backend::kLocal, Backend::kS3),
                          fhirlake::testing::BackendName);
 
