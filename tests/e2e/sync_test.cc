@@ -341,19 +341,27 @@ TEST_F(SyncTest, ASecondConcurrentRunOfTheSameSyncIsRefused) {
   ExpectWarehouseEqualsSource("a refused concurrent run");
 }
 
+// The port of /health and /metrics that a scheduled sync prints to `err_file` once it serves
+// them (0 if it does not).
+int OpsPort(const fs::path& err_file) {
+  int port = 0;
+  WaitFor([&] {
+    std::string err = ReadFile(err_file);
+    size_t at = err.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
+    return port > 0;
+  });
+  return port;
+}
+
 TEST_F(SyncTest, ScheduledSyncsServeHealthAndMetricsAndStopOnSigterm) {
   auto server = std::make_unique<ServerProcess>(src());
   ASSERT_TRUE(server->ok());
   auto args = SyncArgs(*server, {"--every", "300ms", "--listen", "127.0.0.1:0", "--max-lag", "1500ms", "--retries", "1"});
   args.insert(args.begin(), FhirlakeBinary());
   Child child(args, {}, dir_ / "sched.out", dir_ / "sched.err");
-  int port = 0;
-  ASSERT_TRUE(WaitFor([&] {
-    std::string err = ReadFile(dir_ / "sched.err");
-    size_t at = err.find("http://127.0.0.1:");
-    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
-    return port > 0;
-  })) << ReadFile(dir_ / "sched.err");
+  const int port = OpsPort(dir_ / "sched.err");
+  ASSERT_GT(port, 0) << ReadFile(dir_ / "sched.err");
   auto get = [&](const std::string& path) { return Http("GET", "http://127.0.0.1:" + std::to_string(port) + path); };
   ASSERT_TRUE(WaitFor([&] { return get("/health").status == 200; })) << get("/health").body;
   ExpectWarehouseEqualsSource("a scheduled sync");
@@ -389,13 +397,8 @@ TEST_F(SyncTest, ARestartedScheduleIsHealthyFromTheLastSuccessInTheState) {
   auto args = SyncArgs(slow, {"--every", "1h", "--listen", "127.0.0.1:0", "--max-lag", "1h"});
   args.insert(args.begin(), FhirlakeBinary());
   Child child(args, {}, dir_ / "sched.out", dir_ / "sched.err");
-  int port = 0;
-  ASSERT_TRUE(WaitFor([&] {
-    std::string err = ReadFile(dir_ / "sched.err");
-    size_t at = err.find("http://127.0.0.1:");
-    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
-    return port > 0;
-  })) << ReadFile(dir_ / "sched.err");
+  const int port = OpsPort(dir_ / "sched.err");
+  ASSERT_GT(port, 0) << ReadFile(dir_ / "sched.err");
   ASSERT_TRUE(WaitFor([&] {
     for (const auto& r : slow.Requests()) {
       if (r.value("path", "").find("/bulkstatus/") != std::string::npos) return true;
