@@ -63,35 +63,59 @@ httplib::ContentProvider FileChunks(std::shared_ptr<Fd> fd, std::shared_ptr<Pace
   };
 }
 
+// A gzip stream (zlib level 6), fed a chunk at a time; `Feed` hands each compressed piece to
+// `out` and returns false when `out` does or zlib fails.
+class GzipStream {
+ public:
+  GzipStream() { ok_ = deflateInit2(&z_, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK; }
+  ~GzipStream() { deflateEnd(&z_); }
+  GzipStream(const GzipStream&) = delete;
+  GzipStream& operator=(const GzipStream&) = delete;
+
+  template <typename Out>
+  bool Feed(const char* data, size_t n, bool finish, Out&& out) {
+    if (!ok_) return false;
+    char* const buf = buf_.data();
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+    z_.avail_in = static_cast<uInt>(n);
+    do {
+      z_.next_out = reinterpret_cast<Bytef*>(buf);
+      z_.avail_out = static_cast<uInt>(buf_.size());
+      if (deflate(&z_, finish ? Z_FINISH : Z_NO_FLUSH) == Z_STREAM_ERROR) return false;
+      const size_t have = buf_.size() - z_.avail_out;
+      if (have && !out(buf, have)) return false;
+    } while (z_.avail_out == 0);
+    return true;
+  }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+  std::vector<char> buf_ = std::vector<char>(kChunk + 1024);
+};
+
 void ServeGzip(httplib::Response& res, std::shared_ptr<Fd> fd, double rate) {
   struct GzipState {
-    z_stream z{};
+    GzipStream gzip;
     off_t pos = 0;
-    bool finished = false;
     Pacer pacer;
-    explicit GzipState(double r) : pacer(r) { deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY); }
-    ~GzipState() { deflateEnd(&z); }
+    explicit GzipState(double r) : pacer(r) {}
   };
   auto st = std::make_shared<GzipState>(rate);
   res.set_header("Content-Encoding", "gzip");
   res.set_chunked_content_provider("application/fhir+ndjson", [fd, st](size_t, httplib::DataSink& sink) {
-    std::vector<char> in(st->pacer.Chunk(kChunk)), out(kChunk + 1024);
+    std::vector<char> in(st->pacer.Chunk(kChunk));
     ssize_t n = ::pread(fd->fd, in.data(), in.size(), st->pos);
     if (n < 0) return false;
     st->pos += n;
-    int flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-    st->z.next_in = reinterpret_cast<Bytef*>(in.data());
-    st->z.avail_in = static_cast<uInt>(n);
-    do {
-      st->z.next_out = reinterpret_cast<Bytef*>(out.data());
-      st->z.avail_out = static_cast<uInt>(out.size());
-      int rc = deflate(&st->z, flush);
-      if (rc == Z_STREAM_ERROR) return false;
-      size_t have = out.size() - st->z.avail_out;
-      if (have && !sink.write(out.data(), have)) return false;
+    const bool finish = n == 0;
+    const bool fed = st->gzip.Feed(in.data(), static_cast<size_t>(n), finish, [&](const char* out, size_t have) {
+      if (!sink.write(out, have)) return false;
       st->pacer.Sent(have);
-    } while (st->z.avail_out == 0);
-    if (flush == Z_FINISH) sink.done();
+      return true;
+    });
+    if (!fed) return false;
+    if (finish) sink.done();
     return true;
   });
 }
@@ -110,33 +134,22 @@ bool RangePastTheEnd(const httplib::Request& req, httplib::Response& res, uint64
   return true;
 }
 
-// The whole of `in`, gzip-compressed.
+// The whole file `fd`, gzip-compressed.
 Result<std::string> GzipWhole(int fd) {
   std::string out;
-  z_stream z{};
-  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return InternalError("deflateInit2");
-  std::vector<char> in(kChunk), buf(kChunk + 1024);
-  off_t pos = 0;
-  int flush = Z_NO_FLUSH;
-  while (flush != Z_FINISH) {
+  GzipStream gzip;
+  std::vector<char> in(kChunk);
+  for (off_t pos = 0;;) {
     const ssize_t n = ::pread(fd, in.data(), in.size(), pos);
-    if (n < 0) {
-      deflateEnd(&z);
-      return IoError("cannot read the file to compress");
-    }
+    if (n < 0) return IoError("cannot read the file to compress");
     pos += n;
-    flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-    z.next_in = reinterpret_cast<Bytef*>(in.data());
-    z.avail_in = static_cast<uInt>(n);
-    do {
-      z.next_out = reinterpret_cast<Bytef*>(buf.data());
-      z.avail_out = static_cast<uInt>(buf.size());
-      deflate(&z, flush);
-      out.append(buf.data(), buf.size() - z.avail_out);
-    } while (z.avail_out == 0);
+    const bool fed = gzip.Feed(in.data(), static_cast<size_t>(n), n == 0, [&](const char* data, size_t have) {
+      out.append(data, have);
+      return true;
+    });
+    if (!fed) return InternalError("cannot gzip the file");
+    if (n == 0) return out;
   }
-  deflateEnd(&z);
-  return out;
 }
 
 }  // namespace
