@@ -5,6 +5,11 @@
 //   - `If-None-Match: *` on PUT is enforced (s3rver ignores it): 412 PreconditionFailed when the
 //     object exists, checked and written under a per-key lock so two racing writers cannot both
 //     win.
+//   - A PUT is atomic, as on S3: readers see the old object or the new one, never part of one.
+//     s3rver answers once it has read the body, writes the file in place afterwards, and reads
+//     an object's size and content in two steps; here an object is written whole under a
+//     temporary name and renamed into place before the answer, and each object request runs
+//     under its key's lock (a GET holds it until its file is open).
 //   - ListObjectsV2 with a delimiter is answered as S3 does: s3rver leaves out the common
 //     prefixes whose objects all lie two or more levels down and counts only objects against
 //     max-keys.
@@ -142,19 +147,31 @@ const front = async (ctx, next) => {
       opt.buckets.includes(listedBucket)) {
     return listDelimited(ctx, listedBucket);
   }
-  if (ctx.method === 'PUT' && ctx.get('if-none-match') === '*' && !('partNumber' in ctx.query)) {
-    const [, bucket, ...rest] = ctx.path.split('/');
-    const key = decodeURIComponent(rest.join('/'));
-    return withKeyLock(`${bucket}/${key}`, async () => {
-      if (await server.store.existsObject(bucket, key)) {
-        return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
-      }
-      return next();
-    });
-  }
-  return next();
+  const [, bucket, ...rest] = ctx.path.split('/');
+  const key = decodeURIComponent(rest.join('/'));
+  if (!bucket || !key || 'partNumber' in ctx.query) return next();  // not one object's request
+  return withKeyLock(`${bucket}/${key}`, async () => {
+    if (ctx.method === 'PUT' && ctx.get('if-none-match') === '*' && await server.store.existsObject(bucket, key)) {
+      return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+    }
+    return next();
+  });
 };
 server.middleware.unshift(front);
+server.store.putObject = async function putObjectAtomically(object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
+  const chunks = [];
+  if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+  else for await (const chunk of object.content) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  const md5 = crypto.createHash('md5').update(body).digest('hex');
+  const temporary = `${objectPath}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  await fs.promises.writeFile(temporary, body);
+  await fs.promises.rename(temporary, objectPath);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: body.length, md5 };
+};
 const address = await server.run();
 process.stdout.write(JSON.stringify({ port: address.port }) + '\n');
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
