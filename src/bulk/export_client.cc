@@ -221,7 +221,7 @@ Result<ExportSummary> ExportClient::Run(ExportObserver* observer) {
 
   auto state = ResumeOrStart(observer);
   if (!state.ok()) return state.status();
-  log.set_export_id(state->status_url);
+  log.set_export_id(http::RedactUrl(state->status_url));
   if (state->status_url.empty()) FHIRLAKE_RETURN_IF_ERROR(KickOff(client, *state, log, observer));
   auto manifest = ObtainManifest(client, *state, log, observer);
   if (!manifest.ok()) return manifest.status();
@@ -327,7 +327,7 @@ Status ExportClient::KickOff(http::Client& client, State& state, ExportLog& log,
   if (!status_url.ok()) return status_url.status().WithContext("Content-Location");
   state.status_url = status_url.value();
   state.phase = "polling";
-  log.set_export_id(state.status_url);
+  log.set_export_id(http::RedactUrl(state.status_url));
   log.Event("kickoff", detail.dump());
   FHIRLAKE_RETURN_IF_ERROR(store::WriteFileAtomically(o.out_dir / kStateFile, state.ToJson()));
   Notice(observer, "export started; status URL " + http::RedactUrl(state.status_url));

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/http/url.h"
 
 namespace fhirlake::bulk {
 
@@ -36,7 +37,8 @@ std::string ExportLog::HeadersJson(const http::Headers& headers) {
         lower == "proxy-authorization" || lower.find("token") != std::string::npos) {
       continue;
     }
-    out[lower] = value;
+    // A URL (the status URL in Content-Location) may carry credentials of its own.
+    out[lower] = lower == "content-location" || lower == "location" ? http::RedactUrl(value) : value;
   }
   return out.dump();
 }

@@ -40,6 +40,28 @@ TEST_F(ExportTest, TokenGoesToTheSameOriginOnly) {
   EXPECT_EQ(r.out.find(kToken), std::string::npos);
 }
 
+// A status URL with credentials in it (here userinfo) is kept whole where a resume needs it
+// (export-state.json) but redacted in log.ndjson, which gets shared.
+TEST_F(ExportTest, TheLogRedactsTheStatusUrl) {
+  int port = 0;
+  {
+    ServerProcess probe(source());  // a free port for a server that must know its own URL
+    ASSERT_TRUE(probe.ok());
+    port = probe.port();
+  }
+  const std::string secret = "pw-9c1e77d0";
+  const std::string base = "127.0.0.1:" + std::to_string(port) + "/fhir";
+  ServerProcess api(source(), {"--public-url", "http://etl:" + secret + "@" + base, "--file-base-url", "http://" + base},
+                    port);
+  ASSERT_TRUE(api.ok()) << api.stderr_text();
+  auto r = Export(api, {"--type", "Patient"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string log = ReadFile(out() / "log.ndjson");
+  EXPECT_NE(log.find("/bulkstatus/"), std::string::npos) << log;
+  EXPECT_EQ(log.find(secret), std::string::npos) << log;
+  EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+}
+
 TEST_F(ExportTest, SameOriginFilesGetTheTokenWhenRequired) {
   ServerProcess api(source(), {"--requires-access-token"});
   ASSERT_TRUE(api.ok());

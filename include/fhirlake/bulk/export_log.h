@@ -25,7 +25,7 @@ class ExportLog {
   // `detail_json` is a JSON object text.
   void Event(const std::string& event_id, const std::string& detail_json);
 
-  // Response headers as a JSON object, without credential-bearing headers.
+  // Response headers as a JSON object, without credential-bearing headers; URLs redacted.
   static std::string HeadersJson(const http::Headers& headers);
 
  private:
