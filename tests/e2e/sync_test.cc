@@ -177,7 +177,9 @@ TEST_F(SyncTest, AFullRefreshEmptiesATypeTheSourceNoLongerHas) {
   ASSERT_EQ(status.exit_code, 0) << status.err;
   const json tables = json::parse(status.out)["tables"];
   for (const auto& t : tables) {
-    if (t["table"] == "Observation") EXPECT_EQ(t["rows"], 0) << t.dump();
+    if (t["table"] == "Observation") {
+      EXPECT_EQ(t["rows"], 0) << t.dump();
+    }
   }
 }
 
