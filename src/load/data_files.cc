@@ -90,7 +90,7 @@ std::vector<delta::AddFile> DataFiles::Adds() const {
   std::vector<delta::AddFile> adds;
   for (size_t i = 0; i < done_.size(); ++i) {
     adds.push_back({done_[i].name, static_cast<int64_t>(done_[i].bytes), NowMillis(), static_cast<int64_t>(done_[i].rows),
-                    stats_[i], std::nullopt, {}});
+                    stats_[i], std::nullopt, {}, {}});
   }
   return adds;
 }

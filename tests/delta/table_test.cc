@@ -39,7 +39,7 @@ class DeltaTableTest : public ::testing::Test {
     }
     EXPECT_TRUE((*writer)->Close().ok());
     return AddFile{name, static_cast<int64_t>(fs::file_size(dir_ / name)), 1, count,
-                   json{{"numRecords", count}}.dump(), std::nullopt, {}};
+                   json{{"numRecords", count}}.dump(), std::nullopt, {}, {}};
   }
   Commit Write(std::vector<AddFile> adds, std::vector<AddFile> removes = {}) {
     Commit c;

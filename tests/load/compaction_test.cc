@@ -136,7 +136,7 @@ TEST_F(CompactionTest, AFileOfOtherColumnsIsShreddedAgainFromItsJson) {
   swap.operation = "WRITE";
   swap.operation_parameters_json = R"({"mode":"Append"})";
   swap.removes = {second};
-  swap.adds = {delta::AddFile{foreign.filename().string(), static_cast<int64_t>(fs::file_size(foreign)), 0, 80, "", {}, {}}};
+  swap.adds = {delta::AddFile{foreign.filename().string(), static_cast<int64_t>(fs::file_size(foreign)), 0, 80, "", {}, {}, {}}};
   ASSERT_TRUE(delta::Table(root).Write(*before, swap).ok());
   EXPECT_EQ(Rows(), rows_before);
 

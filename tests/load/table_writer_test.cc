@@ -110,7 +110,7 @@ TEST(CommitWithRetries, PreparesAgainOnTheNewVersionAfterLosingARace) {
         a->commit.operation = "WRITE";
         a->commit.operation_parameters_json = "{}";
         a->commit.schema_string = schema;
-        a->commit.adds.push_back({"part-x.parquet", 1, 0, 0, "{}", std::nullopt, {}});
+        a->commit.adds.push_back({"part-x.parquet", 1, 0, 0, "{}", std::nullopt, {}, {}});
         return a;
       });
   ASSERT_TRUE(result.ok()) << result.status().message();
@@ -142,7 +142,7 @@ TEST(CommitWithRetries, GivesUpAfterTheLastAttempt) {
         a->commit.operation = "WRITE";
         a->commit.operation_parameters_json = "{}";
         a->commit.schema_string = schema;
-        a->commit.adds.push_back({"part-x.parquet", 1, 0, 0, "{}", std::nullopt, {}});
+        a->commit.adds.push_back({"part-x.parquet", 1, 0, 0, "{}", std::nullopt, {}, {}});
         return a;
       });
   ASSERT_FALSE(result.ok());
