@@ -115,8 +115,10 @@ Status ReadCheckpointActions(std::unique_ptr<parquet::InputSource> source,
     bool known = false;
     for (const auto& [name, key] : kActions) known = known || col.parts[0] == name;
     // Skip what only engines use for skipping (partitionValues_parsed, stats_parsed): the
-    // string forms carry the same content.
-    if (!known || col.parts[1].ends_with("_parsed")) continue;
+    // string forms carry the same content. Except the row count: a table written with
+    // delta.checkpoint.writeStatsAsJson=false has it only in stats_parsed.
+    const bool row_count = col.parts == std::vector<std::string>{"add", "stats_parsed", "numRecords"};
+    if (!known || (col.parts[1].ends_with("_parsed") && !row_count)) continue;
     const size_t n = col.parts.size();
     if (r.max_rep(index) > 0) {
       if (n >= 3 && col.parts[n - 2] == "key_value" && col.parts[n - 1] == "key") {

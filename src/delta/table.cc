@@ -253,7 +253,15 @@ class Replay {
                 a.contains("stats") && a["stats"].is_string() ? a["stats"].get<std::string>() : std::string(), DvFromJson(a),
                 PartitionValues(a), StringMap(a, "tags")};
       json stats = json::parse(f.stats_json, nullptr, false);
-      if (stats.is_object()) f.num_records = FieldOr(stats, "numRecords", int64_t{0});
+      if (stats.is_object()) {
+        f.num_records = FieldOr(stats, "numRecords", int64_t{0});
+      } else if (f.stats_json.empty() && a.contains("stats_parsed") && a["stats_parsed"].is_object() &&
+                 a["stats_parsed"].contains("numRecords") && a["stats_parsed"]["numRecords"].is_number_integer()) {
+        // A checkpoint with its statistics only as a struct: keep the row count, also as the
+        // `stats` of the checkpoints and commits fhirlake writes from this state.
+        f.num_records = a["stats_parsed"]["numRecords"].get<int64_t>();
+        f.stats_json = json{{"numRecords", f.num_records}}.dump();
+      }
       const std::string key = FileKey(f.path, f.deletion_vector);
       tombstones_.erase(key);
       auto it = position_.find(key);

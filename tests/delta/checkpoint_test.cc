@@ -237,6 +237,47 @@ TEST(CheckpointTest, KeepsNullPartitionValuesAndTags) {
   EXPECT_TRUE(rows[1]["t"].is_null());
 }
 
+// A checkpoint whose adds carry their statistics only as a struct (Delta with
+// delta.checkpoint.writeStatsAsJson=false), here written by DuckDB: the row counts come from
+// stats_parsed, and survive a checkpoint that fhirlake writes from that state.
+TEST(CheckpointTest, ReadsRowCountsFromStatsParsed) {
+  TempDir dir;
+  const fs::path root = dir.path() / "t";
+  fs::create_directories(root / "_delta_log");
+  const std::string schema =
+      R"({"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}}]})";
+  json written = DuckDb(
+      "COPY (SELECT "
+      "CASE WHEN i = 0 THEN {'minReaderVersion': 1, 'minWriterVersion': 2} END AS protocol, "
+      "CASE WHEN i = 1 THEN {'id': 't', 'format': {'provider': 'parquet', 'options': MAP {}::MAP(VARCHAR, VARCHAR)}, "
+      "'schemaString': '" + schema + "', 'partitionColumns': []::VARCHAR[], "
+      "'configuration': MAP {}::MAP(VARCHAR, VARCHAR), 'createdTime': 1::BIGINT} END AS metaData, "
+      "CASE WHEN i >= 2 THEN {'path': 'f' || i || '.parquet', 'partitionValues': MAP {}::MAP(VARCHAR, VARCHAR), "
+      "'size': 100::BIGINT, 'modificationTime': 1::BIGINT, 'dataChange': false, "
+      "'stats_parsed': {'numRecords': (i * 10)::BIGINT, 'minValues': {'id': 1::BIGINT}}} END AS add "
+      "FROM range(0, 4) r(i)) TO '" + (root / "_delta_log" / CheckpointFileName(0)).string() + "' (FORMAT parquet)");
+  ASSERT_TRUE(written.is_array()) << written.dump();
+  auto check = [](const Snapshot& s) {
+    ASSERT_EQ(s.files.size(), 2u);
+    std::map<std::string, int64_t> rows;
+    for (const AddFile& f : s.files) rows[f.path] = f.num_records;
+    EXPECT_EQ(rows, (std::map<std::string, int64_t>{{"f2.parquet", 20}, {"f3.parquet", 30}}));
+  };
+  auto from_duckdb = Table(root).Load();
+  ASSERT_TRUE(from_duckdb.ok()) << from_duckdb.status().message();
+  EXPECT_EQ(from_duckdb->checkpoint_version, 0);
+  check(*from_duckdb);
+  // fhirlake's own checkpoint of that state (at version 1, the only checkpoint left).
+  Snapshot next = *from_duckdb;
+  next.version = 1;
+  ASSERT_TRUE(WriteCheckpoint(root, next, 2).ok());
+  fs::remove(root / "_delta_log" / CheckpointFileName(0));
+  auto from_fhirlake = Table(root).Load();
+  ASSERT_TRUE(from_fhirlake.ok()) << from_fhirlake.status().message();
+  EXPECT_EQ(from_fhirlake->checkpoint_version, 1);
+  check(*from_fhirlake);
+}
+
 // The retention properties as Delta reads them: any case, several units summed; text that is
 // not an interval keeps the protocol's default.
 TEST(RetentionPropertiesTest, AreReadAsDeltaReadsThem) {

@@ -37,7 +37,8 @@ std::optional<LastCheckpoint> ReadLastCheckpoint(store::ObjectStore& store, std:
 
 // Calls `action` with each action of the checkpoint file `file`, as the JSON object a commit
 // line would hold ({"add": {...}}, {"metaData": {...}}, ...); add/remove paths stay as stored
-// (URI-encoded). Stops at the first error `action` returns.
+// (URI-encoded). Of the *_parsed columns only add.stats_parsed.numRecords is read. Stops at
+// the first error `action` returns.
 Status ReadCheckpointActions(const std::filesystem::path& file,
                              const std::function<Status(const nlohmann::json&)>& action);
 // The same, reading the checkpoint from `source` (e.g. delta::OpenObjectSource).
