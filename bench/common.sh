@@ -33,7 +33,7 @@ report() {
 }
 
 # table_figures WAREHOUSE LABEL [TABLE]: how `fhirlake status` sees WAREHOUSE's TABLE (default Patient): the time
-# it takes (process start included), the log files opening the table read of those in its log,
+# it takes (process start included), the log files opening the table listed and read of those in its log,
 # bytes on disk against live bytes.
 table_figures() {
   local start end
@@ -43,7 +43,7 @@ table_figures() {
   node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).tables.find((t) => t.table === process.argv[5]);
            const ms = (Number(process.argv[3]) - Number(process.argv[2])) * 1000;
            console.log(`${process.argv[4].padEnd(44)} version ${String(s.version).padStart(4)}, status ${ms.toFixed(0).padStart(4)} ms, ` +
-                       `log files read ${s.logFilesRead} of ${s.logFiles}, ` +
+                       `log files listed ${s.logFilesListed}, read ${s.logFilesRead} of ${s.logFiles}, ` +
                        `on disk ${(s.diskBytes / 1048576).toFixed(2)} MB vs live ${(s.liveBytes / 1048576).toFixed(2)} MB ` +
                        `(${(s.diskBytes / s.liveBytes).toFixed(2)}x), ${s.rows} rows in ${s.files} files`)' \
     "$work/status.json" "$start" "$end" "$2" "${3:-Patient}"

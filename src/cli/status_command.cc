@@ -101,6 +101,7 @@ int Run(const StatusArgs& a) {
       t["diskBytes"] = usage->disk_bytes;  // everything under the table: old versions, the log
       t["logFiles"] = usage->log_files;
       t["logFilesRead"] = snap->log_files_read;
+      t["logFilesListed"] = snap->log_files_listed;
     } else {
       t["usageError"] = usage.status().message();
     }

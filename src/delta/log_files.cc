@@ -80,10 +80,16 @@ std::optional<LogFile> ParseLogFileName(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key) {
+Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key, int64_t from_version) {
   std::vector<LogFile> out;
   const std::string log = store::WarehouseLayout::DeltaLog(table_key) + "/";
-  auto listed = store::ListAll(store, log);
+  // Every name of version v starts with its 20 digits, and sorts after them alone.
+  std::string start_after;
+  if (from_version > 0) {
+    start_after = CommitFileName(from_version);
+    start_after = log + start_after.substr(0, start_after.find('.'));
+  }
+  auto listed = store::ListAll(store, log, start_after);
   if (!listed.ok()) return listed.status().WithContext("cannot list the Delta log of " + store.Describe());
   for (const store::ObjectInfo& object : *listed) {
     std::string_view name = std::string_view(object.key).substr(log.size());

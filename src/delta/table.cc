@@ -328,6 +328,10 @@ class Replay {
   std::map<std::string, RemovedFile> tombstones_;
 };
 
+// How many commits at or before a checkpoint Load reads, newest first, for the last
+// transactionTime: a load's maintenance adds a few commits without one.
+constexpr int64_t kTransactionTimeLookback = 100;
+
 // A commit file is a document, not bulk data; this bounds what one may hold in memory.
 constexpr size_t kMaxCommitBytes = 256u << 20;
 
@@ -357,6 +361,32 @@ Status ReplayCommit(store::ObjectStore& store, const std::string& key, Replay& r
     FHIRLAKE_RETURN_IF_ERROR(replay.Apply(action));
     return true;
   });
+}
+
+// The newest complete checkpoint among `log`: a single file, or every part of a multi-part one.
+struct NewestCheckpoint {
+  int64_t version = -1;
+  std::vector<std::string> keys;  // its file(s), by part
+};
+
+NewestCheckpoint FindNewestCheckpoint(const std::vector<LogFile>& log) {
+  NewestCheckpoint newest;
+  std::map<std::pair<int64_t, int>, std::vector<const LogFile*>> parts;  // (version, parts) → files
+  for (const LogFile& f : log) {
+    if (f.kind == LogFileKind::kCheckpoint && f.version > newest.version) {
+      newest = {f.version, {f.key}};
+    } else if (f.kind == LogFileKind::kCheckpointPart) {
+      parts[{f.version, f.parts}].push_back(&f);
+    }
+  }
+  for (const auto& [key, files] : parts) {
+    if (static_cast<int>(files.size()) == key.second && key.first > newest.version) {
+      newest.version = key.first;
+      newest.keys.clear();
+      for (const LogFile* f : files) newest.keys.push_back(f->key);  // sorted by part
+    }
+  }
+  return newest;
 }
 
 }  // namespace
@@ -405,32 +435,24 @@ int64_t Snapshot::IntProperty(const std::string& key, int64_t fallback) const {
 
 Result<Snapshot> Table::Load() const {
   Snapshot snap;
-  auto listed = ListLogFiles(*store_, key_);
+  // Start at the checkpoint `_last_checkpoint` names (PROTOCOL.md, "Last Checkpoint File"): the
+  // listing then holds what came after it, however many commits the table has had. Without the
+  // hint, or when it names no complete checkpoint, list the whole log.
+  const auto hint = ReadLastCheckpoint(*store_, key_);
+  const int64_t from = hint ? std::max<int64_t>(hint->version, 0) : 0;
+  auto listed = ListLogFiles(*store_, key_, from);
   if (!listed.ok()) return listed.status();
-  const std::vector<LogFile>& log = *listed;
-  if (log.empty()) return snap;
-
-  // The newest complete checkpoint: a single file, or every part of a multi-part one.
-  int64_t checkpoint = -1;
-  std::vector<std::string> checkpoint_files;
-  {
-    std::map<std::pair<int64_t, int>, std::vector<const LogFile*>> parts;  // (version, parts) → files
-    for (const LogFile& f : log) {
-      if (f.kind == LogFileKind::kCheckpoint && f.version > checkpoint) {
-        checkpoint = f.version;
-        checkpoint_files = {f.key};
-      } else if (f.kind == LogFileKind::kCheckpointPart) {
-        parts[{f.version, f.parts}].push_back(&f);
-      }
-    }
-    for (const auto& [key, files] : parts) {
-      if (static_cast<int>(files.size()) == key.second && key.first > checkpoint) {
-        checkpoint = key.first;
-        checkpoint_files.clear();
-        for (const LogFile* f : files) checkpoint_files.push_back(f->key);  // sorted by part
-      }
-    }
+  NewestCheckpoint newest = FindNewestCheckpoint(*listed);
+  if (from > 0 && newest.version < 0) {
+    listed = ListLogFiles(*store_, key_);
+    if (!listed.ok()) return listed.status();
+    newest = FindNewestCheckpoint(*listed);
   }
+  const std::vector<LogFile>& log = *listed;
+  snap.log_files_listed = static_cast<int>(log.size());
+  if (log.empty()) return snap;
+  const int64_t checkpoint = newest.version;
+  const std::vector<std::string>& checkpoint_files = newest.keys;
   std::vector<const LogFile*> commits;
   for (const LogFile& f : log) {
     if (f.kind == LogFileKind::kCommit && f.version > checkpoint) commits.push_back(&f);
@@ -461,23 +483,23 @@ Result<Snapshot> Table::Load() const {
   }
   replay.Finish();
   // The checkpoint carries no commitInfo: take the latest transactionTime from the commits at
-  // or before it that are still there.
-  if (checkpoint >= 0 && snap.last_transaction_time.empty()) {
-    for (auto it = log.rbegin(); it != log.rend(); ++it) {
-      if (it->kind != LogFileKind::kCommit || it->version > checkpoint) continue;
-      // Best effort: a commit that cannot be read leaves the time unknown, as before.
-      (void)ForEachCommitLine(*store_, it->key, [&](std::string_view line) -> Result<bool> {
-        json action = json::parse(line, nullptr, false);
-        if (!action.is_object() || !action.contains("commitInfo") || !action["commitInfo"].is_object()) return true;
-        const json& info = action["commitInfo"];
-        if (snap.last_commit_ms == 0 && info.contains("timestamp") && info["timestamp"].is_number()) {
-          snap.last_commit_ms = info["timestamp"].get<int64_t>();
-        }
-        snap.last_transaction_time = FieldOr(info, "transactionTime", "");
-        return false;
-      });
-      if (!snap.last_transaction_time.empty()) break;
-    }
+  // or before it that are still there, newest first (they were not listed: read by name), at
+  // most kTransactionTimeLookback of them (a table no fhirlake load wrote has none to find).
+  for (int64_t v = checkpoint; v >= 0 && v > checkpoint - kTransactionTimeLookback && snap.last_transaction_time.empty();
+       --v) {
+    const std::string key = store::WarehouseLayout::Join(store::WarehouseLayout::DeltaLog(key_), CommitFileName(v));
+    // Best effort: a commit that is gone or cannot be read ends the search, the time unknown.
+    Status read = ForEachCommitLine(*store_, key, [&](std::string_view line) -> Result<bool> {
+      json action = json::parse(line, nullptr, false);
+      if (!action.is_object() || !action.contains("commitInfo") || !action["commitInfo"].is_object()) return true;
+      const json& info = action["commitInfo"];
+      if (snap.last_commit_ms == 0 && info.contains("timestamp") && info["timestamp"].is_number()) {
+        snap.last_commit_ms = info["timestamp"].get<int64_t>();
+      }
+      snap.last_transaction_time = FieldOr(info, "transactionTime", "");
+      return false;
+    });
+    if (!read.ok()) break;
   }
   FHIRLAKE_RETURN_IF_ERROR(CheckReadable(snap, root_));
   snap.deletion_vectors_supported = snap.protocol.HasReaderFeature("deletionVectors") &&
@@ -488,7 +510,7 @@ Result<Snapshot> Table::Load() const {
 
 Result<std::vector<std::pair<int64_t, std::string>>> Table::CommitInfos(int64_t from_version) const {
   std::vector<std::pair<int64_t, std::string>> out;
-  auto listed = ListLogFiles(*store_, key_);
+  auto listed = ListLogFiles(*store_, key_, std::max<int64_t>(from_version, 0));
   if (!listed.ok()) return listed.status();
   for (const LogFile& f : *listed) {
     if (f.kind != LogFileKind::kCommit || f.version < from_version) continue;

@@ -205,7 +205,8 @@ class LocalStore : public ObjectStore {
     return Status::Ok();
   }
 
-  Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys) override {
+  Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys,
+                        std::string_view start_after) override {
     // Walk only the deepest directory the prefix names; the rest of the prefix filters names.
     std::string_view dir_part = prefix.substr(0, prefix.rfind('/') == std::string_view::npos ? 0 : prefix.rfind('/'));
     fs::path start = dir_part.empty() ? root_ : root_ / std::string(dir_part);
@@ -221,7 +222,7 @@ class LocalStore : public ObjectStore {
         if (name.find(kTempMarker) != std::string::npos) continue;
         std::string key = fs::relative(it->path(), root_, ec).generic_string();
         if (key.compare(0, prefix.size(), prefix) != 0) continue;
-        if (!token.empty() && key <= token) continue;
+        if ((!token.empty() && key <= token) || (!start_after.empty() && key <= start_after)) continue;
         all.push_back({std::move(key), static_cast<uint64_t>(it->file_size(ec)), ModifiedMillis(it->path())});
       }
     }

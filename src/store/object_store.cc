@@ -4,11 +4,11 @@
 
 namespace fhirlake::store {
 
-Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix) {
+Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix, std::string_view start_after) {
   std::vector<ObjectInfo> all;
   std::string token;
   do {
-    auto page = store.List(prefix, token);
+    auto page = store.List(prefix, token, 1000, start_after);
     if (!page.ok()) return page.status();
     for (auto& object : page->objects) all.push_back(std::move(object));
     token = std::move(page->next_token);

@@ -155,12 +155,13 @@ class S3Store : public ObjectStore {
     }
   }
 
-  Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys) override {
-    return ListObjects(prefix, token, max_keys, /*shallow=*/false);
+  Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys,
+                        std::string_view start_after) override {
+    return ListObjects(prefix, token, max_keys, /*shallow=*/false, start_after);
   }
 
   Result<ListPage> ListShallow(std::string_view prefix, std::string_view token, int max_keys) override {
-    return ListObjects(prefix, token, max_keys, /*shallow=*/true);
+    return ListObjects(prefix, token, max_keys, /*shallow=*/true, {});
   }
 
   Status Delete(std::string_view key) override {
@@ -249,11 +250,13 @@ class S3Store : public ObjectStore {
 
  private:
   // ListObjectsV2, one level deep with `shallow` (delimiter "/").
-  Result<ListPage> ListObjects(std::string_view prefix, std::string_view token, int max_keys, bool shallow) {
+  Result<ListPage> ListObjects(std::string_view prefix, std::string_view token, int max_keys, bool shallow,
+                               std::string_view start_after) {
     S3Call call;
     call.query = {{"list-type", "2"}, {"prefix", FullKey(prefix)}, {"max-keys", std::to_string(std::max(1, max_keys))}};
     if (shallow) call.query.emplace_back("delimiter", "/");
     if (!token.empty()) call.query.emplace_back("continuation-token", std::string(token));
+    if (!start_after.empty()) call.query.emplace_back("start-after", FullKey(start_after));
     auto response = Send(call);
     if (!response.ok()) return response.status();
     if (response->status != 200) return ErrorFor("list", FullKey(prefix), *response);

@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "fhirlake/delta/checkpoint.h"
+#include "fhirlake/delta/log_files.h"
 #include "fhirlake/delta/object_files.h"
 #include "fhirlake/delta/table.h"
 #include "fhirlake/load/json_shredder.h"
@@ -47,7 +48,7 @@ class TableStoreTest : public fhirlake::testing::StoreBackendTest {
     }
     EXPECT_TRUE((*writer)->Close().ok());
     return AddFile{name, static_cast<int64_t>((*writer)->bytes_written()), 1, count,
-                   json{{"numRecords", count}}.dump(), std::nullopt, {}};
+                   json{{"numRecords", count}}.dump(), std::nullopt, {}, {}};
   }
   Commit Append(std::vector<AddFile> adds, const std::string& writer) {
     Commit c;
@@ -133,6 +134,46 @@ TEST_P(TableStoreTest, CheckpointsAndDataFilesAreReadBackByRangedReads) {
   ASSERT_TRUE(values.ok());
   ASSERT_EQ(values->size(), 10u);
   EXPECT_EQ(json::parse(values->string(0))["id"], "p30");
+}
+
+// Opening a table starts at the checkpoint _last_checkpoint names: the listing holds that
+// version and the ones after it, not the whole log; a hint that names no checkpoint (ahead of
+// the log, or deleted) makes the reader list everything, as the protocol allows.
+TEST_P(TableStoreTest, OpeningStartsAtTheLastCheckpoint) {
+  for (int i = 0; i < 25; ++i) {  // versions 0..24; fhirlake checkpoints at 10 and 20
+    auto snap = table_->Load();
+    ASSERT_TRUE(snap.ok()) << snap.status().message();
+    Commit c = Append({DataFile("f" + std::to_string(i) + ".parquet", i, 1)}, "w");
+    // Only the loads up to version 18 carry a transactionTime (later ones stand for maintenance).
+    if (i <= 18) c.commit_info_extra_json = json{{"transactionTime", "2024-01-01T00:00:" + std::to_string(10 + i) + "Z"}}.dump();
+    ASSERT_TRUE(table_->Write(*snap, c).ok());
+  }
+  auto check = [&](const Snapshot& s, int64_t checkpoint) {
+    EXPECT_EQ(s.version, 24);
+    EXPECT_EQ(s.checkpoint_version, checkpoint);
+    EXPECT_EQ(s.files.size(), 25u);
+    EXPECT_EQ(s.log_files_read, 1 + 24 - checkpoint);
+    // Found in a commit before the checkpoint, which the listing did not hold.
+    EXPECT_EQ(s.last_transaction_time, "2024-01-01T00:00:28Z");
+  };
+  auto hinted = table_->Load();
+  ASSERT_TRUE(hinted.ok()) << hinted.status().message();
+  check(*hinted, 20);
+  EXPECT_EQ(hinted->log_files_listed, 6) << "commits 20..24 and the checkpoint at 20";
+
+  const std::string log = "Patient/_delta_log/";
+  ASSERT_TRUE(shared_->Put(log + kLastCheckpointName, R"({"version":40,"size":3})").ok());
+  auto ahead = table_->Load();
+  ASSERT_TRUE(ahead.ok()) << ahead.status().message();
+  check(*ahead, 20);
+  EXPECT_EQ(ahead->log_files_listed, 27) << "25 commits, checkpoints at 10 and 20";
+
+  ASSERT_TRUE(shared_->Put(log + kLastCheckpointName, R"({"version":20,"size":3})").ok());
+  ASSERT_TRUE(shared_->Delete(log + CheckpointFileName(20)).ok());
+  auto deleted = table_->Load();
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  check(*deleted, 10);
+  EXPECT_EQ(deleted->log_files_listed, 26);
 }
 
 TEST_P(TableStoreTest, AMissingDataFileIsReportedWithItsName) {

@@ -46,7 +46,10 @@ std::optional<LogFile> ParseLogFileName(std::string_view name);
 Result<std::vector<LogFile>> ListLogFiles(const std::filesystem::path& table_root);
 
 // The same for the table under `table_key` in `store` (`<table_key>/_delta_log/`, following
-// the listing's pages); LogFile::key and ::path are the object keys.
-Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key);
+// the listing's pages); LogFile::key and ::path are the object keys. With `from_version` > 0,
+// only the files of that version and later are listed (compaction files that start before it
+// are left out): what a reader that starts at a checkpoint needs.
+Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key,
+                                          int64_t from_version = 0);
 
 }  // namespace fhirlake::delta

@@ -82,6 +82,7 @@ struct Snapshot {
   std::string write_refusal;
   int64_t checkpoint_version = -1;  // the checkpoint the state was read from, or -1
   int log_files_read = 0;           // commit and checkpoint files read to build the state
+  int log_files_listed = 0;         // log files the listing held (from the last checkpoint on)
   bool deletion_vectors_supported = false;  // the protocol has the deletionVectors feature
   std::string last_transaction_time;  // the latest commitInfo.transactionTime (fhirlake's loads)
   int64_t last_commit_ms = 0;         // commitInfo.timestamp of the latest commit

@@ -79,8 +79,10 @@ class ObjectStore {
 
   // Objects whose keys start with `prefix` (a plain string prefix, not only at '/'), at most
   // `max_keys` per page. Start with an empty `token`; continue with ListPage::next_token.
+  // With `start_after`, only keys after it (S3's start-after): a listing of a table's log from
+  // its last checkpoint on.
   [[nodiscard]] virtual Result<ListPage> List(std::string_view prefix, std::string_view token = {},
-                                              int max_keys = 1000) = 0;
+                                              int max_keys = 1000, std::string_view start_after = {}) = 0;
 
   // Like List, but one level deep (S3's delimiter "/"): the objects whose keys have no '/' after
   // `prefix`, and each deeper "directory" once in ListPage::prefixes; `max_keys` counts both.
@@ -96,9 +98,10 @@ class ObjectStore {
   [[nodiscard]] virtual Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key) = 0;
 };
 
-// Every object under `prefix`, following the pagination. For listings that fit in memory
-// (table logs, job records), not for scans of a whole bucket.
-[[nodiscard]] Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix);
+// Every object under `prefix` (after `start_after`, when given), following the pagination. For
+// listings that fit in memory (table logs, job records), not for scans of a whole bucket.
+[[nodiscard]] Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, std::string_view prefix,
+                                                      std::string_view start_after = {});
 
 // The names of the "directories" directly under `prefix` (without `prefix` and the '/'),
 // following the pagination of ListShallow.
