@@ -21,13 +21,16 @@ int64_t Number(std::string_view s) {
   return v;
 }
 
-}  // namespace
-
-std::string CommitFileName(int64_t version) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%020lld.json", static_cast<long long>(version));
+// The 20 digits every log file name of `version` starts with.
+std::string VersionDigits(int64_t version) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020lld", static_cast<long long>(version));
   return buf;
 }
+
+}  // namespace
+
+std::string CommitFileName(int64_t version) { return VersionDigits(version) + ".json"; }
 
 std::string CheckpointFileName(int64_t version) {
   char buf[48];
@@ -83,13 +86,8 @@ std::optional<LogFile> ParseLogFileName(std::string_view name) {
 Result<std::vector<LogFile>> ListLogFiles(store::ObjectStore& store, std::string_view table_key, int64_t from_version) {
   std::vector<LogFile> out;
   const std::string log = store::WarehouseLayout::DeltaLog(table_key) + "/";
-  // Every name of version v starts with its 20 digits, and sorts after them alone.
-  std::string start_after;
-  if (from_version > 0) {
-    start_after = CommitFileName(from_version);
-    start_after = log + start_after.substr(0, start_after.find('.'));
-  }
-  auto listed = store::ListAll(store, log, start_after);
+  // Every name of a version starts with its 20 digits, and sorts after them alone.
+  auto listed = store::ListAll(store, log, from_version > 0 ? log + VersionDigits(from_version) : std::string());
   if (!listed.ok()) return listed.status().WithContext("cannot list the Delta log of " + store.Describe());
   for (const store::ObjectInfo& object : *listed) {
     std::string_view name = std::string_view(object.key).substr(log.size());

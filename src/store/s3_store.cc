@@ -256,7 +256,8 @@ class S3Store : public ObjectStore {
     call.query = {{"list-type", "2"}, {"prefix", FullKey(prefix)}, {"max-keys", std::to_string(std::max(1, max_keys))}};
     if (shallow) call.query.emplace_back("delimiter", "/");
     if (!token.empty()) call.query.emplace_back("continuation-token", std::string(token));
-    if (!start_after.empty()) call.query.emplace_back("start-after", FullKey(start_after));
+    // The first page only: the continuation token already says where the next one starts.
+    if (!start_after.empty() && token.empty()) call.query.emplace_back("start-after", FullKey(start_after));
     auto response = Send(call);
     if (!response.ok()) return response.status();
     if (response->status != 200) return ErrorFor("list", FullKey(prefix), *response);
