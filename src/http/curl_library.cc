@@ -81,6 +81,14 @@ FHIRLAKE_CURL_FUNCTION(time_t, curl_getdate, (const char* text, const time_t* un
 #undef FHIRLAKE_CURL_FUNCTION
 
 // The two variadic ones take one more argument, whose type the option or info number says.
+// Their last named parameter is an enum, as <curl/curl.h> declares it, so the signature cannot
+// change; clang warns (-Wvarargs) that va_start after a parameter of a type that promotes is
+// undefined in the standard. GCC and clang's va_start is a builtin that finds the variadic
+// arguments by the calling convention, whatever the named parameter's type.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wvarargs"
+#endif
 extern "C" CURLcode curl_easy_setopt(CURL* curl, CURLoption option, ...) {
   static const auto real = Find<CURLcode (*)(CURL*, CURLoption, ...)>("curl_easy_setopt");
   va_list ap;
@@ -110,3 +118,7 @@ extern "C" CURLcode curl_easy_getinfo(CURL* curl, CURLINFO info, ...) {
   va_end(ap);
   return real(curl, info, out);
 }
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
