@@ -112,6 +112,36 @@ TEST_P(ObjectStoreContract, ListPaginatesInKeyOrderUnderAPrefix) {
   EXPECT_EQ(ListAll(*store_, "tbl")->size(), 26u) << "a prefix is a string prefix";
 }
 
+// How a table's log is opened from its checkpoint: every page is asked with the same start key
+// (as ListAll does), and the pages after the first continue from their token, not from the key.
+TEST_P(ObjectStoreContract, ListFromAStartKeyPaginatesPastIt) {
+  for (int i = 0; i < 25; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof(key), "log/%03d.json", i);
+    ASSERT_TRUE(store_->Put(key, "x").ok());
+  }
+  std::vector<std::string> keys;
+  std::string token;
+  int pages = 0;
+  do {
+    auto page = store_->List("log/", token, 4, "log/010");
+    ASSERT_TRUE(page.ok()) << page.status().message();
+    ++pages;
+    for (const auto& object : page->objects) keys.push_back(object.key);
+    token = page->next_token;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(pages, 4);
+  ASSERT_EQ(keys.size(), 15u);  // 010.json .. 024.json: "log/010" sorts before "log/010.json"
+  EXPECT_EQ(keys.front(), "log/010.json");
+  EXPECT_EQ(keys.back(), "log/024.json");
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << "no key twice";
+  auto all = ListAll(*store_, "log/", "log/020.json");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ(all->front().key, "log/021.json");
+}
+
 // A shallow listing stops at the next '/': how the tables of a warehouse are found without
 // listing every file in them.
 TEST_P(ObjectStoreContract, ShallowListingGivesEachDirectoryOnce) {
