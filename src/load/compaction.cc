@@ -118,6 +118,9 @@ Result<CompactionResult> Compact(const delta::Table& table, const std::string& t
   commit.removes = picked;
   if (disable_dvs) commit.set_configuration = {{"delta.enableDeletionVectors", "false"}};
   auto version = table.Write(*snap, commit);
+  // Only a lost race says the commit did not land; after any other failure the files may be
+  // named by it, and are left for vacuum.
+  if (!version.ok() && !delta::Table::IsConflict(version.status())) out.Keep();
   if (!version.ok()) return version.status();
   out.Keep();
   result.version = *version;

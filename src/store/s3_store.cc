@@ -147,12 +147,25 @@ class S3Store : public ObjectStore {
     for (int attempt = 0;; ++attempt) {
       call.body = std::string(content);
       auto response = Send(call);
-      if (!response.ok()) return response.status();
+      if (!response.ok()) return LandedOr(key, content, response.status());
       if (response->status == 200) return Status::Ok();
-      if (response->status == 412) return {StatusCode::kConflict, Url(call.key) + " already exists"};
+      if (response->status == 412) return LandedOr(key, content, {StatusCode::kConflict, Url(call.key) + " already exists"});
       if (response->status == 409 && attempt < 3) continue;
-      return ErrorFor("write", call.key, *response);
+      Status failed = ErrorFor("write", call.key, *response);
+      return response->status >= 500 ? LandedOr(key, content, failed) : failed;
     }
+  }
+
+  // A conditional write whose answer was lost (the connection broke after S3 had stored the
+  // object) is sent again by the HTTP client and then refused with 412, or fails with a network
+  // error or a 5xx after its retries: the object may be this write's own. Then the object is read
+  // back, and the same bytes mean the write landed. The content of every conditional write is
+  // unique (a commit names new files and its time, a lease has a nonce), so no other writer's
+  // object can match.
+  Status LandedOr(std::string_view key, std::string_view content, Status failure) {
+    auto stored = Get(key, content.size() + 1);
+    if (stored.ok() && *stored == content) return Status::Ok();
+    return failure;
   }
 
   Result<ListPage> List(std::string_view prefix, std::string_view token, int max_keys,

@@ -74,6 +74,27 @@ TEST_F(SyncS3Test, SyncsIntoAnS3WarehouseThenIncrementally) {
   EXPECT_EQ(st["syncs"][0]["transactionTime"], s2["transactionTime"]);
 }
 
+// Patient's first commit reaches S3 but its answer is lost on the way back: the retried write is
+// refused (412, the object exists) and recognised as fhirlake's own, so the files the commit
+// names stay and the sync goes on. (Taken for another writer's, the commit's files were deleted
+// and the table named files that no longer exist.)
+TEST_F(SyncS3Test, ACommitWhoseAnswerWasLostKeepsItsFiles) {
+  S3Server lossy({"--drop-response", "^PUT /fhirlake-test/wh/Patient/_delta_log/0+\\.json$"});
+  ASSERT_TRUE(lossy.ok()) << lossy.stderr_text();
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto run = RunFhirlake(S3SyncArgs(server), lossy.env());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  int commit_puts = 0;
+  for (const auto& [method, url] : lossy.Requests()) {
+    commit_puts += method == "PUT" && url.find("/wh/Patient/_delta_log/00000000000000000000.json") != std::string::npos;
+  }
+  EXPECT_EQ(commit_puts, 2) << "the commit was sent again after its answer was lost";
+  fs::remove_all(wh());
+  ASSERT_EQ(lossy.Sdk({"sync", S3Server::kBucket, "wh/", wh().string()}), 0);
+  ExpectWarehouseEqualsSource("a sync whose first commit's answer was lost");
+}
+
 // --archive s3://…: a directory warehouse keeps its finished exports in a bucket, manifest.json
 // uploaded last, and --keep 1 deletes the older archive object by object.
 TEST_F(SyncS3Test, ADirectoryWarehouseArchivesItsExportsInABucket) {

@@ -287,6 +287,23 @@ TEST(S3Store, RetriesSlowDown) {
   EXPECT_EQ(server.Requests().size(), 3u);
 }
 
+// S3 stored the object, the answer was lost: the HTTP client sends the write again, S3 refuses
+// it (412, the object exists), and the store recognises the object as its own by the bytes.
+TEST(S3Store, AConditionalWriteWhoseAnswerWasLostSucceeds) {
+  S3Server server({"--drop-response", "^PUT /fhirlake-test/log/0\\.json$"});
+  ASSERT_TRUE(server.ok());
+  S3Config config = server.config();
+  config.max_attempts = 3;
+  auto store = NewS3Store(config, {S3Server::kBucket, ""});
+  Status s = store->PutIfAbsent("log/0.json", "ours");
+  ASSERT_TRUE(s.ok()) << s.message();
+  int puts = 0;
+  for (const auto& [method, url] : server.Requests()) puts += method == "PUT" && url.ends_with("/log/0.json");
+  EXPECT_EQ(puts, 2) << "the first answer was dropped, so the write was sent again";
+  EXPECT_EQ(*store->Get("log/0.json"), "ours");
+  EXPECT_EQ(store->PutIfAbsent("log/0.json", "theirs").code(), StatusCode::kConflict) << "other bytes lose the race";
+}
+
 TEST(S3Store, FailedMultipartUploadIsAborted) {
   S3Server server({"--fail-part", "2"});
   ASSERT_TRUE(server.ok());

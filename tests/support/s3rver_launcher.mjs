@@ -14,7 +14,9 @@
 //     prefixes whose objects all lie two or more levels down and counts only objects against
 //     max-keys.
 //   - Faults on request: `--slowdown N` answers the first N requests 503 SlowDown;
-//     `--fail-part N` answers every upload of part N 500 InternalError.
+//     `--fail-part N` answers every upload of part N 500 InternalError;
+//     `--drop-response REGEX` carries out the first request whose "METHOD /bucket/key" matches,
+//     then closes the connection without an answer (a reply lost on the way back).
 // Usage: node s3rver_launcher.mjs --dir DIR --bucket NAME [--bucket NAME2] [--request-log FILE]
 // Prints one line {"port": N} on stdout once listening on 127.0.0.1.
 // Credentials: access key id S3RVER, secret S3RVER. Run node with --openssl-legacy-provider:
@@ -28,13 +30,14 @@ const require = createRequire(path.join(process.env.FHIRLAKE_S3_NODE_MODULES ?? 
 const S3rver = require('s3rver');
 
 const args = process.argv.slice(2);
-const opt = { buckets: [], slowdown: 0, failPart: 0, dir: '', log: '' };
+const opt = { buckets: [], slowdown: 0, failPart: 0, dropResponse: null, dir: '', log: '' };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '--dir') opt.dir = args[++i];
   else if (a === '--bucket') opt.buckets.push(args[++i]);
   else if (a === '--slowdown') opt.slowdown = Number(args[++i]);
   else if (a === '--fail-part') opt.failPart = Number(args[++i]);
+  else if (a === '--drop-response') opt.dropResponse = new RegExp(args[++i]);
   else if (a === '--request-log') opt.log = args[++i];
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
@@ -134,6 +137,16 @@ const server = new S3rver({
 });
 let requests = 0;
 const front = async (ctx, next) => {
+  if (opt.dropResponse && opt.dropResponse.test(`${ctx.method} ${decodeURIComponent(ctx.path)}`)) {
+    opt.dropResponse = null;
+    await serve(ctx, next);
+    ctx.respond = false;
+    ctx.req.socket.destroy();
+    return;
+  }
+  return serve(ctx, next);
+};
+const serve = async (ctx, next) => {
   requests++;
   if (opt.log) fs.appendFileSync(opt.log, JSON.stringify({ method: ctx.method, url: ctx.req.url }) + '\n');
   if (requests <= opt.slowdown) return s3Error(ctx, 503, 'SlowDown', 'Please reduce your request rate.');

@@ -14,11 +14,13 @@
 namespace fhirlake::load {
 
 // One attempt's commit and the files it wrote. The files belong to the attempt until Keep():
-// an attempt destroyed without it (lost race, failure) removes them.
+// an attempt destroyed without it (a lost race, a failure before its commit was sent) removes
+// them.
 class PreparedCommit {
  public:
   virtual ~PreparedCommit() = default;
-  // The attempt is in the log (or there was nothing to commit): its files are the table's.
+  // The attempt is in the log, may be (its write failed without saying), or there was nothing
+  // to commit: its files are the table's, or vacuum's.
   virtual void Keep() = 0;
 
   delta::Commit commit;
@@ -61,8 +63,15 @@ Result<std::unique_ptr<Prepared>> CommitWithRetries(
       p->Keep();
       return p;
     }
-    p.reset();  // lost or failed: its files go
-    if (!delta::Table::IsConflict(version.status()) || attempt >= options.attempts) return version.status();
+    if (!delta::Table::IsConflict(version.status())) {
+      // The write failed in a way that does not say whether the commit landed (a broken
+      // connection, a 5xx): its files may be a committed version's, so they stay. Files no
+      // commit names are vacuum's to delete after the retention.
+      p->Keep();
+      return version.status();
+    }
+    p.reset();  // another writer took the version: its files go
+    if (attempt >= options.attempts) return version.status();
     auto reloaded = table.Load();  // another writer won: prepare again on the new version
     if (!reloaded.ok()) return reloaded.status();
     snapshot = std::move(reloaded.value());
