@@ -1,5 +1,6 @@
 #include "fhirlake/store/lease.h"
 #include "fhirlake/json_field.h"
+#include "fhirlake/store/names.h"
 
 #include <cstdio>
 
@@ -20,8 +21,25 @@ std::string GenerationKey(const std::string& name, uint64_t generation) {
   return name + "/" + digits;
 }
 
-std::string LeaseDocument(const std::string& owner, int64_t expires_ms, bool released) {
-  return nlohmann::json{{"owner", owner}, {"expiresMs", expires_ms}, {"released", released}}.dump();
+// `nonce` makes each holder's document unique: a conditional write whose answer was lost is
+// recognised by reading its bytes back (ObjectStore::PutIfAbsent), so no two holders may write
+// the same bytes.
+std::string LeaseDocument(const std::string& owner, const std::string& nonce, int64_t expires_ms, bool released) {
+  return nlohmann::json{{"owner", owner}, {"nonce", nonce}, {"expiresMs", expires_ms}, {"released", released}}.dump();
+}
+
+uint64_t NewestGeneration(const std::vector<ObjectInfo>& listed, const std::string& name, int64_t* modified_ms) {
+  uint64_t newest = 0;
+  for (const auto& object : listed) {
+    std::string_view tail = std::string_view(object.key).substr(name.size() + 1);
+    if (tail.size() != 20 || tail.find_first_not_of("0123456789") != std::string_view::npos) continue;
+    const uint64_t generation = std::stoull(std::string(tail));
+    if (generation > newest) {
+      newest = generation;
+      if (modified_ms) *modified_ms = object.modified_ms;
+    }
+  }
+  return newest;
 }
 
 std::string FormatTime(int64_t ms) {
@@ -38,17 +56,9 @@ std::string FormatTime(int64_t ms) {
 Result<std::unique_ptr<Lease>> Lease::Acquire(ObjectStore& store, std::string name, LeaseOptions options) {
   auto listed = ListAll(store, name + "/");
   if (!listed.ok()) return listed.status().WithContext("cannot read lease " + name);
-  uint64_t newest = 0;
   int64_t newest_modified_ms = 0;
-  for (const auto& object : *listed) {
-    std::string_view tail = std::string_view(object.key).substr(name.size() + 1);
-    if (tail.size() != 20 || tail.find_first_not_of("0123456789") != std::string_view::npos) continue;
-    const uint64_t generation = std::stoull(std::string(tail));
-    if (generation > newest) {
-      newest = generation;
-      newest_modified_ms = object.modified_ms;
-    }
-  }
+  const uint64_t newest = NewestGeneration(*listed, name, &newest_modified_ms);
+  const Status taken(StatusCode::kConflict, store.Describe() + ": " + name + " was just taken by another process");
   if (newest > 0) {
     auto current = store.Get(GenerationKey(name, newest));
     if (current.ok()) {
@@ -63,21 +73,35 @@ Result<std::unique_ptr<Lease>> Lease::Acquire(ObjectStore& store, std::string na
         return Status(StatusCode::kConflict, store.Describe() + ": " + name + " is held by " + owner + " until " +
                                                  FormatTime(expires) + " (it expires then if its holder died)");
       }
-    } else if (current.status().code() != StatusCode::kNotFound) {
+    } else if (current.status().code() == StatusCode::kNotFound) {
+      // Only a newer holder deletes older generations: the newest listed is gone, so another
+      // process took the lease since the listing. (Writing newest + 1 could succeed, when that
+      // holder has moved on and deleted it too.)
+      return taken;
+    } else {
       return current.status().WithContext("cannot read lease " + name);
     }
   }
   std::string key = GenerationKey(name, newest + 1);
-  Status put = store.PutIfAbsent(key, LeaseDocument(options.owner, NowMs() + options.ttl.count(), false));
-  if (put.code() == StatusCode::kConflict) {
-    return Status(StatusCode::kConflict, store.Describe() + ": " + name + " was just taken by another process");
-  }
+  const std::string nonce = RandomHex(8);
+  Status put = store.PutIfAbsent(key, LeaseDocument(options.owner, nonce, NowMs() + options.ttl.count(), false));
+  if (put.code() == StatusCode::kConflict) return taken;
   if (!put.ok()) return put.WithContext("cannot take lease " + name);
+  // A newer generation written while this one was being taken wins: step back.
+  auto after = ListAll(store, name + "/");
+  if (!after.ok()) {
+    (void)store.Put(key, LeaseDocument(options.owner, nonce, 0, true));
+    return after.status().WithContext("cannot read lease " + name);
+  }
+  if (NewestGeneration(*after, name, nullptr) > newest + 1) {
+    (void)store.Put(key, LeaseDocument(options.owner, nonce, 0, true));
+    return taken;
+  }
   // Older generations are history now; removing them keeps listings short.
   for (const auto& object : *listed) {
     if (object.key < key) (void)store.Delete(object.key);
   }
-  return std::unique_ptr<Lease>(new Lease(store, std::move(name), std::move(key), std::move(options)));
+  return std::unique_ptr<Lease>(new Lease(store, std::move(name), std::move(key), nonce, std::move(options)));
 }
 
 Lease::~Lease() {
@@ -86,7 +110,7 @@ Lease::~Lease() {
 }
 
 Status Lease::Write(bool released) {
-  return store_.Put(key_, LeaseDocument(options_.owner, released ? 0 : NowMs() + options_.ttl.count(), released));
+  return store_.Put(key_, LeaseDocument(options_.owner, nonce_, released ? 0 : NowMs() + options_.ttl.count(), released));
 }
 
 Status Lease::Renew() {

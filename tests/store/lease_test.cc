@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <utility>
 #include <thread>
 
 #include "fhirlake/store/names.h"
@@ -123,6 +125,56 @@ TEST_P(LeaseTest, AnUnreadableLeaseIsHeldForALeaseTime) {
     if (attempt.ok()) taken = std::move(attempt.value());
     return taken != nullptr;
   }, 15s)) << "a document unreadable for longer than the lease time is no lease";
+}
+
+// Forwards to another store; `on_get` runs once, before the next Get: a slow reader.
+class PausingStore : public ObjectStore {
+ public:
+  explicit PausingStore(ObjectStore& s) : s_(s) {}
+  std::function<void()> on_get;
+  std::string Describe() const override { return s_.Describe(); }
+  Result<std::string> Get(std::string_view k, size_t m) override {
+    if (auto f = std::exchange(on_get, nullptr)) f();
+    return s_.Get(k, m);
+  }
+  Result<std::string> GetRange(std::string_view k, uint64_t o, size_t l) override { return s_.GetRange(k, o, l); }
+  Result<uint64_t> Size(std::string_view k) override { return s_.Size(k); }
+  Status Put(std::string_view k, std::string_view c) override { return s_.Put(k, c); }
+  Status PutIfAbsent(std::string_view k, std::string_view c) override { return s_.PutIfAbsent(k, c); }
+  Result<ListPage> List(std::string_view p, std::string_view t, int m, std::string_view a) override {
+    return s_.List(p, t, m, a);
+  }
+  Result<ListPage> ListShallow(std::string_view p, std::string_view t, int m) override { return s_.ListShallow(p, t, m); }
+  Status Delete(std::string_view k) override { return s_.Delete(k); }
+  Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view k) override { return s_.NewWriter(k); }
+
+ private:
+  ObjectStore& s_;
+};
+
+// C lists (generation 1, released) and is slow to read it; meanwhile B takes and releases 2,
+// and D takes 3, deleting 1 and 2. C's read of 1 finds nothing, and writing 2 would succeed:
+// two holders. C must see that a newer holder came.
+TEST_P(LeaseTest, ASlowAcquirerDoesNotTakeALeaseTakenWhileItRead) {
+  ASSERT_TRUE((*Lease::Acquire(*store_, "locks/state", Options("A")))->Release().ok());
+  std::unique_ptr<Lease> d;
+  PausingStore slow(*store_);
+  slow.on_get = [&] {
+    auto b = Lease::Acquire(*store_, "locks/state", Options("B"));
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    ASSERT_TRUE((*b)->Release().ok());
+    auto taken = Lease::Acquire(*store_, "locks/state", Options("D"));
+    ASSERT_TRUE(taken.ok()) << taken.status().message();
+    d = std::move(taken.value());
+  };
+  auto c = Lease::Acquire(slow, "locks/state", Options("C"));
+  ASSERT_NE(d, nullptr);
+  ASSERT_FALSE(c.ok()) << "C holds " << (*c)->key() << " while D holds " << d->key();
+  EXPECT_EQ(c.status().code(), StatusCode::kConflict);
+  EXPECT_TRUE(d->Renew().ok());
+  auto e = Lease::Acquire(*store_, "locks/state", Options("E"));
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("held by D"), std::string::npos) << e.status().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LeaseTest, ::testing::Values(Backend::kLocal, Backend::kS3),

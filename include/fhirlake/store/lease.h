@@ -6,7 +6,9 @@
 // with PutIfAbsent, where g is the newest generation listed, and only when g is released or
 // expired; so of several processes racing for the lease, or for the takeover of an expired
 // one, exactly one creates g+1. Generations only grow: a release marks its object released
-// instead of deleting it, and the new holder deletes older generations.
+// instead of deleting it, and the new holder deletes older generations. So a generation g that
+// was listed and is gone when read means a newer holder, and so does a generation above g+1
+// listed right after g+1 was written: both end the attempt with kConflict.
 //
 // REQUIRES: the store's PutIfAbsent can refuse (local directories, AWS S3, MinIO, R2); the
 // clocks of the processes agree to well within the lease time.
@@ -47,13 +49,14 @@ class Lease {
   const std::string& key() const { return key_; }
 
  private:
-  Lease(ObjectStore& store, std::string name, std::string key, LeaseOptions options)
-      : store_(store), name_(std::move(name)), key_(std::move(key)), options_(std::move(options)) {}
+  Lease(ObjectStore& store, std::string name, std::string key, std::string nonce, LeaseOptions options)
+      : store_(store), name_(std::move(name)), key_(std::move(key)), nonce_(std::move(nonce)), options_(std::move(options)) {}
   Status Write(bool released);
 
   ObjectStore& store_;
   std::string name_;
   std::string key_;  // our generation's object
+  std::string nonce_;  // makes our documents unlike any other holder's
   LeaseOptions options_;
   bool held_ = true;
 };
