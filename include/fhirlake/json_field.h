@@ -49,4 +49,27 @@ inline std::string FieldOr(const nlohmann::json& doc, std::string_view key, cons
   return FieldOr<std::string>(doc, key, std::string(fallback));
 }
 
+// Nesting deeper than this in a document from outside is refused: nlohmann parses and frees
+// any depth without recursion, but copying, printing (dump) and the readers here walk a value
+// recursively, so a request body of a few hundred kilobytes nested 20,000 deep would overflow a
+// thread's stack. FHIR resources stay far below it.
+inline constexpr int kMaxJsonDepth = 128;
+
+// json::parse(text, nullptr, false) for a document that came from outside (a request body, a
+// server's answer, a file): a discarded value when the text is not JSON or is nested deeper than
+// `max_depth`. Nothing deeper than the limit is ever built.
+inline nlohmann::json ParseJsonFromOutside(std::string_view text, int max_depth = kMaxJsonDepth) {
+  bool too_deep = false;
+  nlohmann::json doc = nlohmann::json::parse(
+      text,
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+        const bool opens = event == nlohmann::json::parse_event_t::object_start ||
+                           event == nlohmann::json::parse_event_t::array_start;
+        if (opens && depth >= max_depth) too_deep = true;
+        return !too_deep;
+      },
+      /*allow_exceptions=*/false);
+  return too_deep ? nlohmann::json(nlohmann::json::value_t::discarded) : doc;
+}
+
 }  // namespace fhirlake

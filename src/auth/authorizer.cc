@@ -77,7 +77,7 @@ bool Allows(const Grant& grant, const std::string& type, bool write) {
 Result<AuthConfig> LoadAuthConfig(const std::string& path) {
   auto text = store::ReadSmallFile(path, 16u << 20);
   if (!text.ok()) return text.status();
-  json doc = json::parse(*text, nullptr, false);
+  json doc = ParseJsonFromOutside(*text);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("clients") || !doc["clients"].is_array()) {
     return InvalidArgument(path + " must be a JSON object with a 'clients' array");
   }
@@ -135,7 +135,7 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
   auto dot2 = dot1 == std::string::npos ? dot1 : assertion.find('.', dot1 + 1);
   if (dot2 == std::string::npos) return InvalidArgument("the client assertion is not a JWT");
   auto raw_claims = Base64UrlDecode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
-  json unverified = raw_claims.ok() ? json::parse(*raw_claims, nullptr, false) : json();
+  json unverified = raw_claims.ok() ? ParseJsonFromOutside(*raw_claims) : json();
   if (!unverified.is_object()) return InvalidArgument("the client assertion's claims are not a JSON object");
   std::string iss = FieldOr(unverified, "iss", "");
   if (!client_id_hint.empty() && client_id_hint != iss) return InvalidArgument("client_id does not match the assertion's iss");
@@ -148,7 +148,7 @@ Result<std::string> Authorizer::CheckAssertion(const std::string& assertion, con
     return nullptr;
   });
   if (!verified.ok()) return verified.status();
-  json claims = json::parse(verified->claims_json, nullptr, false);
+  json claims = ParseJsonFromOutside(verified->claims_json);
   if (FieldOr(claims, "sub", "") != iss) return InvalidArgument("the assertion's sub must equal its iss (the client id)");
   if (FieldOr(claims, "aud", "") != token_url) {
     return InvalidArgument("the assertion's aud must be this token endpoint (" + token_url + ")");

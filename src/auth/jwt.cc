@@ -84,7 +84,7 @@ Result<VerifiedJwt> VerifyJwt(std::string_view token, const KeyLookup& lookup) {
   auto claims = Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1));
   auto sig = Base64UrlDecode(token.substr(dot2 + 1));
   if (!header.ok() || !claims.ok() || !sig.ok()) return InvalidArgument("the assertion is not valid base64url");
-  auto h = nlohmann::json::parse(*header, nullptr, false);
+  auto h = ParseJsonFromOutside(*header);
   if (h.is_discarded() || !h.is_object()) return InvalidArgument("the assertion header is not a JSON object");
   std::string alg_name = FieldOr(h, "alg", "");
   auto alg = ParseAlgorithm(alg_name);

@@ -6,6 +6,7 @@
 
 #include "fhirlake/auth/jwt.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::auth {
 namespace {
@@ -29,7 +30,7 @@ std::string FormField(const std::string& name, const std::string& value) {
 }  // namespace
 
 Result<SmartConfiguration> ParseSmartConfiguration(std::string_view text) {
-  json doc = json::parse(text, nullptr, false);
+  json doc = ParseJsonFromOutside(text);
   if (doc.is_discarded() || !doc.is_object()) return InvalidArgument("the SMART configuration is not a JSON object");
   auto endpoint = doc.find("token_endpoint");
   if (endpoint == doc.end() || !endpoint->is_string()) {
@@ -59,7 +60,7 @@ Result<std::string> TokenEndpointFromCapabilityStatement(std::string_view text) 
     auto it = j.find(name);
     return it != j.end() && it->is_array() ? &*it : nullptr;
   };
-  json cs = json::parse(text, nullptr, false);
+  json cs = ParseJsonFromOutside(text);
   if (const json* rests = array_member(cs, "rest")) {
     for (const auto& rest : *rests) {
       const json* security = rest.is_object() && rest.contains("security") ? &rest["security"] : nullptr;
@@ -170,7 +171,7 @@ Result<std::string> SmartTokenSource::Fetch() {
   ++requests_;
   auto resp = client.Send(req);
   if (!resp.ok()) return resp.status().WithContext("token request");
-  json doc = json::parse(resp->body, nullptr, false);
+  json doc = ParseJsonFromOutside(resp->body);
   if (resp->status != 200) {
     std::string why = "HTTP " + std::to_string(resp->status);
     if (!doc.is_discarded() && doc.is_object()) {

@@ -30,7 +30,7 @@ std::string ErrorText(const http::Response& r) {
 std::string ErrorDetail(const http::Response* r, const std::string& message) {
   json body = nullptr;
   if (r) {
-    json parsed = json::parse(r->body, nullptr, false);
+    json parsed = ParseJsonFromOutside(r->body);
     body = parsed.is_discarded() ? json(r->body.substr(0, 2000)) : parsed;
   }
   return json{{"code", r ? json(r->status) : json(nullptr)},
@@ -59,7 +59,7 @@ json SourceSoftware(const ExportOptions& o) {
   once.retry.max_attempts = 1;
   http::Client meta_client(once);
   if (auto meta = meta_client.Send(meta_req); meta.ok() && meta->status == 200) {
-    json cs = json::parse(meta->body, nullptr, false);
+    json cs = ParseJsonFromOutside(meta->body);
     if (!cs.is_discarded() && cs.is_object()) {
       software = FieldOr(cs, "software", json::object());
       software["fhirVersion"] = FieldOr(cs, "fhirVersion", "");
@@ -110,7 +110,7 @@ class LoggingDownloadObserver : public http::DownloadObserver {
     } else {
       std::string message = r.status.message();
       if (!r.error_body.empty()) message += ": " + fhir::DescribeErrorBody(r.error_body);
-      json body = json::parse(r.error_body, nullptr, false);
+      json body = ParseJsonFromOutside(r.error_body);
       log_.Event("download_error", json{{"fileUrl", http::RedactUrl(task.url)},
                                         {"code", r.http_status ? json(r.http_status) : json(nullptr)},
                                         {"body", body.is_discarded() ? json(r.error_body) : body},
@@ -146,7 +146,7 @@ struct ExportClient::State {
   static Result<State> Load(const fs::path& path) {
     auto text = store::ReadSmallFile(path);
     if (!text.ok()) return text.status();
-    json j = json::parse(*text, nullptr, false);
+    json j = ParseJsonFromOutside(*text);
     if (j.is_discarded() || !j.is_object()) {
       return InvalidArgument(path.string() + " is not valid JSON; delete it to start a new export");
     }

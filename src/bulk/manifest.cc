@@ -60,7 +60,7 @@ json FilesToJson(const std::vector<ManifestFile>& files) {
 }  // namespace
 
 Result<Manifest> Manifest::Parse(std::string_view text, std::string_view source_url) {
-  json doc = json::parse(text, nullptr, false);
+  json doc = ParseJsonFromOutside(text);
   if (doc.is_discarded()) return InvalidArgument("the manifest is not valid JSON");
   if (!doc.is_object()) return InvalidArgument("the manifest must be a JSON object");
   Manifest m;
@@ -102,7 +102,7 @@ std::string Manifest::ToJson() const {
               {"deleted", FilesToJson(deleted)},
               {"error", FilesToJson(error)}};
   if (next) doc["link"] = json::array({json{{"relation", "next"}, {"url", *next}}});
-  if (!extension_json.empty()) doc["extension"] = json::parse(extension_json, nullptr, false);
+  if (!extension_json.empty()) doc["extension"] = ParseJsonFromOutside(extension_json);
   return doc.dump(2);
 }
 

@@ -20,6 +20,7 @@
 #include "fhirlake/handoff/config.h"
 #include "fhirlake/handoff/handoff.h"
 #include "fhirlake/http/url.h"
+#include "fhirlake/json_field.h"
 #include "fhirlake/store/local_file.h"
 #include "fhirlake/sync/sentry.h"
 #include "src/cli/client_auth.h"
@@ -56,7 +57,7 @@ Result<handoff::SettingLookup> MakeLookup(const HandoffArgs& a) {
   if (!a.config_file.empty()) {
     auto text = store::ReadSmallFile(a.config_file, 1u << 20);
     if (!text.ok()) return InvalidArgument("cannot read the configuration file: " + text.status().message());
-    *file = json::parse(*text, nullptr, false);
+    *file = ParseJsonFromOutside(*text);
     if (!file->is_object()) return InvalidArgument("configuration file " + a.config_file + " is not a JSON object");
     for (const auto& [key, value] : file->items()) {
       bool known = false;
@@ -140,7 +141,7 @@ Result<json> ReadInput(const HandoffArgs& a, const char* field) {
     }
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
-  json doc = json::parse(text, nullptr, false);
+  json doc = ParseJsonFromOutside(text);
   if (!doc.is_object() || !doc.contains(field)) {
     return InvalidArgument(std::string("the input must be a JSON object with '") + field + "'");
   }
@@ -187,7 +188,7 @@ int RunSequence(const HandoffArgs& a, const handoff::HandoffConfig& config, cons
   const auto& s = *result;
   const double seconds = s.duration.count() / 1000.0;
   if (a.json) {
-    json import_result = json::parse(s.import_result, nullptr, false);
+    json import_result = ParseJsonFromOutside(s.import_result);
     std::printf("%s\n", json{{"status", s.import_status_url ? "imported" : "import not necessary"},
                              {"transactionTime", s.transaction_time},
                              {"exportStatusUrl", s.export_status_url},
@@ -244,7 +245,7 @@ int RunStep(Step step, const HandoffArgs& a) {
     auto status = handoff::CheckJob(side, (*input)["statusUrl"].get<std::string>());
     if (!status.ok()) return Fail(step, &*lookup, stage, false, status.status());
     if (!status->done) return Fail(step, &*lookup, stage, true, Status(StatusCode::kCancelled, "Job in progress: " + status->progress));
-    json result = json::parse(status->result, nullptr, false);
+    json result = ParseJsonFromOutside(status->result);
     if (result.is_discarded()) return Fail(step, &*lookup, stage, false, ServerError("the status URL answered 200 with a body that is not JSON"));
     return print({{"result", result}});
   };

@@ -17,7 +17,7 @@ std::string OperationOutcome::ToJson() const {
 }
 
 std::string DescribeErrorBody(std::string_view body) {
-  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  auto parsed = ParseJsonFromOutside(body);
   if (!parsed.is_discarded() && parsed.is_object() && FieldOr(parsed, "resourceType", "") == "OperationOutcome") {
     std::string text;
     for (const auto& issue : FieldOr(parsed, "issue", nlohmann::json::array())) {
@@ -42,7 +42,7 @@ std::string DescribeErrorBody(std::string_view body) {
 }
 
 bool IsTransientOutcome(std::string_view body) {
-  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  auto parsed = ParseJsonFromOutside(body);
   if (!parsed.is_object() || FieldOr(parsed, "resourceType", "") != "OperationOutcome") return false;
   const nlohmann::json issues = FieldOr(parsed, "issue", nlohmann::json::array());
   if (!issues.is_array() || issues.empty()) return false;

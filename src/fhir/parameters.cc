@@ -49,7 +49,7 @@ Result<Parameter> ParseOne(const json& p, const std::string& where) {
 }  // namespace
 
 Result<Parameters> Parameters::Parse(std::string_view text) {
-  json doc = json::parse(text, nullptr, false);
+  json doc = ParseJsonFromOutside(text);
   if (doc.is_discarded()) return InvalidArgument("the request body is not valid JSON");
   if (!doc.is_object() || FieldOr(doc, "resourceType", "") != "Parameters") {
     return InvalidArgument("the request body is not a FHIR Parameters resource");

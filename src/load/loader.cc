@@ -66,7 +66,7 @@ const char* ModeName(SaveMode m) {
 std::string TransactionTime(const fs::path& dir) {
   auto text = store::ReadSmallFile(dir / "manifest.json");
   if (!text.ok()) return "";
-  json m = json::parse(*text, nullptr, false);
+  json m = ParseJsonFromOutside(*text);
   return m.is_object() ? FieldOr(m, "transactionTime", "") : "";
 }
 

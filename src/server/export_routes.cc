@@ -56,6 +56,8 @@ void ExportRoutes::Kickoff(const httplib::Request& req, httplib::Response& res, 
     return SendOutcome(res, 400, "invalid", "the kick-off request needs the header 'Prefer: respond-async'");
   }
   const bool lenient = HeaderHas(req, "Prefer", "handling=lenient");
+  auth::Grant grant;  // before the body is read: a client without a token gets no further
+  if (!ctx_.Authorize(req, res, grant)) return;
   Result<bulk::ExportParameters> params = InvalidArgument("no parameters");
   if (req.method == "POST") {
     params = bulk::ExportParameters::FromParametersJson(level, group, req.body);
@@ -64,8 +66,6 @@ void ExportRoutes::Kickoff(const httplib::Request& req, httplib::Response& res, 
     params = bulk::ExportParameters::FromQuery(level, group, pairs);
   }
   if (!params.ok()) return SendOutcome(res, 400, "invalid", params.status().message());
-  auth::Grant grant;
-  if (!ctx_.Authorize(req, res, grant)) return;
   if (ctx_.authorizer) {
     if (params->types.empty() && !auth::AllowsRead(grant, "*")) {
       for (const auto& s : grant.scopes) {  // export what the scopes allow

@@ -192,7 +192,7 @@ void ImportJobs::Recover() {
     if (name.find('/') != std::string::npos || !name.ends_with(".json")) continue;
     auto text = store_->Get(object.key, 1u << 20);
     if (!text.ok()) continue;
-    json j = json::parse(*text, nullptr, false);
+    json j = ParseJsonFromOutside(*text);
     if (!j.is_object()) continue;
     auto view = ViewOf(j);
     if (!view.ok() || view->id.empty()) continue;

@@ -129,7 +129,7 @@ Result<ImportRequest> ImportRequestFromJson(const json& j) {
 }
 
 Result<ImportRequest> ParseImportManifest(std::string_view body) {
-  json doc = json::parse(body, nullptr, false);
+  json doc = ParseJsonFromOutside(body);
   if (!doc.is_object()) return InvalidArgument("the body is neither a JSON manifest nor a Parameters resource");
   ImportRequest r;
   auto mode = [&](const std::string& name, const std::string& value) -> Status {

@@ -46,7 +46,7 @@ Result<view::RowFormat> FormatOf(const std::string& value) {
 // Whether `resource` belongs to one of `patients`: the Patient itself, or a resource whose
 // subject or patient references it.
 bool ForPatients(std::string_view resource, const std::set<std::string>& patients) {
-  json r = json::parse(resource, nullptr, false);
+  json r = ParseJsonFromOutside(resource);
   if (!r.is_object()) return false;
   if (FieldOr(r, "resourceType", "") == "Patient") return patients.count(FieldOr(r, "id", "")) > 0;
   for (const char* element : {"subject", "patient"}) {
@@ -64,7 +64,7 @@ Result<ViewRun> ParseRun(const httplib::Request& req, std::string& issue) {
   issue = "invalid";
   auto params = fhir::Parameters::Parse(req.body);
   if (!params.ok()) return params.status();
-  json doc = json::parse(req.body, nullptr, false);
+  json doc = ParseJsonFromOutside(req.body);
   ViewRun run;
   const json* view_resource = nullptr;
   for (const auto& p : doc["parameter"]) {

@@ -419,6 +419,30 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
   EXPECT_EQ(huge.status, 413) << "request bodies are limited";
 }
 
+// A Parameters body nested 20,000 deep (about 400 KB, under the size limit) is refused with a
+// 400, from a client without a token too. Parsing it used to recurse once a level and overflow
+// the request thread's stack, which ended the server.
+TEST_F(ImportPnpTest, DeeplyNestedBodiesAreRefusedAndTheServerStaysUp) {
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  std::string deep = R"({"resourceType":"Parameters","parameter":[)";
+  for (int i = 0; i < 20000; ++i) deep += R"({"name":"p","part":[)";
+  for (int i = 0; i < 20000; ++i) deep += "]}";
+  deep += "]}";
+  for (const std::string& url : {a.base_url() + "/$export", b->base_url() + "/$export", b->base_url() + "/$import-pnp",
+                                 b->base_url() + "/$viewdefinition-run"}) {
+    auto refused = Send("POST", url, deep);
+    EXPECT_EQ(refused.status, 400) << url << ": " << refused.body;
+    EXPECT_NE(refused.body.find("OperationOutcome"), std::string::npos) << url << ": " << refused.body;
+  }
+  for (const ServerProcess* server : {&a, b.get()}) {
+    EXPECT_EQ(Send("GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/health").status, 200)
+        << "the server is still up";
+  }
+}
+
 TEST_F(ImportPnpTest, AllowedSourcesCannotBeBypassedByLookalikeUrls) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());

@@ -1,4 +1,5 @@
 #include "fhirlake/fhir/parameters.h"
+#include "fhirlake/json_field.h"
 
 #include <gtest/gtest.h>
 
@@ -47,6 +48,33 @@ TEST(Parameters, RejectsWhatIsNotParameters) {
   auto unnamed = Parameters::Parse(R"({"resourceType":"Parameters","parameter":[{"valueString":"x"}]})");
   ASSERT_FALSE(unnamed.ok());
   EXPECT_NE(unnamed.status().message().find("name"), std::string::npos);
+}
+
+// Parts within the nesting limit are read; a document nested deeper is refused whole, without
+// recursing into it.
+TEST(Parameters, RefusesNestingBeyondTheLimit) {
+  auto nested = [](int levels) {
+    std::string text = R"({"resourceType":"Parameters","parameter":[)";
+    for (int i = 0; i < levels; ++i) text += R"({"name":"p","part":[)";
+    text += R"({"name":"leaf","valueString":"x"})";
+    for (int i = 0; i < levels; ++i) text += "]}";
+    return text + "]}";
+  };
+  auto shallow = Parameters::Parse(nested(40));  // 2 + 2 * 40 + 1 containers deep
+  ASSERT_TRUE(shallow.ok()) << shallow.status().message();
+  const Parameter* p = &shallow->items().front();
+  for (int i = 0; i < 40; ++i) p = &p->parts.front();
+  EXPECT_EQ(p->value, "x");
+  EXPECT_FALSE(Parameters::Parse(nested(70)).ok());
+  EXPECT_FALSE(Parameters::Parse(nested(100000)).ok());
+}
+
+TEST(ParseJsonFromOutside, DiscardsDocumentsNestedDeeperThanTheLimit) {
+  EXPECT_FALSE(ParseJsonFromOutside("[[[1]]]", 3).is_discarded());
+  EXPECT_TRUE(ParseJsonFromOutside("[[[[1]]]]", 3).is_discarded());
+  EXPECT_TRUE(ParseJsonFromOutside(R"({"a":{"b":{"c":{}}}})", 3).is_discarded());
+  EXPECT_EQ(ParseJsonFromOutside(R"({"a":[1,{"b":2}]})", 3)["a"][1]["b"], 2);
+  EXPECT_TRUE(ParseJsonFromOutside("{not json").is_discarded());
 }
 
 }  // namespace
