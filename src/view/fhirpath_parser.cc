@@ -234,10 +234,14 @@ using ExprPtr = std::unique_ptr<Expression>;
 class Parser {
  public:
   Parser(std::string_view text, const std::vector<std::string>& constants)
-      : lexer_(text), constants_(constants) {}
+      : lexer_(text), constants_(constants), text_size_(text.size()) {}
 
   Status Parse(ExprPtr& out) {
     if (Status s = Advance(); !s.ok()) return s;
+    if (text_size_ > kMaxLength) {
+      return InvalidArgument("a FHIRPath expression may be " + std::to_string(kMaxLength) + " characters long, this one has " +
+                             std::to_string(text_size_));
+    }
     if (Status s = ParseBinary(0, out); !s.ok()) return s;
     if (token_.type != Token::Type::kEnd) return lexer_.Error(token_.position, "an operator or the end");
     return Status::Ok();
@@ -321,6 +325,16 @@ class Parser {
   }
 
   Status ParseUnary(ExprPtr& out) {
+    // Every nested operand, parenthesis, argument and index passes here: the parser, the
+    // evaluator and the tree's destructor recurse once a level, so the depth is bounded.
+    struct Level {
+      int& depth;
+      explicit Level(int& d) : depth(++d) {}
+      ~Level() { --depth; }
+    } level(depth_);
+    if (depth_ > kMaxDepth) {
+      return InvalidArgument("a FHIRPath expression may nest " + std::to_string(kMaxDepth) + " levels deep");
+    }
     if (IsSymbol("-") || IsSymbol("+")) {
       bool negate = IsSymbol("-");
       if (Status s = Advance(); !s.ok()) return s;
@@ -493,8 +507,15 @@ class Parser {
     return lexer_.Error(token_.position, "an expression");
   }
 
+  // Far above any real view's expression; an invocation chain (a.b.c...) adds a level of the
+  // tree per step, which the length bounds.
+  static constexpr size_t kMaxLength = 10000;
+  static constexpr int kMaxDepth = 200;
+
   Lexer lexer_;
   const std::vector<std::string>& constants_;
+  size_t text_size_;
+  int depth_ = 0;
   Token token_;
 };
 

@@ -96,5 +96,21 @@ TEST(FhirPath, SyntaxErrorsAndUnknownNamesFailToParse) {
   EXPECT_TRUE(Eval(kObservation, "%undefined").contains("error"));
 }
 
+// Nesting and length are bounded: the parser and the evaluator recurse once a level, and an
+// expression from a request ($viewdefinition-run) must not overflow the stack.
+TEST(FhirPath, DeepOrLongExpressionsAreRefusedWithAMessage) {
+  auto parenthesized = [](int levels) { return std::string(levels, '(') + "1" + std::string(levels, ')'); };
+  EXPECT_EQ(Eval(kObservation, parenthesized(150)), nlohmann::json::array({1}));
+  auto deep = Eval(kObservation, parenthesized(4000));  // under the length limit
+  ASSERT_TRUE(deep.contains("error"));
+  EXPECT_NE(deep["error"].get<std::string>().find("levels deep"), std::string::npos) << deep;
+  EXPECT_TRUE(Eval(kObservation, std::string(9000, '-') + "1").contains("error"));
+  std::string chain = "status";
+  while (chain.size() < 20000) chain += ".first()";
+  auto long_chain = Eval(kObservation, chain);
+  ASSERT_TRUE(long_chain.contains("error"));
+  EXPECT_NE(long_chain["error"].get<std::string>().find("characters long"), std::string::npos) << long_chain;
+}
+
 }  // namespace
 }  // namespace fhirlake::view
