@@ -235,9 +235,12 @@ Result<ExportClient::State> ExportClient::ResumeOrStart(ExportObserver* observer
   const fs::path state_path = o.out_dir / kStateFile;
   State state;
   if (!o.base_url.empty()) {
-    state.method = o.use_post ? "POST" : "GET";
+    // Bulk Data IG: `patient` is defined for POST kick-offs only; a GET would drop it and
+    // export every patient.
+    const bool post = o.use_post || !o.parameters.patients.empty();
+    state.method = post ? "POST" : "GET";
     state.request = o.parameters.KickoffPath(o.base_url);
-    if (o.use_post) {
+    if (post) {
       state.body = o.parameters.ToParametersJson();
     } else if (std::string q = o.parameters.ToQuery(); !q.empty()) {
       state.request += "?" + q;
@@ -288,7 +291,7 @@ Status ExportClient::KickOff(http::Client& client, State& state, ExportLog& log,
   req.body = state.body;
   req.headers.Add("Accept", "application/fhir+json");
   req.headers.Add("Prefer", o.lenient ? "respond-async, handling=lenient" : "respond-async");
-  if (o.use_post) req.headers.Add("Content-Type", "application/fhir+json");
+  if (state.method == "POST") req.headers.Add("Content-Type", "application/fhir+json");
   auto resp = client.Send(req);
   json params = json::object();
   if (auto u = http::Url::Parse(state.request); u.ok()) {

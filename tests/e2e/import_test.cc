@@ -735,6 +735,29 @@ TEST_F(ImportPnpTest, EachSourceIsPulledWithItsOwnCredentials) {
   EXPECT_EQ(bad.err.find("s3cr3t-value"), std::string::npos) << bad.err;
 }
 
+// An exportUrl with `patient` pulls those patients only. The IG defines `patient` for POST
+// kick-offs; the import sent a GET without it and pulled, and merged, every patient.
+TEST_F(ImportPnpTest, AnExportUrlWithPatientPullsThatPatientOnly) {
+  auto patients = Source("Patient");
+  const std::string chosen = patients.begin()->first;
+  ServerProcess a(src());
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  const std::string url = a.base_url() + "/Patient/$export?_type=Patient,Observation&patient=Patient/" + chosen;
+  auto done = Import(*b, PnpBody(url));
+  ASSERT_EQ(done.status, 200) << done.body;
+  auto kickoffs = RequestsTo(a, "$export");
+  ASSERT_EQ(kickoffs.size(), 1u);
+  EXPECT_EQ(kickoffs[0]["method"], "POST") << kickoffs[0];
+  auto loaded = Table("Patient");
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded.begin()->first, chosen);
+  for (const auto& [id, line] : Table("Observation")) {
+    EXPECT_EQ(json::parse(line)["subject"]["reference"], "Patient/" + chosen) << line;
+  }
+}
+
 TEST_F(ImportPnpTest, TheWarehouseServesGroupAndPatientLevelExports) {
   auto patients = Source("Patient");
   const std::string first = patients.begin()->first, second = std::next(patients.begin())->first;
