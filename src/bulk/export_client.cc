@@ -196,9 +196,10 @@ std::optional<ExportClient::Saved> ExportClient::SavedIn(const fs::path& out_dir
   return Saved{state->request, state->status_url};
 }
 
-Status ExportClient::Cancel(const std::string& status_url, http::ClientOptions client) {
+Status ExportClient::Cancel(const Saved& saved, http::ClientOptions client) {
+  const std::string& status_url = saved.status_url;
   if (client.token_origin.empty()) {
-    if (auto u = http::Url::Parse(status_url); u.ok()) client.token_origin = u->Origin();
+    if (auto u = http::Url::Parse(saved.request); u.ok()) client.token_origin = u->Origin();
   }
   http::Client c(std::move(client));
   http::Request req;

@@ -255,7 +255,8 @@ int Run(const ExportArgs& a) {
   auto client = ClientFor(a, mode);
   if (!client.ok()) return Fail(client.status(), kExitUsage);
   if (!a.cancel.empty()) {
-    Status s = bulk::ExportClient::Cancel(a.cancel, *client);
+    // The user named this status URL, so its origin may have the token.
+    Status s = bulk::ExportClient::Cancel({.request = a.cancel, .status_url = a.cancel}, *client);
     if (!s.ok()) return Fail(s, kExitFailed);
     if (mode != DisplayMode::kQuiet) std::fprintf(stderr, "cancelled %s\n", a.cancel.c_str());
     return kExitOk;

@@ -461,7 +461,7 @@ void ImportJobs::Run(Job& job) {
   if (job.forgotten && !request.static_manifest) {
     // The client cancelled the import: the source need not finish (or keep) its export either.
     if (auto saved = bulk::ExportClient::SavedIn(dir / "export"); saved && !saved->status_url.empty()) {
-      LogImportSourceExportCancelled(job.view.id, bulk::ExportClient::Cancel(saved->status_url, ClientFor(request.export_url)));
+      LogImportSourceExportCancelled(job.view.id, bulk::ExportClient::Cancel(*saved, ClientFor(request.export_url)));
     }
   }
   if (job.cancelled) return;

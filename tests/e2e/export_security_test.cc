@@ -1,6 +1,9 @@
 // Tokens go only to the origin that issued the manifest, and never into files or output.
 #include <fstream>
+#include <memory>
 
+#include "fhirlake/bulk/export_client.h"
+#include "fhirlake/http/token_source.h"
 #include "tests/e2e/export_fixture.h"
 
 namespace fhirlake::testing {
@@ -38,6 +41,30 @@ TEST_F(ExportTest, TokenGoesToTheSameOriginOnly) {
   ExpectNoSecretIn(out(), kToken);
   EXPECT_EQ(r.err.find(kToken), std::string::npos);
   EXPECT_EQ(r.out.find(kToken), std::string::npos);
+}
+
+// Cancelling an export sends the token to the kick-off's origin only: a status URL on another
+// host is the source's word, and gets the DELETE without the token. (An import cancelled by its
+// client sent the pull token to whatever origin the source's Content-Location named.)
+TEST_F(ExportTest, CancelSendsTheTokenToTheKickoffsOriginOnly) {
+  ServerProcess other(source());
+  ASSERT_TRUE(other.ok());
+  ServerProcess api(source(), {"--requires-access-token"});
+  ASSERT_TRUE(api.ok());
+  http::ClientOptions client;
+  client.tokens = std::make_shared<http::StaticTokenSource>(kToken);
+  client.retry.max_attempts = 1;
+  const std::string kickoff = api.base_url() + "/$export";
+  (void)bulk::ExportClient::Cancel({kickoff, other.base_url() + "/bulkstatus/elsewhere"}, client);
+  (void)bulk::ExportClient::Cancel({kickoff, api.base_url() + "/bulkstatus/here"}, client);
+  auto foreign = other.Requests();
+  ASSERT_EQ(foreign.size(), 1u);
+  EXPECT_EQ(foreign[0]["method"], "DELETE");
+  EXPECT_FALSE(foreign[0]["authorization"].get<bool>()) << "no token for another origin";
+  auto own = api.Requests();
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0]["method"], "DELETE");
+  EXPECT_TRUE(own[0]["authorization"].get<bool>()) << "the kick-off's origin gets the token";
 }
 
 // A status URL with credentials in it (here userinfo) is kept whole where a resume needs it

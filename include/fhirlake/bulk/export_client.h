@@ -85,9 +85,6 @@ class ExportClient {
   // failures() lists files that could not be completed otherwise. `observer` may be null.
   Result<ExportSummary> Run(ExportObserver* observer);
 
-  // Cancels a running export: DELETE on its status URL (Bulk Data IG: 202 expected).
-  static Status Cancel(const std::string& status_url, http::ClientOptions client);
-
   // What the export directory `out_dir` remembers of the export it holds (its
   // export-state.json), or nothing when it holds none.
   struct Saved {
@@ -95,6 +92,11 @@ class ExportClient {
     std::string status_url;  // "" until the kick-off was accepted
   };
   static std::optional<Saved> SavedIn(const std::filesystem::path& out_dir);
+
+  // Cancels a running export: DELETE on its status URL (Bulk Data IG: 202 expected). The
+  // token goes to `client.token_origin`, by default the kick-off's origin: the status URL is
+  // the source's word, and may name another host.
+  static Status Cancel(const Saved& saved, http::ClientOptions client);
 
  private:
   struct State;  // request, status URL and phase, saved in export-state.json
