@@ -132,4 +132,12 @@ std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& requ
   return out;
 }
 
+std::string HostHeaderFor(std::string_view scheme, std::string_view authority) {
+  const std::string_view default_port = scheme == "http" ? ":80" : scheme == "https" ? ":443" : "";
+  if (!default_port.empty() && authority.ends_with(default_port) && !authority.ends_with("]")) {
+    authority.remove_suffix(default_port.size());
+  }
+  return std::string(authority);
+}
+
 }  // namespace fhirlake::store

@@ -25,6 +25,11 @@ std::string CanonicalQuery(const QueryParams& params);
 // Lower-case hex SHA-256 of `bytes`.
 std::string Sha256Hex(std::string_view bytes);
 
+// The Host header an HTTP client sends for `scheme`://`authority`: the authority without a
+// port that is the scheme's default (curl leaves ":80" and ":443" out), which is what must be
+// signed.
+std::string HostHeaderFor(std::string_view scheme, std::string_view authority);
+
 struct SigV4Credentials {
   std::string access_key_id;
   std::string secret_access_key;

@@ -75,6 +75,7 @@ class S3Store : public ObjectStore {
     scheme_ = scheme_end == std::string::npos ? "https" : endpoint.substr(0, scheme_end);
     host_ = scheme_end == std::string::npos ? endpoint : endpoint.substr(scheme_end + 3);
     if (size_t slash = host_.find('/'); slash != std::string::npos) host_.resize(slash);
+    host_ = HostHeaderFor(scheme_, host_);  // signed as sent
   }
 
   std::string Describe() const override { return root_.ToString(); }

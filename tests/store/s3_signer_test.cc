@@ -130,5 +130,17 @@ TEST(S3Location, PrefixAllowsOnlyUnderAFolderBoundaryOfTheSameBucket) {
   EXPECT_TRUE(S3PrefixAllows(*S3Location::Parse("s3://bucket"), *S3Location::Parse("s3://bucket/any/x")));
 }
 
+// The host is signed as curl sends it: without the scheme's default port. (An endpoint written
+// http://host:80 was signed with the port and refused as a wrong secret.)
+TEST(S3Signer, SignsTheHostWithoutItsSchemesDefaultPort) {
+  EXPECT_EQ(HostHeaderFor("http", "127.0.0.1:80"), "127.0.0.1");
+  EXPECT_EQ(HostHeaderFor("https", "s3.example.com:443"), "s3.example.com");
+  EXPECT_EQ(HostHeaderFor("http", "minio:9000"), "minio:9000");
+  EXPECT_EQ(HostHeaderFor("https", "minio:80"), "minio:80");
+  EXPECT_EQ(HostHeaderFor("http", "minio:8080"), "minio:8080");
+  EXPECT_EQ(HostHeaderFor("http", "[::1]:80"), "[::1]");
+  EXPECT_EQ(HostHeaderFor("http", "s3.example.com"), "s3.example.com");
+}
+
 }  // namespace
 }  // namespace fhirlake::store
