@@ -529,6 +529,17 @@ Result<int64_t> Table::Write(const Snapshot& snapshot, const Commit& commit) con
   const int64_t version = snapshot.version + 1;
   if (version == 0 && !commit.schema_string) return InvalidArgument("the first commit of a table must carry its schema");
   if (!snapshot.write_refusal.empty()) return InvalidArgument(root_.string() + ": " + snapshot.write_refusal);
+  // A partitioned table (partitioned by another engine: fhirlake creates none) takes each
+  // partition column's value from every add's partitionValues, not from the file.
+  for (const auto& add : commit.adds) {
+    for (const auto& column : snapshot.partition_columns) {
+      if (!add.partition_values.contains(column)) {
+        return InvalidArgument(root_.string() + " is partitioned by " + column +
+                               ", and fhirlake writes unpartitioned tables only; load into another table, or "
+                               "remove the partitioning with the engine that added it");
+      }
+    }
+  }
   // PROTOCOL.md, "Append-only Tables": with delta.appendOnly=true (and the feature supported,
   // as at every writer version >= 2) a writer must not remove data. Rearranging it
   // (dataChange false) is allowed.

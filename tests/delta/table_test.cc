@@ -152,6 +152,27 @@ TEST_F(DeltaTableTest, RefusesUnsupportedProtocolsAndGaps) {
   EXPECT_NE(gap.status().message().find("no version 0"), std::string::npos);
 }
 
+// A table another engine partitioned needs each add's partition values, which fhirlake does not
+// compute: its writes are refused instead of adding files whose partition column reads as null.
+// Adds that carry the values (files kept as they were) are accepted.
+TEST_F(DeltaTableTest, RefusesToAddUnpartitionedFilesToAPartitionedTable) {
+  ASSERT_TRUE(table_.Write(*table_.Load(), Write({DataFile("a.parquet", 0, 2)})).ok());
+  std::ofstream(dir_ / "_delta_log" / "00000000000000000001.json")
+      << json{{"metaData", {{"id", "x"}, {"format", {{"provider", "parquet"}, {"options", json::object()}}},
+                            {"schemaString", SparkSchemaJson(schema_)}, {"partitionColumns", {"gender"}},
+                            {"configuration", json::object()}}}}.dump() << "\n";
+  auto snap = table_.Load();
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  ASSERT_EQ(snap->partition_columns, std::vector<std::string>{"gender"});
+  Commit append = Write({DataFile("b.parquet", 2, 1)});
+  append.schema_string.reset();
+  auto refused = table_.Write(*snap, append);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("partitioned by gender"), std::string::npos) << refused.status().message();
+  append.adds[0].partition_values["gender"] = std::nullopt;
+  EXPECT_TRUE(table_.Write(*snap, append).ok());
+}
+
 TEST_F(DeltaTableTest, SchemaStringMatchesTheParquetSchema) {
   json s = json::parse(SparkSchemaJson(schema_));
   EXPECT_EQ(s["type"], "struct");
