@@ -166,6 +166,23 @@ struct Server::Impl {
                     "no handler for " + req.method + " " + req.path);
       }
     });
+    // httplib holds a body to the 16 MiB limit below only when Content-Length gives its size:
+    // a chunked body, or a compressed one (inflated as it is read), could fill the memory. Both
+    // are refused before the body is read, and the connection closed, its body unread.
+    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      const std::string coding = req.get_header_value("Content-Encoding");
+      if (!coding.empty() && coding != "identity") {
+        res.set_header("Connection", "close");
+        SendOutcome(res, 415, "not-supported", "compressed request bodies (Content-Encoding " + coding + ") are not accepted");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (req.has_header("Transfer-Encoding")) {
+        res.set_header("Connection", "close");
+        SendOutcome(res, 411, "invalid", "send the request body with a Content-Length, not with Transfer-Encoding");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
     // Logged before the response is written, so a client that has its answer finds it logged.
     http.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) { LogRequest(req, res); });
     const int threads = ctx.opt.threads;

@@ -417,6 +417,14 @@ TEST_F(ImportPnpTest, BadRequestsAreRefusedWithAnOperationOutcome) {
       << "no --allow-source: every import is refused";
   auto huge = Send("POST", pnp, std::string(17u << 20, ' '));
   EXPECT_EQ(huge.status, 413) << "request bodies are limited";
+  // Bodies whose size Content-Length does not give are refused before they are read: the limit
+  // above would not hold for them.
+  const std::string body = PnpBody(a.base_url()).dump();
+  auto chunked = Http("POST", pnp, body, {{"Prefer", "respond-async"}, {"Transfer-Encoding", "chunked"}});
+  EXPECT_EQ(chunked.status, 411) << chunked.body;
+  auto gzipped = Http("POST", pnp, body, {{"Prefer", "respond-async"}, {"Content-Encoding", "gzip"}});
+  EXPECT_EQ(gzipped.status, 415) << gzipped.body;
+  EXPECT_EQ(Send("GET", b->base_url() + "/$job?id=unknown").status, 404) << "the server goes on";
 }
 
 // A Parameters body nested 20,000 deep (about 400 KB, under the size limit) is refused with a
