@@ -24,6 +24,7 @@ namespace {
 
 struct ServeArgs {
   std::string source, listen = "127.0.0.1:8080", base_path = "/fhir", work_dir, public_url, file_base_url;
+  std::string redirect_files_to;
   std::string faults, request_log, auth_file;
   int token_lifetime = 0;
   bool no_well_known = false;
@@ -101,6 +102,7 @@ int Run(const ServeArgs& a) {
   o.work_dir = a.work_dir;
   o.public_url = a.public_url;
   o.file_base_url = a.file_base_url;
+  o.redirect_files_to = a.redirect_files_to;
   o.retry_after_seconds = a.retry_after;
   o.manifest_page_size = a.page_size;
   o.gzip = a.gzip;
@@ -231,6 +233,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--work-dir", args->work_dir, "Where export jobs keep their files, and imports into an s3:// warehouse stage theirs (default: a temp dir)");
   cmd->add_option("--public-url", args->public_url, "FHIR base URL as clients reach it (default: from Host)");
   cmd->add_option("--file-base-url", args->file_base_url, "Base URL for file links in manifests");
+  cmd->add_option("--redirect-files-to", args->redirect_files_to,
+                  "Answer file requests with a redirect to this FHIR base's copy (tests of redirect handling)");
   cmd->add_option("--faults", args->faults,
                   "Inject faults: TARGET:KIND[=ARG][*COUNT],...; TARGET kickoff|status|file|metadata|token; KIND "
                   "401|429|500|503, pending=N, malformed, miscount (status), 404|410, reset=F, truncate=F, "

@@ -106,6 +106,12 @@ Result<Response> Client::Perform(const Request& request, const std::string* toke
     }
   }
 
+  RedirectFence fence;
+  if (options_.same_origin_redirects) {
+    InstallRedirectFence(curl, request.url, fence);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, nullptr);  // the handle is reused
+  }
   if (options_.stop) {  // aborts the transfer within curl's progress interval (about 1 s, less when data flows)
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options_.stop));
@@ -115,6 +121,7 @@ Result<Response> Client::Perform(const Request& request, const std::string* toke
                      });
   }
   CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && !fence.refused_url.empty()) return RedirectRefused(request.url, fence);
   if (rc == CURLE_ABORTED_BY_CALLBACK) return Cancelled(request.method + " " + RedactUrl(request.url) + " was stopped");
   if (sink.overflow) {
     return ServerError("response from " + RedactUrl(request.url) + " is larger than " +

@@ -30,4 +30,18 @@ size_t CollectHeader(char* data, size_t size, size_t n, void* user);
 void ApplyCommonOptions(CURL* curl, Millis connect_timeout, const std::string& user_agent,
                         bool verify_tls, const std::string& ca_file);
 
+// Keeps a transfer that follows redirects on the origin of its URL (ClientOptions::
+// same_origin_redirects): before each request, on a connection already made, the URL it goes
+// to is checked, and one on another origin aborts the transfer (CURLE_ABORTED_BY_CALLBACK with
+// refused_url set). Lives as long as the transfer.
+struct RedirectFence {
+  std::string origin;       // of the transfer's own URL
+  std::string refused_url;  // where a redirect tried to go, once refused
+  CURL* curl = nullptr;
+};
+// Installs `fence` on `curl` for `url` (which sets its origin).
+void InstallRedirectFence(CURL* curl, const std::string& url, RedirectFence& fence);
+// The error for a transfer of `url` the fence stopped.
+Status RedirectRefused(const std::string& url, const RedirectFence& fence);
+
 }  // namespace fhirlake::http

@@ -97,6 +97,7 @@ struct Transfer {
   bool write_failed = false;
   bool range_mismatch = false;
   std::string error_body;
+  RedirectFence fence;          // with ClientOptions::same_origin_redirects
   uint64_t writeback_from = 0;  // file offset up to which writeback has been started
   DownloadObserver* observer = nullptr;
   fs::path part;
@@ -336,6 +337,7 @@ class DownloadRun {
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers_out.get());
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    if (copt_.same_origin_redirects) InstallRedirectFence(e, task.url, t.fence);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(options_.buffer_bytes));
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options_.stall_bytes_per_second);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
@@ -373,6 +375,9 @@ class DownloadRun {
       fs::remove(t->part);
       return ScheduleRetry(i, "server answered a different range; starting the file over", std::nullopt,
                            ServerError("inconsistent Content-Range from " + RedactUrl(task.url)));
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK && !t->fence.refused_url.empty()) {
+      return Finish(i, RedirectRefused(task.url, t->fence));
     }
     if (rc != CURLE_OK) {
       std::string why = curl_easy_strerror(rc);

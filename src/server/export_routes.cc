@@ -179,6 +179,11 @@ void ExportRoutes::File(const httplib::Request& req, httplib::Response& res, con
   if (ctx_.authorizer && !auth::AllowsRead(grant, file->type) && file->kind == "output") {
     return SendOutcome(res, 403, "forbidden", "the access token's scopes do not allow reading " + file->type);
   }
+  if (!ctx_.opt.redirect_files_to.empty()) {
+    res.status = 302;
+    res.set_header("Location", ctx_.opt.redirect_files_to + "/bulkfiles/" + id + "/" + name);
+    return;
+  }
   FileResponse how;
   how.rate = ctx_.opt.faults.SlowRate();
   if (fault && fault->kind == FaultKind::kTruncate) how.truncate = fault->arg;

@@ -160,6 +160,7 @@ ImportJobs::ImportJobs(ImportJobsOptions options, std::unique_ptr<store::ObjectS
 http::ClientOptions ImportJobs::ClientFor(const std::string& url) const {
   http::ClientOptions client = options_.client;
   client.tokens.reset();
+  client.same_origin_redirects = true;  // the allowed sources were checked, not where they redirect
   size_t longest = 0;
   for (const auto& source : options_.sources) {
     // Longest match by normalised path: the most specific source's credentials.

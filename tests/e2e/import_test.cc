@@ -451,6 +451,31 @@ TEST_F(ImportPnpTest, DeeplyNestedBodiesAreRefusedAndTheServerStaysUp) {
   }
 }
 
+// The allowed source answers its file requests with a redirect to another host (C): an import
+// does not follow it, since only the source was allowed, and C gets no request. An export from
+// the command line follows the same redirects (files on a store elsewhere, as with presigned URLs).
+TEST_F(ImportPnpTest, AnImportDoesNotFollowRedirectsAwayFromTheAllowedSource) {
+  TempDir work;
+  ServerProcess c(src(), {"--work-dir", work.path().string()});
+  ASSERT_TRUE(c.ok());
+  ServerProcess a(src(), {"--work-dir", work.path().string(), "--redirect-files-to", c.base_url()});
+  ASSERT_TRUE(a.ok());
+  auto b = StartImporter(a);
+  ASSERT_TRUE(b->ok()) << b->stderr_text();
+  auto done = Import(*b, PnpBody(a.base_url()));
+  EXPECT_EQ(done.status, 502) << done.body;
+  EXPECT_NE(done.body.find("another origin"), std::string::npos) << done.body;
+  EXPECT_TRUE(RequestsTo(c, "/bulkfiles/").empty()) << "the import reached the host a redirect named";
+  EXPECT_FALSE(RequestsTo(a, "/bulkfiles/").empty());
+  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was imported";
+
+  auto cli = RunFhirlake({"export", a.base_url(), (dir_ / "followed").string(), "--type", "Patient",
+                          "--poll-interval", "50ms", "--quiet"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(Lines(dir_ / "followed" / "Patient.000.ndjson").size(), Source("Patient").size());
+  EXPECT_FALSE(RequestsTo(c, "/bulkfiles/").empty()) << "the export followed the redirect";
+}
+
 TEST_F(ImportPnpTest, AllowedSourcesCannotBeBypassedByLookalikeUrls) {
   ServerProcess a(src());
   ASSERT_TRUE(a.ok());

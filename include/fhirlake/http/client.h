@@ -68,6 +68,10 @@ struct ClientOptions {
   std::string ca_file;                         // extra CA bundle (PEM), optional
   std::shared_ptr<TokenSource> tokens;         // optional
   std::string token_origin;                    // origin that may receive tokens ("" = none)
+  // Redirects are followed only within the origin of the request that got them; one to another
+  // origin fails the request (kServer, naming both). For a server that fetches from allowed
+  // sources only: a redirect would otherwise reach any host, the cloud metadata address too.
+  bool same_origin_redirects = false;
   RetryListener on_retry;                      // optional
   // Called after every HTTP response with the method, the redacted URL and the status; for
   // debug output. Never given headers or bodies.

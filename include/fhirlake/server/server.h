@@ -37,6 +37,9 @@ struct ServerOptions {
   std::filesystem::path work_dir;        // job files; "" = a temporary folder removed on exit
   std::string public_url;                // FHIR base as clients see it; "" = from the Host header
   std::string file_base_url;             // base for file URLs; "" = the FHIR base
+  // When set, a file request is answered 302 to this FHIR base's copy of the file (a file
+  // store on another host, as with presigned URLs); for tests of redirect policies.
+  std::string redirect_files_to;
   FaultPlan faults;
   int retry_after_seconds = 1;           // Retry-After on 202 status answers
   size_t manifest_page_size = 100;       // output files per page when allowPartialManifests
