@@ -77,7 +77,7 @@ Status FileWriter::Write(const std::string& bytes) {
 Status FileWriter::EndRow() {
   ++rows_in_group_;
   ++total_rows_;
-  return (rows_in_group_ & 255) == 0 ? MaybeFlush() : Status::Ok();
+  return rows_in_group_ >= next_check_ ? MaybeFlush() : Status::Ok();
 }
 
 Status FileWriter::EndRows(uint64_t count) {
@@ -99,6 +99,11 @@ Status FileWriter::MaybeFlush() {
   encoded += 2 * group_nulls_.seq;
   memory += sizeof(GroupNulls::Null) * group_nulls_.seq;
   if (encoded >= options_.row_group_bytes || memory >= 4 * options_.row_group_bytes) return FlushRowGroup();
+  // The next measure: half the rows that, at the size per row so far, would reach the target.
+  const size_t size = std::max(encoded, memory / 4);
+  const size_t per_row = std::max<size_t>(1, size / std::max<uint64_t>(1, rows_in_group_));
+  const uint64_t rows_left = (options_.row_group_bytes - std::min(size, options_.row_group_bytes)) / per_row;
+  next_check_ = rows_in_group_ + std::clamp<uint64_t>(rows_left / 2, 1, 256);
   return Status::Ok();
 }
 
@@ -151,6 +156,7 @@ Status FileWriter::FlushRowGroup() {
   row_groups_.push_back(std::move(group));
   group_nulls_.Clear();
   rows_in_group_ = 0;
+  next_check_ = 1;
   return Status::Ok();
 }
 

@@ -139,6 +139,32 @@ TEST(ParquetFile, ManyRowsAcrossPagesAndRowGroupsWithDictionaries) {
   EXPECT_EQ(minmax[0]["nulls"], 0);
 }
 
+// Rows of several megabytes (inline attachments) end a row group as soon as it reaches its
+// target, not only every 256 rows: 250 rows of 18 MB made one 4.5 GB row group, past the 32-bit
+// value offsets of a column and the 2 GiB a reader (fhirlake's merge included) takes.
+TEST(ParquetFile, LargeRowsEndTheirRowGroupAtTheTarget) {
+  TempDir dir;
+  Schema schema = PatientLikeSchema();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) {
+    lines.push_back(json{{"resourceType", "Patient"}, {"id", "p" + std::to_string(i)},
+                         {"gender", std::string(2u << 20, static_cast<char>('a' + i))}}.dump());
+  }
+  WriterOptions options;
+  options.row_group_bytes = 3u << 20;  // between one row (2 MB twice: gender and _json) and two
+  WriteFile(dir / "large.parquet", schema, lines, options);
+  std::string file = "'" + (dir / "large.parquet").string() + "'";
+  json groups = DuckDb("SELECT count(DISTINCT row_group_id)::INTEGER AS n, max(row_group_num_rows)::INTEGER AS most "
+                       "FROM parquet_metadata(" + file + ")");
+  ASSERT_TRUE(groups.is_array()) << groups.dump();
+  EXPECT_GE(groups[0]["n"].get<int>(), 5) << groups.dump();
+  EXPECT_LE(groups[0]["most"].get<int>(), 2) << groups.dump();
+  json rows = DuckDb("SELECT count(*)::INTEGER AS n, sum(length(gender))::INTEGER AS bytes FROM " + file);
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  EXPECT_EQ(rows[0]["n"], 10);
+  EXPECT_EQ(rows[0]["bytes"], 10 * (2 << 20));
+}
+
 // Runs each item on one of three threads, in whatever order they take them.
 class ThreeThreads : public ParallelFor {
  public:

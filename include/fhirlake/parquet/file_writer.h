@@ -99,6 +99,10 @@ class FileWriter {
   std::vector<RowGroupInfo> row_groups_;
   uint64_t offset_ = 0;
   uint64_t rows_in_group_ = 0, total_rows_ = 0;
+  // EndRow measures the row group (a pass over every column) when rows_in_group_ reaches this:
+  // at its first row, then as often as the rows' size so far says the target may be reached,
+  // at least every 256 rows. Rows of many megabytes (inline attachments) are measured each.
+  uint64_t next_check_ = 1;
   bool closed_ = false;
 };
 
