@@ -340,7 +340,12 @@ Result<std::vector<uint64_t>> ReadVector(const DeletionVector& dv,
     if (!read.ok()) return read.status();
     bitmap = std::move(read.value());
   } else if (dv.storage_type == "p") {
-    const fs::path path = dv.path_or_inline_dv;  // an absolute path: read where it lies
+    // An absolute path or a file: URI (as Delta writes it): read where it lies.
+    if (dv.path_or_inline_dv.find("://") != std::string::npos && !dv.path_or_inline_dv.starts_with("file:")) {
+      return InvalidArgument("the deletion vector " + dv.path_or_inline_dv +
+                             " lies in another store; fhirlake reads absolute deletion vector paths on this machine only");
+    }
+    const fs::path path = DeletionVectorFile(fs::path(), dv);
     auto local = store::NewLocalStore(path.parent_path().string());
     auto read = ReadStoredBitmap(*local, path.filename().string(), path.string(), dv);
     if (!read.ok()) return read.status();

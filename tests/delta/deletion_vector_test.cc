@@ -80,6 +80,28 @@ TEST(DeletionVector, FilesHoldSeveralVectorsAndDetectDamage) {
   EXPECT_FALSE(ReadDeletionVector(dir.path(), wrong).ok());
 }
 
+// Storage type 'p' (an absolute path, as engines write it for a table's clone): read from a
+// plain path and from a file: URI; a path in another store is refused with a message.
+TEST(DeletionVector, AbsolutePathsAndFileUrisAreRead) {
+  TempDir dir;
+  auto dvs = WriteDeletionVectors(dir.path(), {{4, 9}});
+  ASSERT_TRUE(dvs.ok()) << dvs.status().message();
+  DeletionVector absolute = (*dvs)[0];
+  absolute.storage_type = "p";
+  const std::string file = DeletionVectorFile(dir.path(), (*dvs)[0]).string();
+  TempDir elsewhere;  // the table root plays no part
+  for (const std::string& where : {file, "file:" + file, "file://" + file}) {
+    absolute.path_or_inline_dv = where;
+    auto rows = ReadDeletionVector(elsewhere.path(), absolute);
+    ASSERT_TRUE(rows.ok()) << where << ": " << rows.status().message();
+    EXPECT_EQ(*rows, (std::vector<uint64_t>{4, 9})) << where;
+  }
+  absolute.path_or_inline_dv = "s3://bucket/table/deletion_vector_x.bin";
+  auto foreign = ReadDeletionVector(elsewhere.path(), absolute);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.status().message().find("another store"), std::string::npos) << foreign.status().message();
+}
+
 TEST(DeletionVector, ABitmapWithRowsOutOfOrderIsRefused) {
   // Found by fuzz/deletion_vector_fuzz: containers with descending keys decoded to rows out of
   // order, which readers' binary searches would misread.
