@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "fhirlake/http/client.h"
@@ -225,22 +226,29 @@ class S3Store : public ObjectStore {
   }
 
   Status CompleteUpload(const std::string& key, const std::string& upload_id, const std::vector<std::string>& etags) {
-    S3Call call;
-    call.method = "POST";
-    call.key = key;
-    call.query = {{"uploadId", upload_id}};
-    call.body = "<CompleteMultipartUpload>";
+    std::string body = "<CompleteMultipartUpload>";
     for (size_t i = 0; i < etags.size(); ++i) {
-      call.body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] + "</ETag></Part>";
+      body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] + "</ETag></Part>";
     }
-    call.body += "</CompleteMultipartUpload>";
-    auto response = Send(call);
-    if (!response.ok()) return response.status();
-    // S3 may answer 200 and still fail: the error is then in the body.
-    if (response->status != 200 || XmlText(response->body, "Code")) {
+    body += "</CompleteMultipartUpload>";
+    for (int attempt = 1;; ++attempt) {
+      S3Call call;
+      call.method = "POST";
+      call.key = key;
+      call.query = {{"uploadId", upload_id}};
+      call.body = body;
+      auto response = Send(call);
+      if (!response.ok()) return response.status();
+      // S3 may answer 200 and still fail: the error is then in the body, and AWS asks for a
+      // retry when it is an internal error or a slow-down.
+      const auto code = XmlText(response->body, "Code");
+      if (response->status == 200 && !code) return Status::Ok();
+      if (response->status == 200 && (*code == "InternalError" || *code == "SlowDown") && attempt < config_.max_attempts) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
+        continue;
+      }
       return ErrorFor("complete the upload of", key, *response);
     }
-    return Status::Ok();
   }
 
   void AbortUpload(const std::string& key, const std::string& upload_id) {

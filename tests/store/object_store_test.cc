@@ -304,6 +304,27 @@ TEST(S3Store, AConditionalWriteWhoseAnswerWasLostSucceeds) {
   EXPECT_EQ(store->PutIfAbsent("log/0.json", "theirs").code(), StatusCode::kConflict) << "other bytes lose the race";
 }
 
+// S3 may answer CompleteMultipartUpload 200 with an InternalError in the body; AWS asks for a
+// retry, which completes the upload.
+TEST(S3Store, ACompletionAnsweredWithAnErrorIsRetried) {
+  S3Server server({"--complete-error", "1"});
+  ASSERT_TRUE(server.ok());
+  S3Config config = server.config();
+  config.part_bytes = 5u << 20;
+  auto store = NewS3Store(config, {S3Server::kBucket, ""});
+  auto writer = store->NewWriter("big.ndjson");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append(std::string((5u << 20) + 100, 'x')).ok());
+  Status closed = (*writer)->Close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
+  int completions = 0;
+  for (const auto& [method, url] : server.Requests()) completions += method == "POST" && url.find("uploadId=") != std::string::npos;
+  EXPECT_EQ(completions, 2);
+  auto size = store->Size("big.ndjson");
+  ASSERT_TRUE(size.ok()) << size.status().message();
+  EXPECT_EQ(*size, (5u << 20) + 100);
+}
+
 TEST(S3Store, FailedMultipartUploadIsAborted) {
   S3Server server({"--fail-part", "2"});
   ASSERT_TRUE(server.ok());

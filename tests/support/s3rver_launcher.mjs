@@ -16,7 +16,9 @@
 //   - Faults on request: `--slowdown N` answers the first N requests 503 SlowDown;
 //     `--fail-part N` answers every upload of part N 500 InternalError;
 //     `--drop-response REGEX` carries out the first request whose "METHOD /bucket/key" matches,
-//     then closes the connection without an answer (a reply lost on the way back).
+//     then closes the connection without an answer (a reply lost on the way back);
+//     `--complete-error N` answers the first N CompleteMultipartUpload requests 200 with an
+//     InternalError in the body, completing nothing (as S3 may).
 // Usage: node s3rver_launcher.mjs --dir DIR --bucket NAME [--bucket NAME2] [--request-log FILE]
 // Prints one line {"port": N} on stdout once listening on 127.0.0.1.
 // Credentials: access key id S3RVER, secret S3RVER. Run node with --openssl-legacy-provider:
@@ -30,7 +32,7 @@ const require = createRequire(path.join(process.env.FHIRLAKE_S3_NODE_MODULES ?? 
 const S3rver = require('s3rver');
 
 const args = process.argv.slice(2);
-const opt = { buckets: [], slowdown: 0, failPart: 0, dropResponse: null, dir: '', log: '' };
+const opt = { buckets: [], slowdown: 0, failPart: 0, dropResponse: null, completeErrors: 0, dir: '', log: '' };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '--dir') opt.dir = args[++i];
@@ -38,6 +40,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--slowdown') opt.slowdown = Number(args[++i]);
   else if (a === '--fail-part') opt.failPart = Number(args[++i]);
   else if (a === '--drop-response') opt.dropResponse = new RegExp(args[++i]);
+  else if (a === '--complete-error') opt.completeErrors = Number(args[++i]);
   else if (a === '--request-log') opt.log = args[++i];
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
@@ -154,6 +157,13 @@ const serve = async (ctx, next) => {
   if (bad) return s3Error(ctx, 403, bad[0], bad[1]);
   if (opt.failPart && ctx.method === 'PUT' && ctx.query.partNumber === String(opt.failPart)) {
     return s3Error(ctx, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+  }
+  if (opt.completeErrors > 0 && ctx.method === 'POST' && 'uploadId' in ctx.query) {
+    opt.completeErrors--;
+    ctx.status = 200;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>';
+    return;
   }
   const listedBucket = /^\/([^/]+)\/?$/.exec(ctx.path)?.[1];
   if (ctx.method === 'GET' && listedBucket && ctx.query['list-type'] === '2' && ctx.query.delimiter &&
