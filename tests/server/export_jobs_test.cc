@@ -66,6 +66,26 @@ class ExportJobsTest : public ::testing::Test {
   std::unique_ptr<ExportJobs> jobs_;
 };
 
+// The mappings of this process (a thread's stack is one, and its guard page another).
+size_t Mappings() {
+  std::ifstream maps("/proc/self/maps");
+  size_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+// Each kick-off runs on a thread; the threads of finished jobs are joined, so a server that
+// has run many exports holds no more stacks than it runs at once. (Unjoined, each kept its
+// 8 MiB stack mapped: 500 kick-offs took 4 GB of address space until kick-offs failed.)
+TEST_F(ExportJobsTest, FinishedJobsLeaveNoThreadStacksBehind) {
+  bulk::ExportParameters p;
+  p.types = {"Practitioner"};
+  RunJob(p);
+  const size_t before = Mappings();
+  for (int i = 0; i < 100; ++i) RunJob(p);
+  EXPECT_LT(Mappings(), before + 40) << "mappings grew with the number of jobs";
+}
+
 TEST_F(ExportJobsTest, SystemExportServesSourceFilesUnchanged) {
   auto v = RunJob({});
   auto c = Contents(v);

@@ -79,7 +79,11 @@ class ExportJobs {
   std::filesystem::path warehouse_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;
-  std::vector<std::jthread> workers_;
+  struct Worker {
+    std::shared_ptr<Job> job;
+    std::jthread thread;
+  };
+  std::vector<Worker> workers_;  // the threads of finished jobs are joined at the next Start
 };
 
 }  // namespace fhirlake::server
