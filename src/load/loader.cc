@@ -918,6 +918,19 @@ Result<std::unique_ptr<LoadAttempt>> PrepareAttempt(TableLoad& load, const delta
     a->result = **skipped;
     return a;
   }
+  // A merge or an append keeps the table's columns: a schema without some of them (a smaller
+  // --max-depth, columns another engine added) would drop them, and their data with them.
+  if (snapshot.version >= 0 && load.o.mode != SaveMode::kOverwrite && snapshot.schema_string != load.schema_string) {
+    const std::vector<std::string> missing = ColumnsMissingFrom(snapshot.schema_string, load.schema_string);
+    if (!missing.empty()) {
+      std::string named;
+      for (size_t i = 0; i < missing.size() && i < 5; ++i) named += (i ? ", " : "") + missing[i];
+      if (missing.size() > 5) named += " and " + std::to_string(missing.size() - 5) + " more";
+      return InvalidArgument(load.root.string() + " has columns this load's schema lacks (" + named +
+                             "), which it would drop; load with the --max-depth the table was written with, "
+                             "or replace the table with --mode overwrite");
+    }
+  }
   for (;;) {
     auto a = WriteAttempt(load, snapshot);
     if (!a.ok() || load.o.mode == SaveMode::kAppend) return a;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
+#include <set>
 
 #include "fhirlake/fhir/type_model.h"
+#include "fhirlake/json_field.h"
 
 namespace fhirlake::load {
 namespace {
@@ -104,6 +107,39 @@ class Builder {
 
 bool HasTextDecimals(std::string_view schema_string) {
   return !schema_string.empty() && schema_string.find("\"decimal(") == std::string_view::npos;
+}
+
+namespace {
+
+// Every column path under the Spark type `type` (a struct's fields, an array's or a map's
+// values), prefixed with `prefix`.
+void CollectColumnPaths(const nlohmann::json& type, const std::string& prefix, std::set<std::string>& out) {
+  if (!type.is_object()) return;
+  const std::string kind = FieldOr(type, "type", "");
+  if (kind == "struct") {
+    for (const auto& field : FieldOr(type, "fields", nlohmann::json::array())) {
+      const std::string path = prefix + (prefix.empty() ? "" : ".") + FieldOr(field, "name", "");
+      out.insert(path);
+      CollectColumnPaths(FieldOr(field, "type", nlohmann::json()), path, out);
+    }
+  } else if (kind == "array") {
+    CollectColumnPaths(FieldOr(type, "elementType", nlohmann::json()), prefix, out);
+  } else if (kind == "map") {
+    CollectColumnPaths(FieldOr(type, "valueType", nlohmann::json()), prefix, out);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ColumnsMissingFrom(std::string_view table_schema, std::string_view load_schema) {
+  const nlohmann::json table = ParseJsonFromOutside(table_schema), load = ParseJsonFromOutside(load_schema);
+  if (table.is_discarded() || load.is_discarded()) return {};
+  std::set<std::string> have, want;
+  CollectColumnPaths(table, "", have);
+  CollectColumnPaths(load, "", want);
+  std::vector<std::string> missing;
+  std::set_difference(have.begin(), have.end(), want.begin(), want.end(), std::back_inserter(missing));
+  return missing;
 }
 
 parquet::Schema BuildTableSchema(std::string_view resource_type, const TableSchemaOptions& options) {

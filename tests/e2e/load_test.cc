@@ -125,6 +125,22 @@ TEST_F(LoadTest, AppendAddsAndOverwriteReplaces) {
   EXPECT_EQ(Version("Patient"), 2);
 }
 
+// A merge or append with a schema that lacks some of the table's columns (a smaller
+// --max-depth) is refused, and the table keeps its schema and rows; an overwrite replaces both.
+TEST_F(LoadTest, AWriteThatWouldDropColumnsIsRefused) {
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--types", "Observation", "--max-depth", "4"}).exit_code, 0);
+  for (const std::string mode : {"merge", "append"}) {
+    auto r = RunFhirlake({"load", src().string(), wh().string(), "--types", "Observation", "--max-depth", "2", "--mode", mode});
+    EXPECT_NE(r.exit_code, 0) << mode;
+    EXPECT_NE(r.err.find("columns this load's schema lacks"), std::string::npos) << mode << ": " << r.err;
+    EXPECT_FALSE(fs::exists(wh() / "Observation" / "_delta_log" / "00000000000000000001.json")) << mode;
+  }
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--types", "Observation", "--max-depth", "4"}).exit_code, 0)
+      << "the same depth merges";
+  ASSERT_EQ(RunFhirlake({"load", src().string(), wh().string(), "--types", "Observation", "--max-depth", "2", "--mode",
+                         "overwrite"}).exit_code, 0);
+}
+
 TEST_F(LoadTest, LargeLoadsAreSplitIntoFilesOfTheTargetSize) {
   fs::create_directories(dir_ / "big");
   ASSERT_TRUE(fhir::GenerateSample(dir_ / "big", {400, 7, 100000}).ok());

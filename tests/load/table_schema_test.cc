@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include "fhirlake/delta/table.h"
@@ -60,6 +62,25 @@ TEST(TableSchema, DepthIsConfigurableAndDecimalsAreTyped) {
   EXPECT_EQ(value->precision, kDecimalPrecision);
   EXPECT_EQ(value->scale, kDecimalScale);
   EXPECT_NE(FindLeaf(shallow, "component.list.element.valueQuantity.value"), nullptr);
+}
+
+// What a write with one schema would drop from a table with another: nested fields through
+// arrays, whole branches, nothing for a superset.
+TEST(TableSchema, ColumnsMissingFromASmallerSchema) {
+  const std::string deep = delta::SparkSchemaJson(BuildTableSchema("Observation", {4}));
+  const std::string shallow = delta::SparkSchemaJson(BuildTableSchema("Observation", {2}));
+  EXPECT_TRUE(ColumnsMissingFrom(shallow, deep).empty()) << "a deeper schema keeps every column";
+  const auto missing = ColumnsMissingFrom(deep, shallow);
+  ASSERT_FALSE(missing.empty());
+  for (const auto& path : missing) EXPECT_EQ(std::count(path.begin(), path.end(), '.') >= 1, true) << path;
+  const std::string with_site =
+      R"({"type":"struct","fields":[{"name":"id","type":"string","nullable":true,"metadata":{}},)"
+      R"({"name":"site","type":{"type":"array","elementType":{"type":"struct","fields":[)"
+      R"({"name":"code","type":"string","nullable":true,"metadata":{}}]},"containsNull":true},"nullable":true,"metadata":{}}]})";
+  const std::string without = R"({"type":"struct","fields":[{"name":"id","type":"string","nullable":true,"metadata":{}}]})";
+  EXPECT_EQ(ColumnsMissingFrom(with_site, without), (std::vector<std::string>{"site", "site.code"}));
+  EXPECT_TRUE(ColumnsMissingFrom(without, with_site).empty());
+  EXPECT_TRUE(ColumnsMissingFrom("not json", without).empty());
 }
 
 // The schema string is written directly, not through a json tree; a table's log holds the

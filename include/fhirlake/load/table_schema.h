@@ -24,6 +24,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "fhirlake/parquet/schema.h"
 
@@ -39,6 +40,11 @@ constexpr int kDecimalPrecision = 38, kDecimalScale = 18;
 // Whether a table whose Delta schemaString is `schema_string` stores FHIR decimals as text
 // (it has a schema and no decimal column).
 bool HasTextDecimals(std::string_view schema_string);
+
+// The columns (dotted paths, arrays looked through) of the Delta schemaString `table_schema`
+// that `load_schema` lacks: what a write with `load_schema` would drop from the table. Empty
+// when either does not parse.
+std::vector<std::string> ColumnsMissingFrom(std::string_view table_schema, std::string_view load_schema);
 
 // The table schema for `resource_type`; a type the model does not know gets id, meta, _json.
 parquet::Schema BuildTableSchema(std::string_view resource_type, const TableSchemaOptions& options = {});
