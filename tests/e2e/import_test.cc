@@ -70,6 +70,17 @@ class ImportPnpTest : public SyncTest {
     return poll;
   }
   static http::Response Import(const ServerProcess& importer, const json& body) { return Await(Kick(importer, body)); }
+  // An import from `source`, whose files lie on `elsewhere` (another origin), fails with a 502
+  // that says so; nothing reaches `elsewhere` and nothing is committed.
+  void ExpectImportRefusesFilesOn(const ServerProcess& source, const ServerProcess& elsewhere) {
+    auto b = StartImporter(source);
+    ASSERT_TRUE(b->ok()) << b->stderr_text();
+    auto done = Import(*b, PnpBody(source.base_url()));
+    EXPECT_EQ(done.status, 502) << done.body;
+    EXPECT_NE(done.body.find("another origin"), std::string::npos) << done.body;
+    EXPECT_TRUE(RequestsTo(elsewhere, "/bulkfiles/").empty()) << "a request reached the other origin";
+    EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
+  }
   // The FHIR base of a `fhirlake serve` started as a Child, from its first line of output.
   static std::string ServedBase(const fs::path& stdout_file) {
     std::string base;
@@ -460,14 +471,8 @@ TEST_F(ImportPnpTest, AnImportDoesNotFollowRedirectsAwayFromTheAllowedSource) {
   ASSERT_TRUE(c.ok());
   ServerProcess a(src(), {"--work-dir", work.path().string(), "--redirect-files-to", c.base_url()});
   ASSERT_TRUE(a.ok());
-  auto b = StartImporter(a);
-  ASSERT_TRUE(b->ok()) << b->stderr_text();
-  auto done = Import(*b, PnpBody(a.base_url()));
-  EXPECT_EQ(done.status, 502) << done.body;
-  EXPECT_NE(done.body.find("another origin"), std::string::npos) << done.body;
-  EXPECT_TRUE(RequestsTo(c, "/bulkfiles/").empty()) << "the import reached the host a redirect named";
-  EXPECT_FALSE(RequestsTo(a, "/bulkfiles/").empty());
-  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was imported";
+  ExpectImportRefusesFilesOn(a, c);
+  EXPECT_FALSE(RequestsTo(a, "/bulkfiles/").empty()) << "the source was asked, and redirected";
 
   auto cli = RunFhirlake({"export", a.base_url(), (dir_ / "followed").string(), "--type", "Patient",
                           "--poll-interval", "50ms", "--quiet"});
@@ -840,13 +845,7 @@ TEST_F(ImportPnpTest, AManifestPointingToAnotherOriginFailsTheJob) {
   ServerProcess files(src(), {"--work-dir", work.path().string()});
   ServerProcess a(src(), {"--work-dir", work.path().string(), "--file-base-url", files.base_url()});
   ASSERT_TRUE(files.ok() && a.ok());
-  auto b = StartImporter(a);
-  ASSERT_TRUE(b->ok()) << b->stderr_text();
-  auto done = Import(*b, PnpBody(a.base_url()));
-  EXPECT_EQ(done.status, 502) << done.body;
-  EXPECT_NE(done.body.find("another origin"), std::string::npos) << done.body;
-  EXPECT_TRUE(RequestsTo(files, "/bulkfiles/").empty()) << "nothing was fetched from the other origin";
-  EXPECT_FALSE(fs::exists(wh() / "Patient")) << "nothing was committed";
+  ExpectImportRefusesFilesOn(a, files);
 }
 
 }  // namespace
