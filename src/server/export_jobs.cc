@@ -355,16 +355,23 @@ class ExportJobs::JobRun {
       if ((reader->line_number() & 4095) == 0 && Stopped()) return Cancelled("cancelled");
       simdjson::dom::element r;
       if (line.empty() || parser_.parse(line.data(), line.size(), false).get(r) != simdjson::SUCCESS) continue;
+      std::string kept_entries;  // a deletion Bundle cut to the requested types
       if (kind == "deleted") {
         std::string_view lu;
         if (since_ && r["meta"]["lastUpdated"].get_string().get(lu) == simdjson::SUCCESS) {
           auto t = fhir::ParseFhirTime(lu);
           if (t && *t < *since_) continue;
         }
+        if (!p_.types.empty()) {
+          // Only deletions of the types asked for (with --auth: those the token may read).
+          if (!DeletionsOfRequestedTypes(line, kept_entries)) continue;
+        }
       } else if (!Keep(r, type)) {
         continue;
       }
-      if (!p_.elements.empty() && kind == "output") {
+      if (!kept_entries.empty()) {
+        out.write(kept_entries.data(), static_cast<std::streamsize>(kept_entries.size()));
+      } else if (!p_.elements.empty() && kind == "output") {
         std::string subset = Subset(line, p_.elements, type);
         out.write(subset.data(), static_cast<std::streamsize>(subset.size()));
       } else {
@@ -378,6 +385,28 @@ class ExportJobs::JobRun {
     if (!out) return IoError("cannot write " + jf.path.string());
     if (jf.count == 0) fs::remove(jf.path);
     return jf;
+  }
+
+  // The deletion Bundle `line` with only the entries whose request.url names a requested type,
+  // in `out`; false when none is left.
+  bool DeletionsOfRequestedTypes(std::string_view line, std::string& out) const {
+    nlohmann::json bundle = ParseJsonFromOutside(line);
+    if (!bundle.is_object() || !bundle.contains("entry") || !bundle["entry"].is_array()) return false;
+    nlohmann::json kept = nlohmann::json::array();
+    for (auto& entry : bundle["entry"]) {
+      std::string url = FieldOr(FieldOr(entry, "request", nlohmann::json::object()), "url", "");
+      url = url.substr(0, url.find('?'));
+      const size_t slash = url.rfind('/');
+      if (slash == std::string::npos || slash == 0) continue;
+      const size_t before = url.rfind('/', slash - 1);
+      const std::string entry_type = url.substr(before == std::string::npos ? 0 : before + 1,
+                                                slash - (before == std::string::npos ? 0 : before + 1));
+      if (std::find(p_.types.begin(), p_.types.end(), entry_type) != p_.types.end()) kept.push_back(std::move(entry));
+    }
+    if (kept.empty()) return false;
+    bundle["entry"] = std::move(kept);
+    out = bundle.dump();
+    return true;
   }
 
   void Progress() {

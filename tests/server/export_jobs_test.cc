@@ -112,6 +112,30 @@ TEST_F(ExportJobsTest, TypeAndSinceSelectResources) {
   EXPECT_NE(c["deleted:Bundle"].find("Patient/p9"), std::string::npos);
 }
 
+// Deletions are of the types asked for (with --auth, the types the token may read): a Bundle
+// deleting several types is cut to the requested ones, and one with none of them is left out.
+TEST_F(ExportJobsTest, DeletedEntriesAreOfTheRequestedTypesOnly) {
+  Write("deleted/mixed.ndjson",
+        R"({"resourceType":"Bundle","type":"transaction","meta":{"lastUpdated":"2024-04-16T00:00:00Z"},"entry":[)"
+        R"({"request":{"method":"DELETE","url":"Observation/secret-obs"}},)"
+        R"({"request":{"method":"DELETE","url":"http://ehr.example/fhir/Condition/hiv-dx"}},)"
+        R"({"request":{"method":"DELETE","url":"Patient/p8"}}]})" "\n");
+  bulk::ExportParameters p;
+  p.types = {"Patient"};
+  p.since = "2024-02-01T00:00:00Z";
+  auto c = Contents(RunJob(p));
+  EXPECT_NE(c["deleted:Bundle"].find("Patient/p9"), std::string::npos);
+  EXPECT_NE(c["deleted:Bundle"].find("Patient/p8"), std::string::npos);
+  EXPECT_EQ(c["deleted:Bundle"].find("secret-obs"), std::string::npos) << c["deleted:Bundle"];
+  EXPECT_EQ(c["deleted:Bundle"].find("hiv-dx"), std::string::npos) << c["deleted:Bundle"];
+  p.types = {"Condition"};
+  auto conditions = Contents(RunJob(p));
+  EXPECT_NE(conditions["deleted:Bundle"].find("Condition/hiv-dx"), std::string::npos);
+  EXPECT_EQ(conditions["deleted:Bundle"].find("Patient/"), std::string::npos) << conditions["deleted:Bundle"];
+  p.types = {"Practitioner"};
+  EXPECT_EQ(Contents(RunJob(p)).count("deleted:Bundle"), 0u) << "no deletions of Practitioner";
+}
+
 TEST_F(ExportJobsTest, UntilBoundsFromAbove) {
   bulk::ExportParameters p;
   p.types = {"Patient"};
