@@ -158,10 +158,10 @@ std::string WriteRefusal(const Snapshot& s) {
     } else if (f == "generatedColumns") {
       ok = s.schema_string.find("delta.generationExpression") == std::string::npos;
     } else if (f == "columnMapping") {
-      // Only at a legacy writer version, where it is implied, and with no mapping in use: a
-      // table that lists the feature expects writers to assign physical names.
-      ok = s.protocol.min_writer_version < 7 &&
-           (config("delta.columnMapping.mode").empty() || config("delta.columnMapping.mode") == "none");
+      // Supported but not in use (mode none): nothing asks writers for physical names. Writer 5
+      // implies the feature, and an upgrade to writer 7 (Delta's, or fhirlake's for deletion
+      // vectors) lists it.
+      ok = config("delta.columnMapping.mode").empty() || config("delta.columnMapping.mode") == "none";
     } else if (f == "identityColumns") {
       ok = s.schema_string.find("delta.identity") == std::string::npos;
     }

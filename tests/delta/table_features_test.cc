@@ -2,6 +2,8 @@
 // checkpoints fhirlake writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 
 #include "fhirlake/delta/checkpoint.h"
@@ -127,6 +129,27 @@ TEST_F(TableFeaturesTest, OwnUpgradeKeepsLegacyFeatures) {
   EXPECT_EQ(p["readerFeatures"], json::array({"deletionVectors"}));
   EXPECT_EQ(p["writerFeatures"], json::array({"appendOnly", "invariants", "deletionVectors"}));
   EXPECT_TRUE(Load().deletion_vectors_enabled());
+}
+
+// A reader 2 / writer 5 table (columnMapping implied, mode none) upgraded for deletion vectors
+// lists columnMapping at writer 7, and stays writable. (It was refused after the upgrade, so
+// fhirlake could neither write nor vacuum a table it had upgraded itself.)
+TEST_F(TableFeaturesTest, AnUpgradedWriterFiveTableStaysWritable) {
+  Create();
+  RawCommit({{{"protocol", {{"minReaderVersion", 2}, {"minWriterVersion", 5}}}}});
+  Snapshot legacy = Load();
+  ASSERT_TRUE(legacy.write_refusal.empty()) << legacy.write_refusal;
+  Commit c = Merge({}, {});
+  c.enable_deletion_vectors = true;
+  auto v = table_.Write(legacy, c);
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  json p = Find(*v, "protocol");
+  EXPECT_EQ(p["minWriterVersion"], 7);
+  EXPECT_NE(std::find(p["writerFeatures"].begin(), p["writerFeatures"].end(), "columnMapping"), p["writerFeatures"].end())
+      << p.dump();
+  Snapshot upgraded = Load();
+  EXPECT_TRUE(upgraded.write_refusal.empty()) << upgraded.write_refusal;
+  EXPECT_TRUE(table_.Write(upgraded, Append({DataFile("b.parquet", 5, 2)})).ok());
 }
 
 TEST_F(TableFeaturesTest, RefusesUnknownWriterFeatures) {
