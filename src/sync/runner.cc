@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -98,14 +100,33 @@ class CrashPoints : public bulk::ExportObserver {
 
 }  // namespace
 
-std::vector<fs::path> ArchivedExports(const fs::path& archive) {
+namespace {
+constexpr std::string_view kOwnerPrefix = "fhirlake-sync-";
+
+// Whether an archive whose files include `names` belongs to `owner` (or names no owner).
+template <typename Names>
+bool OwnedBy(const Names& names, const std::string& owner) {
+  for (const std::string& name : names) {
+    if (name.starts_with(kOwnerPrefix)) return name == ArchiveOwnerFile(owner);
+  }
+  return true;
+}
+}  // namespace
+
+std::string ArchiveOwnerFile(const std::string& owner) { return std::string(kOwnerPrefix) + owner; }
+
+std::vector<fs::path> ArchivedExports(const fs::path& archive, const std::string& owner) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(archive, ec)) {
     // A `.part` directory is a copy that an interrupted run left unfinished, no archive.
-    if (e.is_directory() && e.path().extension() != ".part" && fs::exists(e.path() / "manifest.json")) {
-      out.push_back(e.path());
+    if (!e.is_directory() || e.path().extension() == ".part" || !fs::exists(e.path() / "manifest.json")) continue;
+    if (!owner.empty()) {
+      std::vector<std::string> names;
+      for (const auto& f : fs::directory_iterator(e.path(), ec)) names.push_back(f.path().filename().string());
+      if (!OwnedBy(names, owner)) continue;
     }
+    out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -389,6 +410,8 @@ class SyncRun {
   // the _exports/ of an s3:// warehouse).
   Status Archive() {
     FHIRLAKE_RETURN_IF_ERROR(OpenArchive());
+    // Which sync made it, for --keep in an archive that several syncs share.
+    std::ofstream(inflight_dir_ / ArchiveOwnerFile(KeyHash(summary_.key)));
     if (archive_store_) return ArchiveToStore();
     std::error_code ec;
     fs::create_directories(archive_, ec);
@@ -527,7 +550,7 @@ class SyncRun {
     if (o_.keep <= 0) return;
     if (archive_store_) return PruneStoreArchive();
     std::error_code ec;
-    auto archived = ArchivedExports(archive_);
+    auto archived = ArchivedExports(archive_, KeyHash(summary_.key));
     for (size_t i = 0; i + static_cast<size_t>(o_.keep) < archived.size(); ++i) fs::remove_all(archived[i], ec);
   }
 
@@ -538,11 +561,16 @@ class SyncRun {
     auto listed = store::ListAll(*archive_store_, prefix);
     if (!listed.ok()) return;
     std::set<std::string> complete;
+    std::map<std::string, std::vector<std::string>> names;  // archive -> its files' names
     for (const auto& object : *listed) {
       std::string rest = object.key.substr(prefix.size());
       size_t slash = rest.find('/');
-      if (slash != std::string::npos && rest.substr(slash + 1) == "manifest.json") complete.insert(rest.substr(0, slash));
+      if (slash == std::string::npos) continue;
+      names[rest.substr(0, slash)].push_back(rest.substr(slash + 1));
+      if (rest.substr(slash + 1) == "manifest.json") complete.insert(rest.substr(0, slash));
     }
+    const std::string owner = KeyHash(summary_.key);
+    std::erase_if(complete, [&](const std::string& base) { return !OwnedBy(names[base], owner); });
     if (complete.size() <= static_cast<size_t>(o_.keep)) return;
     std::set<std::string> drop(complete.begin(), std::prev(complete.end(), o_.keep));
     for (const auto& object : *listed) {

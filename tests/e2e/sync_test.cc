@@ -76,6 +76,30 @@ TEST_F(SyncTest, FirstSyncThenAnIncrementalOneWithUpdatesAndDeletes) {
   ExpectWarehouseEqualsSource("a sync without changes");
 }
 
+// Two syncs of other types (two sync keys) share the warehouse's archive. --keep 1 keeps one
+// export of each: each sync counts its own archives (it used to prune the other's too).
+TEST_F(SyncTest, KeepCountsEachSyncsOwnArchives) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto sync = [&](const std::string& types) {
+    return RunFhirlake({"sync", "--source", server.base_url(), "--warehouse", wh().string(), "--types", types,
+                        "--poll-interval", "50ms", "--quiet", "--keep", "1"});
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const char* types : {"Patient", "Observation"}) {
+      auto r = sync(types);
+      ASSERT_EQ(r.exit_code, 0) << types << ": " << r.err;
+    }
+  }
+  std::map<std::string, int> archives;  // by the _type its export asked for
+  for (const auto& e : fs::directory_iterator(wh() / "_exports")) {
+    if (!fs::exists(e.path() / "manifest.json")) continue;
+    const std::string request = json::parse(ReadFile(e.path() / "manifest.json"))["request"];
+    ++archives[request.find("_type=Patient") != std::string::npos ? "Patient" : "Observation"];
+  }
+  EXPECT_EQ(archives, (std::map<std::string, int>{{"Observation", 1}, {"Patient", 1}}));
+}
+
 TEST_F(SyncTest, FullRefreshOverwritesTheTables) {
   ServerProcess server(src());
   ASSERT_TRUE(server.ok());
@@ -319,8 +343,8 @@ TEST_F(SyncTest, AWarehouseThatCannotBeWrittenExitsWithFour) {
   ASSERT_TRUE(server.ok());
   fs::create_directories(wh() / "Patient" / "_delta_log");
   std::ofstream(wh() / "Patient" / "_delta_log" / "00000000000000000000.json")
-      << R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["columnMapping"],"writerFeatures":["columnMapping"]}})"
-      << "\n";
+      << R"({"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["rowTracking"]}})"
+      << "\n";  // writers must assign row ids, which fhirlake does not
   auto r = Sync(server);
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("protocol features fhirlake does not support"), std::string::npos) << r.err;

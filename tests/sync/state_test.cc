@@ -71,6 +71,13 @@ TEST(ArchivedExportsTest, AreTheDirectoriesWithAManifestOldestFirst) {
   std::filesystem::create_directories(dir / "2024-04-01T00-00-00Z");  // no manifest
   EXPECT_EQ(ArchivedExports(dir.path()),
             (std::vector<std::filesystem::path>{dir / "2024-01-01T00-00-00Z", dir / "2024-02-01T00-00-00Z"}));
+  // With an owner: its archives and those that name none, not another sync's.
+  std::ofstream(dir / "2024-01-01T00-00-00Z" / ArchiveOwnerFile("aaaa"));
+  std::ofstream(dir / "2024-02-01T00-00-00Z" / ArchiveOwnerFile("bbbb"));
+  std::filesystem::create_directories(dir / "2024-05-01T00-00-00Z");
+  std::ofstream(dir / "2024-05-01T00-00-00Z" / "manifest.json") << "{}";
+  EXPECT_EQ(ArchivedExports(dir.path(), "aaaa"),
+            (std::vector<std::filesystem::path>{dir / "2024-01-01T00-00-00Z", dir / "2024-05-01T00-00-00Z"}));
 }
 
 }  // namespace

@@ -81,7 +81,13 @@ struct SyncSummary {
 // `observer` (may be null) sees the export's progress.
 Result<SyncSummary> RunSync(const SyncOptions& options, bulk::ExportObserver* observer, FailureKind* kind);
 
-// The directories under `archive` that hold archived exports, oldest first.
-std::vector<std::filesystem::path> ArchivedExports(const std::filesystem::path& archive);
+// Each archived export holds an empty file of this name for the sync key that made it (`owner`
+// is the key's hash), so that --keep counts a sync's own archives among others' in a shared
+// archive.
+std::string ArchiveOwnerFile(const std::string& owner);
+
+// The directories under `archive` that hold archived exports, oldest first; with `owner`, only
+// those of that sync (and archives that name no owner, made before archives did).
+std::vector<std::filesystem::path> ArchivedExports(const std::filesystem::path& archive, const std::string& owner = "");
 
 }  // namespace fhirlake::sync
