@@ -73,6 +73,9 @@ class ObjectStore {
 
   // Writes the object only if no object exists under `key`. A lost race (the object exists,
   // or another writer created it first) returns StatusCode::kConflict and changes nothing.
+  // A store that cannot tell whether its write landed (S3: an answer lost, a retry refused)
+  // reads the object back and takes the same bytes for its own, so callers must write content
+  // no other writer could (commits name new files; leases carry a nonce).
   // This is what Delta commits and leases rely on; see README "S3" for stores that cannot
   // refuse.
   [[nodiscard]] virtual Status PutIfAbsent(std::string_view key, std::string_view content) = 0;
