@@ -70,4 +70,13 @@ bool IsResourceTypeName(std::string_view name) {
   return true;
 }
 
+std::optional<TypeAndId> SplitTypeAndId(std::string_view url) {
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  const size_t slash = url.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == url.size()) return std::nullopt;
+  const size_t before = slash == 0 ? std::string_view::npos : url.rfind('/', slash - 1);
+  const size_t type_start = before == std::string_view::npos ? 0 : before + 1;
+  return TypeAndId{url.substr(type_start, slash - type_start), url.substr(slash + 1)};
+}
+
 }  // namespace fhirlake::fhir

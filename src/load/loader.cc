@@ -292,16 +292,12 @@ Result<std::map<std::string, DeletedIds>> ReadDeleted(const LoadOptions& o, Load
               errors.Add(file, number, "a deleted entry has no request.url");
               continue;
             }
-            while (!url.empty() && url.back() == '/') url.remove_suffix(1);
-            size_t slash = url.rfind('/');
-            size_t type_start = slash == std::string_view::npos || slash == 0 ? std::string_view::npos : url.rfind('/', slash - 1);
-            if (slash == std::string_view::npos || slash + 1 == url.size()) {
+            const auto split = fhir::SplitTypeAndId(url);
+            if (!split) {
               errors.Add(file, number, "request.url '" + std::string(url) + "' is not Type/id");
               continue;
             }
-            std::string_view type_name = url.substr(type_start == std::string_view::npos ? 0 : type_start + 1,
-                                                    slash - (type_start == std::string_view::npos ? 0 : type_start + 1));
-            out[std::string(type_name)].insert(KeyOf(url.substr(slash + 1)));
+            out[std::string(split->type)].insert(KeyOf(split->id));
           }
           return Status::Ok();
         },

@@ -13,6 +13,7 @@
 #include "fhirlake/fhir/ndjson_files.h"
 #include "fhirlake/fhir/ndjson_reader.h"
 #include "fhirlake/fhir/operation_outcome.h"
+#include "fhirlake/fhir/type_model.h"
 #include "fhirlake/http/ndjson_lines.h"
 #include "fhirlake/load/unload.h"
 #include "fhirlake/store/local_file.h"
@@ -394,14 +395,11 @@ class ExportJobs::JobRun {
     if (!bundle.is_object() || !bundle.contains("entry") || !bundle["entry"].is_array()) return false;
     nlohmann::json kept = nlohmann::json::array();
     for (auto& entry : bundle["entry"]) {
-      std::string url = FieldOr(FieldOr(entry, "request", nlohmann::json::object()), "url", "");
-      url = url.substr(0, url.find('?'));
-      const size_t slash = url.rfind('/');
-      if (slash == std::string::npos || slash == 0) continue;
-      const size_t before = url.rfind('/', slash - 1);
-      const std::string entry_type = url.substr(before == std::string::npos ? 0 : before + 1,
-                                                slash - (before == std::string::npos ? 0 : before + 1));
-      if (std::find(p_.types.begin(), p_.types.end(), entry_type) != p_.types.end()) kept.push_back(std::move(entry));
+      const std::string url = FieldOr(FieldOr(entry, "request", nlohmann::json::object()), "url", "");
+      const auto split = fhir::SplitTypeAndId(url);
+      if (split && std::find(p_.types.begin(), p_.types.end(), split->type) != p_.types.end()) {
+        kept.push_back(std::move(entry));
+      }
     }
     if (kept.empty()) return false;
     bundle["entry"] = std::move(kept);

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <optional>
 #include <vector>
 
 namespace fhirlake::fhir {
@@ -15,6 +16,15 @@ namespace fhirlake::fhir {
 // digits): what a file named after a type (Type.000.ndjson) may be made of, nothing a path
 // could be. Says nothing of whether R4 defines it (TypeModel::IsResource).
 bool IsResourceTypeName(std::string_view name);
+
+// The type and id of a resource URL, relative ("Patient/123") or absolute
+// ("https://ehr/fhir/Patient/123"), as a deletion entry's request.url gives it; trailing
+// slashes are ignored. Nothing when it has no "Type/id" at its end (the type may be empty
+// for "/123").
+struct TypeAndId {
+  std::string_view type, id;
+};
+std::optional<TypeAndId> SplitTypeAndId(std::string_view url);
 
 struct ElementDef {
   std::string name;
