@@ -76,7 +76,8 @@ size_t Mappings() {
 
 // Each kick-off runs on a thread; the threads of finished jobs are joined, so a server that
 // has run many exports holds no more stacks than it runs at once. (Unjoined, each kept its
-// 8 MiB stack mapped: 500 kick-offs took 4 GB of address space until kick-offs failed.)
+// 8 MiB stack mapped: 500 kick-offs grew the server's address space by 4 GB, and under
+// a 3 GB limit kick-offs failed from about the 100th.)
 TEST_F(ExportJobsTest, FinishedJobsLeaveNoThreadStacksBehind) {
   bulk::ExportParameters p;
   p.types = {"Practitioner"};
