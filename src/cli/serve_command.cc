@@ -35,6 +35,7 @@ struct ServeArgs {
   std::vector<std::string> allow_sources, import_roots, allow_s3, views;
   int import_concurrency = 1;
   std::string import_job_ttl = "24h";
+  std::string export_job_ttl = "24h";
   ClientAuthArgs pull_auth;
   std::string pull_sources, config;
   MaintenanceArgs maintenance;
@@ -141,6 +142,12 @@ int Run(const ServeArgs& a) {
   }
   o.maintenance = maintenance.value();
   o.import_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*ttl).count());
+  auto export_ttl = ParseDuration(a.export_job_ttl);
+  if (!export_ttl || *export_ttl < std::chrono::seconds(1)) {
+    std::fprintf(stderr, "fhirlake serve: --export-job-ttl takes a duration of at least 1s, like 24h\n");
+    return kExitUsage;
+  }
+  o.export_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*export_ttl).count());
   if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
     if (a.allow_sources.size() != 1) {
       std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source; "
@@ -218,6 +225,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
       ->delimiter(',');
   cmd->add_option("--import-concurrency", args->import_concurrency, "Import jobs run at once (default 1)");
   cmd->add_option("--import-job-ttl", args->import_job_ttl, "Forget finished import jobs after this long (default 24h)");
+  cmd->add_option("--export-job-ttl", args->export_job_ttl,
+                  "Delete a finished export's files after this long; its status answer says when (Expires; default 24h)");
   AddMaintenanceOptions(*cmd, args->maintenance, MaintenanceUse::kAfterLoads);
   cmd->add_option("--pull-client-id", args->pull_auth.client_id, "SMART client id for pulling from the allowed source");
   cmd->add_option("--pull-private-key", args->pull_auth.private_key, "Private key (JWKS/JWK/PEM) for pulling");

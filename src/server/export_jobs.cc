@@ -70,7 +70,7 @@ bool Matches(const TypeFilter& f, simdjson::dom::element resource) {
   return true;
 }
 
-std::string NewJobId() { return store::RandomHex(8); }
+std::string NewJobId() { return store::RandomHex(8); }  // 16 hex digits: Expire knows job folders by them
 
 std::string ReferenceOf(simdjson::dom::element resource, std::string_view type) {
   std::string_view s;
@@ -117,13 +117,69 @@ struct ExportJobs::Job {
   std::atomic<bool> finished{false};  // its thread has returned from Run
 };
 
-ExportJobs::ExportJobs(fs::path source_dir, fs::path work_dir, fs::path warehouse)
-    : source_dir_(std::move(source_dir)), work_dir_(std::move(work_dir)), warehouse_(std::move(warehouse)) {}
+ExportJobs::ExportJobs(fs::path source_dir, fs::path work_dir, fs::path warehouse, std::chrono::seconds ttl)
+    : source_dir_(std::move(source_dir)), work_dir_(std::move(work_dir)), warehouse_(std::move(warehouse)), ttl_(ttl) {
+  sweeper_ = std::jthread([this](std::stop_token stop) {
+    const auto every = std::clamp<std::chrono::seconds>(ttl_ / 4, std::chrono::seconds(1), std::chrono::seconds(60));
+    std::unique_lock lock(sweep_mu_);
+    while (!stop.stop_requested()) {
+      Expire();
+      sweep_wake_.wait_for(lock, stop, every, [] { return false; });
+    }
+  });
+}
 
 ExportJobs::~ExportJobs() {
+  sweeper_ = {};  // stops and joins the sweep
   std::lock_guard lock(mu_);
   for (auto& w : workers_) w.thread.request_stop();
   workers_.clear();  // joins
+}
+
+int64_t ExportJobs::ForeignExpiry(const fs::path& dir) const {
+  if (auto text = store::ReadSmallFile(dir / "job.json"); text.ok()) {
+    json record = ParseJsonFromOutside(*text);
+    if (int64_t at = FieldOr(record, "expiresAt", int64_t{0}); at > 0) return at;
+  }
+  std::error_code ec;
+  auto last = fs::last_write_time(dir, ec);
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code e;
+    last = std::max(last, it->last_write_time(e));
+  }
+  const auto since_epoch = std::chrono::file_clock::to_sys(last).time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::microseconds>(since_epoch + ttl_).count();
+}
+
+void ExportJobs::Expire() {
+  const int64_t now = fhir::NowMicros();
+  std::vector<fs::path> remove;
+  std::set<std::string> known;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      int64_t at;
+      {
+        std::lock_guard job_lock(it->second->mu);
+        at = it->second->view.state == JobState::kRunning ? 0 : it->second->view.expires_at;
+      }
+      if (at > 0 && at <= now) {
+        remove.push_back(work_dir_ / it->first);
+        it = jobs_.erase(it);
+      } else {
+        known.insert((it++)->first);
+      }
+    }
+  }
+  std::error_code ec;
+  for (fs::directory_iterator it(work_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const bool job_folder = name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+    std::error_code e;
+    if (!job_folder || known.count(name) || !it->is_directory(e)) continue;
+    if (ForeignExpiry(it->path()) <= now) remove.push_back(it->path());
+  }
+  for (const auto& dir : remove) fs::remove_all(dir, ec);
 }
 
 Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std::string request_url, bool lenient,
@@ -229,8 +285,9 @@ Result<std::string> ExportJobs::Start(const bulk::ExportParameters& params, std:
 // ends it quietly; a failure marks the job failed with the reason.
 class ExportJobs::JobRun {
  public:
-  JobRun(Job& job, fs::path job_dir, std::stop_token stop)
-      : job_(job), p_(job.params), job_dir_(std::move(job_dir)), stop_(std::move(stop)) {
+  JobRun(Job& job, fs::path job_dir, std::stop_token stop, std::chrono::seconds ttl)
+      : job_(job), p_(job.params), job_dir_(std::move(job_dir)), stop_(std::move(stop)),
+        ttl_micros_(std::chrono::duration_cast<std::chrono::microseconds>(ttl).count()) {
     if (p_.since) since_ = fhir::ParseFhirTime(*p_.since);
     if (p_.until) until_ = fhir::ParseFhirTime(*p_.until);
     compartment_ = p_.level != bulk::ExportLevel::kSystem;
@@ -248,6 +305,7 @@ class ExportJobs::JobRun {
     if (job_.view.state != JobState::kRunning) return;
     job_.view.state = JobState::kFailed;
     job_.view.error = why.message();
+    job_.view.expires_at = fhir::NowMicros() + ttl_micros_;
   }
 
   // The output files for the resource files of `source_dir` (of the job's types) and, with
@@ -301,8 +359,9 @@ class ExportJobs::JobRun {
 
   // Writes the job record (for servers that share the work directory) and marks the job done.
   Status Publish(std::vector<JobFile> files) {
+    const int64_t expires_at = fhir::NowMicros() + ttl_micros_;
     json record = {{"id", job_.view.id}, {"request", job_.view.request}, {"owner", job_.view.owner},
-                   {"transactionTime", job_.view.transaction_time},
+                   {"transactionTime", job_.view.transaction_time}, {"expiresAt", expires_at},
                    {"allowPartialManifests", job_.view.allow_partial_manifests}, {"files", json::array()}};
     for (const auto& f : files) {
       record["files"].push_back({{"kind", f.kind}, {"type", f.type}, {"name", f.name},
@@ -314,6 +373,7 @@ class ExportJobs::JobRun {
     job_.view.files = std::move(files);
     job_.view.percent = 100;
     job_.view.state = JobState::kDone;
+    job_.view.expires_at = expires_at;
     return Status::Ok();
   }
 
@@ -417,6 +477,7 @@ class ExportJobs::JobRun {
   const bulk::ExportParameters& p_;
   const fs::path job_dir_;
   const std::stop_token stop_;
+  const int64_t ttl_micros_;  // how long the job's files are kept once it ends
   std::optional<int64_t> since_, until_;
   bool compartment_ = false, filter_lines_ = false;
   simdjson::dom::parser parser_;
@@ -428,7 +489,7 @@ void ExportJobs::Run(std::shared_ptr<Job> job, std::stop_token stop) {
   const fs::path job_dir = work_dir_ / job->view.id;
   std::error_code ec;
   fs::create_directories(job_dir, ec);
-  JobRun run(*job, job_dir, std::move(stop));
+  JobRun run(*job, job_dir, std::move(stop), ttl_);
   fs::path source_dir = source_dir_;
   if (!warehouse_.empty()) {  // this job's snapshot of the warehouse, in the source layout
     source_dir = job_dir / "snapshot";
@@ -448,8 +509,9 @@ std::optional<JobView> ExportJobs::Get(const std::string& id) {
     auto it = jobs_.find(id);
     if (it != jobs_.end()) {
       std::lock_guard job_lock(it->second->mu);
-      if (it->second->view.state == JobState::kCancelled) return std::nullopt;
-      return it->second->view;
+      const JobView& v = it->second->view;
+      if (v.state == JobState::kCancelled || (v.expires_at > 0 && v.expires_at <= fhir::NowMicros())) return std::nullopt;
+      return v;
     }
   }
   if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
@@ -465,6 +527,8 @@ std::optional<JobView> ExportJobs::Get(const std::string& id) {
   view.owner = FieldOr(record, "owner", "");
   view.transaction_time = FieldOr(record, "transactionTime", "");
   view.allow_partial_manifests = FieldOr(record, "allowPartialManifests", false);
+  view.expires_at = FieldOr(record, "expiresAt", int64_t{0});
+  if (view.expires_at > 0 && view.expires_at <= fhir::NowMicros()) return std::nullopt;  // the sweep deletes it
   for (const auto& f : FieldOr(record, "files", json::array())) {
     view.files.push_back(JobFile{FieldOr(f, "kind", ""), FieldOr(f, "type", ""), FieldOr(f, "name", ""),
                                  fs::path(FieldOr(f, "path", "")), FieldOr(f, "count", uint64_t{0})});
@@ -485,6 +549,7 @@ bool ExportJobs::Cancel(const std::string& id) {
     if (job->view.state == JobState::kCancelled) return false;
     job->view.state = JobState::kCancelled;
     job->view.files.clear();
+    job->view.expires_at = fhir::NowMicros();  // forgotten at the next sweep
   }
   job->stop.request_stop();
   std::error_code ec;

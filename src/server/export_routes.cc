@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "fhirlake/bulk/manifest.h"
+#include "fhirlake/fhir/date_time.h"
 #include "fhirlake/http/url.h"
 #include "src/server/file_responder.h"
 #include "src/server/reply.h"
@@ -153,6 +154,7 @@ void ExportRoutes::Status(const httplib::Request& req, httplib::Response& res, c
     m.next = ctx_.FhirBase(req) + "/bulkstatus/" + id + "?page=" + std::to_string(page + 1);
   }
   res.status = 200;
+  if (job->expires_at > 0) res.set_header("Expires", fhir::FormatHttpDate(job->expires_at));
   res.set_content(m.ToJson(), "application/json");
 }
 

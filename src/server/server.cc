@@ -235,7 +235,8 @@ Status Server::Bind() {
     impl_->ctx.authorizer = std::make_unique<auth::Authorizer>(std::move(config.value()));
   }
   // $export serves the source directory, or else the warehouse.
-  impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path());
+  impl_->jobs = std::make_unique<ExportJobs>(o.source_dir, o.work_dir, o.source_dir.empty() ? o.warehouse : fs::path(),
+                                             std::chrono::seconds(o.export_job_ttl_seconds));
   if (!o.warehouse.empty()) {
     // An s3:// warehouse keeps its job records in the bucket; what jobs download is staged in
     // the local work directory, from where loads upload it.

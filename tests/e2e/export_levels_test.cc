@@ -2,8 +2,10 @@
 #include <simdjson.h>
 
 #include <fstream>
+#include <regex>
 
 #include "fhirlake/fhir/date_time.h"
+#include "fhirlake/http/client.h"
 #include "tests/e2e/export_fixture.h"
 
 namespace fhirlake::testing {
@@ -241,6 +243,53 @@ TEST_F(ExportTest, LogFollowsTheBulkDataClientLayout) {
   EXPECT_EQ(completes, 9u);
   EXPECT_EQ(events.front()["exportId"], events.back()["exportId"]);
   EXPECT_NE(events.front()["exportId"].get<std::string>().find("/bulkstatus/"), std::string::npos);
+}
+
+
+// A finished export says when its files go (Expires), and after that its status and files
+// answer 404 and its folder in the work directory is gone.
+TEST_F(ExportTest, FinishedExportsExpireAsTheirStatusSays) {
+  TempDir work;
+  ServerProcess server(source(), {"--export-job-ttl", "2s", "--work-dir", work.path().string()});
+  ASSERT_TRUE(server.ok()) << server.stderr_text();
+  http::ClientOptions options;
+  options.retry.max_attempts = 1;
+  http::Client client(options);
+  auto get = [&](const std::string& url) {
+    http::Request r;
+    r.url = url;
+    return client.Send(r);
+  };
+  http::Request kickoff;
+  kickoff.url = server.base_url() + "/$export?_type=Patient&_since=2000-01-01T00:00:00Z";
+  kickoff.headers.Add("Prefer", "respond-async");
+  auto started = client.Send(kickoff);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  ASSERT_EQ(started->status, 202) << started->body;
+  const std::string status_url = started->headers.Get("Content-Location").value_or("");
+  http::Response done;
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = get(status_url);
+    if (r.ok()) done = *r;
+    return r.ok() && r->status == 200;
+  }));
+  const std::string expires = done.headers.Get("Expires").value_or("");
+  EXPECT_TRUE(std::regex_match(expires, std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")))
+      << "Expires: " << expires;
+  const std::string file_url = json::parse(done.body)["output"][0]["url"];
+  auto file = get(file_url);
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->status, 200);
+  const std::string id = status_url.substr(status_url.rfind('/') + 1);
+  EXPECT_TRUE(fs::exists(work / id));
+  EXPECT_TRUE(WaitFor([&] {
+    auto r = get(status_url);
+    return r.ok() && r->status == 404;
+  }));
+  auto gone = get(file_url);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(work / id); }));
 }
 
 }  // namespace

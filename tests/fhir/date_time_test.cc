@@ -33,5 +33,12 @@ TEST(FormatInstant, RoundTripsThroughParse) {
   }
 }
 
+// The example of RFC 9110 5.6.7, a leap day, and a time before 1970.
+TEST(FormatHttpDate, IsTheImfFixdate) {
+  EXPECT_EQ(FormatHttpDate(*ParseFhirTime("1994-11-06T08:49:37.250Z")), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(FormatHttpDate(*ParseFhirTime("2024-02-29T23:59:59.999Z")), "Thu, 29 Feb 2024 23:59:59 GMT");
+  EXPECT_EQ(FormatHttpDate(*ParseFhirTime("1969-12-31T23:59:59.500Z")), "Wed, 31 Dec 1969 23:59:59 GMT");
+}
+
 }  // namespace
 }  // namespace fhirlake::fhir

@@ -4,6 +4,10 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "fhirlake/fhir/date_time.h"
+
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -248,7 +252,64 @@ TEST_F(ExportJobsTest, AnotherServerSharingTheWorkDirSeesCompletedJobs) {
   ASSERT_TRUE(seen.has_value());
   EXPECT_EQ(seen->state, JobState::kDone);
   EXPECT_EQ(seen->files.size(), v.files.size());
+  EXPECT_EQ(seen->expires_at, v.expires_at);
   EXPECT_FALSE(other.Get("../../etc").has_value());
+}
+
+// A finished job's folder is deleted and the job forgotten once its time is up; before that,
+// it says when (the status answer's Expires).
+TEST_F(ExportJobsTest, FinishedJobsExpireWithTheirFiles) {
+  jobs_ = std::make_unique<ExportJobs>(src_.path(), work_.path(), fs::path(), std::chrono::seconds(1));
+  bulk::ExportParameters p;
+  p.since = "2020-01-01T00:00:00Z";  // filtered: the job writes files of its own
+  const int64_t before = fhir::NowMicros();
+  auto v = RunJob(p);
+  EXPECT_GE(v.expires_at, before + 1'000'000);
+  EXPECT_LE(v.expires_at, fhir::NowMicros() + 1'000'000);
+  ASSERT_TRUE(fs::exists(work_ / v.id / "job.json"));
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(work_ / v.id); }, std::chrono::seconds(10))) << "the folder stayed";
+  EXPECT_FALSE(jobs_->Get(v.id).has_value());
+  EXPECT_FALSE(jobs_->Cancel(v.id));
+}
+
+// Folders of jobs this server does not know (an earlier run of it, another server sharing the
+// work directory) go when their record says, or, without a record (a job killed while it
+// ran), when nothing in them was written for the time a job is kept. Other folders stay.
+TEST_F(ExportJobsTest, FoldersOfEarlierRunsExpireByTheirRecordOrLastWrite) {
+  jobs_.reset();
+  const int64_t now = fhir::NowMicros();
+  auto make = [&](const std::string& name, std::optional<int64_t> expires_at) {
+    fs::create_directories(work_ / name / "snapshot");
+    std::ofstream(work_ / name / "snapshot" / "Patient.ndjson") << "{}\n";
+    if (expires_at) std::ofstream(work_ / name / "job.json") << nlohmann::json{{"expiresAt", *expires_at}}.dump();
+  };
+  auto age = [&](const std::string& name, std::chrono::hours by) {
+    const auto then = fs::file_time_type::clock::now() - by;
+    for (const auto& e : fs::recursive_directory_iterator(work_ / name)) fs::last_write_time(e.path(), then);
+    fs::last_write_time(work_ / name, then);
+  };
+  make("00000000000000a1", now - 1'000'000);         // its record says: past
+  make("00000000000000a2", now + 3'600'000'000LL);   // its record says: in an hour
+  make("00000000000000a3", std::nullopt);            // killed, nothing written for 3 hours
+  age("00000000000000a3", std::chrono::hours(3));
+  make("00000000000000a4", std::nullopt);            // running elsewhere: just written
+  make("00000000000000a5", std::nullopt);            // old folder, a file in it written just now
+  age("00000000000000a5", std::chrono::hours(3));
+  std::ofstream(work_ / "00000000000000a5" / "snapshot" / "Observation.ndjson") << "{}\n";
+  make("0000000000000000000000a6", std::nullopt);    // an import's folder (longer id)
+  age("0000000000000000000000a6", std::chrono::hours(3));
+  make("groups-x", std::nullopt);
+  age("groups-x", std::chrono::hours(3));
+
+  ExportJobs jobs(src_.path(), work_.path(), fs::path(), std::chrono::hours(2));
+  jobs.Expire();
+  EXPECT_FALSE(fs::exists(work_ / "00000000000000a1"));
+  EXPECT_TRUE(fs::exists(work_ / "00000000000000a2"));
+  EXPECT_FALSE(fs::exists(work_ / "00000000000000a3"));
+  EXPECT_TRUE(fs::exists(work_ / "00000000000000a4"));
+  EXPECT_TRUE(fs::exists(work_ / "00000000000000a5"));
+  EXPECT_TRUE(fs::exists(work_ / "0000000000000000000000a6"));
+  EXPECT_TRUE(fs::exists(work_ / "groups-x"));
 }
 
 }  // namespace

@@ -17,6 +17,9 @@ std::optional<int64_t> ParseFhirTime(std::string_view text);
 // Formats as an instant "YYYY-MM-DDThh:mm:ss.sssZ" (milliseconds, UTC).
 std::string FormatInstant(int64_t micros_since_epoch);
 
+// Formats as an HTTP-date (IMF-fixdate, RFC 9110): "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string FormatHttpDate(int64_t micros_since_epoch);
+
 // The current time as micros since the epoch.
 int64_t NowMicros();
 

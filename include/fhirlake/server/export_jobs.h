@@ -5,9 +5,16 @@
 //
 // Each job is recorded in WORK_DIR/<id>/job.json once complete, so a second server sharing the
 // work directory (a file host on another origin, say) can serve the job's files too.
+//
+// A finished job expires `ttl` after it ended (the Bulk Data IG lets a server say when with an
+// Expires header): its folder is deleted and its status and files answer 404. A background
+// sweep does this, also for folders that earlier runs of the server (or another server sharing
+// the work directory) left behind; a cancelled job's folder goes at once.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -45,6 +52,7 @@ struct JobView {
   int http_error = 500;          // kFailed: status to answer with
   bool allow_partial_manifests = false;
   std::vector<JobFile> files;    // kDone
+  int64_t expires_at = 0;        // µs since the epoch when a finished job's files go (0 while running)
 };
 
 class ExportJobs {
@@ -52,8 +60,13 @@ class ExportJobs {
   // `source_dir` holds <Type>.<anything>.ndjson and optionally deleted/*.ndjson. With a
   // `warehouse` instead, each job first writes the warehouse's tables (live rows, and the
   // deletions merges recorded) into its folder in that layout (load::WriteTablesAsNdjson).
-  ExportJobs(std::filesystem::path source_dir, std::filesystem::path work_dir, std::filesystem::path warehouse = {});
-  ~ExportJobs();  // stops and joins running jobs
+  ExportJobs(std::filesystem::path source_dir, std::filesystem::path work_dir, std::filesystem::path warehouse = {},
+             std::chrono::seconds ttl = std::chrono::hours(24));
+  ~ExportJobs();  // stops and joins running jobs and the sweep
+
+  // Forgets the jobs whose time is up and deletes their folders, and the folders of jobs this
+  // object does not know (earlier runs, another server) that are past theirs. The sweep calls it.
+  void Expire();
 
   // Validates the request and starts a job. kInvalidArgument (→ 400) for parameters the
   // server cannot honour unless `lenient` (Bulk Data IG: Prefer: handling=lenient), kNotFound
@@ -73,6 +86,9 @@ class ExportJobs {
   struct Job;
   class JobRun;  // one job's selection of lines into its files (export_jobs.cc)
   void Run(std::shared_ptr<Job> job, std::stop_token stop);
+  // When a job folder this object does not know expires: its job.json's expiresAt; without one
+  // (an older record, or a job killed before it finished), `ttl` after its last write.
+  int64_t ForeignExpiry(const std::filesystem::path& dir) const;
 
   std::filesystem::path source_dir_;
   std::filesystem::path work_dir_;
@@ -84,6 +100,10 @@ class ExportJobs {
     std::jthread thread;
   };
   std::vector<Worker> workers_;  // the threads of finished jobs are joined at the next Start
+  std::chrono::seconds ttl_;
+  std::mutex sweep_mu_;
+  std::condition_variable_any sweep_wake_;
+  std::jthread sweeper_;  // last: stopped and joined before the members it uses go
 };
 
 }  // namespace fhirlake::server

@@ -42,6 +42,7 @@ struct ServerOptions {
   std::string redirect_files_to;
   FaultPlan faults;
   int retry_after_seconds = 1;           // Retry-After on 202 status answers
+  int export_job_ttl_seconds = 24 * 3600;  // a finished export's files are deleted after this (Expires)
   size_t manifest_page_size = 100;       // output files per page when allowPartialManifests
   bool gzip = false;                     // gzip file downloads for clients that accept it
   bool requires_access_token = false;    // value of the manifest's requiresAccessToken
