@@ -112,6 +112,12 @@ int Run(const ServeArgs& a) {
   o.threads = std::max(4, a.threads);
   o.keep_alive_requests = a.keep_alive_requests;
   o.auth_file = a.auth_file;
+  if (!o.auth_file.empty() && o.public_url.empty() && !server::IsLoopbackHost(o.host)) {
+    std::fprintf(stderr, "fhirlake serve: --auth on %s needs --public-url (the FHIR base as clients reach it): the token "
+                         "endpoint checks each client assertion's aud against its URL, which a request's Host header "
+                         "cannot be trusted to give\n", o.host.c_str());
+    return kExitUsage;
+  }
   o.token_lifetime_seconds = a.token_lifetime;
   o.well_known = !a.no_well_known;
   auto faults = server::FaultPlan::Parse(a.faults);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -41,6 +42,28 @@ std::string ServerContext::FhirBase(const httplib::Request& req) const {
   std::string host = req.get_header_value("Host");
   if (host.empty()) host = opt.host + ":" + std::to_string(bound_port);
   return "http://" + host + opt.base_path;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  std::string h(host);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (h == "localhost" || h == "::1") return true;
+  return h.starts_with("127.") && h.find_first_not_of("0123456789.") == std::string::npos;
+}
+
+std::string ServerContext::TokenAudience(const httplib::Request& req) const {
+  if (!opt.public_url.empty()) return TokenUrl(req);
+  const std::string host_header = req.get_header_value("Host");
+  std::string host = host_header;
+  int port = 80;
+  const auto colon = host_header.rfind(':');
+  if (colon != std::string::npos && host_header.find(']', colon) == std::string::npos) {
+    host = host_header.substr(0, colon);
+    port = std::atoi(host_header.c_str() + colon + 1);
+  }
+  if (IsLoopbackHost(host) && port == bound_port) return TokenUrl(req);
+  return "http://" + opt.host + ":" + std::to_string(bound_port) + opt.base_path + "/auth/token";
 }
 
 std::string ServerContext::FileBase(const httplib::Request& req) const {
@@ -150,7 +173,7 @@ struct Server::Impl {
         });
       }
       http.Post(base + "/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
-        auto reply = ctx.authorizer->IssueToken(req.body, req.get_header_value("Authorization"), ctx.TokenUrl(req));
+        auto reply = ctx.authorizer->IssueToken(req.body, req.get_header_value("Authorization"), ctx.TokenAudience(req));
         if (auto f = ctx.opt.faults.Take(FaultTarget::kToken); f && ExportRoutes::ApplyStatusFault(*f, res)) return;
         res.status = reply.http_status;
         res.set_header("Cache-Control", "no-store");

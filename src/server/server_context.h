@@ -23,6 +23,11 @@ struct ServerContext {
   // The base of file URLs in manifests: --file-base-url, else the FHIR base.
   std::string FileBase(const httplib::Request& req) const;
   std::string TokenUrl(const httplib::Request& req) const { return FhirBase(req) + "/auth/token"; }
+  // The aud a client assertion must carry: the token endpoint at --public-url. Without one, at
+  // the request's Host only when that names a loopback address at this server's port (the serve
+  // command needs --public-url for --auth on any other address). A client sets Host at will, so
+  // believing any Host would accept an assertion signed for another server, replayed here.
+  std::string TokenAudience(const httplib::Request& req) const;
 
   // Checks the bearer token when authorization is on (`grant` is then the caller's). Returns
   // false after answering 401.

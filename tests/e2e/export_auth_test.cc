@@ -1,6 +1,11 @@
 // Authenticated exports: fhirlake export → fhirlake serve --auth, with keys made by
 // fhirlake keygen, client secrets, token refresh, discovery, rejections and secrecy.
+#include <ctime>
 #include <fstream>
+
+#include "fhirlake/auth/jwt.h"
+#include "fhirlake/auth/keys.h"
+#include "fhirlake/http/client.h"
 
 #include "tests/e2e/export_fixture.h"
 
@@ -204,6 +209,53 @@ TEST_F(AuthExportTest, AJobIsVisibleOnlyToItsClient) {
   auto cancel = RunFhirlake({"export", "--cancel", status_url, "--token-url", server.base_url() + "/auth/token"},
                             {"FHIRLAKE_CLIENT_ID=b", "FHIRLAKE_CLIENT_SECRET=pb"});
   EXPECT_EQ(cancel.exit_code, 1) << "another client cannot cancel the job";
+}
+
+// A client assertion names the token endpoint it was signed for (aud). Without --public-url the
+// server knows its own URL only at a loopback address: an assertion signed for another server
+// is refused even when the request's Host header names that server. And --auth on another
+// address needs --public-url.
+TEST_F(AuthExportTest, AnAssertionForAnotherServerIsRefusedWhateverTheHost) {
+  auto keys = Keygen("keys", "ES384");
+  auto clients = Clients({{{"clientId", "etl"}, {"jwksFile", (keys / "public.jwks.json").string()}}});
+  ServerProcess server(source(), {"--auth", clients.string()});
+  ASSERT_TRUE(server.ok()) << server.stderr_text();
+  auto key = auth::LoadPrivateKey((keys / "private.jwks.json").string());
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  http::ClientOptions options;
+  options.retry.max_attempts = 1;
+  http::Client client(options);
+  // POSTs a token request whose assertion is for `aud`, with `host` as the Host header ("" = the real one).
+  auto token_request = [&](const std::string& aud, const std::string& host) {
+    json claims = {{"iss", "etl"}, {"sub", "etl"}, {"aud", aud}, {"exp", std::time(nullptr) + 120},
+                   {"jti", auth::Base64UrlEncode(auth::RandomBytes(12))}};
+    auto jwt = auth::SignJwt(*key, claims.dump());
+    EXPECT_TRUE(jwt.ok());
+    http::Request r;
+    r.method = "POST";
+    r.url = server.base_url() + "/auth/token";
+    r.headers.Add("Content-Type", "application/x-www-form-urlencoded");
+    if (!host.empty()) r.headers.Add("Host", host);
+    r.body = "grant_type=client_credentials&scope=system%2F*.read&client_assertion_type="
+             "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" + *jwt;
+    auto res = client.Send(r);
+    EXPECT_TRUE(res.ok());
+    return res.ok() ? *res : http::Response{};
+  };
+  auto own = token_request(server.base_url() + "/auth/token", "");
+  EXPECT_EQ(own.status, 200) << own.body;
+  auto as_localhost = token_request("http://localhost:" + std::to_string(server.port()) + "/fhir/auth/token",
+                                    "localhost:" + std::to_string(server.port()));
+  EXPECT_EQ(as_localhost.status, 200) << as_localhost.body;
+  auto replayed = token_request("http://ehr.example/fhir/auth/token", "ehr.example");
+  EXPECT_EQ(replayed.status, 401) << replayed.body;
+  EXPECT_NE(replayed.body.find("aud must be this token endpoint"), std::string::npos) << replayed.body;
+  auto other_port = token_request("http://127.0.0.1:1/fhir/auth/token", "127.0.0.1:1");
+  EXPECT_EQ(other_port.status, 401) << other_port.body;
+
+  auto open = RunFhirlake({"serve", "--source", source().string(), "--listen", "0.0.0.0:0", "--auth", clients.string()});
+  EXPECT_EQ(open.exit_code, 2);
+  EXPECT_NE(open.err.find("--auth on 0.0.0.0 needs --public-url"), std::string::npos) << open.err;
 }
 
 // --resume and --cancel know only a status URL; discovery needs the FHIR base: the directory's

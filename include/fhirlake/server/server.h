@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fhirlake/http/client.h"
@@ -73,6 +74,9 @@ struct ServerOptions {
   // job refreshes the views over the tables it loaded (view::RefreshViews, as sync --views).
   std::vector<std::filesystem::path> views;
 };
+
+// Whether `host` ("localhost", "127.0.0.2", "[::1]") names this machine's loopback interface.
+bool IsLoopbackHost(std::string_view host);
 
 class Server {
  public:
