@@ -27,6 +27,7 @@
 #include "fhirlake/store/file_transfer.h"
 #include "fhirlake/store/lease.h"
 #include "fhirlake/store/local_file.h"
+#include "fhirlake/store/names.h"
 #include "fhirlake/store/object_store.h"
 #include "fhirlake/store/warehouse_layout.h"
 #include "fhirlake/sync/export_load.h"
@@ -102,6 +103,8 @@ class CrashPoints : public bulk::ExportObserver {
 
 namespace {
 constexpr std::string_view kOwnerPrefix = "fhirlake-sync-";
+// In an object-store archive, the object by which one export claims its prefix (ArchiveToStore).
+constexpr std::string_view kArchiveClaim = "fhirlake-archive-claim";
 
 // Whether an archive whose files include `names` belongs to `owner` (or names no owner).
 template <typename Names>
@@ -465,19 +468,36 @@ class SyncRun {
   }
 
   // On an object store: the export's files are uploaded under <transactionTime>/, manifest.json
-  // last, so a prefix with a manifest is a complete archive and one without is the leftover of
-  // an interrupted upload (overwritten by the next try). Then the local copy goes.
+  // last, so a prefix with a manifest is a complete archive. Before uploading, a run claims the
+  // prefix with a conditional write of its manifest (kArchiveClaim): a prefix claimed by another
+  // export (a sync of other types that got the same transactionTime, uploading at the same time)
+  // is left to it, and the run takes the next (-2, -3, ...). A run that finds its own claim
+  // resumes an interrupted upload there. Then the local copy goes.
   Status ArchiveToStore() {
-    const auto manifest = store::ReadSmallFile(inflight_dir_ / "manifest.json");
+    auto manifest = store::ReadSmallFile(inflight_dir_ / "manifest.json");
+    // Without a manifest (never so for a finished export) the claim is this run's alone.
+    const std::string claim = manifest.ok() ? *manifest : store::RandomHex(16);
     std::string base;
     for (int n = 1;; ++n) {
       base = WarehouseLayout::Join(archive_prefix_,
                                    DirName(summary_.transaction_time) + (n == 1 ? "" : "-" + std::to_string(n)));
       auto archived = archive_store_->Get(WarehouseLayout::Join(base, "manifest.json"));
-      if (archived.status().code() == StatusCode::kNotFound) break;
-      if (!archived.ok()) return RecordError(FailureKind::kLoad, archived.status());
-      // A run stopped after the upload but before removing the in-flight copy: done already.
-      if (manifest.ok() && *archived == *manifest) return FinishStoreArchive(base);
+      if (archived.ok()) {
+        // A run stopped after the upload but before removing the in-flight copy: done already.
+        if (manifest.ok() && *archived == *manifest) return FinishStoreArchive(base);
+        continue;
+      }
+      if (archived.status().code() != StatusCode::kNotFound) return RecordError(FailureKind::kLoad, archived.status());
+      const std::string claim_key = WarehouseLayout::Join(base, kArchiveClaim);
+      Status claimed = archive_store_->PutIfAbsent(claim_key, claim);
+      if (claimed.ok()) break;
+      if (claimed.code() != StatusCode::kConflict) return RecordError(FailureKind::kLoad, claimed.WithContext("--archive"));
+      auto holder = archive_store_->Get(claim_key);
+      if (holder.ok() && *holder == claim) break;  // this export's own claim: resume its upload
+      // Another export's claim, or one gone between the two requests (pruned): the next prefix.
+      if (!holder.ok() && holder.status().code() != StatusCode::kNotFound) {
+        return RecordError(FailureKind::kLoad, holder.status());
+      }
     }
     std::vector<fs::path> files;
     std::error_code ec;

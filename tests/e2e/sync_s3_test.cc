@@ -247,6 +247,36 @@ TEST_F(SyncS3Test, KilledDuringUploadAndCommitResumesWithoutLossOrDuplicates) {
   ExpectWarehouseEqualsSource("a run killed after archiving");
 }
 
+// Two syncs of other types can get the same transactionTime and upload their archives at once.
+// An export claims its archive prefix before uploading; a prefix another export claimed is
+// left to it, and this one takes the next. (A run killed while uploading stands in for the
+// other export here: its claim is replaced by another export's.)
+TEST_F(SyncS3Test, AnArchivePrefixClaimedByAnotherExportIsLeftToIt) {
+  ServerProcess server(src());
+  ASSERT_TRUE(server.ok());
+  auto killed = SyncS3(server, {"--lease-ttl", "1s"}, {"FHIRLAKE_TEST_CRASH=archive-uploading"});
+  ASSERT_EQ(killed.exit_code, 86) << killed.err;
+  const auto uploaded = Keys("_exports/");
+  ASSERT_FALSE(uploaded.empty());
+  const std::string base = uploaded[0].substr(0, uploaded[0].find('/', std::string("_exports/").size()));
+  EXPECT_NE(std::find(uploaded.begin(), uploaded.end(), base + "/fhirlake-archive-claim"), uploaded.end())
+      << "the upload began with a claim";
+  const fs::path other = dir_ / "other-manifest.json";
+  std::ofstream(other) << R"({"transactionTime":"another export","output":[]})";
+  ASSERT_EQ(s3_.Sdk({"put", S3Server::kBucket, "wh/" + base + "/fhirlake-archive-claim", other.string()}), 0);
+  const auto before = Keys(base + "/");
+  RunResult resumed;
+  ASSERT_TRUE(WaitFor([&] { return (resumed = SyncS3(server, {"--json", "--lease-ttl", "1s"})).exit_code == 0; },
+                      std::chrono::seconds(60)))
+      << resumed.err;
+  EXPECT_EQ(Keys(base + "/"), before) << "nothing was written into the other export's prefix";
+  const auto taken = Keys(base + "-2/");
+  EXPECT_NE(std::find(taken.begin(), taken.end(), base + "-2/manifest.json"), taken.end());
+  EXPECT_TRUE(json::parse(resumed.out)["archivedTo"].get<std::string>().ends_with("-2")) << resumed.out;
+  Download();
+  ExpectWarehouseEqualsSource("an archive prefix claimed by another export");
+}
+
 // A merge's deletions on S3 go where they go locally: a tombstone file written ahead of the data
 // commit, appended to the warehouse's tombstone table after it; the commit carries only the count.
 TEST_F(SyncS3Test, MergeDeletesOnS3LandInTheTombstoneTable) {
