@@ -36,6 +36,7 @@ struct ServeArgs {
   int import_concurrency = 1;
   std::string import_job_ttl = "24h";
   std::string export_job_ttl = "24h";
+  std::string request_head_timeout = "20s";
   ClientAuthArgs pull_auth;
   std::string pull_sources, config;
   MaintenanceArgs maintenance;
@@ -110,6 +111,12 @@ int Run(const ServeArgs& a) {
   o.requires_access_token = a.requires_token;
   o.request_log = a.request_log;
   o.threads = std::max(4, a.threads);
+  auto head_timeout = ParseDuration(a.request_head_timeout);
+  if (!head_timeout || head_timeout->count() < 100) {
+    std::fprintf(stderr, "fhirlake serve: --request-head-timeout takes a duration of at least 100ms, like 20s\n");
+    return kExitUsage;
+  }
+  o.request_head_timeout_ms = static_cast<int>(std::min<int64_t>(head_timeout->count(), 3'600'000));
   o.keep_alive_requests = a.keep_alive_requests;
   o.auth_file = a.auth_file;
   if (!o.auth_file.empty() && o.public_url.empty() && !server::IsLoopbackHost(o.host)) {
@@ -260,6 +267,8 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_flag("--requires-access-token", args->requires_token, "Say requiresAccessToken: true in manifests");
   cmd->add_option("--request-log", args->request_log, "Append one JSON line per request to this file");
   cmd->add_option("--threads", args->threads, "Request threads, one per open connection (default 256)");
+  cmd->add_option("--request-head-timeout", args->request_head_timeout,
+                  "A request's line and headers (at most 64 KiB) must arrive within this, or it gets 400 (default 20s)");
   cmd->add_option("--keep-alive-requests", args->keep_alive_requests,
                   "Requests per connection before it is closed (default 1: none kept open; idle kept-open connections cost CPU)");
   cmd->add_option("--auth", args->auth_file,

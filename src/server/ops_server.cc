@@ -4,10 +4,12 @@
 
 #include <thread>
 
+#include "src/server/bounded_http_server.h"
+
 namespace fhirlake::server {
 
 struct OpsServer::Impl {
-  httplib::Server http;
+  BoundedHttpServer http;
   std::thread thread;
   int port = 0;
 };

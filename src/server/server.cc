@@ -18,6 +18,7 @@
 #include "fhirlake/server/export_jobs.h"
 #include "fhirlake/server/import_jobs.h"
 #include "fhirlake/view/view_files.h"
+#include "src/server/bounded_http_server.h"
 #include "src/server/export_routes.h"
 #include "src/server/import_routes.h"
 #include "src/server/reply.h"
@@ -86,7 +87,7 @@ bool ServerContext::Authorize(const httplib::Request& req, httplib::Response& re
 // a route's own (metadata, health, the token endpoint, request logging, httplib settings).
 struct Server::Impl {
   ServerContext ctx;
-  httplib::Server http;
+  BoundedHttpServer http;
   std::unique_ptr<ExportJobs> jobs;
   std::unique_ptr<ImportJobs> imports;  // null: no warehouse
   std::unique_ptr<ExportRoutes> export_routes;
@@ -211,12 +212,14 @@ struct Server::Impl {
     const int threads = ctx.opt.threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(16u << 20);
+    http.set_head_limits({.max_head_bytes = 64u << 10,
+                          .head_timeout = std::chrono::milliseconds(ctx.opt.request_head_timeout_ms)});
     http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, ctx.opt.keep_alive_requests)));
     // httplib listens with a backlog of 5, so a burst of clients connecting at once (pollers)
     // loses SYNs, which are resent only a second later. The listening socket is noted here
     // and, once bound, listen() is called again with a deep backlog (Linux takes the new size).
     http.set_socket_options([this](socket_t sock) {
-      httplib::default_socket_options(sock);
+      BoundedHttpServer::SocketOptions(sock);
       listen_fd = sock;
     });
   }

@@ -52,6 +52,9 @@ struct ServerOptions {
   int token_lifetime_seconds = 0;        // overrides the clients file's lifetime when > 0
   bool well_known = true;                // serve /.well-known/smart-configuration
   int threads = 256;                     // httplib keeps a thread per open (keep-alive) connection
+  // A request's line and headers must arrive within this (and 64 KiB), or it gets 400 and its
+  // connection closes: a client trickling headers holds a thread no longer than this.
+  int request_head_timeout_ms = 20'000;
   // Requests per connection; 1 closes each connection after its response. httplib keeps
   // polling an idle kept-open connection for its next request: with 200 pollers holding
   // connections, B_ARGS="--keep-alive-requests 100" bench/import_bench.sh measured 1.0-1.7
