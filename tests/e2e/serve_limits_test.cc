@@ -96,24 +96,33 @@ TEST(ServeLimits, AHeadWithoutEndGets400AndTheServerGoesOn) {
   EXPECT_EQ(served.rfind("HTTP/1.1 200", 0), 0u) << served.substr(0, 200);
 }
 
+// Opens a request with `opening`, then sends `piece` every `every` until the server answers or
+// `limit` passes: what the server answered, and when.
+struct Trickled {
+  std::string answer;
+  std::chrono::steady_clock::duration took{};
+};
+Trickled Trickle(int port, const std::string& opening, const std::string& piece, std::chrono::milliseconds every,
+                 std::chrono::seconds limit) {
+  Connection c(port);
+  EXPECT_TRUE(c.connected() && c.Send(opening));
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit && c.Send(piece) && !c.Answered(every)) {
+  }
+  Trickled t;
+  t.answer = c.Receive();
+  t.took = std::chrono::steady_clock::now() - start;
+  return t;
+}
+
 TEST(ServeLimits, AHeadTrickledInSlowerThanTheTimeoutGets400) {
   TempDir source;
   ServerProcess server(source.path(), {"--request-head-timeout", "1s"});
   ASSERT_TRUE(server.ok()) << server.stderr_text();
-  Connection c(server.port());
-  ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
   // A byte every 200 ms, each well within the read timeout, for up to 4 s.
-  const auto start = std::chrono::steady_clock::now();
-  bool answered = false;
-  while (!answered && std::chrono::steady_clock::now() - start < 4s) {
-    if (!c.Send("v")) break;
-    answered = c.Answered(200ms);
-  }
-  const std::string answer = c.Receive();
-  EXPECT_TRUE(answered || answer.empty()) << "the server waited out the trickle";
-  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 200);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3500ms);
+  auto t = Trickle(server.port(), "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", "v", 200ms, 4s);
+  EXPECT_EQ(t.answer.rfind("HTTP/1.1 400", 0), 0u) << t.answer.substr(0, 200);
+  EXPECT_LT(t.took, 3500ms) << "the server waited out the trickle";
   EXPECT_EQ(Health(server.port()).rfind("HTTP/1.1 200", 0), 0u);
 }
 
@@ -122,21 +131,14 @@ TEST(ServeLimits, ABodyTrickledInGets400) {
   TempDir source;
   ServerProcess server(source.path(), {"--request-head-timeout", "1s"});
   ASSERT_TRUE(server.ok()) << server.stderr_text();
-  Connection c(server.port());
-  ASSERT_TRUE(c.connected());
   // 200 KB announced, 50 bytes sent every 100 ms for up to 8 s: 500 bytes/s falls behind once the
   // 1 s grace is over.
-  ASSERT_TRUE(c.Send("POST /fhir/$export HTTP/1.1\r\nHost: 127.0.0.1\r\nPrefer: respond-async\r\n"
-                     "Content-Type: application/fhir+json\r\nContent-Length: 200000\r\n\r\n"));
-  const auto start = std::chrono::steady_clock::now();
-  bool answered = false;
-  while (!answered && std::chrono::steady_clock::now() - start < 8s) {
-    if (!c.Send(std::string(50, ' '))) break;
-    answered = c.Answered(100ms);
-  }
-  const std::string answer = c.Receive();
-  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 200);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 7s);
+  auto t = Trickle(server.port(),
+                   "POST /fhir/$export HTTP/1.1\r\nHost: 127.0.0.1\r\nPrefer: respond-async\r\n"
+                   "Content-Type: application/fhir+json\r\nContent-Length: 200000\r\n\r\n",
+                   std::string(50, ' '), 100ms, 8s);
+  EXPECT_EQ(t.answer.rfind("HTTP/1.1 400", 0), 0u) << t.answer.substr(0, 200);
+  EXPECT_LT(t.took, 7s) << "the server waited out the trickle";
   EXPECT_EQ(Health(server.port()).rfind("HTTP/1.1 200", 0), 0u);
 }
 
