@@ -55,10 +55,9 @@ struct ServerOptions {
   // A request's line and headers must arrive within this (and 64 KiB), or it gets 400 and its
   // connection closes: a client trickling headers holds a thread no longer than this.
   int request_head_timeout_ms = 20'000;
-  // Requests per connection; 1 closes each connection after its response. httplib keeps
-  // polling an idle kept-open connection for its next request: with 200 pollers holding
-  // connections, B_ARGS="--keep-alive-requests 100" bench/import_bench.sh measured 1.0-1.7
-  // more CPU-s for B over a 5 s import than without pollers.
+  // Requests per connection; 1 closes each connection after its response. A kept-open
+  // connection holds a request thread while it waits (in poll(), BoundedHttpServer) for its
+  // next request, up to 5 s.
   int keep_alive_requests = 1;
 
   // Imports (ping and pull) into this warehouse: POST /$import-pnp (and $import with an
