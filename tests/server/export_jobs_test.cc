@@ -276,7 +276,13 @@ TEST_F(ExportJobsTest, FinishedJobsExpireWithTheirFiles) {
 // work directory) go when their record says, or, without a record (a job killed while it
 // ran), when nothing in them was written for the time a job is kept. Other folders stay.
 TEST_F(ExportJobsTest, FoldersOfEarlierRunsExpireByTheirRecordOrLastWrite) {
+  // A real job of an earlier run (kept 1 s), gone when its record says.
+  jobs_ = std::make_unique<ExportJobs>(src_.path(), work_.path(), fs::path(), std::chrono::seconds(1));
+  bulk::ExportParameters p;
+  p.since = "2020-01-01T00:00:00Z";
+  const std::string earlier = RunJob(p).id;
   jobs_.reset();
+  ASSERT_TRUE(fs::exists(work_ / earlier / "job.json"));
   const int64_t now = fhir::NowMicros();
   auto make = [&](const std::string& name, std::optional<int64_t> expires_at) {
     fs::create_directories(work_ / name / "snapshot");
@@ -303,6 +309,10 @@ TEST_F(ExportJobsTest, FoldersOfEarlierRunsExpireByTheirRecordOrLastWrite) {
 
   ExportJobs jobs(src_.path(), work_.path(), fs::path(), std::chrono::hours(2));
   jobs.Expire();
+  EXPECT_TRUE(WaitFor([&] {
+    jobs.Expire();
+    return !fs::exists(work_ / earlier);
+  }, std::chrono::seconds(10)));
   EXPECT_FALSE(fs::exists(work_ / "00000000000000a1"));
   EXPECT_TRUE(fs::exists(work_ / "00000000000000a2"));
   EXPECT_FALSE(fs::exists(work_ / "00000000000000a3"));
