@@ -83,19 +83,29 @@ Result<std::vector<server::PullSource>> LoadPullSources(const std::string& file,
   return out;
 }
 
-int Run(const ServeArgs& a) {
+// A duration option in milliseconds, at least `min_ms`; the error names the option.
+Result<int64_t> DurationMs(const char* option, const std::string& text, int64_t min_ms, const char* example) {
+  auto d = ParseDuration(text);
+  if (!d || d->count() < min_ms) {
+    return InvalidArgument(std::string(option) + " takes a duration" +
+                           (min_ms > 1 ? " of at least " + std::to_string(min_ms) + "ms" : std::string()) + ", like " +
+                           example);
+  }
+  return d->count();
+}
+
+// The server's options from the command's, or a usage error.
+Result<server::ServerOptions> ServerOptionsFrom(const ServeArgs& a) {
   server::ServerOptions o;
   auto colon = a.listen.rfind(':');
   if (colon == std::string::npos) {
-    std::fprintf(stderr, "fhirlake serve: --listen takes HOST:PORT, e.g. 127.0.0.1:8080\n");
-    return kExitUsage;
+    return InvalidArgument("--listen takes HOST:PORT, e.g. 127.0.0.1:8080");
   }
   o.host = a.listen.substr(0, colon);
   try {
     o.port = std::stoi(a.listen.substr(colon + 1));
   } catch (...) {
-    std::fprintf(stderr, "fhirlake serve: --listen port must be a number\n");
-    return kExitUsage;
+    return InvalidArgument("--listen port must be a number");
   }
   o.base_path = a.base_path;
   if (o.base_path.empty() || o.base_path[0] != '/') o.base_path = "/" + o.base_path;
@@ -111,76 +121,44 @@ int Run(const ServeArgs& a) {
   o.requires_access_token = a.requires_token;
   o.request_log = a.request_log;
   o.threads = std::max(4, a.threads);
-  auto head_timeout = ParseDuration(a.request_head_timeout);
-  if (!head_timeout || head_timeout->count() < 100) {
-    std::fprintf(stderr, "fhirlake serve: --request-head-timeout takes a duration of at least 100ms, like 20s\n");
-    return kExitUsage;
-  }
-  o.request_head_timeout_ms = static_cast<int>(std::min<int64_t>(head_timeout->count(), 3'600'000));
+  FHIRLAKE_ASSIGN_OR_RETURN(const int64_t head_timeout,
+                            DurationMs("--request-head-timeout", a.request_head_timeout, 100, "20s"));
+  o.request_head_timeout_ms = static_cast<int>(std::min<int64_t>(head_timeout, 3'600'000));
   o.keep_alive_requests = a.keep_alive_requests;
   o.auth_file = a.auth_file;
   if (!o.auth_file.empty() && o.public_url.empty() && !server::IsLoopbackHost(o.host)) {
-    std::fprintf(stderr, "fhirlake serve: --auth on %s needs --public-url (the FHIR base as clients reach it): the token "
-                         "endpoint checks each client assertion's aud against its URL, which a request's Host header "
-                         "cannot be trusted to give\n", o.host.c_str());
-    return kExitUsage;
+    return InvalidArgument("--auth on " + o.host + " needs --public-url (the FHIR base as clients reach it): the token "
+                           "endpoint checks each client assertion's aud against its URL, which a request's Host header "
+                           "cannot be trusted to give");
   }
   o.token_lifetime_seconds = a.token_lifetime;
   o.well_known = !a.no_well_known;
-  auto faults = server::FaultPlan::Parse(a.faults);
-  if (!faults.ok()) {
-    std::fprintf(stderr, "fhirlake serve: %s\n", faults.status().message().c_str());
-    return kExitUsage;
-  }
-  o.faults = std::move(faults.value());
+  FHIRLAKE_ASSIGN_OR_RETURN(o.faults, server::FaultPlan::Parse(a.faults));
   o.warehouse = a.warehouse;
   o.allowed_sources = a.allow_sources;
   for (const auto& r : a.import_roots) o.import_roots.emplace_back(r);
   o.allowed_s3_prefixes = a.allow_s3;
   for (const auto& v : a.views) o.views.emplace_back(v);
   if (!o.views.empty() && o.warehouse.empty()) {
-    std::fprintf(stderr, "fhirlake serve: --views needs --warehouse (the views are refreshed after imports into it)\n");
-    return kExitUsage;
+    return InvalidArgument("--views needs --warehouse (the views are refreshed after imports into it)");
   }
   o.import_concurrency = std::max(1, a.import_concurrency);
-  auto ttl = ParseDuration(a.import_job_ttl);
-  if (!ttl) {
-    std::fprintf(stderr, "fhirlake serve: --import-job-ttl takes a duration like 24h\n");
-    return kExitUsage;
-  }
-  auto maintenance = MakeMaintenancePolicy(a.maintenance);
-  if (!maintenance.ok()) {
-    std::fprintf(stderr, "fhirlake serve: %s\n", maintenance.status().message().c_str());
-    return kExitUsage;
-  }
-  o.maintenance = maintenance.value();
-  o.import_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*ttl).count());
-  auto export_ttl = ParseDuration(a.export_job_ttl);
-  if (!export_ttl || *export_ttl < std::chrono::seconds(1)) {
-    std::fprintf(stderr, "fhirlake serve: --export-job-ttl takes a duration of at least 1s, like 24h\n");
-    return kExitUsage;
-  }
-  o.export_job_ttl_seconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*export_ttl).count());
+  FHIRLAKE_ASSIGN_OR_RETURN(const int64_t import_ttl, DurationMs("--import-job-ttl", a.import_job_ttl, 0, "24h"));
+  o.import_job_ttl_seconds = static_cast<int>(import_ttl / 1000);
+  FHIRLAKE_ASSIGN_OR_RETURN(const int64_t export_ttl, DurationMs("--export-job-ttl", a.export_job_ttl, 1000, "24h"));
+  o.export_job_ttl_seconds = static_cast<int>(export_ttl / 1000);
+  FHIRLAKE_ASSIGN_OR_RETURN(o.maintenance, MakeMaintenancePolicy(a.maintenance));
   if (!a.pull_auth.client_id.empty() || !a.pull_auth.access_token_file.empty()) {
     if (a.allow_sources.size() != 1) {
-      std::fprintf(stderr, "fhirlake serve: pull credentials (--pull-client-id ...) need exactly one --allow-source; "
-                           "for several sources use --pull-sources FILE\n");
-      return kExitUsage;
+      return InvalidArgument("pull credentials (--pull-client-id ...) need exactly one --allow-source; "
+                             "for several sources use --pull-sources FILE");
     }
-    auto tokens = MakeTokenSource(a.pull_auth, a.allow_sources[0], o.pull_client);
-    if (!tokens.ok()) {
-      std::fprintf(stderr, "fhirlake serve: %s\n", tokens.status().message().c_str());
-      return kExitUsage;
-    }
-    o.pull_sources.push_back({a.allow_sources[0], tokens.value()});
+    FHIRLAKE_ASSIGN_OR_RETURN(auto tokens, MakeTokenSource(a.pull_auth, a.allow_sources[0], o.pull_client));
+    o.pull_sources.push_back({a.allow_sources[0], std::move(tokens)});
   }
   if (!a.pull_sources.empty()) {
-    auto sources = LoadPullSources(a.pull_sources, o.pull_client);
-    if (!sources.ok()) {
-      std::fprintf(stderr, "fhirlake serve: %s\n", sources.status().message().c_str());
-      return kExitUsage;
-    }
-    for (auto& source : sources.value()) {
+    FHIRLAKE_ASSIGN_OR_RETURN(auto sources, LoadPullSources(a.pull_sources, o.pull_client));
+    for (auto& source : sources) {
       o.allowed_sources.push_back(source.prefix);
       o.pull_sources.push_back(std::move(source));
     }
@@ -189,10 +167,14 @@ int Run(const ServeArgs& a) {
     // Allowed sources are compared as parsed URLs (http::IsUnder); one that does not parse
     // would silently allow nothing, so it is a usage error.
     if (auto parsed = http::Url::Parse(prefix); !parsed.ok()) {
-      std::fprintf(stderr, "fhirlake serve: allowed source: %s\n", parsed.status().message().c_str());
-      return kExitUsage;
+      return InvalidArgument("allowed source: " + parsed.status().message());
     }
   }
+  return o;
+}
+
+// Serves with `o` until SIGINT or SIGTERM.
+int Serve(server::ServerOptions o) {
 
   // Signals are taken by a thread of ours (sigwait), which stops the server cleanly.
   sigset_t signals;
@@ -201,14 +183,15 @@ int Run(const ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  const std::string listening = "http://" + o.host + ":";
+  const std::string base_path = o.base_path;
   server::Server srv(std::move(o));
   Status bound = srv.Bind();
   if (!bound.ok()) {
     std::fprintf(stderr, "fhirlake serve: %s\n", bound.message().c_str());
     return bound.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
   }
-  std::printf("fhirlake serve: listening on http://%s:%d%s\n", a.listen.substr(0, colon).c_str(), srv.port(),
-              a.base_path.c_str());
+  std::printf("fhirlake serve: listening on %s%d%s\n", listening.c_str(), srv.port(), base_path.c_str());
   std::fflush(stdout);
   std::jthread stopper([&srv, signals] {
     int sig = 0;
@@ -218,6 +201,15 @@ int Run(const ServeArgs& a) {
   srv.Serve();
   pthread_kill(stopper.native_handle(), SIGTERM);  // wake the waiter if Serve ended otherwise
   return kExitOk;
+}
+
+int Run(const ServeArgs& a) {
+  auto options = ServerOptionsFrom(a);
+  if (!options.ok()) {
+    std::fprintf(stderr, "fhirlake serve: %s\n", options.status().message().c_str());
+    return kExitUsage;
+  }
+  return Serve(std::move(options.value()));
 }
 
 }  // namespace

@@ -55,15 +55,8 @@ bool IsLoopbackHost(std::string_view host) {
 
 std::string ServerContext::TokenAudience(const httplib::Request& req) const {
   if (!opt.public_url.empty()) return TokenUrl(req);
-  const std::string host_header = req.get_header_value("Host");
-  std::string host = host_header;
-  int port = 80;
-  const auto colon = host_header.rfind(':');
-  if (colon != std::string::npos && host_header.find(']', colon) == std::string::npos) {
-    host = host_header.substr(0, colon);
-    port = std::atoi(host_header.c_str() + colon + 1);
-  }
-  if (IsLoopbackHost(host) && port == bound_port) return TokenUrl(req);
+  auto named = http::Url::Parse("http://" + req.get_header_value("Host") + "/");
+  if (named.ok() && IsLoopbackHost(named->host) && named->port == bound_port) return TokenUrl(req);
   return "http://" + opt.host + ":" + std::to_string(bound_port) + opt.base_path + "/auth/token";
 }
 
@@ -212,8 +205,9 @@ struct Server::Impl {
     const int threads = ctx.opt.threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(16u << 20);
-    http.set_head_limits({.max_head_bytes = 64u << 10,
-                          .head_timeout = std::chrono::milliseconds(ctx.opt.request_head_timeout_ms)});
+    HeadLimits limits;
+    limits.head_timeout = std::chrono::milliseconds(ctx.opt.request_head_timeout_ms);
+    http.set_head_limits(limits);
     http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, ctx.opt.keep_alive_requests)));
     // httplib listens with a backlog of 5, so a burst of clients connecting at once (pollers)
     // loses SYNs, which are resent only a second later. The listening socket is noted here
